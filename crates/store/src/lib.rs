@@ -1,0 +1,20 @@
+//! Premise's storage: one interface, [`Store`], and two backends behind it.
+//!
+//! The store is the only source of truth (design promise 5): users, revoked tokens, the token
+//! signing key and login throttling all live here so any number of replicas can serve any
+//! request. The backend is chosen once, at start-up, from the database URL's scheme
+//! ([`connect`]): `sqlite://` for the embedded default, `postgres://` for production. Each backend
+//! owns its SQL and its migrations (`migrations/sqlite`, `migrations/postgres`), and one
+//! conformance suite (`tests/conformance.rs`) runs unchanged against both.
+
+mod connect;
+mod error;
+mod model;
+mod postgres;
+mod sqlite;
+mod store;
+
+pub use connect::{ConnectOptions, connect};
+pub use error::StoreError;
+pub use model::{Backend, TokenSubject, User};
+pub use store::Store;

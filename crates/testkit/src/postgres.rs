@@ -1,0 +1,204 @@
+//! A throwaway Postgres cluster per test process, and a database per test.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use sqlx::{Connection, PgConnection};
+
+const INSTALL_HINT: &str = "Postgres tests need the PostgreSQL server binaries (initdb, postgres). \
+    Install them with `apt-get install -y postgresql` (they land in /usr/lib/postgresql/<version>/bin), \
+    or set DATABASE_URL to a Postgres server where this user may CREATE DATABASE.";
+
+/// Where the tests' databases live: a server URL whose database part is replaced per test.
+struct Server {
+    admin_url: String,
+    /// Held, never written: closing it (at process exit) tells the watchdog to clean up.
+    _watchdog: Option<Mutex<ChildStdin>>,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+
+/// A URL to a new, empty database on the test Postgres server.
+pub async fn fresh_postgres_url() -> String {
+    let server = SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Server { admin_url: url, _watchdog: None },
+        _ => start_cluster(),
+    });
+    let name = format!("premise_test_{}", crate::unique_suffix().replace('-', "_"));
+    let mut conn = connect_with_retry(&server.admin_url).await;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on the test server failed: {e}"));
+    with_database(&server.admin_url, &name)
+}
+
+async fn connect_with_retry(url: &str) -> PgConnection {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match PgConnection::connect(url).await {
+            Ok(conn) => return conn,
+            Err(e) if Instant::now() > deadline => {
+                panic!("cannot connect to the test Postgres server: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Replaces the database name (the last path segment) of a Postgres URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+fn start_cluster() -> Server {
+    let bin = find_postgres_bin().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
+    let dir = std::env::temp_dir().join(format!("premise-pg-{}", crate::unique_suffix()));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir).expect("create the cluster directory");
+
+    // Postgres refuses to run as root: run it as `postgres` (or `nobody`) when we are root.
+    let run_as = if running_as_root() { Some(unprivileged_user()) } else { None };
+    if let Some(user) = &run_as {
+        let ok =
+            Command::new("chown").args(["-R", user]).arg(&dir).status().is_ok_and(|s| s.success());
+        assert!(ok, "chown {} to {user} failed", dir.display());
+    }
+    let as_user = |program: &Path| -> Command {
+        match &run_as {
+            Some(user) => {
+                let mut cmd = Command::new("setpriv");
+                cmd.args([
+                    &format!("--reuid={user}"),
+                    &format!("--regid={user}"),
+                    "--init-groups",
+                    "--",
+                ])
+                .arg(program);
+                cmd
+            }
+            None => Command::new(program),
+        }
+    };
+
+    let out = as_user(&bin.join("initdb"))
+        .args(["-U", "premise", "--auth=trust", "--no-sync", "-E", "UTF8", "-D"])
+        .arg(&data)
+        .output()
+        .unwrap_or_else(|e| panic!("running initdb failed: {e}. {INSTALL_HINT}"));
+    assert!(out.status.success(), "initdb failed:\n{}", String::from_utf8_lossy(&out.stderr));
+
+    let port = free_port();
+    let log = dir.join("postgres.log");
+    let mut postgres = as_user(&bin.join("postgres"));
+    postgres.arg("-D").arg(&data).args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"]);
+    postgres.arg(&dir).args([
+        "-c",
+        "fsync=off",
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "full_page_writes=off",
+        "-c",
+        "max_connections=300",
+    ]);
+    // The watchdog: start Postgres, wait for our end of the pipe to close, stop it, clean up.
+    let script = r#"dir="$1"; log="$2"; shift 2
+        "$@" >"$log" 2>&1 &
+        pid=$!
+        cat >/dev/null
+        kill -INT "$pid" 2>/dev/null
+        wait "$pid"
+        rm -rf "$dir""#;
+    let mut watchdog = Command::new("sh");
+    watchdog.arg("-c").arg(script).arg("sh").arg(&dir).arg(&log);
+    watchdog.arg(postgres.get_program()).args(postgres.get_args());
+    let mut child = watchdog
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the Postgres watchdog");
+    let stdin = child.stdin.take().expect("watchdog stdin");
+
+    wait_for_port(port, &log);
+    Server {
+        admin_url: format!("postgres://premise@127.0.0.1:{port}/postgres"),
+        _watchdog: Some(Mutex::new(stdin)),
+    }
+}
+
+fn find_postgres_bin() -> Option<PathBuf> {
+    let has = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    if let Some(dir) = on_path.into_iter().find(|d| has(d)) {
+        return Some(dir);
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|d| has(d))
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn unprivileged_user() -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let exists = |name: &str| passwd.lines().any(|l| l.split(':').next() == Some(name));
+    if exists("postgres") { "postgres".to_owned() } else { "nobody".to_owned() }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+fn wait_for_port(port: u16, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "the test Postgres did not start listening on port {port}:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(with_database("postgres://u@h:5/postgres", "t"), "postgres://u@h:5/t");
+        assert_eq!(with_database("postgres://u@h:5", "t"), "postgres://u@h:5/t");
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "t"),
+            "postgres://u:p@h/t?sslmode=disable"
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! The envelope every On-Premises response travels in: payload keys, `meta`, and on failure
+//! `errors[]` (`onprem-api.md` section 10 and 14).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorCode;
+
+/// `"meta": {"api_status": "stable", "version": "..."}`, present on every JSON response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub api_status: String,
+    pub version: String,
+}
+
+impl Meta {
+    pub fn stable(version: impl Into<String>) -> Self {
+        Self { api_status: "stable".to_owned(), version: version.into() }
+    }
+}
+
+/// One entry of `errors[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: u32,
+    pub title: String,
+    pub details: String,
+}
+
+impl ErrorDetail {
+    pub fn new(code: ErrorCode, details: impl Into<String>) -> Self {
+        Self { code: code.code(), title: code.title().to_owned(), details: details.into() }
+    }
+}
+
+/// `{"errors":[...],"meta":{...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    pub errors: Vec<ErrorDetail>,
+    pub meta: Meta,
+}

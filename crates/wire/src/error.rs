@@ -1,0 +1,133 @@
+//! On-Premises error codes, their titles and the HTTP status the Webapp answered them with
+//! (`onprem-api.md` section 10.1).
+
+use std::fmt;
+
+/// An On-Premises client error code. The numbers are part of the contract: integrations switch
+/// on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    GenericError,
+    MessageTooLong,
+    InvalidRecipientType,
+    ResourceAlreadyExists,
+    AccessDenied,
+    ResourceNotFound,
+    RequiredParameterMissing,
+    ParameterValueInvalid,
+    ParameterNotRequired,
+    ServiceNotReady,
+    InternalError,
+    TooManyRequests,
+    SystemOverloaded,
+    DatabaseError,
+    PasswordChangeRequired,
+    InvalidRequest,
+    ReceiverIncapable,
+}
+
+impl ErrorCode {
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::GenericError => 1000,
+            Self::MessageTooLong => 1001,
+            Self::InvalidRecipientType => 1002,
+            Self::ResourceAlreadyExists => 1004,
+            Self::AccessDenied => 1005,
+            Self::ResourceNotFound => 1006,
+            Self::RequiredParameterMissing => 1008,
+            Self::ParameterValueInvalid => 1009,
+            Self::ParameterNotRequired => 1010,
+            Self::ServiceNotReady => 1011,
+            Self::InternalError => 1014,
+            Self::TooManyRequests => 1015,
+            Self::SystemOverloaded => 1016,
+            Self::DatabaseError => 1023,
+            Self::PasswordChangeRequired => 1024,
+            Self::InvalidRequest => 1025,
+            Self::ReceiverIncapable => 1026,
+        }
+    }
+
+    pub const fn title(self) -> &'static str {
+        match self {
+            Self::GenericError => "Generic error",
+            Self::MessageTooLong => "Message too long",
+            Self::InvalidRecipientType => "Invalid recipient type",
+            Self::ResourceAlreadyExists => "Resource already exists",
+            Self::AccessDenied => "Access denied",
+            Self::ResourceNotFound => "Resource not found",
+            Self::RequiredParameterMissing => "Required parameter is missing",
+            Self::ParameterValueInvalid => "Parameter value is not valid",
+            Self::ParameterNotRequired => "Parameter is not required",
+            Self::ServiceNotReady => "Service not ready",
+            Self::InternalError => "Internal error",
+            Self::TooManyRequests => "Too many requests",
+            Self::SystemOverloaded => "System overloaded",
+            Self::DatabaseError => "Database error occurred",
+            Self::PasswordChangeRequired => "Password Change Required",
+            Self::InvalidRequest => "Invalid Request",
+            Self::ReceiverIncapable => "Receiver incapable",
+        }
+    }
+
+    /// The HTTP status the Webapp's code map gave this code. `AccessDenied` is 403 there, but
+    /// bad credentials are answered 401; callers that mean "not authenticated" choose 401
+    /// themselves.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::MessageTooLong
+            | Self::InvalidRecipientType
+            | Self::RequiredParameterMissing
+            | Self::ParameterValueInvalid
+            | Self::ParameterNotRequired
+            | Self::InvalidRequest => 400,
+            Self::PasswordChangeRequired => 401,
+            Self::AccessDenied => 403,
+            Self::ResourceNotFound => 404,
+            Self::ResourceAlreadyExists => 409,
+            Self::TooManyRequests => 429,
+            Self::ReceiverIncapable => 501,
+            Self::SystemOverloaded => 503,
+            Self::GenericError
+            | Self::ServiceNotReady
+            | Self::InternalError
+            | Self::DatabaseError => 500,
+        }
+    }
+}
+
+/// Why a wire value was refused: the On-Premises code and a `details` text that names the
+/// offending field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub details: String,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, details: impl Into<String>) -> Self {
+        Self { code, details: details.into() }
+    }
+
+    /// `Missing mandatory parameter '<field>'` (1008), worded as the Webapp did.
+    pub fn missing(field: &str) -> Self {
+        Self::new(
+            ErrorCode::RequiredParameterMissing,
+            format!("Missing mandatory parameter '{field}'"),
+        )
+    }
+
+    /// `<field>: <problem>` (1009).
+    pub fn invalid(field: &str, problem: impl fmt::Display) -> Self {
+        Self::new(ErrorCode::ParameterValueInvalid, format!("{field}: {problem}"))
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.code.title(), self.code.code(), self.details)
+    }
+}
+
+impl std::error::Error for Rejection {}
