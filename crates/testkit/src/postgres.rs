@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,9 @@ const INSTALL_HINT: &str = "Postgres tests need the PostgreSQL server binaries (
 /// Where the tests' databases live: a server URL whose database part is replaced per test.
 struct Server {
     admin_url: String,
-    /// Held, never written: closing it (at process exit) tells the watchdog to clean up.
-    _watchdog: Option<Mutex<ChildStdin>>,
+    /// The watchdog and its stdin, held and never written: the pipe closing (at process exit)
+    /// tells the watchdog to stop Postgres and clean up.
+    _watchdog: Option<Mutex<(Child, ChildStdin)>>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -136,7 +137,7 @@ fn start_cluster() -> Server {
     wait_for_port(port, &log);
     Server {
         admin_url: format!("postgres://premise@127.0.0.1:{port}/postgres"),
-        _watchdog: Some(Mutex::new(stdin)),
+        _watchdog: Some(Mutex::new((child, stdin))),
     }
 }
 

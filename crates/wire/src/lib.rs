@@ -11,7 +11,7 @@ mod error;
 mod time;
 mod users;
 
-pub use envelope::{ErrorDetail, ErrorEnvelope, Meta};
+pub use envelope::{API_VERSION, ErrorDetail, ErrorEnvelope, Meta};
 pub use error::{ErrorCode, Rejection};
 pub use time::format_expires_after;
 pub use users::{

@@ -1,0 +1,81 @@
+//! The command line: `premise [serve]`, `premise migrate`, `premise users ...`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "premise",
+    version,
+    about = "A self-hosted server speaking the WhatsApp Business On-Premises API",
+    long_about = "A self-hosted server speaking the WhatsApp Business On-Premises API.\n\n\
+        Point an On-Premises integration's base URL at it. Without a subcommand Premise serves \
+        on 0.0.0.0:8080 with an embedded SQLite database under ./data/. Every setting is \
+        documented in config/default.toml.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// `serve`'s flags, accepted without the word `serve` since it is the default.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// A TOML file overriding config/default.toml (environment variables override it in turn).
+    #[arg(long, global = true, env = "PREMISE_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB [default: sqlite://data/premise.db]
+    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations, create the default admin account if missing, and exit.
+    Migrate,
+    /// Manage API accounts from the shell (for operators).
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 0.0.0.0:8080]
+    #[arg(long, env = "PREMISE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account. The password is read from standard input unless --password is given.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long, value_enum, default_value_t = RoleArg::User)]
+        role: RoleArg,
+    },
+    /// Set an account's password (also clears a pending first-login change). The password is
+    /// read from standard input unless --password is given.
+    SetPassword {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    User,
+}

@@ -1,0 +1,252 @@
+//! Configuration: `config/default.toml` (compiled in), then an optional file, then
+//! `PREMISE_`-prefixed environment variables, then command-line flags. Validated once at
+//! start-up into [`Config`]; a bad value fails fast with a message naming the setting.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Environment variables with short names of their own, and the setting each one sets.
+const ENV_ALIASES: [(&str, &str); 3] = [
+    ("PREMISE_LISTEN", "server.listen"),
+    ("PREMISE_API_KEY", "auth.api_key"),
+    ("DATABASE_URL", "database.url"),
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub body_limit_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: Secret,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub token_secret: Secret,
+    pub token_lifetime_secs: u64,
+    pub api_key: Secret,
+    pub max_failed_logins: u32,
+    pub failed_login_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A value that must never reach a log line. Numbers are accepted too, because an environment
+/// variable of digits arrives as one.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "SecretRepr")]
+pub struct Secret(String);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SecretRepr {
+    Text(String),
+    Int(i128),
+}
+
+impl From<SecretRepr> for Secret {
+    fn from(raw: SecretRepr) -> Self {
+        match raw {
+            SecretRepr::Text(s) => Self(s),
+            SecretRepr::Int(n) => Self(n.to_string()),
+        }
+    }
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
+    }
+}
+
+/// Values given on the command line; they override everything else.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+}
+
+/// A setting that was missing, of the wrong type or out of range.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads and validates the configuration from every source.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("PREMISE_")
+                .split("__")
+                // The short names are read below; CONFIG is the `--config` flag's.
+                .ignore(&["listen", "api_key", "config"]),
+        );
+        for (var, setting) in ENV_ALIASES {
+            if let Ok(value) = std::env::var(var) {
+                figment = figment.merge(Serialized::default(setting, value));
+            }
+        }
+        if let Some(listen) = &overrides.listen {
+            figment = figment.merge(Serialized::default("server.listen", listen));
+        }
+        if let Some(url) = &overrides.database_url {
+            figment = figment.merge(Serialized::default("database.url", url));
+        }
+        let config: Self = figment.extract().map_err(|e| ConfigError(flatten(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |setting: &str, why: &str| Err(ConfigError(format!("{setting}: {why}")));
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            return bad("server.listen", "must be an address and port such as 0.0.0.0:8080");
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return bad("server.body_limit_bytes", "must be at least 1024");
+        }
+        let url = self.database.url.expose();
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p)) {
+            return bad("database.url", "must start with sqlite:// or postgres://");
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be at least 1");
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            return bad("database.acquire_timeout_secs", "must be at least 1");
+        }
+        let secret = self.auth.token_secret.expose();
+        if !secret.is_empty() && secret.len() < 32 {
+            return bad("auth.token_secret", "must be empty (generated) or at least 32 bytes");
+        }
+        if self.auth.token_lifetime_secs == 0 {
+            return bad("auth.token_lifetime_secs", "must be at least 1");
+        }
+        let key_len = self.auth.api_key.expose().chars().count();
+        if key_len != 0 && !(12..=128).contains(&key_len) {
+            return bad("auth.api_key", "must be empty (disabled) or 12 to 128 characters");
+        }
+        if self.auth.max_failed_logins == 0 {
+            return bad("auth.max_failed_logins", "must be at least 1");
+        }
+        if self.auth.failed_login_window_secs == 0 {
+            return bad("auth.failed_login_window_secs", "must be at least 1");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad(
+                "log.level",
+                "must be a level such as info or a filter such as info,premise=debug",
+            );
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.server.listen.parse().expect("validated at load")
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.server.shutdown_timeout_secs)
+    }
+
+    pub fn store_options(&self) -> premise_store::ConnectOptions {
+        premise_store::ConnectOptions {
+            max_connections: self.database.max_connections,
+            acquire_timeout: Duration::from_secs(self.database.acquire_timeout_secs),
+        }
+    }
+}
+
+/// One line per problem, each naming the setting (figment's own wording).
+fn flatten(error: figment::Error) -> String {
+    error.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+/// The database URL with any password replaced, fit for a log line.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end], &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let config: Config = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.database.url.expose(), "sqlite://data/premise.db");
+        assert_eq!(config.auth.token_lifetime_secs, 7 * 24 * 3600);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let config: Config = Figment::from(Toml::string(DEFAULT_TOML))
+            .merge(Serialized::default("auth.api_key", "supersecretkey"))
+            .extract()
+            .unwrap();
+        assert!(!format!("{config:?}").contains("supersecretkey"));
+        assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("sqlite://data/premise.db"), "sqlite://data/premise.db");
+    }
+}

@@ -1,0 +1,91 @@
+//! The one error type of the HTTP boundary. Its response is always the On-Premises envelope
+//! `{"errors":[{"code","title","details"}],"meta":{...}}`; internal causes are logged with
+//! their chain and never sent to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use premise_wire::{ErrorCode, ErrorDetail, Rejection};
+
+use super::reply::reply;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    details: String,
+    /// Set for internal failures: logged, never shown.
+    cause: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    /// An error answered with the HTTP status On-Premises used for `code`.
+    pub fn new(code: ErrorCode, details: impl Into<String>) -> Self {
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self { status, code, details: details.into(), cause: None }
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// 401 with 1005 "Invalid credentials.": missing, malformed, expired or revoked credentials.
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorCode::AccessDenied, "Invalid credentials.")
+            .with_status(StatusCode::UNAUTHORIZED)
+    }
+
+    /// 403 with 1005: authenticated, but not allowed to do this.
+    pub fn forbidden(details: impl Into<String>) -> Self {
+        Self::new(ErrorCode::AccessDenied, details)
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::new(ErrorCode::InternalError, "An internal error occurred; it has been logged.")
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        Self::new(r.code, r.details)
+    }
+}
+
+impl From<premise_store::StoreError> for ApiError {
+    fn from(e: premise_store::StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<crate::auth::AccountError> for ApiError {
+    fn from(e: crate::auth::AccountError) -> Self {
+        use crate::auth::AccountError;
+        match e {
+            AccountError::NotFound => Self::new(ErrorCode::ResourceNotFound, "No such user."),
+            AccountError::Exists => {
+                Self::new(ErrorCode::ResourceAlreadyExists, "User already exists.")
+            }
+            AccountError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            tracing::error!(error = format!("{cause:#}"), "request failed");
+        }
+        let errors = [ErrorDetail::new(self.code, self.details)];
+        reply(self.status, serde_json::json!({ "errors": errors }))
+    }
+}

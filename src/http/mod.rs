@@ -1,0 +1,86 @@
+//! The HTTP front: the On-Premises routes, a file per resource, and the middleware every
+//! request passes (request id, tracing, panic catching, body limit, trailing-slash tolerance).
+//! Everything a handler answers, success or error, is in the On-Premises envelope.
+
+mod auth;
+mod body;
+mod error;
+mod health;
+mod reply;
+mod users;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use premise_store::Store;
+use premise_wire::ErrorCode;
+use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use error::ApiError;
+
+use crate::auth::{Accounts, LoginThrottle, Tokens};
+use crate::config::Config;
+
+/// What handlers share. Cheap to clone; all durable state is in the store.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub accounts: Accounts,
+    pub tokens: Arc<Tokens>,
+    pub throttle: LoginThrottle,
+    /// Set when shutdown begins: `/readyz` fails first so load balancers move away.
+    pub draining: Arc<AtomicBool>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole API as one service. Trailing slashes are ignored (`/v1/messages/` is how some of
+/// Meta's own Postman requests spell it).
+pub fn app(state: AppState) -> NormalizePath<Router> {
+    let body_limit = state.config.server.body_limit_bytes;
+    let router = Router::new()
+        .merge(users::routes())
+        .merge(health::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal(anyhow::anyhow!("a request handler panicked")).into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(ErrorCode::ResourceNotFound, format!("Unknown path {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    ApiError::new(
+        ErrorCode::InvalidRequest,
+        format!("Method {method} is not allowed on {}", uri.path()),
+    )
+    .with_status(StatusCode::METHOD_NOT_ALLOWED)
+    .into_response()
+}

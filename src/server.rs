@@ -1,0 +1,114 @@
+//! Start-up and shutdown of `premise serve`: open and migrate the store, make sure the default
+//! admin exists, agree on the token signing key, serve until SIGTERM/SIGINT, then drain.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use axum::ServiceExt;
+use axum::extract::Request;
+use premise_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::auth::{Accounts, LoginThrottle, Tokens};
+use crate::config::{Config, redact_url};
+use crate::http::{AppState, app};
+
+/// Name of the generated token signing key in the store's secrets.
+const SIGNING_KEY: &str = "token_signing_key";
+
+/// Opens the configured store, applies migrations and creates the default admin if missing.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.database.url.expose();
+    let store = premise_store::connect(url, &config.store_options())
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
+    store.migrate().await.context("cannot migrate the database")?;
+    Accounts::new(store.clone()).ensure_default_admin().await?;
+    tracing::info!(database = %redact_url(url), backend = ?store.backend(), "database ready");
+    Ok(store)
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let secret = match config.auth.token_secret.expose() {
+        "" => {
+            let mut candidate = [0u8; 32];
+            OsRng.fill_bytes(&mut candidate);
+            store.secret_or_init(SIGNING_KEY, &candidate).await?
+        }
+        configured => configured.as_bytes().to_vec(),
+    };
+    let lifetime =
+        i64::try_from(config.auth.token_lifetime_secs).context("auth.token_lifetime_secs")?;
+    let config = Arc::new(config);
+    let state = AppState {
+        accounts: Accounts::new(store.clone()),
+        throttle: LoginThrottle::new(
+            store.clone(),
+            config.auth.max_failed_logins,
+            config.auth.failed_login_window_secs,
+        ),
+        tokens: Arc::new(Tokens::new(&secret, lifetime)),
+        draining: Arc::new(AtomicBool::new(false)),
+        store,
+        config: config.clone(),
+    };
+
+    let listener = TcpListener::bind(config.listen_addr())
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen_addr()))?;
+    let local = listener.local_addr()?;
+    tracing::info!("listening on http://{local}");
+
+    let draining = state.draining.clone();
+    let stop = Arc::new(Notify::new());
+    let service = app(state);
+    let server = axum::serve(
+        listener,
+        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
+    )
+    .with_graceful_shutdown({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            draining.store(true, Ordering::Relaxed);
+            stop.notify_one();
+        }
+    })
+    .into_future();
+
+    // Graceful, but bounded: after the signal, in-flight requests get `shutdown_timeout`.
+    let timeout = config.shutdown_timeout();
+    tokio::select! {
+        result = server => result.context("HTTP server failed")?,
+        () = async { stop.notified().await; tokio::time::sleep(timeout).await } => {
+            tracing::warn!(?timeout, "requests still in flight after the shutdown timeout; exiting anyway");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
