@@ -208,9 +208,23 @@ impl Config {
     }
 }
 
-/// One line per problem, each naming the setting (figment's own wording).
+/// One clause per problem, each starting with the setting's path as `default.toml` spells it
+/// and ending with where the value came from.
 fn flatten(error: figment::Error) -> String {
-    error.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+    error
+        .into_iter()
+        .map(|e| {
+            let setting = e.path.join(".").to_ascii_lowercase();
+            let source =
+                e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            if setting.is_empty() {
+                format!("{}{source}", e.kind)
+            } else {
+                format!("{setting}: {}{source}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The database URL with any password replaced, fit for a log line.

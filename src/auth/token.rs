@@ -26,6 +26,8 @@ pub enum TokenError {
     Invalid(#[from] jsonwebtoken::errors::Error),
     #[error("token was issued in the future")]
     IssuedInFuture,
+    #[error("token has expired")]
+    Expired,
 }
 
 pub struct Tokens {
@@ -69,13 +71,17 @@ impl Tokens {
         (token, claims)
     }
 
-    /// Checks signature, algorithm and expiry (against the system clock) and that `iat` is not
-    /// in the future relative to `now`.
+    /// Checks signature, algorithm, expiry and that `iat` is not in the future, relative to
+    /// `now`.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
         let claims =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
         if claims.iat > now + MAX_IAT_SKEW_SECS {
             return Err(TokenError::IssuedInFuture);
+        }
+        // RFC 7519: not accepted *on or after* `exp` (the library only refuses after it).
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
         }
         Ok(claims)
     }
@@ -119,6 +125,9 @@ mod tests {
 
         let expired = Tokens::new(KEY, -10).issue("admin", "u", now).0;
         assert!(tokens.verify(&expired, now).is_err(), "expired");
+        let (short, claims) = Tokens::new(KEY, 5).issue("admin", "u", now);
+        assert!(tokens.verify(&short, claims.exp - 1).is_ok());
+        assert!(matches!(tokens.verify(&short, claims.exp), Err(TokenError::Expired)), "on exp");
         let future = Tokens::new(KEY, 3600).issue("admin", "u", now + 3600).0;
         assert!(matches!(tokens.verify(&future, now), Err(TokenError::IssuedInFuture)));
         assert!(tokens.verify("not.a.jwt", now).is_err());

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use premise_wire::ErrorCode;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::error::Category;
 
 use super::ApiError;
@@ -65,21 +65,31 @@ fn is_blank(bytes: &[u8]) -> bool {
 }
 
 /// Syntax errors are 1025 "Invalid Request"; a well-formed body of the wrong shape is 1009 with
-/// the path of the offending value (`users[0].name: invalid type: ...`).
+/// the path of the offending value (`users[0].name: invalid type: ...`). Bodies are JSON
+/// objects; anything else is 1025.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "request body must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed = match serde_path_to_error::deserialize(&mut de) {
         Ok(value) => de.end().map(|()| value).map_err(|e| (".".to_owned(), e)),
         Err(err) => Err((err.path().to_string(), err.into_inner())),
     };
-    parsed.map_err(|(path, inner)| match inner.classify() {
-        Category::Data => {
-            let details = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
-            ApiError::new(ErrorCode::ParameterValueInvalid, details)
+    parsed.map_err(|(path, inner)| {
+        // A typed parse can stop at a data error before it reaches a syntax error later on:
+        // check the syntax of the whole body before blaming a field.
+        if inner.classify() != Category::Data {
+            return invalid_json(&inner);
         }
-        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-            ErrorCode::InvalidRequest,
-            format!("request body is not valid JSON: {inner}"),
-        ),
+        if let Err(syntax) = serde_json::from_slice::<IgnoredAny>(bytes) {
+            return invalid_json(&syntax);
+        }
+        let details = if path == "." { inner.to_string() } else { format!("{path}: {inner}") };
+        ApiError::new(ErrorCode::ParameterValueInvalid, details)
     })
+}
+
+fn invalid_json(error: &serde_json::Error) -> ApiError {
+    ApiError::new(ErrorCode::InvalidRequest, format!("request body is not valid JSON: {error}"))
 }

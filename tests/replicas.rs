@@ -1,0 +1,98 @@
+//! Several server processes on one Postgres behave as one server: a login on one is valid on
+//! all, a logout on one is honoured by all, and the bad-login limit counts across all.
+
+mod support;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use support::{ADMIN_PASSWORD, Backend, Server, TestDb, assert_error, token_of};
+
+#[tokio::test]
+async fn tokens_and_revocations_are_shared() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let a = Server::start(&db).await;
+    let b = Server::start(&db).await;
+
+    // The first-login change on one replica is seen by the other.
+    let token = a.admin_token().await;
+    assert_eq!(b.login("admin", "secret", None).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = b.login("admin", ADMIN_PASSWORD, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let token_b = token_of(&body);
+
+    // Both replicas signed with the one generated key.
+    assert_eq!(b.get("/v1/users/admin", Some(&token)).await.0, StatusCode::OK);
+    assert_eq!(a.get("/v1/users/admin", Some(&token_b)).await.0, StatusCode::OK);
+
+    // Accounts created through one replica log in through the other.
+    let (status, _) = a
+        .send_json(
+            Method::POST,
+            "/v1/users",
+            Some(&token),
+            json!({"username": "alice", "password": "Alice123!"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = b.login("alice", "Alice123!", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let alice = token_of(&body);
+
+    // Logout through A revokes on B; deleting through B revokes on A.
+    let resp = a.http.post(a.url("/v1/users/logout")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (status, body) = b.get("/v1/users/admin", Some(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, 1005, "Invalid credentials.");
+    assert_eq!(b.get("/v1/users/admin", Some(&token_b)).await.0, StatusCode::OK);
+
+    assert_eq!(a.get("/v1/users/alice", Some(&alice)).await.0, StatusCode::OK);
+    let resp = b.http.delete(b.url("/v1/users/alice")).bearer_auth(&token_b).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(a.get("/v1/users/alice", Some(&alice)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_bad_login_limit_holds_across_replicas() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let env = [("PREMISE_AUTH__MAX_FAILED_LOGINS", "4")];
+    let a = Server::start_with(&db, &env).await;
+    let b = Server::start_with(&db, &env).await;
+    a.admin_token().await;
+    for server in [&a, &b, &a, &b] {
+        assert_eq!(server.login("admin", "wrong", None).await.0, StatusCode::UNAUTHORIZED);
+    }
+    for server in [&a, &b] {
+        let (status, body) = server.login("admin", ADMIN_PASSWORD, None).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_error(&body, 1015, "bad login attempts");
+    }
+}
+
+/// Behind a load balancer every request comes from the balancer's address; with
+/// `trust_forwarded_for` the limit is per real client.
+#[tokio::test]
+async fn the_limit_is_per_forwarded_client_when_trusted() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let env =
+        [("PREMISE_AUTH__MAX_FAILED_LOGINS", "2"), ("PREMISE_SERVER__TRUST_FORWARDED_FOR", "true")];
+    let server = Server::start_with(&db, &env).await;
+    server.admin_token().await;
+    let login_from = |client: &'static str, password: &'static str| {
+        let req = server
+            .http
+            .post(server.url("/v1/users/login"))
+            .basic_auth("admin", Some(password))
+            .header("x-forwarded-for", format!("{client}, 10.0.0.1"));
+        support::send(req)
+    };
+    for _ in 0..2 {
+        assert_eq!(login_from("203.0.113.7", "wrong").await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login_from("203.0.113.7", ADMIN_PASSWORD).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        login_from("198.51.100.2", ADMIN_PASSWORD).await.0,
+        StatusCode::OK,
+        "another client is not blocked"
+    );
+}

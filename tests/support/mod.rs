@@ -1,0 +1,271 @@
+//! Black-box test support: the real `premise` binary on port 0 against a real database, and a
+//! few helpers that speak to it the way an On-Premises integration would.
+#![allow(dead_code, clippy::print_stdout)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use premise_testkit::{TempDir, fresh_postgres_url};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The password tests give `admin` at first login.
+pub const ADMIN_PASSWORD: &str = "Adm1n!Passw0rd";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database for one test: a SQLite file in a temporary directory, or a fresh Postgres
+/// database on the test server.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = TempDir::new("premise-test");
+                Self { url: dir.sqlite_url(), _dir: Some(dir) }
+            }
+            Backend::Postgres => Self { url: fresh_postgres_url().await, _dir: None },
+        }
+    }
+}
+
+/// Declares each test once per backend: `both_backends!(a, b)` expects `async fn a(Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test] async fn $test() { super::$test(super::support::Backend::Sqlite).await; })*
+        }
+        mod on_postgres {
+            $(#[tokio::test] async fn $test() { super::$test(super::support::Backend::Postgres).await; })*
+        }
+    };
+}
+
+/// A running `premise serve`, killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    pub base: String,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    pub http: reqwest::Client,
+}
+
+pub fn premise() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_premise"));
+    // The test support reads DATABASE_URL as the Postgres server to create databases on; the
+    // server under test gets its database from --database-url only.
+    cmd.env_remove("DATABASE_URL").env_remove("PREMISE_CONFIG").env("RUST_LOG", "info");
+    cmd
+}
+
+impl Server {
+    pub async fn start(db: &TestDb) -> Self {
+        Self::start_with(db, &[]).await
+    }
+
+    /// Starts with extra environment variables, e.g. `("PREMISE_AUTH__TOKEN_LIFETIME_SECS", "2")`.
+    pub async fn start_with(db: &TestDb, env: &[(&str, &str)]) -> Self {
+        let mut cmd = premise();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url]);
+        cmd.envs(env.iter().copied());
+        Self::spawn(cmd)
+    }
+
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn premise");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let logs = logs.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(addr) = line.split("listening on http://").nth(1) {
+                        let addr: String =
+                            addr.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                        let _ = tx.send(addr);
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("premise did not start:\n{}", logs.lock().unwrap().join("\n"));
+            }
+        };
+        Self {
+            base: format!("http://{addr}"),
+            child,
+            logs,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM failed");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "premise did not exit within {within:?}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `POST /v1/users/login` with Basic credentials and an optional body.
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.post(self.url("/v1/users/login")).basic_auth(user, Some(password));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        send(req).await
+    }
+
+    /// Does the first-login password change of `admin` (if still pending) and returns a token.
+    pub async fn admin_token(&self) -> String {
+        let (status, body) =
+            self.login("admin", "secret", Some(json!({ "new_password": ADMIN_PASSWORD }))).await;
+        if status == StatusCode::OK {
+            return token_of(&body);
+        }
+        let (status, body) = self.login("admin", ADMIN_PASSWORD, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        token_of(&body)
+    }
+
+    /// Creates a `ROLE_USER` account through the API and returns a token for it.
+    pub async fn user_token(&self, admin: &str, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .send_json(
+                reqwest::Method::POST,
+                "/v1/users",
+                Some(admin),
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = self.login(username, password, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        token_of(&body)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        send(req).await
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        send(req).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let resp = req.send().await.expect("request reaches premise");
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("answer is not JSON ({status}): {text:?}"));
+    (status, body)
+}
+
+pub fn token_of(body: &Value) -> String {
+    body["users"][0]["token"].as_str().unwrap_or_else(|| panic!("no token in {body}")).to_owned()
+}
+
+/// Asserts the On-Premises error envelope: one error with this code, a title, `details`
+/// containing `details_part`, and `meta`.
+#[track_caller]
+pub fn assert_error(body: &Value, code: u64, details_part: &str) {
+    let error = &body["errors"][0];
+    assert_eq!(error["code"], code, "{body}");
+    assert!(error["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    let details = error["details"].as_str().unwrap_or_else(|| panic!("no details: {body}"));
+    assert!(details.contains(details_part), "details {details:?} lacks {details_part:?}");
+    assert_meta(body);
+}
+
+#[track_caller]
+pub fn assert_meta(body: &Value) {
+    assert_eq!(body["meta"]["api_status"], "stable", "{body}");
+    assert!(body["meta"]["version"].as_str().is_some_and(|v| v.starts_with('v')), "{body}");
+}
+
+/// The decoded payload of a JWT.
+pub fn jwt_payload(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("three segments");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap(),
+    )
+    .unwrap()
+}
