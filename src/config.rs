@@ -27,6 +27,58 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    pub node: NodeConfig,
+    pub queue: QueueConfig,
+    pub sender: SenderConfig,
+    pub callbacks: CallbacksConfig,
+    pub sandbox: SandboxSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    pub accept_queue: usize,
+    pub max_batch: usize,
+    pub committers: usize,
+    pub max_queued: u64,
+    pub max_callback_backlog: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderConfig {
+    pub shard_window: usize,
+    pub shard_buffer: usize,
+    pub poll_interval_ms: u64,
+    pub lease_ttl_ms: u64,
+    pub lease_renew_ms: u64,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    pub send_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbacksConfig {
+    pub timeout_ms: u64,
+    pub max_statuses_per_request: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    pub ack_latency_ms: u64,
+    pub delivered_after_ms: u64,
+    pub read_after_ms: u64,
+    pub transient_failure_rate: f64,
+    pub journal: String,
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +235,38 @@ impl Config {
         if self.auth.failed_login_window_secs == 0 {
             return bad("auth.failed_login_window_secs", "must be at least 1");
         }
+        for (setting, value) in [
+            ("queue.accept_queue", self.queue.accept_queue),
+            ("queue.max_batch", self.queue.max_batch),
+            ("queue.committers", self.queue.committers),
+            ("sender.shard_window", self.sender.shard_window),
+            ("sender.shard_buffer", self.sender.shard_buffer),
+            ("callbacks.max_statuses_per_request", self.callbacks.max_statuses_per_request),
+        ] {
+            if value == 0 {
+                return bad(setting, "must be at least 1");
+            }
+        }
+        for (setting, value) in [
+            ("sender.poll_interval_ms", self.sender.poll_interval_ms),
+            ("sender.lease_renew_ms", self.sender.lease_renew_ms),
+            ("sender.retry_initial_ms", self.sender.retry_initial_ms),
+            ("sender.send_timeout_ms", self.sender.send_timeout_ms),
+            ("callbacks.timeout_ms", self.callbacks.timeout_ms),
+        ] {
+            if value == 0 {
+                return bad(setting, "must be at least 1");
+            }
+        }
+        if self.sender.lease_ttl_ms < 2 * self.sender.lease_renew_ms {
+            return bad("sender.lease_ttl_ms", "must be at least twice sender.lease_renew_ms");
+        }
+        if self.sender.retry_max_ms < self.sender.retry_initial_ms {
+            return bad("sender.retry_max_ms", "must be at least sender.retry_initial_ms");
+        }
+        if !(0.0..=1.0).contains(&self.sandbox.transient_failure_rate) {
+            return bad("sandbox.transient_failure_rate", "must be between 0 and 1");
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad(
                 "log.level",
@@ -198,6 +282,43 @@ impl Config {
 
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.server.shutdown_timeout_secs)
+    }
+
+    pub fn engine(&self, node: String) -> premise_engine::EngineConfig {
+        let ms = Duration::from_millis;
+        premise_engine::EngineConfig {
+            node,
+            accept_queue: self.queue.accept_queue,
+            max_batch: self.queue.max_batch,
+            committers: self.queue.committers,
+            max_queued: self.queue.max_queued,
+            max_callback_backlog: self.queue.max_callback_backlog,
+            backlog_refresh: ms(500),
+            shard_window: self.sender.shard_window,
+            shard_buffer: self.sender.shard_buffer,
+            poll_interval: ms(self.sender.poll_interval_ms),
+            lease_ttl: ms(self.sender.lease_ttl_ms),
+            lease_renew: ms(self.sender.lease_renew_ms),
+            retry_initial: ms(self.sender.retry_initial_ms),
+            retry_max: ms(self.sender.retry_max_ms),
+            send_timeout: ms(self.sender.send_timeout_ms),
+            webhook_timeout: ms(self.callbacks.timeout_ms),
+            webhook_batch: self.callbacks.max_statuses_per_request,
+        }
+    }
+
+    pub fn sandbox(&self, node: String) -> premise_upstream::SandboxConfig {
+        let ms = Duration::from_millis;
+        premise_upstream::SandboxConfig {
+            ack_latency: ms(self.sandbox.ack_latency_ms),
+            delivered_after: ms(self.sandbox.delivered_after_ms),
+            read_after: ms(self.sandbox.read_after_ms),
+            transient_failure_rate: self.sandbox.transient_failure_rate,
+            journal: (!self.sandbox.journal.is_empty())
+                .then(|| self.sandbox.journal.clone().into()),
+            seed: (self.sandbox.seed != 0).then_some(self.sandbox.seed),
+            node,
+        }
     }
 
     pub fn store_options(&self) -> premise_store::ConnectOptions {

@@ -10,7 +10,9 @@ use anyhow::Context;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use axum::ServiceExt;
 use axum::extract::Request;
+use premise_engine::Engine;
 use premise_store::Store;
+use premise_upstream::Sandbox;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -45,8 +47,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let lifetime =
         i64::try_from(config.auth.token_lifetime_secs).context("auth.token_lifetime_secs")?;
+    let node = node_name(&config.node.name);
+    let sandbox = config.sandbox(node.clone());
+    let engine = Engine::start(
+        store.clone(),
+        config.engine(node.clone()),
+        Box::new(move |events| {
+            let sandbox = Sandbox::start(sandbox, events).context("cannot start the sandbox")?;
+            Ok(Arc::new(sandbox) as Arc<dyn premise_upstream::Upstream>)
+        }),
+    )?;
+    tracing::info!(%node, "outbound pipeline started");
     let config = Arc::new(config);
     let state = AppState {
+        enqueuer: engine.enqueuer.clone(),
+        settings: engine.settings.clone(),
+        nodes: engine.nodes.clone(),
         accounts: Accounts::new(store.clone()),
         throttle: LoginThrottle::new(
             store.clone(),
@@ -91,8 +107,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::warn!(?timeout, "requests still in flight after the shutdown timeout; exiting anyway");
         }
     }
+    tracing::info!("HTTP stopped; handing back shards");
+    engine.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The configured node name, or `<hostname>:<random>` like On-Premises' `<hostname>:<container-id>`.
+fn node_name(configured: &str) -> String {
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "premise".to_owned());
+    format!("{host}:{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 async fn shutdown_signal() {

@@ -25,7 +25,9 @@ pub fn routes() -> Router<AppState> {
 
 /// `{"health":{"gateway_status": ...}}`: `connected` when the database answers with every
 /// migration applied, `uninitialized` while the schema is behind (On-Premises' word for a
-/// database being initialised), `disconnected` when the database cannot be reached.
+/// database being initialised), `disconnected` when the database cannot be reached. With
+/// several replicas alive, the On-Premises multiconnect shape: one entry per node with its
+/// `gateway_status` and `role` (the first node by name is the `primary_master`).
 async fn health(_: Monitor, State(state): State<AppState>) -> Response {
     let status = match state.store.ready().await {
         Ok(true) => "connected",
@@ -35,7 +37,21 @@ async fn health(_: Monitor, State(state): State<AppState>) -> Response {
             "disconnected"
         }
     };
-    reply(StatusCode::OK, json!({ "health": { "gateway_status": status } }))
+    let nodes = state.nodes.nodes();
+    if nodes.len() <= 1 {
+        return reply(StatusCode::OK, json!({ "health": { "gateway_status": status } }));
+    }
+    let health: serde_json::Map<String, serde_json::Value> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            // Other replicas are alive by their heartbeat, which they write to the database.
+            let gateway_status = if node == state.nodes.me() { status } else { "connected" };
+            let role = if i == 0 { "primary_master" } else { "coreapp" };
+            (node.clone(), json!({ "gateway_status": gateway_status, "role": role }))
+        })
+        .collect();
+    reply(StatusCode::OK, json!({ "health": health }))
 }
 
 async fn alive() -> Response {

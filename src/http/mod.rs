@@ -2,11 +2,14 @@
 //! request passes (request id, tracing, panic catching, body limit, trailing-slash tolerance).
 //! Everything a handler answers, success or error, is in the On-Premises envelope.
 
+mod account;
 mod auth;
 mod body;
 mod error;
 mod health;
+mod messages;
 mod reply;
+mod settings;
 mod users;
 
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use premise_engine::{Enqueuer, NodeView, SettingsCache};
 use premise_store::Store;
 use premise_wire::ErrorCode;
 use tower::Layer;
@@ -40,6 +44,9 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     /// Set when shutdown begins: `/readyz` fails first so load balancers move away.
     pub draining: Arc<AtomicBool>,
+    pub enqueuer: Enqueuer,
+    pub settings: SettingsCache,
+    pub nodes: NodeView,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,6 +58,9 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     let router = Router::new()
         .merge(users::routes())
         .merge(health::routes())
+        .merge(messages::routes())
+        .merge(settings::routes())
+        .merge(account::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

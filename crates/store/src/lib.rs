@@ -16,5 +16,8 @@ mod store;
 
 pub use connect::{ConnectOptions, connect};
 pub use error::StoreError;
-pub use model::{Backend, TokenSubject, User};
-pub use store::Store;
+pub use model::{
+    Account, Backend, Backlog, Lease, MessageState, NewCallback, NewMessage, Node, PendingCallback,
+    QueuedMessage, StatusPlan, TokenSubject, User,
+};
+pub use store::{Pipeline, PlanFn, Store};

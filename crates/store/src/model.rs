@@ -43,3 +43,89 @@ pub(crate) fn parse_role(raw: &str) -> Result<Role, crate::StoreError> {
     Role::parse("role", raw)
         .map_err(|_| crate::StoreError::Corrupt(format!("unknown role {raw:?}")))
 }
+
+/// The account's shard count and its generation (bumped on every change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    pub shards: u32,
+    pub generation: i64,
+}
+
+/// A message to enqueue: already validated, with its id assigned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub id: String,
+    pub recipient: String,
+    pub recipient_crc: u32,
+    /// The canonical request JSON.
+    pub payload: String,
+    pub accepted_at_ms: i64,
+}
+
+/// A queued message as a shard worker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub seq: i64,
+    pub id: String,
+    pub recipient: String,
+    pub payload: String,
+}
+
+/// A message's state when a status change is being recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageState {
+    pub id: String,
+    pub recipient: String,
+    pub recipient_crc: u32,
+    pub shard: u32,
+    pub status: i16,
+}
+
+/// What to write for a batch of status events, decided by the engine from the current states.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusPlan {
+    /// (message id, new status code).
+    pub updates: Vec<(String, i16)>,
+    pub callbacks: Vec<NewCallback>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCallback {
+    pub shard: u32,
+    pub recipient_crc: u32,
+    pub message_id: String,
+    /// One `statuses[]` entry, as JSON.
+    pub body: String,
+}
+
+/// A callback waiting for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCallback {
+    pub seq: i64,
+    pub message_id: String,
+    pub body: String,
+    pub failures: u32,
+    pub next_attempt_at_ms: i64,
+}
+
+/// A shard lease as held by its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub shard: u32,
+    pub epoch: i64,
+    pub generation: i64,
+}
+
+/// How much is waiting: queued messages and undelivered callbacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub queued: u64,
+    pub callbacks: u64,
+}
+
+/// A replica and when it was last heard of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub node: String,
+    pub heartbeat_at_ms: i64,
+}

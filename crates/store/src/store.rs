@@ -2,12 +2,18 @@
 
 use async_trait::async_trait;
 
-use crate::{Backend, StoreError, TokenSubject, User};
+use crate::{
+    Account, Backend, Backlog, Lease, MessageState, NewMessage, Node, PendingCallback,
+    QueuedMessage, StatusPlan, StoreError, TokenSubject, User,
+};
+
+/// Decides, inside the recording transaction, what a batch of status events changes.
+pub type PlanFn<'a> = &'a (dyn Fn(Vec<MessageState>) -> StatusPlan + Send + Sync);
 
 /// All persistent state of Premise. Times are Unix seconds, passed in by the caller so that
 /// the rules that depend on them can be tested with any clock.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: Pipeline + Send + Sync + std::fmt::Debug {
     fn backend(&self) -> Backend;
 
     /// Applies this backend's pending migrations.
@@ -58,4 +64,88 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         window_secs: i64,
     ) -> Result<u32, StoreError>;
     async fn clear_login_failures(&self, client: &str) -> Result<(), StoreError>;
+}
+
+/// The outbound pipeline's state: shard count, settings, the queue, the callback outbox, and
+/// the leases that give each shard one owner across all replicas.
+#[async_trait]
+pub trait Pipeline: Send + Sync {
+    // --- account and settings -----------------------------------------------------------
+
+    async fn account(&self) -> Result<Account, StoreError>;
+    /// Sets the shard count. On a change the generation goes up and queued messages and
+    /// callbacks move to their new shards, in one transaction that enqueues wait for.
+    async fn set_shards(&self, shards: u32) -> Result<Account, StoreError>;
+    /// The `/v1/settings/application` document (JSON), if anything was ever set.
+    async fn settings_document(&self) -> Result<Option<String>, StoreError>;
+    async fn put_settings_document(&self, document: &str) -> Result<(), StoreError>;
+
+    // --- the queue ----------------------------------------------------------------------
+
+    /// Commits a batch of accepted messages in one transaction (group commit), each routed to
+    /// `recipient_crc % shards` of the shard count current at commit.
+    async fn enqueue(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
+    /// Queued messages of `shard` with `seq > after_seq`, in acceptance order.
+    async fn queued(
+        &self,
+        shard: u32,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMessage>, StoreError>;
+    async fn backlog(&self) -> Result<Backlog, StoreError>;
+    /// Reads the messages named by `ids` (locked), lets `plan` decide, writes the plan: status
+    /// updates and new callbacks, atomically. Unknown ids are left out of the states.
+    async fn record_statuses(
+        &self,
+        ids: &[String],
+        now_ms: i64,
+        plan: PlanFn<'_>,
+    ) -> Result<(), StoreError>;
+    /// The stored request of a message and its status code.
+    async fn message(&self, id: &str) -> Result<Option<(String, i16)>, StoreError>;
+
+    // --- callbacks ----------------------------------------------------------------------
+
+    /// The oldest callbacks of `shard`, in order.
+    async fn pending_callbacks(
+        &self,
+        shard: u32,
+        limit: u32,
+    ) -> Result<Vec<PendingCallback>, StoreError>;
+    async fn delete_callbacks(&self, seqs: &[i64]) -> Result<(), StoreError>;
+    /// Counts a failed delivery and sets when to try again.
+    async fn callbacks_failed(
+        &self,
+        seqs: &[i64],
+        next_attempt_at_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    // --- replicas and leases ------------------------------------------------------------
+
+    /// Records that `node` is alive and returns the nodes heard of since `alive_since_ms`.
+    async fn heartbeat(
+        &self,
+        node: &str,
+        now_ms: i64,
+        alive_since_ms: i64,
+    ) -> Result<Vec<Node>, StoreError>;
+    /// Takes `shard` for `owner` if it is free or expired, the account is at `generation` and
+    /// no lease of an older generation is still alive.
+    async fn acquire_lease(
+        &self,
+        shard: u32,
+        owner: &str,
+        generation: i64,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>, StoreError>;
+    /// Extends a held lease; `false` if it was lost or the generation moved on.
+    async fn renew_lease(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError>;
+    async fn release_lease(&self, lease: &Lease, owner: &str) -> Result<(), StoreError>;
 }

@@ -8,13 +8,21 @@
 
 mod envelope;
 mod error;
+mod messages;
+pub mod settings;
+mod shards;
 mod time;
 mod users;
+mod webhooks;
 
 pub use envelope::{API_VERSION, ErrorDetail, ErrorEnvelope, Meta};
 pub use error::{ErrorCode, Rejection};
+pub use messages::{Content, MAX_TEXT_BODY, Message, TextBody, WaId};
+pub use settings::AppSettings;
+pub use shards::{SHARD_COUNTS, ShardCount, shard_of};
 pub use time::format_expires_after;
 pub use users::{
     CreateUserRequest, LoginRequest, LoginToken, Password, Role, UpdateUserRequest, UserView,
     Username,
 };
+pub use webhooks::{MessageStatus, StatusCallback, StatusError, StatusWebhook};

@@ -14,11 +14,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::model::parse_role;
 use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
 
+mod pipeline;
+
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL lets them run beside the writer).
     pool: SqlitePool,
+    /// The one writer: SQLite takes one write transaction at a time, and queueing for it here
+    /// is cheaper and kinder than `SQLITE_BUSY` between our own connections.
+    write: SqlitePool,
 }
 
 impl SqliteStore {
@@ -34,12 +40,17 @@ impl SqliteStore {
                 source,
             })?;
         }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, write })
     }
 }
 
@@ -65,7 +76,7 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(&self.write).await?;
         Ok(())
     }
 
@@ -82,7 +93,7 @@ impl Store for SqliteStore {
         sqlx::query("INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(candidate)
-            .execute(&self.pool)
+            .execute(&self.write)
             .await?;
         Ok(sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?1")
             .bind(name)
@@ -101,7 +112,7 @@ impl Store for SqliteStore {
         .bind(user.role.as_str())
         .bind(user.must_change_password)
         .bind(user.created_at)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -129,7 +140,7 @@ impl Store for SqliteStore {
         .bind(username)
         .bind(password_hash)
         .bind(must_change_password)
-        .execute(&self.pool)
+        .execute(&self.write)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -137,7 +148,7 @@ impl Store for SqliteStore {
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
         let result = sqlx::query("DELETE FROM users WHERE username = ?1")
             .bind(username)
-            .execute(&self.pool)
+            .execute(&self.write)
             .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -162,7 +173,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: i64, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write.begin().await?;
         sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?1, ?2) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
             .bind(expires_at)
@@ -194,7 +205,7 @@ impl Store for SqliteStore {
         .bind(client)
         .bind(now)
         .bind(now - window_secs)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.write)
         .await?;
         Ok(failures.unsigned_abs())
     }
@@ -218,7 +229,7 @@ impl Store for SqliteStore {
     async fn clear_login_failures(&self, client: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM login_failures WHERE client = ?1")
             .bind(client)
-            .execute(&self.pool)
+            .execute(&self.write)
             .await?;
         Ok(())
     }

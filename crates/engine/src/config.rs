@@ -1,0 +1,59 @@
+//! The engine's knobs, filled from the `[queue]`, `[sender]` and `[callbacks]` settings.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This replica's name in leases, health and logs.
+    pub node: String,
+    /// Requests waiting for a commit; beyond it `POST /v1/messages` answers 1016.
+    pub accept_queue: usize,
+    /// Most messages in one group commit.
+    pub max_batch: usize,
+    /// Group commits in flight at once.
+    pub committers: usize,
+    /// Queued messages in the store beyond which new ones are refused (1016).
+    pub max_queued: u64,
+    /// Undelivered callbacks beyond which new messages are refused (1016), as On-Premises.
+    pub max_callback_backlog: u64,
+    pub backlog_refresh: Duration,
+    /// Sends in flight per shard (each to a different recipient).
+    pub shard_window: usize,
+    /// Queued messages a shard worker holds in memory.
+    pub shard_buffer: usize,
+    /// How often workers look for work committed by other replicas.
+    pub poll_interval: Duration,
+    pub lease_ttl: Duration,
+    pub lease_renew: Duration,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub send_timeout: Duration,
+    pub webhook_timeout: Duration,
+    /// Statuses in one webhook POST at most.
+    pub webhook_batch: usize,
+}
+
+impl EngineConfig {
+    /// Settings for tests and tools: small, quick, same behaviour.
+    pub fn for_node(node: impl Into<String>) -> Self {
+        Self {
+            node: node.into(),
+            accept_queue: 10_000,
+            max_batch: 512,
+            committers: 2,
+            max_queued: 1_000_000,
+            max_callback_backlog: 100_000,
+            backlog_refresh: Duration::from_millis(500),
+            shard_window: 64,
+            shard_buffer: 5_000,
+            poll_interval: Duration::from_millis(100),
+            lease_ttl: Duration::from_secs(10),
+            lease_renew: Duration::from_secs(2),
+            retry_initial: Duration::from_millis(200),
+            retry_max: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(30),
+            webhook_timeout: Duration::from_secs(10),
+            webhook_batch: 50,
+        }
+    }
+}

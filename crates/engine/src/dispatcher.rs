@@ -1,0 +1,243 @@
+//! A shard worker's webhook half: POSTs the shard's status callbacks to `webhooks.url`, in order
+//! for each message (a message's next callback waits until the previous one got its 2xx), many
+//! messages at once. A failure is retried on the On-Premises schedule (linear steps of
+//! `callback_backoff_delay_ms` up to `max_callback_backoff_delay_ms`), kept in the store so it
+//! survives restarts. Redirects are not followed: a 3xx is a failure.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use premise_store::{PendingCallback, Store};
+use premise_upstream::now_ms;
+use sha2::Sha256;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::{EngineConfig, SettingsCache};
+
+/// Permits shared by all dispatchers of a process. A POST takes `PERMITS / max_concurrent_requests`
+/// of them, which caps the process at `max_concurrent_requests` (6, 12, 18 or 24, all divisors).
+pub(crate) const PERMITS: u32 = 72;
+
+pub(crate) struct Dispatcher {
+    pub shard: u32,
+    pub store: Arc<dyn Store>,
+    pub settings: SettingsCache,
+    pub http: reqwest::Client,
+    pub permits: Arc<Semaphore>,
+    pub config: Arc<EngineConfig>,
+    pub ready: Arc<Notify>,
+}
+
+pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .user_agent(concat!("Premise/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the webhook HTTP client builds")
+}
+
+impl Dispatcher {
+    pub async fn run(self, stop: CancellationToken) {
+        while !stop.is_cancelled() {
+            let wait = match self.step().await {
+                Ok(Some(wait)) => wait,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(
+                        shard = self.shard,
+                        error = format!("{e:#}"),
+                        "callback delivery step failed"
+                    );
+                    self.config.poll_interval * 10
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.ready.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Delivers one round of callbacks. `None` when it did something (go again at once), or
+    /// how long to wait for something to do.
+    async fn step(&self) -> anyhow::Result<Option<Duration>> {
+        let (_, settings) = self.settings.get().await?;
+        let idle = self.config.poll_interval;
+        let Some(url) = settings.webhook_url.clone() else { return Ok(Some(idle)) };
+        let pending = self.store.pending_callbacks(self.shard, 1_000).await?;
+        let now = now_ms();
+        let (batches, next_due) = pick(
+            pending,
+            now,
+            self.config.webhook_batch.max(1),
+            settings.max_concurrent_requests as usize,
+        );
+        if batches.is_empty() {
+            let wait = next_due
+                .map_or(idle, |at| Duration::from_millis((at - now).max(1) as u64).min(idle));
+            return Ok(Some(wait));
+        }
+        let per_request = PERMITS / settings.max_concurrent_requests.clamp(1, PERMITS);
+        let mut posts = JoinSet::new();
+        for batch in batches {
+            let http = self.http.clone();
+            let (url, secret, permits) =
+                (url.clone(), settings.webhook_secret.clone(), self.permits.clone());
+            posts.spawn(async move {
+                let _permit = permits.acquire_many_owned(per_request).await;
+                let delivered = post(&http, &url, secret.as_deref(), &batch).await;
+                (batch, delivered)
+            });
+        }
+        let mut delivered = Vec::new();
+        let mut failed: HashMap<u32, Vec<i64>> = HashMap::new();
+        while let Some(joined) = posts.join_next().await {
+            let (batch, result) = joined?;
+            match result {
+                Ok(()) => delivered.extend(batch.iter().map(|c| c.seq)),
+                Err(why) => {
+                    tracing::info!(
+                        shard = self.shard,
+                        callbacks = batch.len(),
+                        why,
+                        "webhook delivery failed; will retry"
+                    );
+                    for c in batch {
+                        failed.entry(c.failures + 1).or_default().push(c.seq);
+                    }
+                }
+            }
+        }
+        if !delivered.is_empty() {
+            self.store.delete_callbacks(&delivered).await?;
+        }
+        for (failures, seqs) in failed {
+            if settings.callback_persist {
+                let at = now_ms() + settings.callback_retry_delay_ms(failures) as i64;
+                self.store.callbacks_failed(&seqs, at).await?;
+            } else {
+                tracing::warn!(
+                    callbacks = seqs.len(),
+                    "callback_persist is off: dropping callbacks the receiver refused"
+                );
+                self.store.delete_callbacks(&seqs).await?;
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Chooses what to send now: the first pending callback of each message (later ones wait for
+/// it), if due, in batches of `batch_size`, at most `max_batches` batches. Also returns when the
+/// earliest not-yet-due head falls due.
+pub(crate) fn pick(
+    pending: Vec<PendingCallback>,
+    now: i64,
+    batch_size: usize,
+    max_batches: usize,
+) -> (Vec<Vec<PendingCallback>>, Option<i64>) {
+    let mut seen = HashSet::new();
+    let mut batches: Vec<Vec<PendingCallback>> = Vec::new();
+    let mut current = Vec::new();
+    let mut next_due: Option<i64> = None;
+    for callback in pending {
+        if !seen.insert(callback.message_id.clone()) {
+            continue;
+        }
+        if callback.next_attempt_at_ms > now {
+            next_due = Some(
+                next_due
+                    .map_or(callback.next_attempt_at_ms, |d| d.min(callback.next_attempt_at_ms)),
+            );
+            continue;
+        }
+        current.push(callback);
+        if current.len() == batch_size {
+            batches.push(std::mem::take(&mut current));
+            if batches.len() == max_batches.max(1) {
+                return (batches, next_due);
+            }
+        }
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    (batches, next_due)
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    secret: Option<&str>,
+    batch: &[PendingCallback],
+) -> Result<(), String> {
+    let mut body = String::from(r#"{"statuses":["#);
+    for (i, c) in batch.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&c.body);
+    }
+    body.push_str("]}");
+    let mut request = http.post(url).header("content-type", "application/json");
+    if let Some(secret) = secret {
+        request = request
+            .header("x-hub-signature-256", format!("sha256={}", sign(secret, body.as_bytes())));
+    }
+    match request.body(body).send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(format!("the receiver answered {}", response.status())),
+        Err(e) => Err(format!("the request failed: {e}")),
+    }
+}
+
+/// Hex HMAC-SHA256 of the raw body: the Cloud API's `X-Hub-Signature-256` scheme.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(body);
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cb(seq: i64, message: &str, due: i64) -> PendingCallback {
+        PendingCallback {
+            seq,
+            message_id: message.into(),
+            body: "{}".into(),
+            failures: 0,
+            next_attempt_at_ms: due,
+        }
+    }
+
+    #[test]
+    fn one_callback_per_message_in_order_and_only_when_due() {
+        let pending =
+            vec![cb(1, "a", 0), cb(2, "a", 0), cb(3, "b", 500), cb(4, "b", 0), cb(5, "c", 0)];
+        let (batches, next) = pick(pending, 100, 10, 6);
+        let seqs: Vec<i64> = batches.concat().iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, [1, 5], "a's second waits for its first; b's head is not due");
+        assert_eq!(next, Some(500));
+        let many: Vec<_> = (0..10).map(|i| cb(i, &i.to_string(), 0)).collect();
+        let (batches, _) = pick(many, 0, 3, 2);
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3]);
+    }
+
+    #[test]
+    fn signature_matches_a_known_vector() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            sign("Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

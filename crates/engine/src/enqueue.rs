@@ -1,0 +1,118 @@
+//! Accepting messages: group commit. Concurrent requests wait in a bounded queue; committer
+//! tasks take everything waiting (up to `max_batch`) and commit it in one transaction, then
+//! answer each request. An id is only handed out after its commit (promise 1). A full queue, or
+//! a store backlog past its bounds, is answered at once with 1016 (promise 4).
+
+use std::sync::Arc;
+
+use premise_store::{NewMessage, Store};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::{Backlog, EngineConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// Premise cannot take more right now; nothing was stored.
+    #[error("system overloaded: {0}")]
+    Overloaded(&'static str),
+    /// The commit failed; nothing was stored.
+    #[error("could not store the message")]
+    Failed(#[source] anyhow::Error),
+}
+
+type Waiting = (NewMessage, oneshot::Sender<Result<(), String>>);
+
+#[derive(Debug, Clone)]
+pub struct Enqueuer {
+    tx: mpsc::Sender<Waiting>,
+    backlog: Backlog,
+    config: Arc<EngineConfig>,
+}
+
+impl Enqueuer {
+    pub(crate) fn start(
+        store: &Arc<dyn Store>,
+        config: Arc<EngineConfig>,
+        backlog: Backlog,
+        work: &Arc<Notify>,
+    ) -> (Self, Vec<JoinHandle<()>>) {
+        let (tx, rx) = mpsc::channel(config.accept_queue.max(1));
+        let rx = Arc::new(Mutex::new(rx));
+        // Committers stop when every `Enqueuer` is gone and the queue is empty, so requests
+        // still in flight at shutdown get their answer.
+        let committers = (0..config.committers.max(1))
+            .map(|_| {
+                tokio::spawn(commit_loop(
+                    rx.clone(),
+                    store.clone(),
+                    backlog.clone(),
+                    work.clone(),
+                    config.max_batch.max(1),
+                ))
+            })
+            .collect();
+        (Self { tx, backlog, config }, committers)
+    }
+
+    /// Stores the message durably; returns once it is committed.
+    pub async fn submit(&self, message: NewMessage) -> Result<(), EnqueueError> {
+        if self.backlog.callbacks() >= self.config.max_callback_backlog {
+            return Err(EnqueueError::Overloaded(
+                "too many status callbacks are waiting for the webhook receiver",
+            ));
+        }
+        if self.backlog.queued() >= self.config.max_queued {
+            return Err(EnqueueError::Overloaded("too many messages are queued"));
+        }
+        let (done, answer) = oneshot::channel();
+        self.tx
+            .try_send((message, done))
+            .map_err(|_| EnqueueError::Overloaded("too many requests are waiting to be stored"))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(EnqueueError::Failed(anyhow::anyhow!(e))),
+            Err(_) => Err(EnqueueError::Failed(anyhow::anyhow!("the committer stopped"))),
+        }
+    }
+}
+
+async fn commit_loop(
+    rx: Arc<Mutex<mpsc::Receiver<Waiting>>>,
+    store: Arc<dyn Store>,
+    backlog: Backlog,
+    work: Arc<Notify>,
+    max_batch: usize,
+) {
+    loop {
+        let batch = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut batch = vec![first];
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let (messages, waiters): (Vec<NewMessage>, Vec<_>) = batch.into_iter().unzip();
+        let result = store.enqueue(&messages).await;
+        match &result {
+            Ok(()) => {
+                backlog.add_queued(messages.len() as u64);
+                work.notify_waiters();
+            }
+            Err(e) => tracing::error!(
+                error = crate::chain(e),
+                batch = messages.len(),
+                "group commit failed"
+            ),
+        }
+        let answer = result.map_err(|e| e.to_string());
+        for waiter in waiters {
+            let _ = waiter.send(answer.clone());
+        }
+    }
+}

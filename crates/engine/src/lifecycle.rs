@@ -1,0 +1,143 @@
+//! The status lifecycle of a message as pure functions: `queued → sent → delivered → read`,
+//! or `failed` (from queued or sent). Callbacks must follow that order for each message
+//! (never `delivered` before `sent`), whatever order the events arrive in.
+
+use std::collections::HashMap;
+
+use premise_store::{MessageState, NewCallback, StatusPlan};
+use premise_upstream::StatusEvent;
+use premise_wire::{AppSettings, MessageStatus, StatusCallback};
+
+/// The statuses a message passes through when an event of `target` arrives while it is at
+/// `current`, in order. A later status implies the earlier ones (a `delivered` that overtook its
+/// `sent` yields both); stale or repeated events yield nothing; `failed` is terminal.
+pub fn advance(current: MessageStatus, target: MessageStatus) -> Vec<MessageStatus> {
+    use MessageStatus::{Delivered, Failed, Queued, Read, Sent};
+    match (current, target) {
+        (Failed, _) | (_, Queued) => Vec::new(),
+        (Queued | Sent, Failed) => vec![Failed],
+        (_, Failed) => Vec::new(),
+        _ => [Sent, Delivered, Read].into_iter().filter(|s| *s > current && *s <= target).collect(),
+    }
+}
+
+/// What a batch of events changes, given the messages' current states: their new statuses
+/// and the callbacks to queue (those the settings ask for), in event order.
+pub fn plan(
+    states: Vec<MessageState>,
+    events: &[StatusEvent],
+    settings: &AppSettings,
+) -> StatusPlan {
+    let mut states: HashMap<String, MessageState> =
+        states.into_iter().map(|s| (s.id.clone(), s)).collect();
+    let mut changed: Vec<String> = Vec::new();
+    let mut callbacks = Vec::new();
+    for event in events {
+        let Some(state) = states.get_mut(&event.message_id) else { continue };
+        let current = MessageStatus::from_code(state.status).unwrap_or(MessageStatus::Queued);
+        let steps = advance(current, event.status);
+        let Some(last) = steps.last() else { continue };
+        state.status = last.code();
+        if !changed.contains(&state.id) {
+            changed.push(state.id.clone());
+        }
+        for status in steps.iter().copied().filter(|s| settings.emits(*s)) {
+            let callback = StatusCallback {
+                id: state.id.clone(),
+                recipient_id: state.recipient.clone(),
+                status,
+                timestamp: (event.at_ms / 1000).to_string(),
+                kind: Some("message".to_owned()),
+                errors: if status == MessageStatus::Failed {
+                    event.errors.clone()
+                } else {
+                    Vec::new()
+                },
+            };
+            callbacks.push(NewCallback {
+                shard: state.shard,
+                recipient_crc: state.recipient_crc,
+                message_id: state.id.clone(),
+                body: serde_json::to_string(&callback).expect("a status callback serialises"),
+            });
+        }
+    }
+    let updates = changed.into_iter().map(|id| {
+        let status = states[&id].status;
+        (id, status)
+    });
+    StatusPlan { updates: updates.collect(), callbacks }
+}
+
+#[cfg(test)]
+mod tests {
+    use premise_wire::MessageStatus::{self, Delivered, Failed, Queued, Read, Sent};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn fills_gaps_and_ignores_stale_events() {
+        assert_eq!(advance(Queued, Sent), vec![Sent]);
+        assert_eq!(advance(Queued, Read), vec![Sent, Delivered, Read]);
+        assert_eq!(advance(Delivered, Sent), vec![]);
+        assert_eq!(advance(Read, Read), vec![]);
+        assert_eq!(advance(Sent, Failed), vec![Failed]);
+        assert_eq!(advance(Delivered, Failed), vec![]);
+        assert_eq!(advance(Failed, Read), vec![]);
+    }
+
+    fn status() -> impl Strategy<Value = MessageStatus> {
+        prop_oneof![Just(Queued), Just(Sent), Just(Delivered), Just(Read), Just(Failed)]
+    }
+
+    proptest! {
+        /// Whatever order events come in, the callbacks of a message are a prefix of
+        /// sent, delivered, read (or end in failed), each at most once.
+        #[test]
+        fn any_event_order_gives_lifecycle_ordered_callbacks(events in prop::collection::vec(status(), 0..12)) {
+            let mut current = Queued;
+            let mut emitted = Vec::new();
+            for target in events {
+                let steps = advance(current, target);
+                if let Some(last) = steps.last() { current = *last; }
+                emitted.extend(steps);
+            }
+            let without_failed: Vec<_> = emitted.iter().copied().filter(|s| *s != Failed).collect();
+            prop_assert!([Sent, Delivered, Read].starts_with(&without_failed), "{emitted:?}");
+            let failed = emitted.iter().filter(|s| **s == Failed).count();
+            prop_assert!(failed <= 1);
+            if failed == 1 {
+                prop_assert_eq!(emitted.last(), Some(&Failed));
+                prop_assert!(!emitted.contains(&Delivered));
+            }
+        }
+    }
+
+    #[test]
+    fn plan_respects_settings_and_order() {
+        let state = MessageState {
+            id: "m1".into(),
+            recipient: "155".into(),
+            recipient_crc: 7,
+            shard: 0,
+            status: 0,
+        };
+        let ev =
+            |status| StatusEvent { message_id: "m1".into(), status, at_ms: 5_000, errors: vec![] };
+        let settings = AppSettings::default(); // sent not emitted by default
+        let p = plan(vec![state.clone()], &[ev(Delivered), ev(Sent), ev(Read)], &settings);
+        assert_eq!(p.updates, vec![("m1".to_owned(), Read.code())]);
+        let statuses: Vec<String> = p
+            .callbacks
+            .iter()
+            .map(|c| {
+                let v: serde_json::Value = serde_json::from_str(&c.body).unwrap();
+                v["status"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(statuses, ["delivered", "read"]);
+        let unknown = plan(vec![], &[ev(Sent)], &settings);
+        assert!(unknown.updates.is_empty() && unknown.callbacks.is_empty());
+    }
+}

@@ -1,0 +1,238 @@
+//! The shard pool: which shards this replica drains. Each shard has one owner across all
+//! replicas, by a lease in the store with an expiry and a fencing epoch. Every `lease_renew`
+//! the pool heartbeats, renews what it holds, hands back what is over its fair share
+//! (`ceil(shards / live replicas)`), takes free or expired shards up to it, and stops workers
+//! of an old shard-count generation so the new generation starts only once they are gone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use premise_store::{Lease, Store};
+use premise_upstream::{Upstream, now_ms};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::dispatcher::{Dispatcher, PERMITS, http_client};
+use crate::sender::ShardSender;
+use crate::{EngineConfig, Recorder, SettingsCache};
+
+/// The replicas alive as this one last saw them, and the shards it holds.
+#[derive(Debug, Clone, Default)]
+pub struct NodeView {
+    me: String,
+    state: Arc<RwLock<(Vec<String>, Vec<u32>)>>,
+}
+
+impl NodeView {
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// Live replicas (this one included), sorted.
+    pub fn nodes(&self) -> Vec<String> {
+        self.state.read().expect("node view lock").0.clone()
+    }
+
+    /// Shards this replica holds now.
+    pub fn shards(&self) -> Vec<u32> {
+        self.state.read().expect("node view lock").1.clone()
+    }
+}
+
+pub(crate) struct ShardPool {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<EngineConfig>,
+    pub upstream: Arc<dyn Upstream>,
+    pub recorder: Recorder,
+    pub settings: SettingsCache,
+    pub work: Arc<Notify>,
+    pub callbacks_ready: Arc<Notify>,
+}
+
+struct Held {
+    lease: Lease,
+    valid_until: Arc<AtomicI64>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl ShardPool {
+    pub fn start(self, cancel: CancellationToken) -> (NodeView, JoinHandle<()>) {
+        let view = NodeView { me: self.config.node.clone(), state: Arc::default() };
+        let task = tokio::spawn(self.run(cancel, view.clone()));
+        (view, task)
+    }
+
+    async fn run(self, cancel: CancellationToken, view: NodeView) {
+        let shared = Shared {
+            http: http_client(self.config.webhook_timeout),
+            permits: Arc::new(Semaphore::new(PERMITS as usize)),
+        };
+        let mut held: HashMap<u32, Held> = HashMap::new();
+        let mut ticks = tokio::time::interval(self.config.lease_renew);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = cancel.cancelled() => break,
+            }
+            if let Err(e) = self.tick(&mut held, &view, &shared).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "shard pool: store unreachable; keeping what is held until its lease runs out"
+                );
+                self.expire_unrenewed(&mut held);
+            }
+        }
+        self.stop_all(held).await;
+    }
+
+    async fn tick(
+        &self,
+        held: &mut HashMap<u32, Held>,
+        view: &NodeView,
+        shared: &Shared,
+    ) -> anyhow::Result<()> {
+        let ttl = self.config.lease_ttl.as_millis() as i64;
+        let now = now_ms();
+        let nodes = self.store.heartbeat(&self.config.node, now, now - ttl).await?;
+        let account = self.store.account().await?;
+
+        // Renew what is held; reap finished workers; stop those of an old generation.
+        let mut lost = Vec::new();
+        for (shard, h) in held.iter() {
+            if h.task.is_finished() {
+                self.store.release_lease(&h.lease, &self.config.node).await?;
+                lost.push(*shard);
+            } else if self.store.renew_lease(&h.lease, &self.config.node, now, ttl).await? {
+                h.valid_until.store(now + ttl - ttl / 5, Ordering::Relaxed);
+                if h.lease.generation != account.generation && !h.stop.is_cancelled() {
+                    tracing::info!(shard, "the shard count changed: handing the shard back");
+                    h.stop.cancel();
+                }
+            } else {
+                tracing::warn!(shard, "shard lease lost; stopping its worker at once");
+                h.stop.cancel();
+                h.task.abort();
+                lost.push(*shard);
+            }
+        }
+        for shard in lost {
+            held.remove(&shard);
+        }
+
+        // A fair share: hand back the excess, take free shards up to it.
+        let live = nodes.len().max(1) as u32;
+        let target = account.shards.div_ceil(live) as usize;
+        let active: Vec<u32> =
+            held.iter().filter(|(_, h)| !h.stop.is_cancelled()).map(|(s, _)| *s).collect();
+        if active.len() > target {
+            let mut extra = active;
+            extra.sort_unstable();
+            for shard in extra.split_off(target) {
+                tracing::info!(shard, target, "handing a shard to another replica");
+                held[&shard].stop.cancel();
+            }
+        }
+        let offset = nodes.iter().position(|n| n.node == self.config.node).unwrap_or(0) as u32;
+        for i in 0..account.shards {
+            if held.values().filter(|h| !h.stop.is_cancelled()).count() >= target {
+                break;
+            }
+            let shard = (offset * target as u32 + i) % account.shards;
+            if held.contains_key(&shard) {
+                continue;
+            }
+            if let Some(lease) = self
+                .store
+                .acquire_lease(shard, &self.config.node, account.generation, now, ttl)
+                .await?
+            {
+                tracing::info!(shard, epoch = lease.epoch, "took a shard");
+                held.insert(shard, self.spawn_worker(lease, now + ttl - ttl / 5, shared));
+            }
+        }
+        let mut shards: Vec<u32> = held.keys().copied().collect();
+        shards.sort_unstable();
+        *view.state.write().expect("node view lock") =
+            (nodes.into_iter().map(|n| n.node).collect(), shards);
+        Ok(())
+    }
+
+    /// Without the store a lease cannot be renewed: stop workers whose lease has run out.
+    fn expire_unrenewed(&self, held: &mut HashMap<u32, Held>) {
+        let now = now_ms();
+        held.retain(|shard, h| {
+            let valid = h.valid_until.load(Ordering::Relaxed) > now;
+            if !valid {
+                tracing::warn!(shard, "lease ran out while the store was unreachable");
+                h.stop.cancel();
+            }
+            valid
+        });
+    }
+
+    fn spawn_worker(&self, lease: Lease, valid_until: i64, shared: &Shared) -> Held {
+        let valid_until = Arc::new(AtomicI64::new(valid_until));
+        let stop = CancellationToken::new();
+        let sender = ShardSender {
+            shard: lease.shard,
+            store: self.store.clone(),
+            upstream: self.upstream.clone(),
+            recorder: self.recorder.clone(),
+            config: self.config.clone(),
+            valid_until: valid_until.clone(),
+            work: self.work.clone(),
+        };
+        let dispatcher = Dispatcher {
+            shard: lease.shard,
+            store: self.store.clone(),
+            settings: self.settings.clone(),
+            http: shared.http.clone(),
+            permits: shared.permits.clone(),
+            config: self.config.clone(),
+            ready: self.callbacks_ready.clone(),
+        };
+        let recorder = self.recorder.clone();
+        let task = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                tokio::join!(sender.run(stop.clone()), dispatcher.run(stop));
+                // What the sender learnt must be in the store before the shard is handed on.
+                recorder.flush().await;
+            }
+        });
+        Held { lease, valid_until, stop, task }
+    }
+
+    /// Shutdown: stop every worker, keep their leases alive while they finish what is in
+    /// flight, then release the leases so other replicas take the shards at once.
+    async fn stop_all(&self, mut held: HashMap<u32, Held>) {
+        for h in held.values() {
+            h.stop.cancel();
+        }
+        let ttl = self.config.lease_ttl.as_millis() as i64;
+        while held.values().any(|h| !h.task.is_finished()) {
+            for h in held.values() {
+                let _ = self.store.renew_lease(&h.lease, &self.config.node, now_ms(), ttl).await;
+            }
+            tokio::time::sleep(self.config.lease_renew.min(std::time::Duration::from_millis(200)))
+                .await;
+        }
+        for (shard, h) in held.drain() {
+            match self.store.release_lease(&h.lease, &self.config.node).await {
+                Ok(()) => tracing::info!(shard, "released the shard"),
+                Err(e) => {
+                    tracing::warn!(shard, error = %e, "could not release the shard; it frees itself when the lease expires");
+                }
+            }
+        }
+    }
+}
+
+struct Shared {
+    http: reqwest::Client,
+    permits: Arc<Semaphore>,
+}

@@ -1,0 +1,51 @@
+//! The application settings as the pipeline reads them: cached, refreshed from the store every
+//! second so a PATCH on any replica reaches all of them quickly, and replaced at once on the
+//! replica that made the change.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use premise_store::Store;
+use premise_wire::AppSettings;
+use serde_json::Value;
+
+const MAX_AGE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct SettingsCache {
+    store: Arc<dyn Store>,
+    cached: Arc<RwLock<Option<(Instant, Value, AppSettings)>>>,
+}
+
+impl SettingsCache {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store, cached: Arc::new(RwLock::new(None)) }
+    }
+
+    /// The stored document and its typed view, at most a second old.
+    pub async fn get(&self) -> anyhow::Result<(Value, AppSettings)> {
+        if let Some((at, doc, settings)) = self.cached.read().expect("settings lock").as_ref()
+            && at.elapsed() < MAX_AGE
+        {
+            return Ok((doc.clone(), settings.clone()));
+        }
+        let doc = match self.store.settings_document().await? {
+            Some(text) => serde_json::from_str(&text)?,
+            None => Value::Object(serde_json::Map::new()),
+        };
+        Ok(self.remember(doc))
+    }
+
+    /// Stores a new document and uses it from now on.
+    pub async fn put(&self, doc: Value) -> anyhow::Result<AppSettings> {
+        self.store.put_settings_document(&doc.to_string()).await?;
+        Ok(self.remember(doc).1)
+    }
+
+    fn remember(&self, doc: Value) -> (Value, AppSettings) {
+        let settings = AppSettings::from_document(&doc);
+        *self.cached.write().expect("settings lock") =
+            Some((Instant::now(), doc.clone(), settings.clone()));
+        (doc, settings)
+    }
+}

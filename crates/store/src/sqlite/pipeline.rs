@@ -1,0 +1,316 @@
+//! The pipeline's SQL on SQLite. Every write goes through the single writer connection, so a
+//! batch is a loop of prepared statements inside one transaction: cheap in-process.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::SqliteStore;
+use crate::{
+    Account, Backlog, Lease, MessageState, NewMessage, Node, PendingCallback, Pipeline, PlanFn,
+    QueuedMessage, StoreError,
+};
+
+#[async_trait]
+impl Pipeline for SqliteStore {
+    async fn account(&self) -> Result<Account, StoreError> {
+        let (shards, generation): (i64, i64) =
+            sqlx::query_as("SELECT shards, generation FROM account WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Account { shards: u32::try_from(shards).unwrap_or(1), generation })
+    }
+
+    async fn set_shards(&self, shards: u32) -> Result<Account, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let (current, generation): (i64, i64) =
+            sqlx::query_as("SELECT shards, generation FROM account WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        if current == i64::from(shards) {
+            tx.commit().await?;
+            return Ok(Account { shards, generation });
+        }
+        sqlx::query("UPDATE account SET shards = ?1, generation = generation + 1 WHERE id = 1")
+            .bind(i64::from(shards))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE messages SET shard = recipient_crc % ?1 WHERE status = 0")
+            .bind(i64::from(shards))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE callbacks SET shard = recipient_crc % ?1")
+            .bind(i64::from(shards))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Account { shards, generation: generation + 1 })
+    }
+
+    async fn settings_document(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT document FROM app_settings WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn put_settings_document(&self, document: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO app_settings (id, document) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET document = excluded.document",
+        )
+        .bind(document)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn enqueue(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        let shards: i64 = sqlx::query_scalar("SELECT shards FROM account WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let shards = shards.max(1);
+        for m in batch {
+            let crc = i64::from(m.recipient_crc);
+            sqlx::query(
+                "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .bind(&m.id)
+            .bind(&m.recipient)
+            .bind(crc)
+            .bind(crc % shards)
+            .bind(&m.payload)
+            .bind(m.accepted_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn queued(
+        &self,
+        shard: u32,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT seq, id, recipient, payload FROM messages
+             WHERE shard = ?1 AND status = 0 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )
+        .bind(i64::from(shard))
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, id, recipient, payload)| QueuedMessage { seq, id, recipient, payload })
+            .collect())
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let (queued, callbacks): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM messages WHERE status = 0), (SELECT count(*) FROM callbacks)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Backlog { queued: queued.unsigned_abs(), callbacks: callbacks.unsigned_abs() })
+    }
+
+    async fn record_statuses(
+        &self,
+        ids: &[String],
+        now_ms: i64,
+        plan: PlanFn<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        let mut states = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(
+                "SELECT id, recipient, recipient_crc, shard, status FROM messages WHERE id = ?1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(r) = row {
+                states.push(MessageState {
+                    id: r.try_get("id")?,
+                    recipient: r.try_get("recipient")?,
+                    recipient_crc: u32::try_from(r.try_get::<i64, _>("recipient_crc")?)
+                        .unwrap_or_default(),
+                    shard: u32::try_from(r.try_get::<i64, _>("shard")?).unwrap_or_default(),
+                    status: r.try_get("status")?,
+                });
+            }
+        }
+        let plan = plan(states);
+        for (id, status) in &plan.updates {
+            sqlx::query("UPDATE messages SET status = ?2, updated_at = ?3 WHERE id = ?1")
+                .bind(id)
+                .bind(status)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for c in &plan.callbacks {
+            sqlx::query(
+                "INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(i64::from(c.shard))
+            .bind(i64::from(c.recipient_crc))
+            .bind(&c.message_id)
+            .bind(&c.body)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn message(&self, id: &str) -> Result<Option<(String, i16)>, StoreError> {
+        Ok(sqlx::query_as("SELECT payload, status FROM messages WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn pending_callbacks(
+        &self,
+        shard: u32,
+        limit: u32,
+    ) -> Result<Vec<PendingCallback>, StoreError> {
+        let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT seq, message_id, body, failures, next_attempt_at FROM callbacks
+             WHERE shard = ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(i64::from(shard))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, message_id, body, failures, next)| PendingCallback {
+                seq,
+                message_id,
+                body,
+                failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                next_attempt_at_ms: next,
+            })
+            .collect())
+    }
+
+    async fn delete_callbacks(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        for seq in seqs {
+            sqlx::query("DELETE FROM callbacks WHERE seq = ?1").bind(seq).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn callbacks_failed(
+        &self,
+        seqs: &[i64],
+        next_attempt_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        for seq in seqs {
+            sqlx::query(
+                "UPDATE callbacks SET failures = failures + 1, next_attempt_at = ?2 WHERE seq = ?1",
+            )
+            .bind(seq)
+            .bind(next_attempt_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn heartbeat(
+        &self,
+        node: &str,
+        now_ms: i64,
+        alive_since_ms: i64,
+    ) -> Result<Vec<Node>, StoreError> {
+        sqlx::query(
+            "INSERT INTO nodes (node, started_at, heartbeat_at) VALUES (?1, ?2, ?2)
+             ON CONFLICT (node) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(node)
+        .bind(now_ms)
+        .execute(&self.write)
+        .await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT node, heartbeat_at FROM nodes WHERE heartbeat_at >= ?1 ORDER BY node",
+        )
+        .bind(alive_since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(node, heartbeat_at_ms)| Node { node, heartbeat_at_ms }).collect())
+    }
+
+    async fn acquire_lease(
+        &self,
+        shard: u32,
+        owner: &str,
+        generation: i64,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>, StoreError> {
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO shard_leases (shard, owner, epoch, generation, expires_at)
+             SELECT ?1, ?2, 1, ?3, ?4 + ?5
+             WHERE ?3 = (SELECT generation FROM account WHERE id = 1)
+               AND NOT EXISTS (SELECT 1 FROM shard_leases WHERE generation < ?3 AND expires_at > ?4)
+             ON CONFLICT (shard) DO UPDATE SET owner = excluded.owner, epoch = shard_leases.epoch + 1,
+                 generation = excluded.generation, expires_at = excluded.expires_at
+             WHERE shard_leases.expires_at <= ?4
+             RETURNING epoch",
+        )
+        .bind(i64::from(shard))
+        .bind(owner)
+        .bind(generation)
+        .bind(now_ms)
+        .bind(ttl_ms)
+        .fetch_optional(&self.write)
+        .await?;
+        Ok(epoch.map(|epoch| Lease { shard, epoch, generation }))
+    }
+
+    async fn renew_lease(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE shard_leases SET expires_at = ?4 + ?5
+             WHERE shard = ?1 AND owner = ?2 AND epoch = ?3 AND expires_at > ?4
+               AND generation = (SELECT generation FROM account WHERE id = 1)",
+        )
+        .bind(i64::from(lease.shard))
+        .bind(owner)
+        .bind(lease.epoch)
+        .bind(now_ms)
+        .bind(ttl_ms)
+        .execute(&self.write)
+        .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, lease: &Lease, owner: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE shard_leases SET expires_at = 0 WHERE shard = ?1 AND owner = ?2 AND epoch = ?3",
+        )
+        .bind(i64::from(lease.shard))
+        .bind(owner)
+        .bind(lease.epoch)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! The upstream: where Premise delivers messages. Today the built-in [`Sandbox`] (an emulated
+//! WhatsApp network for development, CI and load tests); later a bridge to the Cloud API.
+//!
+//! An upstream answers each send with an [`SendOutcome`]: acknowledged, a transient failure
+//! (the engine retries until acknowledged) or a permanent failure (the message ends `failed`).
+//! What happens after the acknowledgement (delivered, read) arrives later as [`StatusEvent`]s
+//! on the sink the upstream was built with.
+
+mod sandbox;
+
+use async_trait::async_trait;
+use premise_wire::{MessageStatus, StatusError};
+
+pub use sandbox::{Sandbox, SandboxConfig};
+
+/// A message on its way out: its id, recipient and canonical request JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    pub id: String,
+    pub recipient: String,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    Acknowledged,
+    /// Worth retrying: timeouts, 5xx, 429, lost connections.
+    Transient(String),
+    /// Will never succeed; the message fails with this error.
+    Permanent(StatusError),
+}
+
+/// Something that happened to a message, reported by the upstream or the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusEvent {
+    pub message_id: String,
+    pub status: MessageStatus,
+    pub at_ms: i64,
+    pub errors: Vec<StatusError>,
+}
+
+/// Where upstreams report later statuses.
+pub type EventSink = tokio::sync::mpsc::Sender<StatusEvent>;
+
+#[async_trait]
+pub trait Upstream: Send + Sync + std::fmt::Debug {
+    async fn send(&self, message: &OutboundMessage) -> SendOutcome;
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,167 @@
+//! The sandbox: an emulated WhatsApp network. It acknowledges a send after a configurable
+//! latency, reports `delivered` and later `read` after configurable delays, can fail a
+//! fraction of sends transiently, and can keep a journal: one JSON line per acknowledged send,
+//! written before the acknowledgement, so tests can prove every message reached it (once, and
+//! in order) even across a `kill -9` of the server.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use premise_wire::MessageStatus;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::{EventSink, OutboundMessage, SendOutcome, StatusEvent, Upstream, now_ms};
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub ack_latency: Duration,
+    /// From acknowledgement to `delivered`.
+    pub delivered_after: Duration,
+    /// From `delivered` to `read`.
+    pub read_after: Duration,
+    /// Fraction (0 to 1) of sends that fail transiently.
+    pub transient_failure_rate: f64,
+    /// Where to append the journal of acknowledged sends; `None` keeps none.
+    pub journal: Option<PathBuf>,
+    /// Seed for the random draws; `None` seeds from the OS.
+    pub seed: Option<u64>,
+    /// Written into each journal line, to tell replicas apart.
+    pub node: String,
+}
+
+#[derive(Debug)]
+pub struct Sandbox {
+    config: SandboxConfig,
+    rng: Mutex<fastrand::Rng>,
+    later: mpsc::UnboundedSender<(Instant, StatusEvent)>,
+    journal: Option<mpsc::UnboundedSender<(String, oneshot::Sender<()>)>>,
+}
+
+impl Sandbox {
+    /// Starts the sandbox's background tasks; statuses after the acknowledgement go to `events`.
+    pub fn start(config: SandboxConfig, events: EventSink) -> std::io::Result<Self> {
+        let (later, scheduled) = mpsc::unbounded_channel();
+        tokio::spawn(report_later(scheduled, events));
+        let journal = match &config.journal {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+                let (tx, rx) = mpsc::unbounded_channel();
+                std::thread::spawn(move || write_journal(file, rx));
+                Some(tx)
+            }
+            None => None,
+        };
+        let rng = config.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        Ok(Self { config, rng: Mutex::new(rng), later, journal })
+    }
+
+    fn draw(&self) -> f64 {
+        self.rng.lock().map_or(1.0, |mut rng| rng.f64())
+    }
+}
+
+#[async_trait]
+impl Upstream for Sandbox {
+    async fn send(&self, message: &OutboundMessage) -> SendOutcome {
+        if !self.config.ack_latency.is_zero() {
+            tokio::time::sleep(self.config.ack_latency).await;
+        }
+        if self.config.transient_failure_rate > 0.0
+            && self.draw() < self.config.transient_failure_rate
+        {
+            return SendOutcome::Transient("sandbox: simulated transient failure".to_owned());
+        }
+        let acked_at = now_ms();
+        if let Some(journal) = &self.journal {
+            let line = serde_json::json!({
+                "at_us": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
+                "node": self.config.node,
+                "id": message.id,
+                "to": message.recipient,
+                "message": serde_json::from_str::<serde_json::Value>(&message.payload).unwrap_or_default(),
+            });
+            let (done, written) = oneshot::channel();
+            if journal.send((line.to_string(), done)).is_err() || written.await.is_err() {
+                return SendOutcome::Transient("sandbox: journal unavailable".to_owned());
+            }
+        }
+        let now = Instant::now();
+        let delivered_at = now + self.config.delivered_after;
+        let event = |status, at: Instant| {
+            let at_ms = acked_at + i64::try_from((at - now).as_millis()).unwrap_or(0);
+            (at, StatusEvent { message_id: message.id.clone(), status, at_ms, errors: Vec::new() })
+        };
+        let _ = self.later.send(event(MessageStatus::Delivered, delivered_at));
+        let _ = self.later.send(event(MessageStatus::Read, delivered_at + self.config.read_after));
+        SendOutcome::Acknowledged
+    }
+}
+
+/// Emits scheduled statuses when they fall due, in due order (ties in scheduling order).
+async fn report_later(
+    mut scheduled: mpsc::UnboundedReceiver<(Instant, StatusEvent)>,
+    events: EventSink,
+) {
+    let mut due: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+    let mut waiting: HashMap<u64, StatusEvent> = HashMap::new();
+    let mut counter = 0u64;
+    loop {
+        let next_due = due.peek().map(|Reverse((at, _))| *at);
+        tokio::select! {
+            item = scheduled.recv() => match item {
+                Some((at, event)) => {
+                    counter += 1;
+                    due.push(Reverse((at, counter)));
+                    waiting.insert(counter, event);
+                }
+                None if due.is_empty() => return,
+                None => {}
+            },
+            () = async { tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)).await }, if next_due.is_some() => {
+                let now = Instant::now();
+                while let Some(&Reverse((at, key))) = due.peek() {
+                    if at > now {
+                        break;
+                    }
+                    due.pop();
+                    let Some(event) = waiting.remove(&key) else { continue };
+                    if events.send(event).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Appends journal lines in batches; each waiting send is released once its line is in the
+/// file (the kernel's page cache survives the process being killed).
+fn write_journal(
+    mut file: std::fs::File,
+    mut lines: mpsc::UnboundedReceiver<(String, oneshot::Sender<()>)>,
+) {
+    while let Some(first) = lines.blocking_recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = lines.try_recv() {
+            batch.push(more);
+        }
+        let mut text = String::new();
+        for (line, _) in &batch {
+            text.push_str(line);
+            text.push('\n');
+        }
+        if let Err(e) = file.write_all(text.as_bytes()) {
+            tracing::error!(error = %e, "sandbox journal write failed");
+            continue;
+        }
+        for (_, done) in batch {
+            let _ = done.send(());
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! `/v1/settings/application` (`onprem-api.md` section 8): the stored document, how a PATCH
+//! changes it, and the typed view the pipeline reads.
+//!
+//! The stored document holds only what was set. Known fields are validated and normalised
+//! (numbers given as strings become numbers); fields Premise has no use for (`on_call_pager`,
+//! `media.auto_download`, `db_garbagecollector_enable`, ...) are kept as given, so an integration
+//! reads back what it wrote.
+
+use serde_json::{Map, Value, json};
+
+use crate::Rejection;
+use crate::messages::kind;
+use crate::webhooks::MessageStatus;
+
+/// The `webhooks.max_concurrent_requests` values On-Premises offered.
+pub const MAX_CONCURRENT_REQUESTS: [u64; 4] = [6, 12, 18, 24];
+
+/// The settings the pipeline acts on, with On-Premises defaults for what was never set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSettings {
+    pub webhook_url: Option<String>,
+    /// Signs webhook bodies (`X-Hub-Signature-256`) when set.
+    pub webhook_secret: Option<String>,
+    pub max_concurrent_requests: u32,
+    pub callback_persist: bool,
+    pub callback_backoff_delay_ms: u64,
+    pub max_callback_backoff_delay_ms: u64,
+    pub sent_status: bool,
+    pub message_sent: bool,
+    pub message_delivered: bool,
+    pub message_read: bool,
+    pub pass_through: bool,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self::from_document(&Value::Object(Map::new()))
+    }
+}
+
+impl AppSettings {
+    pub fn from_document(doc: &Value) -> Self {
+        let get = |path: &[&str]| path.iter().try_fold(doc, |v, key| v.get(*key));
+        let flag =
+            |path: &[&str], default: bool| get(path).and_then(Value::as_bool).unwrap_or(default);
+        let number =
+            |path: &[&str], default: u64| get(path).and_then(Value::as_u64).unwrap_or(default);
+        let text = |path: &[&str]| {
+            get(path).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+        };
+        Self {
+            webhook_url: text(&["webhooks", "url"]),
+            webhook_secret: text(&["webhooks", "secret"]),
+            max_concurrent_requests: u32::try_from(number(
+                &["webhooks", "max_concurrent_requests"],
+                6,
+            ))
+            .unwrap_or(6),
+            callback_persist: flag(&["callback_persist"], true),
+            callback_backoff_delay_ms: number(&["callback_backoff_delay_ms"], 3000),
+            max_callback_backoff_delay_ms: number(&["max_callback_backoff_delay_ms"], 900_000),
+            sent_status: flag(&["sent_status"], false),
+            message_sent: flag(&["webhooks", "message", "sent"], false),
+            message_delivered: flag(&["webhooks", "message", "delivered"], true),
+            message_read: flag(&["webhooks", "message", "read"], true),
+            pass_through: flag(&["pass_through"], false),
+        }
+    }
+
+    /// Whether a status callback of this kind is sent. `failed` always is.
+    pub fn emits(&self, status: MessageStatus) -> bool {
+        match status {
+            MessageStatus::Queued => false,
+            MessageStatus::Sent => self.sent_status || self.message_sent,
+            MessageStatus::Delivered => self.message_delivered,
+            MessageStatus::Read => self.message_read,
+            MessageStatus::Failed => true,
+        }
+    }
+
+    /// The delay before retry number `failures` of a callback: linear steps of
+    /// `callback_backoff_delay_ms`, capped at `max_callback_backoff_delay_ms` (On-Premises).
+    pub fn callback_retry_delay_ms(&self, failures: u32) -> u64 {
+        self.callback_backoff_delay_ms
+            .saturating_mul(u64::from(failures.max(1)))
+            .min(self.max_callback_backoff_delay_ms)
+    }
+}
+
+/// The `GET` answer's `application` object: defaults, overlaid with what was set. The webhook
+/// secret is never shown.
+pub fn view(doc: &Value) -> Value {
+    let s = AppSettings::from_document(doc);
+    let mut view = json!({
+        "callback_persist": s.callback_persist,
+        "callback_backoff_delay_ms": s.callback_backoff_delay_ms.to_string(),
+        "max_callback_backoff_delay_ms": s.max_callback_backoff_delay_ms.to_string(),
+        "pass_through": s.pass_through,
+        "sent_status": s.sent_status,
+        "webhooks": {
+            "url": s.webhook_url.clone().unwrap_or_default(),
+            "max_concurrent_requests": s.max_concurrent_requests,
+            "message": {"sent": s.message_sent, "delivered": s.message_delivered, "read": s.message_read},
+        },
+    });
+    merge_unknown(&mut view, doc);
+    if let Some(webhooks) = view.get_mut("webhooks").and_then(Value::as_object_mut) {
+        webhooks.remove("secret");
+    }
+    view
+}
+
+/// Copies keys of `doc` that `view` does not have (the fields kept as given).
+fn merge_unknown(view: &mut Value, doc: &Value) {
+    let (Some(view), Some(doc)) = (view.as_object_mut(), doc.as_object()) else { return };
+    for (key, value) in doc {
+        match view.get_mut(key) {
+            Some(existing) if existing.is_object() => merge_unknown(existing, value),
+            Some(_) => {}
+            None => {
+                view.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// Applies a `PATCH` body to the stored document: only the fields given change; `null` resets
+/// a field to its default. Every known field is validated, and the first bad one is named.
+pub fn apply_patch(doc: &Value, patch: &Value) -> Result<Value, Rejection> {
+    let patch = patch
+        .as_object()
+        .ok_or_else(|| Rejection::invalid("settings", "expected a JSON object"))?;
+    let mut doc = doc.as_object().cloned().unwrap_or_default();
+    merge(&mut doc, patch, "")?;
+    Ok(Value::Object(doc))
+}
+
+fn merge(
+    doc: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    prefix: &str,
+) -> Result<(), Rejection> {
+    for (key, value) in patch {
+        let path = format!("{prefix}{key}");
+        if value.is_null() {
+            doc.remove(key);
+            continue;
+        }
+        match (normalise(&path, value)?, doc.get_mut(key)) {
+            (Value::Object(inner), Some(Value::Object(existing))) => {
+                merge(existing, &inner, &format!("{path}."))?;
+            }
+            (Value::Object(inner), _) => {
+                let mut fresh = Map::new();
+                merge(&mut fresh, &inner, &format!("{path}."))?;
+                doc.insert(key.clone(), Value::Object(fresh));
+            }
+            (normalised, _) => {
+                doc.insert(key.clone(), normalised);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Validates a known field and returns it in stored form; unknown fields pass unchanged.
+fn normalise(path: &str, value: &Value) -> Result<Value, Rejection> {
+    match path {
+        "callback_persist"
+        | "sent_status"
+        | "pass_through"
+        | "webhooks.message.sent"
+        | "webhooks.message.delivered"
+        | "webhooks.message.read" => boolean(path, value).map(Value::Bool),
+        "callback_backoff_delay_ms" | "max_callback_backoff_delay_ms" => {
+            let ms = integer(path, value)?;
+            if !(1..=86_400_000).contains(&ms) {
+                return Err(Rejection::invalid(
+                    path,
+                    "must be between 1 and 86400000 milliseconds",
+                ));
+            }
+            Ok(json!(ms))
+        }
+        "webhooks.max_concurrent_requests" => {
+            let n = integer(path, value)?;
+            if !MAX_CONCURRENT_REQUESTS.contains(&n) {
+                return Err(Rejection::invalid(path, "must be one of 6, 12, 18, 24"));
+            }
+            Ok(json!(n))
+        }
+        "webhooks.url" => {
+            let url = string(path, value)?;
+            if !url.is_empty() && !is_http_url(url) {
+                return Err(Rejection::invalid(
+                    path,
+                    format!("'{url}' is not an http:// or https:// URL"),
+                ));
+            }
+            Ok(json!(url))
+        }
+        "webhooks.secret" => string(path, value).map(|s| json!(s)),
+        "webhooks" | "webhooks.message" => match value {
+            Value::Object(_) => Ok(value.clone()),
+            other => {
+                Err(Rejection::invalid(path, format!("expected an object, got {}", kind(other))))
+            }
+        },
+        _ => Ok(value.clone()),
+    }
+}
+
+fn boolean(path: &str, value: &Value) -> Result<bool, Rejection> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
+        other => Err(Rejection::invalid(path, format!("expected a boolean, got {}", kind(other)))),
+    }
+}
+
+fn integer(path: &str, value: &Value) -> Result<u64, Rejection> {
+    let parsed = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        Rejection::invalid(path, format!("expected a non-negative integer, got {value}"))
+    })
+}
+
+fn string<'a>(path: &str, value: &'a Value) -> Result<&'a str, Rejection> {
+    value
+        .as_str()
+        .ok_or_else(|| Rejection::invalid(path, format!("expected a string, got {}", kind(value))))
+}
+
+fn is_http_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !host.contains(char::is_whitespace)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_onprem_defaults() {
+        let s = AppSettings::default();
+        assert_eq!((s.callback_backoff_delay_ms, s.max_callback_backoff_delay_ms), (3000, 900_000));
+        assert!(s.callback_persist && !s.sent_status && s.webhook_url.is_none());
+        assert_eq!(s.max_concurrent_requests, 6);
+        assert!(
+            !s.emits(MessageStatus::Sent)
+                && s.emits(MessageStatus::Delivered)
+                && s.emits(MessageStatus::Failed)
+        );
+        assert_eq!((s.callback_retry_delay_ms(1), s.callback_retry_delay_ms(2)), (3000, 6000));
+        assert_eq!(s.callback_retry_delay_ms(10_000), 900_000);
+    }
+
+    #[test]
+    fn patch_changes_only_what_is_given_and_keeps_unknown_fields() {
+        let doc =
+            apply_patch(&json!({}), &json!({"webhooks": {"url": "https://example.com/hook"}}))
+                .unwrap();
+        let doc = apply_patch(
+            &doc,
+            &json!({"callback_backoff_delay_ms": "250", "sent_status": true, "on_call_pager": "123",
+                     "media": {"auto_download": ["image"]}, "webhooks": {"max_concurrent_requests": 12}}),
+        )
+        .unwrap();
+        let s = AppSettings::from_document(&doc);
+        assert_eq!(s.webhook_url.as_deref(), Some("https://example.com/hook"));
+        assert_eq!(
+            (s.callback_backoff_delay_ms, s.max_concurrent_requests, s.sent_status),
+            (250, 12, true)
+        );
+        let shown = view(&doc);
+        assert_eq!(shown["on_call_pager"], "123");
+        assert_eq!(shown["media"]["auto_download"], json!(["image"]));
+        assert_eq!(shown["callback_backoff_delay_ms"], "250");
+        // An empty URL removes the webhook, as Meta's "Delete-Webhooks" request does.
+        let doc = apply_patch(&doc, &json!({"webhooks": {"url": ""}})).unwrap();
+        assert_eq!(AppSettings::from_document(&doc).webhook_url, None);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let cases = [
+            (json!({"callback_backoff_delay_ms": "soon"}), "callback_backoff_delay_ms"),
+            (json!({"callback_persist": 3}), "callback_persist"),
+            (json!({"webhooks": {"url": "ftp://x"}}), "webhooks.url"),
+            (
+                json!({"webhooks": {"max_concurrent_requests": 7}}),
+                "webhooks.max_concurrent_requests",
+            ),
+            (json!({"webhooks": {"message": {"read": "yes"}}}), "webhooks.message.read"),
+            (json!({"webhooks": "https://x"}), "webhooks"),
+        ];
+        for (patch, field) in cases {
+            let err = apply_patch(&json!({}), &patch).unwrap_err();
+            assert_eq!(err.code, crate::ErrorCode::ParameterValueInvalid);
+            assert!(err.details.starts_with(&format!("{field}:")), "{patch}: {}", err.details);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Webhook bodies Premise POSTs to the integration (`onprem-api.md` section 9).
+
+use serde::{Deserialize, Serialize};
+
+/// Where a message is in its life. The order of the variants is the lifecycle order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    /// Accepted and queued; never sent as a callback.
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    /// Terminal: the upstream refused the message for good.
+    Failed,
+}
+
+impl MessageStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub const fn code(self) -> i16 {
+        self as i16
+    }
+
+    pub fn from_code(code: i16) -> Option<Self> {
+        [Self::Queued, Self::Sent, Self::Delivered, Self::Read, Self::Failed]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+}
+
+/// One error of a `failed` status (async codes, `onprem-api.md` section 10.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusError {
+    pub code: u32,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+/// One entry of `statuses[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCallback {
+    pub id: String,
+    pub recipient_id: String,
+    pub status: MessageStatus,
+    /// Unix seconds, as a string, as On-Premises sent it.
+    pub timestamp: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub errors: Vec<StatusError>,
+}
+
+/// `{"statuses":[...]}`: the body of a status webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusWebhook {
+    pub statuses: Vec<StatusCallback>,
+}
