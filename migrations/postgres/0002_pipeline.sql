@@ -29,6 +29,8 @@ CREATE TABLE messages (
     updated_at    BIGINT NOT NULL
 );
 CREATE INDEX messages_queue ON messages (shard, seq) WHERE status = 0;
+-- Sent or delivered but not yet read: what an upstream still owes statuses for.
+CREATE INDEX messages_unfinished ON messages (shard, seq) WHERE status IN (1, 2);
 
 -- Status callbacks waiting for the webhook receiver's 2xx, in order per message.
 CREATE TABLE callbacks (

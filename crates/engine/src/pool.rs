@@ -1,7 +1,7 @@
 //! The shard pool: which shards this replica drains. Each shard has one owner across all
 //! replicas, by a lease in the store with an expiry and a fencing epoch. Every `lease_renew`
-//! the pool heartbeats, renews what it holds, hands back what is over its fair share
-//! (`ceil(shards / live replicas)`), takes free or expired shards up to it, and stops workers
+//! the pool heartbeats, renews what it holds, hands back what is over its fair share of the
+//! live replicas, takes free or expired shards up to it, and stops workers
 //! of an old shard-count generation so the new generation starts only once they are gone.
 
 use std::collections::HashMap;
@@ -123,9 +123,12 @@ impl ShardPool {
             held.remove(&shard);
         }
 
-        // A fair share: hand back the excess, take free shards up to it.
+        // A fair share: `shards / live`, one more for the first `shards % live` nodes by name.
+        // Every replica computes the same targets from the same node list, and they add up to
+        // the shard count, so shards settle without bouncing.
         let live = nodes.len().max(1) as u32;
-        let target = account.shards.div_ceil(live) as usize;
+        let me = nodes.iter().position(|n| n.node == self.config.node).unwrap_or(0) as u32;
+        let target = (account.shards / live + u32::from(me < account.shards % live)) as usize;
         let active: Vec<u32> =
             held.iter().filter(|(_, h)| !h.stop.is_cancelled()).map(|(s, _)| *s).collect();
         if active.len() > target {
@@ -136,12 +139,11 @@ impl ShardPool {
                 held[&shard].stop.cancel();
             }
         }
-        let offset = nodes.iter().position(|n| n.node == self.config.node).unwrap_or(0) as u32;
         for i in 0..account.shards {
             if held.values().filter(|h| !h.stop.is_cancelled()).count() >= target {
                 break;
             }
-            let shard = (offset * target as u32 + i) % account.shards;
+            let shard = (me * (account.shards / live).max(1) + i) % account.shards;
             if held.contains_key(&shard) {
                 continue;
             }
@@ -179,6 +181,7 @@ impl ShardPool {
         let stop = CancellationToken::new();
         let sender = ShardSender {
             shard: lease.shard,
+            generation: lease.generation,
             store: self.store.clone(),
             upstream: self.upstream.clone(),
             recorder: self.recorder.clone(),
@@ -195,13 +198,12 @@ impl ShardPool {
             config: self.config.clone(),
             ready: self.callbacks_ready.clone(),
         };
-        let recorder = self.recorder.clone();
+        // The sender records each outcome before finishing it, so when both halves are done
+        // everything this worker learnt is in the store and the shard can be handed on.
         let task = tokio::spawn({
             let stop = stop.clone();
             async move {
                 tokio::join!(sender.run(stop.clone()), dispatcher.run(stop));
-                // What the sender learnt must be in the store before the shard is handed on.
-                recorder.flush().await;
             }
         });
         Held { lease, valid_until, stop, task }
@@ -228,6 +230,9 @@ impl ShardPool {
                     tracing::warn!(shard, error = %e, "could not release the shard; it frees itself when the lease expires");
                 }
             }
+        }
+        if let Err(e) = self.store.leave(&self.config.node).await {
+            tracing::warn!(error = %e, "could not leave the replica list; the others notice once its heartbeat ages");
         }
     }
 }

@@ -18,8 +18,10 @@ const MAX_BATCH: usize = 2_000;
 
 #[derive(Debug, Clone)]
 pub struct Recorder {
+    /// Events from upstreams: recorded soon, nobody waits.
     events: EventSink,
-    flushes: mpsc::Sender<oneshot::Sender<()>>,
+    /// Events from shard workers, who wait until theirs is committed.
+    tracked: mpsc::Sender<(StatusEvent, oneshot::Sender<()>)>,
 }
 
 impl Recorder {
@@ -30,36 +32,33 @@ impl Recorder {
         cancel: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (events, event_rx) = mpsc::channel(50_000);
-        let (flushes, flush_rx) = mpsc::channel(1_024);
-        let task = tokio::spawn(run(event_rx, flush_rx, store, settings, callbacks_ready, cancel));
-        (Self { events, flushes }, task)
+        let (tracked, tracked_rx) = mpsc::channel(50_000);
+        let task =
+            tokio::spawn(run(event_rx, tracked_rx, store, settings, callbacks_ready, cancel));
+        (Self { events, tracked }, task)
     }
 
-    /// Where upstreams and workers report events.
+    /// Where upstreams report events.
     pub fn sink(&self) -> EventSink {
         self.events.clone()
     }
 
-    pub async fn record(&self, event: StatusEvent) {
-        if self.events.send(event).await.is_err() {
+    /// Records the event and returns once it is committed. A worker moves on to a
+    /// recipient's next message only after this, so a crash can only ever repeat the one
+    /// message per recipient that was in flight, never reorder.
+    pub async fn record_committed(&self, event: StatusEvent) {
+        let (done, committed) = oneshot::channel();
+        if self.tracked.send((event, done)).await.is_err() || committed.await.is_err() {
             tracing::warn!(
-                "status recorder stopped; an event is dropped (the message stays queued)"
+                "status recorder stopped before recording an event (the message stays queued)"
             );
-        }
-    }
-
-    /// Returns once every event sent before this call is in the store.
-    pub async fn flush(&self) {
-        let (done, recorded) = oneshot::channel();
-        if self.flushes.send(done).await.is_ok() {
-            let _ = recorded.await;
         }
     }
 }
 
 async fn run(
     mut events: mpsc::Receiver<StatusEvent>,
-    mut flushes: mpsc::Receiver<oneshot::Sender<()>>,
+    mut tracked: mpsc::Receiver<(StatusEvent, oneshot::Sender<()>)>,
     store: Arc<dyn Store>,
     settings: SettingsCache,
     callbacks_ready: Arc<Notify>,
@@ -67,11 +66,13 @@ async fn run(
 ) {
     loop {
         let mut batch = Vec::new();
-        let mut flushed = Vec::new();
+        let mut waiting = Vec::new();
         tokio::select! {
-            biased;
+            Some((event, done)) = tracked.recv() => {
+                batch.push(event);
+                waiting.push(done);
+            }
             Some(event) = events.recv() => batch.push(event),
-            Some(done) = flushes.recv() => flushed.push(done),
             () = cancel.cancelled() => {
                 // Shutting down after the shard workers: record what is already here.
                 while let Ok(event) = events.try_recv() {
@@ -84,27 +85,20 @@ async fn run(
             }
         }
         while batch.len() < MAX_BATCH {
-            match events.try_recv() {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
+            if let Ok((event, done)) = tracked.try_recv() {
+                batch.push(event);
+                waiting.push(done);
+            } else if let Ok(event) = events.try_recv() {
+                batch.push(event);
+            } else {
+                break;
             }
         }
-        if !batch.is_empty() {
-            record(&store, &settings, &batch, &cancel).await;
+        if record(&store, &settings, &batch, &cancel).await {
             callbacks_ready.notify_waiters();
-        }
-        for done in flushed {
-            // Everything sent before the flush request is in `batch` or recorded already,
-            // unless more than MAX_BATCH were waiting: record the rest first.
-            let mut rest = Vec::new();
-            while let Ok(event) = events.try_recv() {
-                rest.push(event);
+            for done in waiting {
+                let _ = done.send(());
             }
-            if !rest.is_empty() {
-                record(&store, &settings, &rest, &cancel).await;
-                callbacks_ready.notify_waiters();
-            }
-            let _ = done.send(());
         }
     }
 }
@@ -116,7 +110,7 @@ async fn record(
     settings: &SettingsCache,
     batch: &[StatusEvent],
     cancel: &CancellationToken,
-) {
+) -> bool {
     let mut ids: Vec<String> = batch.iter().map(|e| e.message_id.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -130,12 +124,12 @@ async fn record(
             anyhow::Ok(())
         };
         match attempt.await {
-            Ok(()) => return,
+            Ok(()) => return true,
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), events = batch.len(), retry_in = ?delay, "recording statuses failed");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    () = cancel.cancelled() => return,
+                    () = cancel.cancelled() => return false,
                 }
                 delay = (delay * 2).min(Duration::from_secs(5));
             }

@@ -2,17 +2,18 @@
 //! oldest message of each recipient (never two of one recipient at once, so each recipient's
 //! messages reach the upstream in acceptance order) and many recipients concurrently. A
 //! transient failure delays only that recipient, with capped exponential backoff; a permanent
-//! one fails the message. Outcomes go to the recorder; a message leaves the queue only when
-//! its acknowledgement or failure is recorded (promise 2).
+//! one fails the message. A message leaves the queue only when its acknowledgement or failure
+//! is recorded (promise 2), and the recipient's next message is sent only after that, so a
+//! crash repeats at most the one message per recipient that was in flight.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use premise_store::{QueuedMessage, Store};
-use premise_upstream::{OutboundMessage, SendOutcome, StatusEvent, Upstream, now_ms};
+use premise_upstream::{OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, now_ms};
 use premise_wire::{MessageStatus, StatusError};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -21,12 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{EngineConfig, Recorder, retry};
 
-/// How often the worker re-reads its whole queue, to catch rows committed out of `seq` order
-/// by other replicas (a cursor alone would skip them).
-const RESCAN_EVERY: Duration = Duration::from_secs(2);
-
 pub(crate) struct ShardSender {
     pub shard: u32,
+    /// The shard-count generation of this worker's lease.
+    pub generation: i64,
     pub store: Arc<dyn Store>,
     pub upstream: Arc<dyn Upstream>,
     pub recorder: Recorder,
@@ -49,27 +48,17 @@ struct Window {
     backoff: BinaryHeap<Reverse<(Instant, String)>>,
     /// Failed attempts of each recipient's head.
     attempts: HashMap<String, u32>,
-    /// Every seq taken from the store and not yet seen gone from it: guards against loading a
-    /// message again between its acknowledgement and the recording of it.
-    known: HashSet<i64>,
     buffered: usize,
+    /// The highest `seq` read. The store hands out `seq` in commit order, so nothing older can
+    /// appear later.
     cursor: i64,
 }
 
 impl Window {
-    /// Takes new rows (in `seq` order) while there is room; the cursor only passes rows taken
-    /// or already known.
-    fn add(&mut self, rows: Vec<QueuedMessage>, capacity: usize) {
+    /// Takes rows (in `seq` order, all newer than the cursor).
+    fn add(&mut self, rows: Vec<QueuedMessage>) {
         for row in rows {
-            if self.known.contains(&row.seq) {
-                self.cursor = self.cursor.max(row.seq);
-                continue;
-            }
-            if self.buffered >= capacity {
-                break;
-            }
             self.cursor = self.cursor.max(row.seq);
-            self.known.insert(row.seq);
             self.buffered += 1;
             let queue = self.queues.entry(row.recipient.clone()).or_default();
             if queue.is_empty() {
@@ -77,15 +66,6 @@ impl Window {
             }
             queue.push_back(row);
         }
-    }
-
-    /// After a full rescan that returned `rows` (the first `limit` queued rows): forget known
-    /// seqs the store no longer has queued, except those still in our queues.
-    fn prune(&mut self, rows: &[QueuedMessage], complete: bool) {
-        let listed: HashSet<i64> = rows.iter().map(|r| r.seq).collect();
-        let horizon = if complete { i64::MAX } else { rows.last().map_or(i64::MIN, |r| r.seq) };
-        let held: HashSet<i64> = self.queues.values().flatten().map(|m| m.seq).collect();
-        self.known.retain(|seq| *seq > horizon || listed.contains(seq) || held.contains(seq));
     }
 
     /// The head of `recipient` is done (acknowledged or failed): move to its next message.
@@ -105,10 +85,10 @@ impl Window {
 
 impl ShardSender {
     pub async fn run(self, stop: CancellationToken) {
+        self.resume().await;
         let mut window = Window::default();
         let mut in_flight: JoinSet<Sent> = JoinSet::new();
         let mut next_poll = Instant::now();
-        let mut next_rescan = Instant::now() + RESCAN_EVERY;
         loop {
             let stopping = stop.is_cancelled();
             if stopping && in_flight.is_empty() {
@@ -116,10 +96,7 @@ impl ShardSender {
             }
             let now = Instant::now();
             if !stopping && now >= next_poll {
-                self.refill(&mut window, now >= next_rescan).await;
-                if now >= next_rescan {
-                    next_rescan = now + RESCAN_EVERY;
-                }
+                self.refill(&mut window).await;
                 next_poll = now + self.config.poll_interval;
             }
             while let Some(Reverse((at, _))) = window.backoff.peek() {
@@ -136,14 +113,19 @@ impl ShardSender {
                     else {
                         continue;
                     };
-                    in_flight.spawn(send(self.upstream.clone(), head, self.config.send_timeout));
+                    in_flight.spawn(send(
+                        self.upstream.clone(),
+                        self.recorder.clone(),
+                        head,
+                        self.config.send_timeout,
+                    ));
                 }
             }
             let wake_at =
                 window.backoff.peek().map_or(next_poll, |Reverse((at, _))| (*at).min(next_poll));
             tokio::select! {
                 Some(joined) = in_flight.join_next() => match joined {
-                    Ok((message, outcome)) => self.settle(&mut window, message, outcome).await,
+                    Ok((message, outcome)) => self.settle(&mut window, message, outcome),
                     Err(e) => tracing::error!(shard = self.shard, error = %e, "a send task failed"),
                 },
                 () = self.work.notified(), if !stopping => next_poll = Instant::now(),
@@ -153,39 +135,57 @@ impl ShardSender {
         }
     }
 
+    /// Tells the upstream which of this shard's messages still await statuses (a previous
+    /// owner may have died holding them).
+    async fn resume(&self) {
+        match self.store.unfinished(self.shard, 100_000).await {
+            Ok(rows) if !rows.is_empty() => {
+                let unfinished: Vec<Unfinished> = rows
+                    .into_iter()
+                    .filter_map(|(message_id, code, since_ms)| {
+                        MessageStatus::from_code(code).map(|status| Unfinished {
+                            message_id,
+                            status,
+                            since_ms,
+                        })
+                    })
+                    .collect();
+                tracing::debug!(
+                    shard = self.shard,
+                    messages = unfinished.len(),
+                    "resuming statuses"
+                );
+                self.upstream.resume(&unfinished).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(shard = self.shard, error = %e, "cannot list unfinished messages");
+            }
+        }
+    }
+
     fn lease_valid(&self) -> bool {
         now_ms() < self.valid_until.load(Ordering::Relaxed)
     }
 
-    async fn refill(&self, window: &mut Window, rescan: bool) {
+    async fn refill(&self, window: &mut Window) {
         let room = self.config.shard_buffer.saturating_sub(window.buffered);
-        let limit =
-            u32::try_from(if rescan { self.config.shard_buffer } else { room }).unwrap_or(u32::MAX);
+        let Ok(limit) = u32::try_from(room) else { return };
         if limit == 0 {
             return;
         }
-
-        let after = if rescan { 0 } else { window.cursor };
-        match self.store.queued(self.shard, after, limit).await {
-            Ok(rows) => {
-                if rescan {
-                    window.prune(&rows, rows.len() < limit as usize);
-                }
-                window.add(rows, self.config.shard_buffer);
-            }
+        match self.store.queued(self.shard, self.generation, window.cursor, limit).await {
+            Ok(rows) => window.add(rows),
             Err(e) => tracing::warn!(shard = self.shard, error = %e, "cannot read the queue"),
         }
     }
 
-    async fn settle(&self, window: &mut Window, message: QueuedMessage, outcome: SendOutcome) {
+    /// Acknowledgements and failures arrive here already recorded (see [`send`]).
+    fn settle(&self, window: &mut Window, message: QueuedMessage, outcome: SendOutcome) {
         match outcome {
-            SendOutcome::Acknowledged => {
-                self.recorder.record(event(&message.id, MessageStatus::Sent, Vec::new())).await;
-                window.done(&message.recipient);
-            }
+            SendOutcome::Acknowledged => window.done(&message.recipient),
             SendOutcome::Permanent(error) => {
                 tracing::info!(shard = self.shard, id = %message.id, code = error.code, "message failed permanently");
-                self.recorder.record(event(&message.id, MessageStatus::Failed, vec![error])).await;
                 window.done(&message.recipient);
             }
             SendOutcome::Transient(why) => {
@@ -204,7 +204,14 @@ impl ShardSender {
     }
 }
 
-async fn send(upstream: Arc<dyn Upstream>, message: QueuedMessage, timeout: Duration) -> Sent {
+/// Sends one message and, if the upstream settled it (acknowledged or failed for good),
+/// records that durably before returning: the recipient's next message waits for it.
+async fn send(
+    upstream: Arc<dyn Upstream>,
+    recorder: Recorder,
+    message: QueuedMessage,
+    timeout: Duration,
+) -> Sent {
     let outbound = OutboundMessage {
         id: message.id.clone(),
         recipient: message.recipient.clone(),
@@ -214,6 +221,16 @@ async fn send(upstream: Arc<dyn Upstream>, message: QueuedMessage, timeout: Dura
         tokio::time::timeout(timeout, upstream.send(&outbound)).await.unwrap_or_else(|_| {
             SendOutcome::Transient(format!("no answer from the upstream within {timeout:?}"))
         });
+    match &outcome {
+        SendOutcome::Acknowledged => {
+            recorder.record_committed(event(&message.id, MessageStatus::Sent, Vec::new())).await;
+        }
+        SendOutcome::Permanent(error) => {
+            let failed = event(&message.id, MessageStatus::Failed, vec![error.clone()]);
+            recorder.record_committed(failed).await;
+        }
+        SendOutcome::Transient(_) => {}
+    }
     (message, outcome)
 }
 

@@ -83,12 +83,16 @@ pub trait Pipeline: Send + Sync {
     // --- the queue ----------------------------------------------------------------------
 
     /// Commits a batch of accepted messages in one transaction (group commit), each routed to
-    /// `recipient_crc % shards` of the shard count current at commit.
+    /// `recipient_crc % shards` of the shard count current at commit. Enqueues are serialised,
+    /// so `seq` order is commit order: a reader never sees a lower `seq` appear after a higher.
     async fn enqueue(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
-    /// Queued messages of `shard` with `seq > after_seq`, in acceptance order.
+    /// Queued messages of `shard` with `seq > after_seq`, in acceptance order; none once the
+    /// account has moved past `generation` (a worker of an old shard count must not pick up
+    /// rows that were just moved to it from another shard).
     async fn queued(
         &self,
         shard: u32,
+        generation: i64,
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<QueuedMessage>, StoreError>;
@@ -101,6 +105,13 @@ pub trait Pipeline: Send + Sync {
         now_ms: i64,
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError>;
+    /// Messages of `shard` that were sent but not yet read: (id, status code, when it changed,
+    /// Unix ms), oldest first.
+    async fn unfinished(
+        &self,
+        shard: u32,
+        limit: u32,
+    ) -> Result<Vec<(String, i16, i64)>, StoreError>;
     /// The stored request of a message and its status code.
     async fn message(&self, id: &str) -> Result<Option<(String, i16)>, StoreError>;
 
@@ -129,6 +140,8 @@ pub trait Pipeline: Send + Sync {
         now_ms: i64,
         alive_since_ms: i64,
     ) -> Result<Vec<Node>, StoreError>;
+    /// Removes `node` from the live replicas (graceful shutdown), so others rebalance at once.
+    async fn leave(&self, node: &str) -> Result<(), StoreError>;
     /// Takes `shard` for `owner` if it is free or expired, the account is at `generation` and
     /// no lease of an older generation is still alive.
     async fn acquire_lease(
@@ -139,7 +152,8 @@ pub trait Pipeline: Send + Sync {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<Option<Lease>, StoreError>;
-    /// Extends a held lease; `false` if it was lost or the generation moved on.
+    /// Extends a held lease; `false` if it was lost (expired or taken). A lease of an old
+    /// generation can still be renewed, so its worker can finish before handing it back.
     async fn renew_lease(
         &self,
         lease: &Lease,

@@ -31,7 +31,15 @@ macro_rules! conformance {
     };
 }
 
-conformance!(migrations_are_idempotent_and_ready, users, tokens, login_failures, secrets);
+conformance!(
+    migrations_are_idempotent_and_ready,
+    users,
+    tokens,
+    login_failures,
+    secrets,
+    queue_shards_and_statuses,
+    leases,
+);
 
 fn user(name: &str, role: Role) -> User {
     User {
@@ -113,4 +121,149 @@ async fn secrets(store: Arc<dyn Store>) {
     assert_eq!(first, b"first");
     assert_eq!(store.secret_or_init("jwt", b"second").await.unwrap(), b"first");
     assert_eq!(store.secret_or_init("other", b"x").await.unwrap(), b"x");
+}
+
+fn message(n: u32, recipient_crc: u32) -> premise_store::NewMessage {
+    premise_store::NewMessage {
+        id: format!("m{n}"),
+        recipient: format!("r{recipient_crc}"),
+        recipient_crc,
+        payload: format!("{{\"n\":{n}}}"),
+        accepted_at_ms: 1_000 + i64::from(n),
+    }
+}
+
+async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
+    use premise_store::{NewCallback, StatusPlan};
+    assert_eq!(store.account().await.unwrap().shards, 1);
+    let generation = store.account().await.unwrap().generation;
+    store.enqueue(&[message(1, 5), message(2, 6), message(3, 5)]).await.unwrap();
+    let queued = store.queued(0, generation, 0, 10).await.unwrap();
+    assert_eq!(
+        queued.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
+        ["m1", "m2", "m3"],
+        "acceptance order"
+    );
+    assert!(queued.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(
+        store.queued(0, generation, queued[0].seq, 10).await.unwrap().len(),
+        2,
+        "after the cursor"
+    );
+    assert_eq!(store.backlog().await.unwrap().queued, 3);
+
+    // Changing the shard count moves queued messages and bumps the generation.
+    let account = store.set_shards(4).await.unwrap();
+    assert_eq!((account.shards, account.generation), (4, generation + 1));
+    assert!(
+        store.queued(1, generation, 0, 10).await.unwrap().is_empty(),
+        "an old generation reads nothing"
+    );
+    let shard1: Vec<String> = store
+        .queued(1, account.generation, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| q.id)
+        .collect();
+    assert_eq!(shard1, ["m1", "m3"], "crc 5 % 4 = 1");
+    assert_eq!(store.queued(2, account.generation, 0, 10).await.unwrap()[0].id, "m2");
+    assert_eq!(
+        store.set_shards(4).await.unwrap().generation,
+        account.generation,
+        "no change, same generation"
+    );
+    store.enqueue(&[message(4, 7)]).await.unwrap();
+    assert_eq!(
+        store.queued(3, account.generation, 0, 10).await.unwrap()[0].id,
+        "m4",
+        "new messages use the new count"
+    );
+
+    // Recording statuses: the plan sees current states and its writes land together.
+    let plan = |states: Vec<premise_store::MessageState>| {
+        assert_eq!(states.len(), 2, "unknown ids are left out");
+        StatusPlan {
+            updates: states.iter().map(|s| (s.id.clone(), 1)).collect(),
+            callbacks: states
+                .iter()
+                .map(|s| NewCallback {
+                    shard: s.shard,
+                    recipient_crc: s.recipient_crc,
+                    message_id: s.id.clone(),
+                    body: format!("{{\"id\":\"{}\"}}", s.id),
+                })
+                .collect(),
+        }
+    };
+    store.record_statuses(&["m1".into(), "m2".into(), "nope".into()], 5_000, &plan).await.unwrap();
+    assert_eq!(
+        store.queued(1, account.generation, 0, 10).await.unwrap()[0].id,
+        "m3",
+        "sent messages leave the queue"
+    );
+    assert_eq!(store.message("m1").await.unwrap().map(|(_, s)| s), Some(1));
+    assert_eq!(
+        store.unfinished(1, 10).await.unwrap().iter().map(|u| u.0.as_str()).collect::<Vec<_>>(),
+        ["m1"]
+    );
+    let callbacks = store.pending_callbacks(1, 10).await.unwrap();
+    assert_eq!(callbacks.len(), 1);
+    assert_eq!(callbacks[0].message_id, "m1");
+    store.callbacks_failed(&[callbacks[0].seq], 9_000).await.unwrap();
+    let again = store.pending_callbacks(1, 10).await.unwrap();
+    assert_eq!((again[0].failures, again[0].next_attempt_at_ms), (1, 9_000));
+    store.delete_callbacks(&[again[0].seq]).await.unwrap();
+    assert!(store.pending_callbacks(1, 10).await.unwrap().is_empty());
+    assert_eq!(store.backlog().await.unwrap().callbacks, 1, "m2's callback waits on shard 2");
+
+    assert_eq!(store.settings_document().await.unwrap(), None);
+    store.put_settings_document("{\"a\":1}").await.unwrap();
+    store.put_settings_document("{\"a\":2}").await.unwrap();
+    assert_eq!(store.settings_document().await.unwrap().as_deref(), Some("{\"a\":2}"));
+}
+
+async fn leases(store: Arc<dyn Store>) {
+    let g = store.account().await.unwrap().generation;
+    let a = store.acquire_lease(0, "a", g, 1_000, 500).await.unwrap().expect("free");
+    assert!(store.acquire_lease(0, "b", g, 1_200, 500).await.unwrap().is_none(), "held");
+    assert!(store.renew_lease(&a, "a", 1_400, 500).await.unwrap());
+    assert!(!store.renew_lease(&a, "b", 1_400, 500).await.unwrap(), "only the owner renews");
+    // Expired: another takes it, with a higher epoch, and the old owner's renewal fails.
+    let b = store.acquire_lease(0, "b", g, 2_000, 500).await.unwrap().expect("expired");
+    assert!(b.epoch > a.epoch);
+    assert!(!store.renew_lease(&a, "a", 2_100, 500).await.unwrap(), "fenced");
+    store.release_lease(&a, "a").await.unwrap(); // a stale release changes nothing
+    assert!(store.acquire_lease(0, "c", g, 2_200, 500).await.unwrap().is_none());
+    store.release_lease(&b, "b").await.unwrap();
+    let c = store.acquire_lease(0, "c", g, 2_200, 500).await.unwrap().expect("released");
+
+    // A new generation waits until every lease of the old one is gone.
+    let g2 = store.set_shards(2).await.unwrap().generation;
+    assert!(
+        store.acquire_lease(0, "a", g, 2_300, 500).await.unwrap().is_none(),
+        "a stale generation"
+    );
+    assert!(
+        store.acquire_lease(1, "a", g2, 2_300, 500).await.unwrap().is_none(),
+        "old lease still alive"
+    );
+    assert!(
+        store.renew_lease(&c, "c", 2_400, 500).await.unwrap(),
+        "an old lease can finish its work"
+    );
+    store.release_lease(&c, "c").await.unwrap();
+    assert!(store.acquire_lease(1, "a", g2, 2_500, 500).await.unwrap().is_some());
+
+    let nodes = store.heartbeat("a", 10_000, 9_000).await.unwrap();
+    assert_eq!(nodes.len(), 1);
+    store.heartbeat("b", 10_500, 9_500).await.unwrap();
+    assert_eq!(store.heartbeat("a", 11_000, 10_200).await.unwrap().len(), 2);
+    assert_eq!(
+        store.heartbeat("a", 12_000, 11_000).await.unwrap().len(),
+        1,
+        "b is not heard of since"
+    );
+    store.leave("a").await.unwrap();
+    assert_eq!(store.heartbeat("b", 12_100, 11_000).await.unwrap().len(), 1, "a left");
 }

@@ -42,9 +42,24 @@ pub struct StatusEvent {
 /// Where upstreams report later statuses.
 pub type EventSink = tokio::sync::mpsc::Sender<StatusEvent>;
 
+/// A message the upstream acknowledged earlier and still owes statuses for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub message_id: String,
+    pub status: MessageStatus,
+    /// When it reached `status`, Unix ms.
+    pub since_ms: i64,
+}
+
 #[async_trait]
 pub trait Upstream: Send + Sync + std::fmt::Debug {
     async fn send(&self, message: &OutboundMessage) -> SendOutcome;
+
+    /// Called when this replica takes over a shard, with the shard's messages that were sent
+    /// but not yet read. A real network keeps that state itself and needs nothing; the
+    /// in-process sandbox lost it with the process that held the shard, and schedules the
+    /// statuses still to come.
+    async fn resume(&self, _unfinished: &[Unfinished]) {}
 }
 
 /// Milliseconds since the Unix epoch.

@@ -16,7 +16,7 @@ use premise_wire::MessageStatus;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::{EventSink, OutboundMessage, SendOutcome, StatusEvent, Upstream, now_ms};
+use crate::{EventSink, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, now_ms};
 
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -91,15 +91,48 @@ impl Upstream for Sandbox {
                 return SendOutcome::Transient("sandbox: journal unavailable".to_owned());
             }
         }
-        let now = Instant::now();
-        let delivered_at = now + self.config.delivered_after;
-        let event = |status, at: Instant| {
-            let at_ms = acked_at + i64::try_from((at - now).as_millis()).unwrap_or(0);
-            (at, StatusEvent { message_id: message.id.clone(), status, at_ms, errors: Vec::new() })
-        };
-        let _ = self.later.send(event(MessageStatus::Delivered, delivered_at));
-        let _ = self.later.send(event(MessageStatus::Read, delivered_at + self.config.read_after));
+        self.schedule(&message.id, MessageStatus::Sent, acked_at);
         SendOutcome::Acknowledged
+    }
+
+    async fn resume(&self, unfinished: &[Unfinished]) {
+        for message in unfinished {
+            self.schedule(&message.message_id, message.status, message.since_ms);
+        }
+    }
+}
+
+impl Sandbox {
+    /// Schedules the statuses that follow `status`, reached at `since_ms`: `delivered` after
+    /// `delivered_after`, `read` after a further `read_after` (at once if already overdue).
+    fn schedule(&self, id: &str, status: MessageStatus, since_ms: i64) {
+        let (now, now_ms) = (Instant::now(), now_ms());
+        let at =
+            |due_ms: i64| now + Duration::from_millis(u64::try_from(due_ms - now_ms).unwrap_or(0));
+        let event = |status, due_ms| {
+            (
+                at(due_ms),
+                StatusEvent {
+                    message_id: id.to_owned(),
+                    status,
+                    at_ms: due_ms.max(now_ms),
+                    errors: Vec::new(),
+                },
+            )
+        };
+        let delivered_ms = match status {
+            MessageStatus::Sent => {
+                let due = since_ms + self.config.delivered_after.as_millis() as i64;
+                let _ = self.later.send(event(MessageStatus::Delivered, due));
+                due
+            }
+            MessageStatus::Delivered => since_ms,
+            _ => return,
+        };
+        let _ = self.later.send(event(
+            MessageStatus::Read,
+            delivered_ms + self.config.read_after.as_millis() as i64,
+        ));
     }
 }
 

@@ -65,9 +65,12 @@ impl Pipeline for PgStore {
 
     async fn enqueue(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        // FOR SHARE: a shard-count change (FOR UPDATE) waits for this commit, or this waits
-        // for it, so every row lands on a shard of the count its workers use.
-        let shards: i32 = sqlx::query_scalar("SELECT shards FROM account WHERE id = 1 FOR SHARE")
+        // The account row lock serialises enqueues (across replicas too) and shard-count
+        // changes: `seq` values are then handed out in commit order, so a shard worker that
+        // has read up to some `seq` can never later find an older row appear behind it (which
+        // would let a recipient's next message overtake the previous one). Batching makes the
+        // serial commits cheap: each one carries everything that arrived meanwhile.
+        let shards: i32 = sqlx::query_scalar("SELECT shards FROM account WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *tx)
             .await?;
         let shards = shards.unsigned_abs().max(1);
@@ -99,16 +102,20 @@ impl Pipeline for PgStore {
     async fn queued(
         &self,
         shard: u32,
+        generation: i64,
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<QueuedMessage>, StoreError> {
         let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
             "SELECT seq, id, recipient, payload FROM messages
-             WHERE shard = $1 AND status = 0 AND seq > $2 ORDER BY seq LIMIT $3",
+             WHERE shard = $1 AND status = 0 AND seq > $2
+               AND EXISTS (SELECT 1 FROM account WHERE id = 1 AND generation = $4)
+             ORDER BY seq LIMIT $3",
         )
         .bind(shard as i32)
         .bind(after_seq)
         .bind(i64::from(limit))
+        .bind(generation)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -191,6 +198,20 @@ impl Pipeline for PgStore {
         Ok(())
     }
 
+    async fn unfinished(
+        &self,
+        shard: u32,
+        limit: u32,
+    ) -> Result<Vec<(String, i16, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, status, updated_at FROM messages WHERE shard = $1 AND status IN (1, 2) ORDER BY seq LIMIT $2",
+        )
+        .bind(shard as i32)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn message(&self, id: &str) -> Result<Option<(String, i16)>, StoreError> {
         Ok(sqlx::query_as("SELECT payload, status FROM messages WHERE id = $1")
             .bind(id)
@@ -267,6 +288,11 @@ impl Pipeline for PgStore {
         Ok(rows.into_iter().map(|(node, heartbeat_at_ms)| Node { node, heartbeat_at_ms }).collect())
     }
 
+    async fn leave(&self, node: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM nodes WHERE node = $1").bind(node).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn acquire_lease(
         &self,
         shard: u32,
@@ -304,8 +330,7 @@ impl Pipeline for PgStore {
     ) -> Result<bool, StoreError> {
         let renewed = sqlx::query(
             "UPDATE shard_leases SET expires_at = $4 + $5
-             WHERE shard = $1 AND owner = $2 AND epoch = $3 AND expires_at > $4
-               AND generation = (SELECT generation FROM account WHERE id = 1)",
+             WHERE shard = $1 AND owner = $2 AND epoch = $3 AND expires_at > $4",
         )
         .bind(lease.shard as i32)
         .bind(owner)

@@ -91,16 +91,20 @@ impl Pipeline for SqliteStore {
     async fn queued(
         &self,
         shard: u32,
+        generation: i64,
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<QueuedMessage>, StoreError> {
         let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
             "SELECT seq, id, recipient, payload FROM messages
-             WHERE shard = ?1 AND status = 0 AND seq > ?2 ORDER BY seq LIMIT ?3",
+             WHERE shard = ?1 AND status = 0 AND seq > ?2
+               AND EXISTS (SELECT 1 FROM account WHERE id = 1 AND generation = ?4)
+             ORDER BY seq LIMIT ?3",
         )
         .bind(i64::from(shard))
         .bind(after_seq)
         .bind(i64::from(limit))
+        .bind(generation)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -167,6 +171,20 @@ impl Pipeline for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn unfinished(
+        &self,
+        shard: u32,
+        limit: u32,
+    ) -> Result<Vec<(String, i16, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, status, updated_at FROM messages WHERE shard = ?1 AND status IN (1, 2) ORDER BY seq LIMIT ?2",
+        )
+        .bind(i64::from(shard))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn message(&self, id: &str) -> Result<Option<(String, i16)>, StoreError> {
@@ -252,6 +270,11 @@ impl Pipeline for SqliteStore {
         Ok(rows.into_iter().map(|(node, heartbeat_at_ms)| Node { node, heartbeat_at_ms }).collect())
     }
 
+    async fn leave(&self, node: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM nodes WHERE node = ?1").bind(node).execute(&self.write).await?;
+        Ok(())
+    }
+
     async fn acquire_lease(
         &self,
         shard: u32,
@@ -289,8 +312,7 @@ impl Pipeline for SqliteStore {
     ) -> Result<bool, StoreError> {
         let renewed = sqlx::query(
             "UPDATE shard_leases SET expires_at = ?4 + ?5
-             WHERE shard = ?1 AND owner = ?2 AND epoch = ?3 AND expires_at > ?4
-               AND generation = (SELECT generation FROM account WHERE id = 1)",
+             WHERE shard = ?1 AND owner = ?2 AND epoch = ?3 AND expires_at > ?4",
         )
         .bind(i64::from(lease.shard))
         .bind(owner)
