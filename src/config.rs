@@ -77,6 +77,7 @@ pub struct SandboxSettings {
     pub delivered_after_ms: u64,
     pub read_after_ms: u64,
     pub transient_failure_rate: f64,
+    pub permanent_failure_rate: f64,
     pub journal: String,
     pub seed: u64,
 }
@@ -267,6 +268,9 @@ impl Config {
         if !(0.0..=1.0).contains(&self.sandbox.transient_failure_rate) {
             return bad("sandbox.transient_failure_rate", "must be between 0 and 1");
         }
+        if !(0.0..=1.0).contains(&self.sandbox.permanent_failure_rate) {
+            return bad("sandbox.permanent_failure_rate", "must be between 0 and 1");
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad(
                 "log.level",
@@ -314,6 +318,7 @@ impl Config {
             delivered_after: ms(self.sandbox.delivered_after_ms),
             read_after: ms(self.sandbox.read_after_ms),
             transient_failure_rate: self.sandbox.transient_failure_rate,
+            permanent_failure_rate: self.sandbox.permanent_failure_rate,
             journal: (!self.sandbox.journal.is_empty())
                 .then(|| self.sandbox.journal.clone().into()),
             seed: (self.sandbox.seed != 0).then_some(self.sandbox.seed),

@@ -380,3 +380,97 @@ async fn a_full_callback_backlog_refuses_new_messages() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(server.send_text(&token, "18880009999", "now it fits").await.0, StatusCode::CREATED);
 }
+
+/// A permanent upstream failure ends the message `failed` with On-Premises `errors[]`, and the
+/// recipient's next message goes on.
+#[tokio::test]
+async fn permanent_failures_end_in_a_failed_status() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = Server::start_with(&db, &[("PREMISE_SANDBOX__PERMANENT_FAILURE_RATE", "1")]).await;
+    let token = server.admin_token().await;
+    let receiver = Receiver::start().await;
+    server.use_webhook(&token, &receiver.url()).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let (status, id, _) = server.send_text(&token, "16315550042", &format!("#{n}")).await;
+        assert_eq!(status, StatusCode::CREATED);
+        ids.push(id.unwrap());
+    }
+    wait_for(Duration::from_secs(20), "3 failed statuses", || receiver.statuses().len() >= 3).await;
+    let failed: Vec<_> = receiver
+        .hits()
+        .iter()
+        .flat_map(|h| h.body["statuses"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        failed.iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>(),
+        ids,
+        "in order, each once"
+    );
+    for status in &failed {
+        assert_eq!(status["status"], "failed");
+        assert_eq!(status["recipient_id"], "16315550042");
+        assert_eq!(status["errors"][0]["code"], 1026);
+        assert_eq!(status["errors"][0]["title"], "Receiver incapable");
+    }
+}
+
+/// No more than `webhooks.max_concurrent_requests` webhook POSTs at once, across shards.
+#[tokio::test]
+async fn webhook_concurrency_is_capped() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let env = [
+        ("PREMISE_CALLBACKS__MAX_STATUSES_PER_REQUEST", "1"),
+        ("PREMISE_SANDBOX__DELIVERED_AFTER_MS", "10000"),
+        ("PREMISE_SANDBOX__READ_AFTER_MS", "10000"),
+    ];
+    let server = Server::start_with(&db, &env).await;
+    let token = server.admin_token().await;
+    let (status, _) = server
+        .send_json(
+            Method::POST,
+            "/v1/account/shards",
+            Some(&token),
+            json!({"cc": "1", "phone_number": "5550000", "shards": 8}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let receiver = Receiver::start().await;
+    receiver.set_mode(Mode::Slow(Duration::from_millis(150)));
+    server.use_webhook(&token, &receiver.url()).await;
+    for n in 0..60 {
+        assert_eq!(
+            server.send_text(&token, &format!("1444000{n:04}"), "hi").await.0,
+            StatusCode::CREATED
+        );
+    }
+    wait_for(Duration::from_secs(30), "60 sent statuses", || receiver.statuses().len() >= 60).await;
+    assert!(receiver.max_concurrency() <= 6, "{} at once", receiver.max_concurrency());
+    assert!(receiver.max_concurrency() >= 2, "deliveries do run in parallel");
+}
+
+/// With `callback_persist` off, a callback the receiver refuses is dropped, not retried.
+#[tokio::test]
+async fn without_callback_persist_refused_callbacks_are_dropped() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = Server::start_with(&db, &FAST_LIFECYCLE).await;
+    let token = server.admin_token().await;
+    let receiver = Receiver::start().await;
+    receiver.set_mode(Mode::Status(503));
+    server.use_webhook(&token, &receiver.url()).await;
+    server
+        .patch_settings(
+            &token,
+            json!({"callback_persist": false, "callback_backoff_delay_ms": 100}),
+        )
+        .await;
+    assert_eq!(server.send_text(&token, "16315550077", "hi").await.0, StatusCode::CREATED);
+    wait_for(Duration::from_secs(10), "three refused callbacks", || receiver.hits().len() >= 3)
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let refused = receiver.hits().len();
+    assert_eq!(refused, 3, "each of sent, delivered, read tried once");
+    receiver.set_mode(Mode::Ok);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(receiver.hits().len(), refused, "nothing retried");
+}

@@ -20,6 +20,8 @@ use super::Server;
 #[derive(Debug, Clone)]
 pub enum Mode {
     Ok,
+    /// 200, after holding the request this long.
+    Slow(Duration),
     Status(u16),
     Redirect(String),
 }
@@ -41,13 +43,20 @@ pub struct Receiver {
     pub base: String,
     hits: Arc<Mutex<Vec<Hit>>>,
     mode: Arc<Mutex<Mode>>,
+    /// Requests being answered now, and the most at once.
+    concurrency: Arc<Mutex<(usize, usize)>>,
 }
 
 impl Receiver {
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let receiver = Self { base, hits: Arc::default(), mode: Arc::new(Mutex::new(Mode::Ok)) };
+        let receiver = Self {
+            base,
+            hits: Arc::default(),
+            mode: Arc::new(Mutex::new(Mode::Ok)),
+            concurrency: Arc::default(),
+        };
         let app = Router::new().fallback(record).with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         receiver
@@ -59,6 +68,11 @@ impl Receiver {
 
     pub fn set_mode(&self, mode: Mode) {
         *self.mode.lock().unwrap() = mode;
+    }
+
+    /// The most requests the receiver was answering at once.
+    pub fn max_concurrency(&self) -> usize {
+        self.concurrency.lock().unwrap().1
     }
 
     pub fn hits(&self) -> Vec<Hit> {
@@ -99,6 +113,16 @@ async fn record(
     let mode = receiver.mode.lock().unwrap().clone();
     let (answered, response) = match mode {
         Mode::Ok => (200, StatusCode::OK.into_response()),
+        Mode::Slow(hold) => {
+            {
+                let mut c = receiver.concurrency.lock().unwrap();
+                c.0 += 1;
+                c.1 = c.1.max(c.0);
+            }
+            tokio::time::sleep(hold).await;
+            receiver.concurrency.lock().unwrap().0 -= 1;
+            (200, StatusCode::OK.into_response())
+        }
         Mode::Status(code) => (code, StatusCode::from_u16(code).unwrap().into_response()),
         Mode::Redirect(to) => (302, (StatusCode::FOUND, [("location", to)]).into_response()),
     };

@@ -1,6 +1,6 @@
 //! The sandbox: an emulated WhatsApp network. It acknowledges a send after a configurable
 //! latency, reports `delivered` and later `read` after configurable delays, can fail a
-//! fraction of sends transiently, and can keep a journal: one JSON line per acknowledged send,
+//! fraction of sends transiently or for good, and can keep a journal: one JSON line per acknowledged send,
 //! written before the acknowledgement, so tests can prove every message reached it (once, and
 //! in order) even across a `kill -9` of the server.
 
@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use premise_wire::MessageStatus;
+use premise_wire::{MessageStatus, StatusError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -27,6 +27,8 @@ pub struct SandboxConfig {
     pub read_after: Duration,
     /// Fraction (0 to 1) of sends that fail transiently.
     pub transient_failure_rate: f64,
+    /// Fraction (0 to 1) of sends refused for good (1026 Receiver incapable).
+    pub permanent_failure_rate: f64,
     /// Where to append the journal of acknowledged sends; `None` keeps none.
     pub journal: Option<PathBuf>,
     /// Seed for the random draws; `None` seeds from the OS.
@@ -76,6 +78,15 @@ impl Upstream for Sandbox {
             && self.draw() < self.config.transient_failure_rate
         {
             return SendOutcome::Transient("sandbox: simulated transient failure".to_owned());
+        }
+        if self.config.permanent_failure_rate > 0.0
+            && self.draw() < self.config.permanent_failure_rate
+        {
+            return SendOutcome::Permanent(StatusError {
+                code: 1026,
+                title: "Receiver incapable".to_owned(),
+                details: Some("sandbox: simulated permanent failure".to_owned()),
+            });
         }
         let acked_at = now_ms();
         if let Some(journal) = &self.journal {
