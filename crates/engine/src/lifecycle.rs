@@ -126,7 +126,7 @@ mod tests {
         let ev =
             |status| StatusEvent { message_id: "m1".into(), status, at_ms: 5_000, errors: vec![] };
         let settings = AppSettings::default(); // sent not emitted by default
-        let p = plan(vec![state.clone()], &[ev(Delivered), ev(Sent), ev(Read)], &settings);
+        let p = plan(vec![state], &[ev(Delivered), ev(Sent), ev(Read)], &settings);
         assert_eq!(p.updates, vec![("m1".to_owned(), Read.code())]);
         let statuses: Vec<String> = p
             .callbacks
