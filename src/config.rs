@@ -76,6 +76,7 @@ pub struct SandboxSettings {
     pub ack_latency_ms: u64,
     pub delivered_after_ms: u64,
     pub read_after_ms: u64,
+    pub lifecycle: bool,
     pub transient_failure_rate: f64,
     pub permanent_failure_rate: f64,
     pub journal: String,
@@ -317,6 +318,7 @@ impl Config {
             ack_latency: ms(self.sandbox.ack_latency_ms),
             delivered_after: ms(self.sandbox.delivered_after_ms),
             read_after: ms(self.sandbox.read_after_ms),
+            lifecycle: self.sandbox.lifecycle,
             transient_failure_rate: self.sandbox.transient_failure_rate,
             permanent_failure_rate: self.sandbox.permanent_failure_rate,
             journal: (!self.sandbox.journal.is_empty())

@@ -12,29 +12,56 @@ const INSTALL_HINT: &str = "Postgres tests need the PostgreSQL server binaries (
     Install them with `apt-get install -y postgresql` (they land in /usr/lib/postgresql/<version>/bin), \
     or set DATABASE_URL to a Postgres server where this user may CREATE DATABASE.";
 
-/// Where the tests' databases live: a server URL whose database part is replaced per test.
-struct Server {
+/// A Postgres server and the URL to administer it; databases are created on it per test. A
+/// cluster this process started is stopped and removed when the value is dropped (or the
+/// process dies).
+#[derive(Debug)]
+pub struct Cluster {
     admin_url: String,
-    /// The watchdog and its stdin, held and never written: the pipe closing (at process exit)
-    /// tells the watchdog to stop Postgres and clean up.
+    /// The watchdog and its stdin, held and never written: the pipe closing (at drop or process
+    /// exit) tells the watchdog to stop Postgres and clean up.
     _watchdog: Option<Mutex<(Child, ChildStdin)>>,
 }
 
-static SERVER: OnceLock<Server> = OnceLock::new();
+impl Cluster {
+    /// An existing server, e.g. from `DATABASE_URL`; nothing is started or stopped.
+    pub fn existing(admin_url: &str) -> Self {
+        Self { admin_url: admin_url.to_owned(), _watchdog: None }
+    }
 
-/// A URL to a new, empty database on the test Postgres server.
+    /// A new cluster from the local binaries, durable like production (fsync and synchronous
+    /// commit on): for measurements. Tests use the faster non-durable one of
+    /// [`fresh_postgres_url`].
+    pub fn start_durable() -> Self {
+        start_cluster(true)
+    }
+
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
+    /// A URL to a new, empty database on this server.
+    pub async fn fresh_database(&self) -> String {
+        let name = format!("premise_test_{}", crate::unique_suffix().replace('-', "_"));
+        let mut conn = connect_with_retry(&self.admin_url).await;
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on the test server failed: {e}"));
+        with_database(&self.admin_url, &name)
+    }
+}
+
+static SERVER: OnceLock<Cluster> = OnceLock::new();
+
+/// A URL to a new, empty database on the test Postgres server: `DATABASE_URL`'s server when
+/// set, otherwise a throwaway cluster (fsync off) shared by the test process.
 pub async fn fresh_postgres_url() -> String {
     let server = SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Server { admin_url: url, _watchdog: None },
-        _ => start_cluster(),
+        Ok(url) if !url.is_empty() => Cluster::existing(&url),
+        _ => start_cluster(false),
     });
-    let name = format!("premise_test_{}", crate::unique_suffix().replace('-', "_"));
-    let mut conn = connect_with_retry(&server.admin_url).await;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on the test server failed: {e}"));
-    with_database(&server.admin_url, &name)
+    server.fresh_database().await
 }
 
 async fn connect_with_retry(url: &str) -> PgConnection {
@@ -64,7 +91,7 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-fn start_cluster() -> Server {
+fn start_cluster(durable: bool) -> Cluster {
     let bin = find_postgres_bin().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
     let dir = std::env::temp_dir().join(format!("premise-pg-{}", crate::unique_suffix()));
     let data = dir.join("data");
@@ -105,16 +132,17 @@ fn start_cluster() -> Server {
     let log = dir.join("postgres.log");
     let mut postgres = as_user(&bin.join("postgres"));
     postgres.arg("-D").arg(&data).args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"]);
-    postgres.arg(&dir).args([
-        "-c",
-        "fsync=off",
-        "-c",
-        "synchronous_commit=off",
-        "-c",
-        "full_page_writes=off",
-        "-c",
-        "max_connections=300",
-    ]);
+    postgres.arg(&dir).args(["-c", "max_connections=300"]);
+    if !durable {
+        postgres.args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]);
+    }
     // The watchdog: start Postgres, wait for our end of the pipe to close, stop it, clean up.
     let script = r#"dir="$1"; log="$2"; shift 2
         "$@" >"$log" 2>&1 &
@@ -135,7 +163,7 @@ fn start_cluster() -> Server {
     let stdin = child.stdin.take().expect("watchdog stdin");
 
     wait_for_port(port, &log);
-    Server {
+    Cluster {
         admin_url: format!("postgres://premise@127.0.0.1:{port}/postgres"),
         _watchdog: Some(Mutex::new((child, stdin))),
     }

@@ -25,6 +25,8 @@ pub struct SandboxConfig {
     pub delivered_after: Duration,
     /// From `delivered` to `read`.
     pub read_after: Duration,
+    /// Whether `delivered` and `read` follow the acknowledgement; off, messages stay `sent`.
+    pub lifecycle: bool,
     /// Fraction (0 to 1) of sends that fail transiently.
     pub transient_failure_rate: f64,
     /// Fraction (0 to 1) of sends refused for good (1026 Receiver incapable).
@@ -117,6 +119,9 @@ impl Sandbox {
     /// Schedules the statuses that follow `status`, reached at `since_ms`: `delivered` after
     /// `delivered_after`, `read` after a further `read_after` (at once if already overdue).
     fn schedule(&self, id: &str, status: MessageStatus, since_ms: i64) {
+        if !self.config.lifecycle {
+            return;
+        }
         let (now, now_ms) = (Instant::now(), now_ms());
         let at =
             |due_ms: i64| now + Duration::from_millis(u64::try_from(due_ms - now_ms).unwrap_or(0));

@@ -1,0 +1,84 @@
+//! `cargo run --release -p premise-bench -- --scenario all`: see the README's Performance
+//! section.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use premise_bench::{Bench, Scenario, scenario};
+
+/// Load generator and benchmark report for Premise.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// smoke, pg-1, pg-32, pg-1-latency20, sqlite-1, lifecycle, fixed-2000, or all (every one
+    /// but smoke). Repeat or separate with commas for several.
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    scenario: Vec<String>,
+    /// Seconds of load per scenario (default: 60; smoke: 20 or 3,000 messages).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "target/bench/results.json")]
+    json: PathBuf,
+    /// Where to write the SVG chart.
+    #[arg(long, default_value = "target/bench/chart.svg")]
+    svg: PathBuf,
+    /// The premise binary to measure; by default the workspace's release build, built first.
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut scenarios: Vec<Scenario> = Vec::new();
+    for name in &args.scenario {
+        match Scenario::named(name) {
+            Some(found) => scenarios.extend(found),
+            None => {
+                bail!("no scenario '{name}': choose from {} or all", scenario::NAMES.join(", "))
+            }
+        }
+    }
+    let binary = match args.server_bin {
+        Some(path) => path,
+        None => build_server()?,
+    };
+    let mut bench = Bench::new(binary, args.duration.map(Duration::from_secs));
+    let report = premise_bench::run_all(&mut bench, &scenarios).await?;
+    println!("\n{}", report.table());
+    premise_bench::write(&report, &args.json, &args.svg)?;
+    println!("results: {}  chart: {}", args.json.display(), args.svg.display());
+    let broken: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter(|o| o.lost > 0 || o.order_violations > 0)
+        .map(|o| o.name.as_str())
+        .collect();
+    if !broken.is_empty() {
+        bail!("messages lost or out of order in: {}", broken.join(", "));
+    }
+    Ok(())
+}
+
+/// Builds the release `premise` binary of this workspace and returns its path.
+fn build_server() -> anyhow::Result<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("building the release server (cargo build --release --bin premise)...");
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "-q", "-p", "premise", "--bin", "premise"])
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("building the server failed");
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(target.join("release/premise"))
+}

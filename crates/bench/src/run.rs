@@ -1,0 +1,266 @@
+//! One scenario from start to finish: a database, its ceiling, a server, the load, the drain,
+//! and what it all adds up to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use premise_testkit::{Cluster, TempDir};
+use serde::Serialize;
+
+use crate::load::{self, Accepted, Client};
+use crate::receiver::Receiver;
+use crate::scenario::{Database, Scenario};
+use crate::server::Server;
+use crate::{ceiling, progress};
+
+/// What one scenario measured. The JSON report holds one per scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub name: String,
+    pub about: String,
+    pub scenario: Scenario,
+    pub accepted: u64,
+    pub accepted_per_s: f64,
+    pub e2e_per_s: f64,
+    pub accept_p50_ms: f64,
+    pub accept_p99_ms: f64,
+    pub accept_p999_ms: f64,
+    pub e2e_p50_ms: f64,
+    pub e2e_p99_ms: f64,
+    pub peak_rss_mb: f64,
+    pub errors: BTreeMap<String, u64>,
+    /// Accepted messages that never reached the end of their journey (must be 0).
+    pub lost: u64,
+    /// Pairs of one recipient's messages that reached the sandbox in the other order than
+    /// they were accepted (must be 0).
+    pub order_violations: u64,
+    /// Status callbacks received more than once.
+    pub duplicates: u64,
+    /// Sends the sandbox acknowledged more than once (a retry after a lost answer).
+    pub upstream_repeats: u64,
+    pub ceiling_insert_per_s: Option<f64>,
+    pub accept_vs_ceiling: Option<f64>,
+    pub e2e_vs_onprem: f64,
+    /// Seconds from the first request to the last final callback.
+    pub elapsed_s: f64,
+    pub series: Vec<progress::Sample>,
+}
+
+/// What scenarios share: the server binary, a durable Postgres server, where to keep files.
+#[derive(Debug)]
+pub struct Bench {
+    pub binary: PathBuf,
+    pub postgres: Option<Cluster>,
+    pub work: TempDir,
+    /// Seconds, overriding each scenario's own duration.
+    pub duration: Option<Duration>,
+    pub quiet: bool,
+}
+
+impl Bench {
+    pub fn new(binary: PathBuf, duration: Option<Duration>) -> Self {
+        Self { binary, postgres: None, work: TempDir::new("premise-bench"), duration, quiet: false }
+    }
+
+    fn cluster(&mut self) -> &Cluster {
+        self.postgres.get_or_insert_with(|| match std::env::var("BENCH_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Cluster::existing(&url),
+            _ => Cluster::start_durable(),
+        })
+    }
+
+    pub async fn run(&mut self, scenario: &Scenario) -> anyhow::Result<Outcome> {
+        let mut scenario = scenario.clone();
+        if let Some(duration) = self.duration {
+            scenario.duration = duration;
+        }
+        let ceiling_for =
+            scenario.duration.min(Duration::from_secs(10)).max(Duration::from_secs(2));
+        let clients = scenario.clients();
+        let dir = self.work.path().join(scenario.name);
+        std::fs::create_dir_all(&dir)?;
+        let (database_url, ceiling) = match scenario.database {
+            Database::Postgres => {
+                let cluster = self.cluster();
+                let scratch = cluster.fresh_database().await;
+                let server_db = cluster.fresh_database().await;
+                let rate = ceiling::postgres(&scratch, clients, ceiling_for).await?;
+                (server_db, rate)
+            }
+            Database::Sqlite => {
+                let rate = ceiling::sqlite(&dir.join("ceiling.db"), clients, ceiling_for).await?;
+                (format!("sqlite://{}", dir.join("premise.db").display()), rate)
+            }
+        };
+        self.say(&format!(
+            "[{}] {}; ceiling {:.0} single-row commits/s at {clients} clients",
+            scenario.name, scenario.about, ceiling
+        ));
+
+        let journal = dir.join("sandbox-journal.jsonl");
+        let env = vec![
+            ("PREMISE_SANDBOX__ACK_LATENCY_MS", scenario.ack_latency_ms.to_string()),
+            ("PREMISE_SANDBOX__LIFECYCLE", scenario.lifecycle.to_string()),
+            ("PREMISE_SANDBOX__DELIVERED_AFTER_MS", "0".to_owned()),
+            ("PREMISE_SANDBOX__READ_AFTER_MS", "0".to_owned()),
+            ("PREMISE_SANDBOX__JOURNAL", journal.display().to_string()),
+        ];
+        let server = Server::start(&self.binary, &database_url, &env)?;
+        let final_status = if scenario.lifecycle { "read" } else { "sent" };
+        let (receiver, webhook_url) = Receiver::start(final_status).await?;
+        let client = Client::login(&server.base).await?;
+        client.configure(&webhook_url, &scenario).await?;
+        // Let the sender pool take the shards before the clock starts.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+
+        let tally = load::new_tally();
+        let started = Instant::now();
+        let watch = progress::watch(
+            scenario.name,
+            tally.clone(),
+            receiver.clone(),
+            server.pid(),
+            self.quiet,
+        );
+        load::offer(&client, &scenario, tally.clone()).await;
+        let offered_for = started.elapsed();
+        let accepted_count = tally.accepted_count.load(Ordering::Relaxed) as usize;
+        drain(&receiver, accepted_count).await;
+        let series = watch.stop().await;
+        let peak_rss_mb = server.peak_rss_mb();
+        server.stop();
+
+        let accepted = std::mem::take(&mut *tally.accepted.lock().expect("tally"));
+        let errors = tally.errors.lock().expect("tally").clone();
+        let latency = tally.latency_us.lock().expect("tally").clone();
+        let journal = read_journal(&journal)?;
+        let finish = |a: &Accepted| {
+            receiver
+                .arrivals(&a.id)
+                .and_then(|r| if scenario.lifecycle { r.read } else { r.sent }.or(r.failed))
+        };
+        let mut e2e = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)?;
+        let mut lost = 0;
+        let mut last = started;
+        for a in &accepted {
+            match finish(a) {
+                Some(at) => {
+                    e2e.record(at.saturating_duration_since(a.answered).as_micros().max(1) as u64)?;
+                    last = last.max(at);
+                }
+                None => lost += 1,
+            }
+        }
+        let elapsed = last.duration_since(started).as_secs_f64().max(1e-3);
+        let accepted_per_s = accepted.len() as f64 / offered_for.as_secs_f64();
+        let e2e_per_s = (accepted.len() as u64 - lost) as f64 / elapsed;
+        let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Ok(Outcome {
+            name: scenario.name.to_owned(),
+            about: scenario.about.to_owned(),
+            accepted: accepted.len() as u64,
+            accepted_per_s,
+            e2e_per_s,
+            accept_p50_ms: ms(&latency, 0.5),
+            accept_p99_ms: ms(&latency, 0.99),
+            accept_p999_ms: ms(&latency, 0.999),
+            e2e_p50_ms: ms(&e2e, 0.5),
+            e2e_p99_ms: ms(&e2e, 0.99),
+            peak_rss_mb,
+            errors,
+            lost,
+            order_violations: order_violations(&accepted, &journal.first_line),
+            duplicates: receiver.duplicates(),
+            upstream_repeats: journal.repeats,
+            ceiling_insert_per_s: Some(ceiling),
+            accept_vs_ceiling: Some(accepted_per_s / ceiling),
+            e2e_vs_onprem: e2e_per_s / scenario.onprem_per_s,
+            elapsed_s: elapsed,
+            series,
+            scenario,
+        })
+    }
+
+    fn say(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// Waits until every accepted message finished its journey, or nothing moved for 30 s (the
+/// rest counts as lost), at most ten minutes.
+async fn drain(receiver: &Receiver, accepted: usize) {
+    let give_up = Instant::now() + Duration::from_secs(600);
+    let (mut seen, mut moved) = (receiver.finished(), Instant::now());
+    while receiver.finished() < accepted && Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = receiver.finished();
+        if now != seen {
+            (seen, moved) = (now, Instant::now());
+        } else if moved.elapsed() > Duration::from_secs(30) {
+            return;
+        }
+    }
+}
+
+struct Journal {
+    /// Message id → the line it first appeared on.
+    first_line: HashMap<String, usize>,
+    repeats: u64,
+}
+
+/// The sandbox's journal: one JSON line per acknowledged send, in the order they reached it.
+fn read_journal(path: &Path) -> anyhow::Result<Journal> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut journal = Journal { first_line: HashMap::new(), repeats: 0 };
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let Some(id) = entry["id"].as_str() else { continue };
+        // Keep the first line: the order that counts is the first arrival.
+        match journal.first_line.entry(id.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(_) => journal.repeats += 1,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(n);
+            }
+        }
+    }
+    Ok(journal)
+}
+
+/// For each recipient, consecutive messages where the second was sent after the first was
+/// accepted (so their acceptance order is defined) but reached the sandbox first.
+fn order_violations(accepted: &[Accepted], first_line: &HashMap<String, usize>) -> u64 {
+    let mut by_recipient: HashMap<u32, Vec<&Accepted>> = HashMap::new();
+    for a in accepted {
+        by_recipient.entry(a.recipient).or_default().push(a);
+    }
+    let mut violations = 0;
+    for messages in by_recipient.values_mut() {
+        messages.sort_by_key(|a| a.started);
+        for pair in messages.windows(2) {
+            let (earlier, later) = (pair[0], pair[1]);
+            if later.started < earlier.answered {
+                continue; // overlapping requests: either order is right
+            }
+            match (first_line.get(&earlier.id), first_line.get(&later.id)) {
+                (Some(a), Some(b)) if a > b => violations += 1,
+                (None, Some(_)) => violations += 1,
+                _ => {}
+            }
+        }
+    }
+    violations
+}
+
+impl Outcome {
+    pub fn total_errors(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}

@@ -1,0 +1,124 @@
+//! The named scenarios: which database, how many shards, how the sandbox behaves and how load
+//! is offered.
+
+use std::time::Duration;
+
+/// The database a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Database {
+    Postgres,
+    Sqlite,
+}
+
+/// How requests are offered.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Load {
+    /// `clients` concurrent clients, each sending its next message as soon as the previous one
+    /// is answered.
+    Closed { clients: usize },
+    /// Messages at a fixed rate whatever the answers; latency counts from the intended send
+    /// time, so time spent queueing is not hidden (no coordinated omission).
+    Open { per_second: u32 },
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub database: Database,
+    pub shards: u32,
+    /// Sandbox time from a send to its acknowledgement.
+    pub ack_latency_ms: u64,
+    /// Whether `delivered` and `read` follow (and are called back); otherwise messages stay
+    /// `sent` and end to end means the `sent` callback.
+    pub lifecycle: bool,
+    pub load: Load,
+    #[serde(serialize_with = "secs")]
+    pub duration: Duration,
+    /// Stop offering load after this many messages, whatever the duration.
+    pub max_messages: Option<u64>,
+    /// Distinct recipients the messages go to.
+    pub recipients: usize,
+    /// The real On-Premises client's figure for this shard count, msg/s.
+    pub onprem_per_s: f64,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// The real client's figures (seed `000_b992d62e10f651f9.txt`): text messages per second.
+pub const ONPREM_ONE_SHARD: f64 = 70.0;
+pub const ONPREM_32_SHARDS: f64 = 250.0;
+
+/// Concurrent clients of the closed-loop scenarios (and of the ceiling measurement).
+pub const CLIENTS: usize = 64;
+
+pub const NAMES: [&str; 7] =
+    ["smoke", "pg-1", "pg-32", "pg-1-latency20", "sqlite-1", "lifecycle", "fixed-2000"];
+
+impl Scenario {
+    fn base(name: &'static str, about: &'static str, database: Database, shards: u32) -> Self {
+        Self {
+            name,
+            about,
+            database,
+            shards,
+            ack_latency_ms: 0,
+            lifecycle: false,
+            load: Load::Closed { clients: CLIENTS },
+            duration: Duration::from_secs(60),
+            max_messages: None,
+            recipients: 10_000,
+            onprem_per_s: if shards == 1 { ONPREM_ONE_SHARD } else { ONPREM_32_SHARDS },
+        }
+    }
+
+    /// The scenario called `name`; `all` is every one but `smoke`.
+    pub fn named(name: &str) -> Option<Vec<Self>> {
+        use Database::{Postgres, Sqlite};
+        let one = match name {
+            "smoke" => Self {
+                load: Load::Closed { clients: 16 },
+                duration: Duration::from_secs(20),
+                max_messages: Some(3_000),
+                recipients: 300,
+                ..Self::base("smoke", "SQLite, 1 shard, 3,000 messages: the tool works", Sqlite, 1)
+            },
+            "pg-1" => Self::base("pg-1", "Postgres, 1 shard, sandbox 0 ms", Postgres, 1),
+            "pg-32" => Self::base("pg-32", "Postgres, 32 shards, sandbox 0 ms", Postgres, 32),
+            "pg-1-latency20" => Self {
+                ack_latency_ms: 20,
+                ..Self::base("pg-1-latency20", "Postgres, 1 shard, sandbox 20 ms", Postgres, 1)
+            },
+            "sqlite-1" => Self::base("sqlite-1", "SQLite, 1 shard, sandbox 0 ms", Sqlite, 1),
+            "lifecycle" => Self {
+                lifecycle: true,
+                ..Self::base(
+                    "lifecycle",
+                    "Postgres, 32 shards, sent + delivered + read callbacks; end to end is `read`",
+                    Postgres,
+                    32,
+                )
+            },
+            "fixed-2000" => Self {
+                load: Load::Open { per_second: 2_000 },
+                ..Self::base("fixed-2000", "Postgres, 32 shards, 2,000 msg/s offered", Postgres, 32)
+            },
+            "all" => {
+                return Some(NAMES[1..].iter().filter_map(|n| Self::named(n)).flatten().collect());
+            }
+            _ => return None,
+        };
+        Some(vec![one])
+    }
+
+    pub fn clients(&self) -> usize {
+        match self.load {
+            Load::Closed { clients } => clients,
+            Load::Open { .. } => CLIENTS,
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The benchmark tool's smoke scenario against the real binary, so the tool keeps working.
+//! Nothing here asserts a speed: machines are shared and noisy; the figures come from
+//! `cargo run --release -p premise-bench -- --scenario all`.
+
+use premise_bench::{Bench, Scenario};
+use premise_testkit::TempDir;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smoke_scenario_runs_and_reports() {
+    let scenarios = Scenario::named("smoke").expect("the smoke scenario exists");
+    let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
+    bench.quiet = true;
+    let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
+    let smoke = &report.scenarios[0];
+    assert_eq!(smoke.accepted, 3_000, "every offered message accepted: {:?}", smoke.errors);
+    assert_eq!(smoke.lost, 0);
+    assert_eq!(smoke.order_violations, 0);
+    assert_eq!(smoke.upstream_repeats, 0);
+    assert!(smoke.e2e_per_s > 0.0 && smoke.peak_rss_mb > 0.0);
+    assert!(smoke.ceiling_insert_per_s.is_some_and(|c| c > 0.0));
+    assert!(report.table().contains("smoke"));
+
+    let out = TempDir::new("bench-smoke");
+    let (json, svg) = (out.path().join("r/results.json"), out.path().join("r/chart.svg"));
+    premise_bench::write(&report, &json, &svg).expect("outputs written");
+    let written: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let entry = &written["scenarios"][0];
+    for field in [
+        "name",
+        "accepted_per_s",
+        "e2e_per_s",
+        "accept_p50_ms",
+        "accept_p99_ms",
+        "e2e_p99_ms",
+        "peak_rss_mb",
+        "lost",
+        "order_violations",
+        "duplicates",
+        "ceiling_insert_per_s",
+    ] {
+        assert!(!entry[field].is_null(), "{field} missing from {entry}");
+    }
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg") && chart.contains("polyline"), "{chart}");
+}
