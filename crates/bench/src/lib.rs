@@ -7,6 +7,7 @@
 
 mod ceiling;
 pub mod chart;
+mod cpu;
 mod load;
 mod progress;
 mod receiver;

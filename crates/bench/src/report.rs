@@ -121,6 +121,16 @@ impl Report {
              INSERT+COMMIT rate at the same concurrency; ×OnPrem = e2e ÷ the real client's figure \
              ({ONPREM_ONE_SHARD} msg/s on 1 shard, {ONPREM_32_SHARDS} on 32)"
         );
+        for o in &self.scenarios {
+            let _ = writeln!(
+                out,
+                "CPU per message in {}: server {:.0} µs, database {}, load generator {:.0} µs",
+                o.name,
+                o.server_cpu_us_per_msg,
+                o.db_cpu_us_per_msg.map_or("in the server".to_owned(), |d| format!("{d:.0} µs")),
+                o.bench_cpu_us_per_msg
+            );
+        }
         for o in self.scenarios.iter().filter(|o| !o.errors.is_empty()) {
             let _ = writeln!(out, "errors in {}: {:?}", o.name, o.errors);
         }

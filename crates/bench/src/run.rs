@@ -16,7 +16,7 @@ use crate::load::{self, Accepted, Client};
 use crate::receiver::Receiver;
 use crate::scenario::{Database, Scenario};
 use crate::server::Server;
-use crate::{ceiling, progress};
+use crate::{ceiling, cpu, progress};
 
 /// What one scenario measured. The JSON report holds one per scenario.
 #[derive(Debug, Clone, Serialize)]
@@ -48,6 +48,12 @@ pub struct Outcome {
     pub e2e_vs_onprem: f64,
     /// Seconds from the first request to the last final callback.
     pub elapsed_s: f64,
+    /// CPU time per accepted message, in microseconds, over the load and the drain: of the
+    /// server, of the database (Postgres processes of the throwaway cluster; `None` for SQLite,
+    /// which runs inside the server) and of this load generator.
+    pub server_cpu_us_per_msg: f64,
+    pub db_cpu_us_per_msg: Option<f64>,
+    pub bench_cpu_us_per_msg: f64,
     pub series: Vec<progress::Sample>,
 }
 
@@ -118,6 +124,12 @@ impl Bench {
         // Let the sender pool take the shards before the clock starts.
         tokio::time::sleep(Duration::from_secs(3)).await;
 
+        let postmaster = match scenario.database {
+            Database::Postgres => self.postgres.as_ref().and_then(Cluster::postmaster_pid),
+            Database::Sqlite => None,
+        };
+        let cpu_before =
+            (cpu::process(server.pid()), postmaster.map(cpu::tree), cpu::this_process());
         let tally = load::new_tally();
         let started = Instant::now();
         let watch = progress::watch(
@@ -132,6 +144,8 @@ impl Bench {
         let accepted_count = tally.accepted_count.load(Ordering::Relaxed) as usize;
         drain(&receiver, accepted_count).await;
         let series = watch.stop().await;
+        let cpu_after =
+            (cpu::process(server.pid()), postmaster.map(cpu::tree), cpu::this_process());
         let peak_rss_mb = server.peak_rss_mb();
         server.stop();
 
@@ -160,6 +174,7 @@ impl Bench {
         let accepted_per_s = accepted.len() as f64 / offered_for.as_secs_f64();
         let e2e_per_s = (accepted.len() as u64 - lost) as f64 / elapsed;
         let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let per_msg = |seconds: f64| seconds * 1e6 / (accepted.len().max(1) as f64);
         Ok(Outcome {
             name: scenario.name.to_owned(),
             about: scenario.about.to_owned(),
@@ -181,6 +196,9 @@ impl Bench {
             accept_vs_ceiling: Some(accepted_per_s / ceiling),
             e2e_vs_onprem: e2e_per_s / scenario.onprem_per_s,
             elapsed_s: elapsed,
+            server_cpu_us_per_msg: per_msg(cpu_after.0 - cpu_before.0),
+            db_cpu_us_per_msg: cpu_after.1.zip(cpu_before.1).map(|(a, b)| per_msg(a - b)),
+            bench_cpu_us_per_msg: per_msg(cpu_after.2 - cpu_before.2),
             series,
             scenario,
         })

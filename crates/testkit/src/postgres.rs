@@ -18,6 +18,8 @@ const INSTALL_HINT: &str = "Postgres tests need the PostgreSQL server binaries (
 #[derive(Debug)]
 pub struct Cluster {
     admin_url: String,
+    /// The data directory of a cluster this process started.
+    data: Option<PathBuf>,
     /// The watchdog and its stdin, held and never written: the pipe closing (at drop or process
     /// exit) tells the watchdog to stop Postgres and clean up.
     _watchdog: Option<Mutex<(Child, ChildStdin)>>,
@@ -26,7 +28,7 @@ pub struct Cluster {
 impl Cluster {
     /// An existing server, e.g. from `DATABASE_URL`; nothing is started or stopped.
     pub fn existing(admin_url: &str) -> Self {
-        Self { admin_url: admin_url.to_owned(), _watchdog: None }
+        Self { admin_url: admin_url.to_owned(), data: None, _watchdog: None }
     }
 
     /// A new cluster from the local binaries, durable like production (fsync and synchronous
@@ -38,6 +40,12 @@ impl Cluster {
 
     pub fn admin_url(&self) -> &str {
         &self.admin_url
+    }
+
+    /// The postmaster's process id, for a cluster this process started.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let pid_file = std::fs::read_to_string(self.data.as_ref()?.join("postmaster.pid")).ok()?;
+        pid_file.lines().next()?.trim().parse().ok()
     }
 
     /// A URL to a new, empty database on this server.
@@ -165,6 +173,7 @@ fn start_cluster(durable: bool) -> Cluster {
     wait_for_port(port, &log);
     Cluster {
         admin_url: format!("postgres://premise@127.0.0.1:{port}/postgres"),
+        data: Some(data),
         _watchdog: Some(Mutex::new((child, stdin))),
     }
 }
