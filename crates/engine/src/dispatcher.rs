@@ -44,9 +44,10 @@ pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
 impl Dispatcher {
     pub async fn run(self, stop: CancellationToken) {
         while !stop.is_cancelled() {
+            let started = tokio::time::Instant::now();
             let wait = match self.step().await {
                 Ok(Some(wait)) => wait,
-                Ok(None) => continue,
+                Ok(None) => Duration::ZERO,
                 Err(e) => {
                     tracing::warn!(
                         shard = self.shard,
@@ -61,10 +62,16 @@ impl Dispatcher {
                 () = self.ready.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
+            // Whatever woke us, read no sooner than the gap after the previous read.
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep_until(started + self.config.read_gap) => {}
+            }
         }
     }
 
-    /// Delivers one round of callbacks. `None` when it did something (go again at once), or
+    /// Delivers one round of callbacks. `None` when it did something (go again after the read
+    /// gap), or
     /// how long to wait for something to do.
     async fn step(&self) -> anyhow::Result<Option<Duration>> {
         let (_, settings) = self.settings.get().await?;

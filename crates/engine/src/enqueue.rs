@@ -1,12 +1,14 @@
 //! Accepting messages: group commit. Concurrent requests wait in a bounded queue; committer
 //! tasks take everything waiting (up to `max_batch`) and commit it in one transaction, then
 //! answer each request. An id is only handed out after its commit (promise 1). A full queue, or
-//! a store backlog past its bounds, is answered at once with 1016 (promise 4).
+//! a store backlog past its bounds, is answered at once with 1016 (promise 4). Each committed
+//! batch is also announced to this replica's shard workers, which take their share of it
+//! without reading it back from the store.
 
 use std::sync::Arc;
 
-use premise_store::{NewMessage, Store};
-use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use premise_store::{Enqueued, NewMessage, Store};
+use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::{Backlog, EngineConfig};
@@ -35,7 +37,7 @@ impl Enqueuer {
         store: &Arc<dyn Store>,
         config: Arc<EngineConfig>,
         backlog: Backlog,
-        work: &Arc<Notify>,
+        committed: &broadcast::Sender<Arc<Enqueued>>,
     ) -> (Self, Vec<JoinHandle<()>>) {
         let (tx, rx) = mpsc::channel(config.accept_queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
@@ -47,7 +49,7 @@ impl Enqueuer {
                     rx.clone(),
                     store.clone(),
                     backlog.clone(),
-                    work.clone(),
+                    committed.clone(),
                     config.max_batch.max(1),
                 ))
             })
@@ -81,7 +83,7 @@ async fn commit_loop(
     rx: Arc<Mutex<mpsc::Receiver<Waiting>>>,
     store: Arc<dyn Store>,
     backlog: Backlog,
-    work: Arc<Notify>,
+    committed: broadcast::Sender<Arc<Enqueued>>,
     max_batch: usize,
 ) {
     loop {
@@ -99,18 +101,23 @@ async fn commit_loop(
         };
         let (messages, waiters): (Vec<NewMessage>, Vec<_>) = batch.into_iter().unzip();
         let result = store.enqueue(&messages).await;
-        match &result {
-            Ok(()) => {
+        let answer = match result {
+            Ok(batch) => {
                 backlog.add_queued(messages.len() as u64);
-                work.notify_waiters();
+                // No worker listening (none started yet, or all stopping) is fine: they read
+                // the store when they start.
+                let _ = committed.send(Arc::new(batch));
+                Ok(())
             }
-            Err(e) => tracing::error!(
-                error = crate::chain(e),
-                batch = messages.len(),
-                "group commit failed"
-            ),
-        }
-        let answer = result.map_err(|e| e.to_string());
+            Err(e) => {
+                tracing::error!(
+                    error = crate::chain(&e),
+                    batch = messages.len(),
+                    "group commit failed"
+                );
+                Err(e.to_string())
+            }
+        };
         for waiter in waiters {
             let _ = waiter.send(answer.clone());
         }

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use premise_store::Store;
 use premise_upstream::{EventSink, Upstream};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -69,7 +69,9 @@ impl Engine {
         let stop_rest = CancellationToken::new();
         let config = Arc::new(config);
         let settings = SettingsCache::new(store.clone());
-        let work = Arc::new(Notify::new());
+        // Committed batches, announced to this replica's shard workers. A worker that falls
+        // behind the channel notices the gap and reads the store instead.
+        let (committed, _) = broadcast::channel(1_024);
         let callbacks_ready = Arc::new(Notify::new());
         let backlog = Backlog::new();
         let mut tasks = Vec::new();
@@ -83,7 +85,7 @@ impl Engine {
         tasks.push(recorder_task);
         let upstream = upstream(recorder.sink())?;
         tasks.push(backlog.spawn_refresh(store.clone(), config.backlog_refresh, stop_rest.clone()));
-        let (enqueuer, committers) = Enqueuer::start(&store, config.clone(), backlog, &work);
+        let (enqueuer, committers) = Enqueuer::start(&store, config.clone(), backlog, &committed);
         tasks.extend(committers);
         let (nodes, pool_task) = pool::ShardPool {
             store,
@@ -91,7 +93,7 @@ impl Engine {
             upstream,
             recorder,
             settings: settings.clone(),
-            work,
+            committed,
             callbacks_ready,
         }
         .start(stop_pool.clone());

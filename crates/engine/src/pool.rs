@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use premise_store::{Lease, Store};
+use premise_store::{Enqueued, Lease, Store};
 use premise_upstream::{Upstream, now_ms};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -47,7 +47,7 @@ pub(crate) struct ShardPool {
     pub upstream: Arc<dyn Upstream>,
     pub recorder: Recorder,
     pub settings: SettingsCache,
-    pub work: Arc<Notify>,
+    pub committed: broadcast::Sender<Arc<Enqueued>>,
     pub callbacks_ready: Arc<Notify>,
 }
 
@@ -187,7 +187,7 @@ impl ShardPool {
             recorder: self.recorder.clone(),
             config: self.config.clone(),
             valid_until: valid_until.clone(),
-            work: self.work.clone(),
+            committed: Some(self.committed.subscribe()),
         };
         let dispatcher = Dispatcher {
             shard: lease.shard,

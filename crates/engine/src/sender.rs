@@ -5,6 +5,10 @@
 //! one fails the message. A message leaves the queue only when its acknowledgement or failure
 //! is recorded (promise 2), and the recipient's next message is sent only after that, so a
 //! crash repeats at most the one message per recipient that was in flight.
+//!
+//! New messages come in two ways: batches this replica committed, announced by its committers,
+//! and reads of the store (at start, every `poll_interval` for other replicas' messages, and
+//! whenever an announced batch does not follow on from what the worker has seen).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -12,10 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use premise_store::{QueuedMessage, Store};
+use premise_store::{Enqueued, QueueRead, QueuedMessage, Store};
 use premise_upstream::{OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, now_ms};
 use premise_wire::{MessageStatus, StatusError};
-use tokio::sync::Notify;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +37,8 @@ pub(crate) struct ShardSender {
     pub config: Arc<EngineConfig>,
     /// Until when (Unix ms) this replica may act for the shard; kept fresh by the pool.
     pub valid_until: Arc<AtomicI64>,
-    pub work: Arc<Notify>,
+    /// Batches committed by this replica (taken by `run`).
+    pub committed: Option<broadcast::Receiver<Arc<Enqueued>>>,
 }
 
 type Sent = (QueuedMessage, SendOutcome);
@@ -52,6 +58,8 @@ struct Window {
     /// The highest `seq` read. The store hands out `seq` in commit order, so nothing older can
     /// appear later.
     cursor: i64,
+    /// Every queued message of the shard up to this `seq` has been taken in.
+    covered: i64,
 }
 
 impl Window {
@@ -66,6 +74,38 @@ impl Window {
             }
             queue.push_back(row);
         }
+    }
+
+    /// Takes in what a store read returned.
+    fn read(&mut self, read: QueueRead) {
+        self.add(read.messages);
+        self.covered = self.covered.max(read.covered_through);
+    }
+
+    /// Takes this shard's share of a batch committed by this replica, if the batch follows on
+    /// from what the window has seen. `false` when it does not (a batch of another replica came
+    /// between, or the buffer is full): the store must be read.
+    fn follow(&mut self, batch: &Enqueued, shard: u32, generation: i64, buffer: usize) -> bool {
+        if batch.generation != generation {
+            // Routed with another shard count: an older batch was moved by the change and is
+            // in the store, a newer one is for the next generation's workers.
+            return true;
+        }
+        if batch.previous_seq > self.covered {
+            return false;
+        }
+        let mine: Vec<QueuedMessage> = batch
+            .messages
+            .iter()
+            .filter(|(s, m)| *s == shard && m.seq > self.cursor)
+            .map(|(_, m)| m.clone())
+            .collect();
+        if self.buffered + mine.len() > buffer {
+            return false;
+        }
+        self.add(mine);
+        self.covered = self.covered.max(batch.last_seq);
+        true
     }
 
     /// The head of `recipient` is done (acknowledged or failed): move to its next message.
@@ -84,11 +124,14 @@ impl Window {
 }
 
 impl ShardSender {
-    pub async fn run(self, stop: CancellationToken) {
+    pub async fn run(mut self, stop: CancellationToken) {
+        // Listen before the first read, so no batch falls between the two.
+        let mut committed = self.committed.take();
         self.resume().await;
         let mut window = Window::default();
         let mut in_flight: JoinSet<Sent> = JoinSet::new();
         let mut next_poll = Instant::now();
+        let mut last_read = Instant::now();
         loop {
             let stopping = stop.is_cancelled();
             if stopping && in_flight.is_empty() {
@@ -97,6 +140,7 @@ impl ShardSender {
             let now = Instant::now();
             if !stopping && now >= next_poll {
                 self.refill(&mut window).await;
+                last_read = now;
                 next_poll = now + self.config.poll_interval;
             }
             while let Some(Reverse((at, _))) = window.backoff.peek() {
@@ -128,7 +172,19 @@ impl ShardSender {
                     Ok((message, outcome)) => self.settle(&mut window, message, outcome),
                     Err(e) => tracing::error!(shard = self.shard, error = %e, "a send task failed"),
                 },
-                () = self.work.notified(), if !stopping => next_poll = Instant::now(),
+                batch = recv(&mut committed), if !stopping && committed.is_some() => {
+                    let follows = match batch {
+                        Ok(batch) => window.follow(&batch, self.shard, self.generation, self.config.shard_buffer),
+                        Err(RecvError::Lagged(_)) => false,
+                        Err(RecvError::Closed) => {
+                            committed = None;
+                            true
+                        }
+                    };
+                    if !follows {
+                        next_poll = next_poll.min((last_read + self.config.read_gap).max(Instant::now()));
+                    }
+                }
                 () = tokio::time::sleep_until(wake_at), if !stopping => {}
                 () = stop.cancelled(), if !stopping => {}
             }
@@ -175,7 +231,7 @@ impl ShardSender {
             return;
         }
         match self.store.queued(self.shard, self.generation, window.cursor, limit).await {
-            Ok(rows) => window.add(rows),
+            Ok(read) => window.read(read),
             Err(e) => tracing::warn!(shard = self.shard, error = %e, "cannot read the queue"),
         }
     }
@@ -234,6 +290,73 @@ async fn send(
     (message, outcome)
 }
 
+async fn recv(
+    committed: &mut Option<broadcast::Receiver<Arc<Enqueued>>>,
+) -> Result<Arc<Enqueued>, RecvError> {
+    match committed {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn event(id: &str, status: MessageStatus, errors: Vec<StatusError>) -> StatusEvent {
     StatusEvent { message_id: id.to_owned(), status, at_ms: now_ms(), errors }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(seq: i64, recipient: &str) -> QueuedMessage {
+        QueuedMessage {
+            seq,
+            id: format!("m{seq}"),
+            recipient: recipient.into(),
+            payload: "{}".into(),
+        }
+    }
+
+    fn batch(previous_seq: i64, generation: i64, rows: &[(u32, i64, &str)]) -> Enqueued {
+        let messages: Vec<_> = rows.iter().map(|&(s, seq, r)| (s, queued(seq, r))).collect();
+        let last_seq = messages.last().map_or(previous_seq, |(_, m)| m.seq);
+        Enqueued { previous_seq, last_seq, generation, messages }
+    }
+
+    fn ids(window: &Window, recipient: &str) -> Vec<i64> {
+        window.queues.get(recipient).map_or(Vec::new(), |q| q.iter().map(|m| m.seq).collect())
+    }
+
+    #[test]
+    fn batches_that_follow_on_are_taken_without_a_read() {
+        let mut window = Window::default();
+        window.read(QueueRead { messages: vec![queued(3, "a")], covered_through: 5 });
+        assert!(window.follow(&batch(5, 1, &[(0, 6, "a"), (1, 7, "b"), (0, 8, "c")]), 0, 1, 100));
+        assert_eq!((ids(&window, "a"), ids(&window, "c")), (vec![3, 6], vec![8]));
+        assert!(ids(&window, "b").is_empty(), "another shard's");
+        assert_eq!((window.cursor, window.covered), (8, 8));
+        assert!(
+            window.follow(&batch(8, 1, &[(1, 9, "b")]), 0, 1, 100),
+            "none of ours still counts"
+        );
+        assert_eq!(window.covered, 9);
+    }
+
+    #[test]
+    fn a_gap_a_full_buffer_or_a_seen_batch_fall_back_to_the_store() {
+        let mut window = Window::default();
+        window.read(QueueRead { messages: vec![], covered_through: 10 });
+        assert!(!window.follow(&batch(12, 1, &[(0, 13, "a")]), 0, 1, 100), "11..12 unseen");
+        assert!(ids(&window, "a").is_empty());
+        assert!(!window.follow(&batch(10, 1, &[(0, 11, "a"), (0, 12, "b")]), 0, 1, 1), "no room");
+        assert_eq!(window.covered, 10);
+        // The read that follows the gap catches up; the batch arriving late adds nothing twice.
+        window.read(QueueRead {
+            messages: vec![queued(11, "a"), queued(12, "b"), queued(13, "a")],
+            covered_through: 13,
+        });
+        assert!(window.follow(&batch(10, 1, &[(0, 11, "a"), (0, 12, "b")]), 0, 1, 100));
+        assert_eq!(ids(&window, "a"), [11, 13]);
+        assert!(window.follow(&batch(13, 2, &[(0, 14, "a")]), 0, 1, 100), "other generation");
+        assert_eq!((ids(&window, "a"), window.covered), (vec![11, 13], 13));
+    }
 }

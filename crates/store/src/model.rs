@@ -71,6 +71,79 @@ pub struct QueuedMessage {
     pub payload: String,
 }
 
+/// What one group commit stored. Every message with a `seq` up to `previous_seq` was
+/// committed before it, and its own messages are all those from `previous_seq` (exclusive) to
+/// the last of `messages`: a shard worker that has seen its shard up to `previous_seq` can take
+/// its share of this batch without reading the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    pub previous_seq: i64,
+    /// The highest `seq` committed with this batch (`previous_seq` when empty).
+    pub last_seq: i64,
+    /// The shard-count generation the batch was routed with.
+    pub generation: i64,
+    /// Each message with its shard, in `seq` order.
+    pub messages: Vec<(u32, QueuedMessage)>,
+}
+
+/// A read of a shard's queue: the messages, and how far the shard is now known in full (every
+/// queued message of the shard with `seq <= covered_through` was returned or read before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRead {
+    pub messages: Vec<QueuedMessage>,
+    pub covered_through: i64,
+}
+
+/// Builds the [`Enqueued`] of a committed batch from the `seq` and shard of each message.
+pub(crate) fn enqueued(
+    batch: &[NewMessage],
+    seqs: &[i64],
+    shards: &[i32],
+    previous_seq: i64,
+    last_seq: i64,
+    generation: i64,
+) -> Enqueued {
+    let mut messages: Vec<(u32, QueuedMessage)> = batch
+        .iter()
+        .zip(seqs)
+        .zip(shards)
+        .map(|((m, &seq), &shard)| {
+            let queued = QueuedMessage {
+                seq,
+                id: m.id.clone(),
+                recipient: m.recipient.clone(),
+                payload: m.payload.clone(),
+            };
+            (shard.unsigned_abs(), queued)
+        })
+        .collect();
+    messages.sort_by_key(|(_, m)| m.seq);
+    Enqueued { previous_seq, last_seq, generation, messages }
+}
+
+/// A queue read's row: a message (absent when the shard has none) and the account's last seq.
+pub(crate) type QueueRow = (Option<i64>, Option<String>, Option<String>, Option<String>, i64);
+
+/// Builds a [`QueueRead`] from rows of (seq, id, recipient, payload, the account's last seq);
+/// no rows at all means the generation has moved on. When fewer than `limit` messages came
+/// back, the read covers everything up to the account's last seq; otherwise up to the last
+/// message returned.
+pub(crate) fn queue_read(rows: Vec<QueueRow>, after_seq: i64, limit: u32) -> QueueRead {
+    let last_seq = rows.first().map(|r| r.4);
+    let messages: Vec<QueuedMessage> = rows
+        .into_iter()
+        .filter_map(|(seq, id, recipient, payload, _)| {
+            Some(QueuedMessage { seq: seq?, id: id?, recipient: recipient?, payload: payload? })
+        })
+        .collect();
+    let covered_through = match (last_seq, messages.last()) {
+        (None, _) => after_seq,
+        (Some(_), Some(last)) if messages.len() >= limit as usize => last.seq,
+        (Some(last_seq), _) => last_seq.max(after_seq),
+    };
+    QueueRead { messages, covered_through }
+}
+
 /// A message's state when a status change is being recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageState {

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    Account, Backend, Backlog, Lease, MessageState, NewMessage, Node, PendingCallback,
-    QueuedMessage, StatusPlan, StoreError, TokenSubject, User,
+    Account, Backend, Backlog, Enqueued, Lease, MessageState, NewMessage, Node, PendingCallback,
+    QueueRead, StatusPlan, StoreError, TokenSubject, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -85,17 +85,19 @@ pub trait Pipeline: Send + Sync {
     /// Commits a batch of accepted messages in one transaction (group commit), each routed to
     /// `recipient_crc % shards` of the shard count current at commit. Enqueues are serialised,
     /// so `seq` order is commit order: a reader never sees a lower `seq` appear after a higher.
-    async fn enqueue(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
-    /// Queued messages of `shard` with `seq > after_seq`, in acceptance order; none once the
-    /// account has moved past `generation` (a worker of an old shard count must not pick up
-    /// rows that were just moved to it from another shard).
+    /// The account keeps the last `seq` committed, so each batch knows what came before it.
+    async fn enqueue(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError>;
+    /// Queued messages of `shard` with `seq > after_seq`, in acceptance order, at most `limit`,
+    /// and how far that covers the shard; none once the account has moved past `generation`
+    /// (a worker of an old shard count must not pick up rows just moved to it from another
+    /// shard).
     async fn queued(
         &self,
         shard: u32,
         generation: i64,
         after_seq: i64,
         limit: u32,
-    ) -> Result<Vec<QueuedMessage>, StoreError>;
+    ) -> Result<QueueRead, StoreError>;
     async fn backlog(&self) -> Result<Backlog, StoreError>;
     /// Reads the messages named by `ids` (locked), lets `plan` decide, writes the plan: status
     /// updates and new callbacks, atomically. Unknown ids are left out of the states.

@@ -137,8 +137,19 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     use premise_store::{NewCallback, StatusPlan};
     assert_eq!(store.account().await.unwrap().shards, 1);
     let generation = store.account().await.unwrap().generation;
-    store.enqueue(&[message(1, 5), message(2, 6), message(3, 5)]).await.unwrap();
-    let queued = store.queued(0, generation, 0, 10).await.unwrap();
+    let first = store.enqueue(&[message(1, 5), message(2, 6), message(3, 5)]).await.unwrap();
+    assert_eq!((first.previous_seq, first.generation), (0, generation));
+    assert_eq!(
+        first.messages.iter().map(|(shard, m)| (*shard, m.id.as_str())).collect::<Vec<_>>(),
+        [(0, "m1"), (0, "m2"), (0, "m3")]
+    );
+    assert_eq!(first.last_seq, first.messages[2].1.seq);
+    let read = store.queued(0, generation, 0, 10).await.unwrap();
+    assert_eq!(read.covered_through, first.last_seq, "a short read covers up to the last commit");
+    assert_eq!(read.messages, first.messages.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
+    let page = store.queued(0, generation, 0, 2).await.unwrap();
+    assert_eq!(page.covered_through, page.messages[1].seq, "a full page covers up to its end");
+    let queued = store.queued(0, generation, 0, 10).await.unwrap().messages;
     assert_eq!(
         queued.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
         ["m1", "m2", "m3"],
@@ -146,7 +157,7 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     );
     assert!(queued.windows(2).all(|w| w[0].seq < w[1].seq));
     assert_eq!(
-        store.queued(0, generation, queued[0].seq, 10).await.unwrap().len(),
+        store.queued(0, generation, queued[0].seq, 10).await.unwrap().messages.len(),
         2,
         "after the cursor"
     );
@@ -155,27 +166,29 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     // Changing the shard count moves queued messages and bumps the generation.
     let account = store.set_shards(4).await.unwrap();
     assert_eq!((account.shards, account.generation), (4, generation + 1));
-    assert!(
-        store.queued(1, generation, 0, 10).await.unwrap().is_empty(),
-        "an old generation reads nothing"
-    );
+    let stale = store.queued(1, generation, 0, 10).await.unwrap();
+    assert!(stale.messages.is_empty(), "an old generation reads nothing");
+    assert_eq!(stale.covered_through, 0, "and learns nothing");
     let shard1: Vec<String> = store
         .queued(1, account.generation, 0, 10)
         .await
         .unwrap()
+        .messages
         .into_iter()
         .map(|q| q.id)
         .collect();
     assert_eq!(shard1, ["m1", "m3"], "crc 5 % 4 = 1");
-    assert_eq!(store.queued(2, account.generation, 0, 10).await.unwrap()[0].id, "m2");
+    assert_eq!(store.queued(2, account.generation, 0, 10).await.unwrap().messages[0].id, "m2");
     assert_eq!(
         store.set_shards(4).await.unwrap().generation,
         account.generation,
         "no change, same generation"
     );
-    store.enqueue(&[message(4, 7)]).await.unwrap();
+    let next = store.enqueue(&[message(4, 7)]).await.unwrap();
+    assert_eq!(next.previous_seq, first.last_seq, "each batch knows the one before");
+    assert_eq!((next.messages[0].0, next.generation), (3, account.generation), "7 % 4 = 3");
     assert_eq!(
-        store.queued(3, account.generation, 0, 10).await.unwrap()[0].id,
+        store.queued(3, account.generation, 0, 10).await.unwrap().messages[0].id,
         "m4",
         "new messages use the new count"
     );
@@ -198,7 +211,7 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     };
     store.record_statuses(&["m1".into(), "m2".into(), "nope".into()], 5_000, &plan).await.unwrap();
     assert_eq!(
-        store.queued(1, account.generation, 0, 10).await.unwrap()[0].id,
+        store.queued(1, account.generation, 0, 10).await.unwrap().messages[0].id,
         "m3",
         "sent messages leave the queue"
     );

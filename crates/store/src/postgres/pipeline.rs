@@ -5,8 +5,8 @@ use sqlx::Row;
 
 use super::PgStore;
 use crate::{
-    Account, Backlog, Lease, MessageState, NewMessage, Node, PendingCallback, Pipeline, PlanFn,
-    QueuedMessage, StoreError,
+    Account, Backlog, Enqueued, Lease, MessageState, NewMessage, Node, PendingCallback, Pipeline,
+    PlanFn, QueueRead, StoreError,
 };
 
 #[async_trait]
@@ -63,16 +63,18 @@ impl Pipeline for PgStore {
         Ok(())
     }
 
-    async fn enqueue(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
+    async fn enqueue(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The account row lock serialises enqueues (across replicas too) and shard-count
         // changes: `seq` values are then handed out in commit order, so a shard worker that
         // has read up to some `seq` can never later find an older row appear behind it (which
         // would let a recipient's next message overtake the previous one). Batching makes the
         // serial commits cheap: each one carries everything that arrived meanwhile.
-        let shards: i32 = sqlx::query_scalar("SELECT shards FROM account WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut *tx)
-            .await?;
+        let (shards, generation, previous_seq): (i32, i64, i64) = sqlx::query_as(
+            "SELECT shards, generation, last_seq FROM account WHERE id = 1 FOR UPDATE",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let shards = shards.unsigned_abs().max(1);
         let ids: Vec<&str> = batch.iter().map(|m| m.id.as_str()).collect();
         let recipients: Vec<&str> = batch.iter().map(|m| m.recipient.as_str()).collect();
@@ -80,12 +82,18 @@ impl Pipeline for PgStore {
         let shard_of: Vec<i32> = batch.iter().map(|m| (m.recipient_crc % shards) as i32).collect();
         let payloads: Vec<&str> = batch.iter().map(|m| m.payload.as_str()).collect();
         let accepted: Vec<i64> = batch.iter().map(|m| m.accepted_at_ms).collect();
-        sqlx::query(
-            "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
-             SELECT id, recipient, crc, shard, payload, accepted, accepted
-             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[])
-                  WITH ORDINALITY AS u(id, recipient, crc, shard, payload, accepted, n)
-             ORDER BY n",
+        // `n` numbers the rows in batch order; the RETURNING rows' order is not promised, so
+        // they are matched back by it.
+        let seqs: Vec<(i64, i64)> = sqlx::query_as(
+            "WITH inserted AS (
+                 INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
+                 SELECT id, recipient, crc, shard, payload, accepted, accepted
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[])
+                      WITH ORDINALITY AS u(id, recipient, crc, shard, payload, accepted, n)
+                 ORDER BY n
+                 RETURNING seq, id)
+             SELECT inserted.seq, u.n FROM inserted
+             JOIN UNNEST($1::text[]) WITH ORDINALITY AS u(id, n) ON u.id = inserted.id",
         )
         .bind(&ids)
         .bind(&recipients)
@@ -93,10 +101,21 @@ impl Pipeline for PgStore {
         .bind(&shard_of)
         .bind(&payloads)
         .bind(&accepted)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+        let mut seq_of = vec![0i64; batch.len()];
+        for (seq, n) in seqs {
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| seq_of.get_mut(i)) {
+                *slot = seq;
+            }
+        }
+        let last_seq = seq_of.iter().copied().max().unwrap_or(previous_seq).max(previous_seq);
+        sqlx::query("UPDATE account SET last_seq = $1 WHERE id = 1")
+            .bind(last_seq)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(crate::model::enqueued(batch, &seq_of, &shard_of, previous_seq, last_seq, generation))
     }
 
     async fn queued(
@@ -105,12 +124,18 @@ impl Pipeline for PgStore {
         generation: i64,
         after_seq: i64,
         limit: u32,
-    ) -> Result<Vec<QueuedMessage>, StoreError> {
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT seq, id, recipient, payload FROM messages
-             WHERE shard = $1 AND status = 0 AND seq > $2
-               AND EXISTS (SELECT 1 FROM account WHERE id = 1 AND generation = $4)
-             ORDER BY seq LIMIT $3",
+    ) -> Result<QueueRead, StoreError> {
+        // One statement, one snapshot: the account's `last_seq` read with the rows says how far
+        // they cover the shard.
+        let rows: Vec<crate::model::QueueRow> = sqlx::query_as(
+            "SELECT m.seq, m.id, m.recipient, m.payload, a.last_seq
+                 FROM account a
+                 LEFT JOIN LATERAL (
+                     SELECT seq, id, recipient, payload FROM messages
+                     WHERE shard = $1 AND status = 0 AND seq > $2
+                     ORDER BY seq LIMIT $3) m ON true
+                 WHERE a.id = 1 AND a.generation = $4
+                 ORDER BY m.seq",
         )
         .bind(shard as i32)
         .bind(after_seq)
@@ -118,10 +143,7 @@ impl Pipeline for PgStore {
         .bind(generation)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(seq, id, recipient, payload)| QueuedMessage { seq, id, recipient, payload })
-            .collect())
+        Ok(crate::model::queue_read(rows, after_seq, limit))
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {

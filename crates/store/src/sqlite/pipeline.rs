@@ -6,8 +6,8 @@ use sqlx::Row;
 
 use super::SqliteStore;
 use crate::{
-    Account, Backlog, Lease, MessageState, NewMessage, Node, PendingCallback, Pipeline, PlanFn,
-    QueuedMessage, StoreError,
+    Account, Backlog, Enqueued, Lease, MessageState, NewMessage, Node, PendingCallback, Pipeline,
+    PlanFn, QueueRead, StoreError,
 };
 
 #[async_trait]
@@ -63,29 +63,41 @@ impl Pipeline for SqliteStore {
         Ok(())
     }
 
-    async fn enqueue(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
+    async fn enqueue(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
+        // One writer connection: transactions are serial, so `seq` order is commit order.
         let mut tx = self.write.begin().await?;
-        let shards: i64 = sqlx::query_scalar("SELECT shards FROM account WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
+        let (shards, generation, previous_seq): (i64, i64, i64) =
+            sqlx::query_as("SELECT shards, generation, last_seq FROM account WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
         let shards = shards.max(1);
+        let mut seqs = Vec::with_capacity(batch.len());
+        let mut shard_of = Vec::with_capacity(batch.len());
         for m in batch {
             let crc = i64::from(m.recipient_crc);
-            sqlx::query(
+            let shard = crc % shards;
+            let seq: i64 = sqlx::query_scalar(
                 "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING seq",
             )
             .bind(&m.id)
             .bind(&m.recipient)
             .bind(crc)
-            .bind(crc % shards)
+            .bind(shard)
             .bind(&m.payload)
             .bind(m.accepted_at_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+            seqs.push(seq);
+            shard_of.push(shard as i32);
+        }
+        let last_seq = seqs.iter().copied().max().unwrap_or(previous_seq).max(previous_seq);
+        sqlx::query("UPDATE account SET last_seq = ?1 WHERE id = 1")
+            .bind(last_seq)
             .execute(&mut *tx)
             .await?;
-        }
         tx.commit().await?;
-        Ok(())
+        Ok(crate::model::enqueued(batch, &seqs, &shard_of, previous_seq, last_seq, generation))
     }
 
     async fn queued(
@@ -94,12 +106,18 @@ impl Pipeline for SqliteStore {
         generation: i64,
         after_seq: i64,
         limit: u32,
-    ) -> Result<Vec<QueuedMessage>, StoreError> {
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT seq, id, recipient, payload FROM messages
-             WHERE shard = ?1 AND status = 0 AND seq > ?2
-               AND EXISTS (SELECT 1 FROM account WHERE id = 1 AND generation = ?4)
-             ORDER BY seq LIMIT ?3",
+    ) -> Result<QueueRead, StoreError> {
+        // One statement, one snapshot: the account's `last_seq` read with the rows says how far
+        // they cover the shard.
+        let rows: Vec<crate::model::QueueRow> = sqlx::query_as(
+            "SELECT m.seq, m.id, m.recipient, m.payload, a.last_seq
+                 FROM account a
+                 LEFT JOIN (
+                     SELECT seq, id, recipient, payload FROM messages
+                     WHERE shard = ?1 AND status = 0 AND seq > ?2
+                     ORDER BY seq LIMIT ?3) m ON 1
+                 WHERE a.id = 1 AND a.generation = ?4
+                 ORDER BY m.seq",
         )
         .bind(i64::from(shard))
         .bind(after_seq)
@@ -107,10 +125,7 @@ impl Pipeline for SqliteStore {
         .bind(generation)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(seq, id, recipient, payload)| QueuedMessage { seq, id, recipient, payload })
-            .collect())
+        Ok(crate::model::queue_read(rows, after_seq, limit))
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {
