@@ -80,11 +80,13 @@ impl Pipeline for PgStore {
         let shard_of: Vec<i32> = batch.iter().map(|m| (m.recipient_crc % shards) as i32).collect();
         let payloads: Vec<&str> = batch.iter().map(|m| m.payload.as_str()).collect();
         let accepted: Vec<i64> = batch.iter().map(|m| m.accepted_at_ms).collect();
+        let callback_data: Vec<Option<&str>> =
+            batch.iter().map(|m| m.callback_data.as_deref()).collect();
         sqlx::query(
-            "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
-             SELECT id, recipient, crc, shard, payload, accepted, accepted
-             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[])
-                  WITH ORDINALITY AS u(id, recipient, crc, shard, payload, accepted, n)
+            "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
+             SELECT id, recipient, crc, shard, payload, accepted, accepted, callback_data
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[], $7::text[])
+                  WITH ORDINALITY AS u(id, recipient, crc, shard, payload, accepted, callback_data, n)
              ORDER BY n",
         )
         .bind(&ids)
@@ -93,6 +95,7 @@ impl Pipeline for PgStore {
         .bind(&shard_of)
         .bind(&payloads)
         .bind(&accepted)
+        .bind(&callback_data)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -141,7 +144,7 @@ impl Pipeline for PgStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
-            "SELECT id, recipient, recipient_crc, shard, status FROM messages
+            "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages
              WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(ids)
@@ -157,6 +160,7 @@ impl Pipeline for PgStore {
                         .unwrap_or_default(),
                     shard: r.try_get::<i32, _>("shard")?.unsigned_abs(),
                     status: r.try_get("status")?,
+                    callback_data: r.try_get("callback_data")?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;

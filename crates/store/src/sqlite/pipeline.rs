@@ -72,8 +72,8 @@ impl Pipeline for SqliteStore {
         for m in batch {
             let crc = i64::from(m.recipient_crc);
             sqlx::query(
-                "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
             )
             .bind(&m.id)
             .bind(&m.recipient)
@@ -81,6 +81,7 @@ impl Pipeline for SqliteStore {
             .bind(crc % shards)
             .bind(&m.payload)
             .bind(m.accepted_at_ms)
+            .bind(&m.callback_data)
             .execute(&mut *tx)
             .await?;
         }
@@ -132,7 +133,7 @@ impl Pipeline for SqliteStore {
         let mut states = Vec::with_capacity(ids.len());
         for id in ids {
             let row = sqlx::query(
-                "SELECT id, recipient, recipient_crc, shard, status FROM messages WHERE id = ?1",
+                "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages WHERE id = ?1",
             )
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -145,6 +146,7 @@ impl Pipeline for SqliteStore {
                         .unwrap_or_default(),
                     shard: u32::try_from(r.try_get::<i64, _>("shard")?).unwrap_or_default(),
                     status: r.try_get("status")?,
+                    callback_data: r.try_get("callback_data")?,
                 });
             }
         }
