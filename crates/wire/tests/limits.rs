@@ -232,6 +232,7 @@ fn first_invalid_values_are_refused_naming_the_field() {
         (set(text(), "/recipient_type", Some(json!("group"))), E1002, "recipient_type"),
         (set(text(), "/recipient_type", Some(json!("crowd"))), E1002, "recipient_type"),
         (set(text(), "/type", Some(json!("voice_note"))), E1026, "type: 'voice_note'"),
+        (json!({"to": TO, "type": "voice", "voice": {"id": "m"}}), E1026, "type: 'voice'"),
         (set(text(), "/type", Some(json!(3))), E1009, "type: expected a string"),
         (set(text(), "/colour", Some(json!("red"))), E1010, "'colour'"),
         (set(text(), "/messaging_product", Some(json!("sms"))), E1009, "messaging_product"),

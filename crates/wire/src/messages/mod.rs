@@ -171,6 +171,15 @@ impl Message {
             ));
         };
         let top = Obj { path: String::new(), map };
+        // The type first: a type this server cannot send (whose payload travels under its own,
+        // unknown, key) is 1026 as On-Premises answers it, not an unknown parameter.
+        let kind = top.str("type")?.unwrap_or("text");
+        if !TYPES.contains(&kind) {
+            return Err(Rejection::new(
+                ErrorCode::ReceiverIncapable,
+                format!("type: '{kind}' is not a message type this server can send"),
+            ));
+        }
         if let Some(key) =
             map.keys().find(|k| !COMMON.contains(&k.as_str()) && !TYPES.contains(&k.as_str()))
         {
@@ -213,13 +222,6 @@ impl Message {
             }
         };
         let biz_opaque_callback_data = top.text("biz_opaque_callback_data", MAX_CALLBACK_DATA)?;
-        let kind = top.str("type")?.unwrap_or("text");
-        if !TYPES.contains(&kind) {
-            return Err(Rejection::new(
-                ErrorCode::ReceiverIncapable,
-                format!("type: '{kind}' is not a message type this server can send"),
-            ));
-        }
         if let Some(other) = TYPES.iter().find(|t| **t != kind && top.has(t)) {
             return Err(not_allowed(other, &format!("when type is '{kind}'")));
         }
