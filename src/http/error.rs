@@ -41,6 +41,25 @@ impl ApiError {
         Self::new(ErrorCode::AccessDenied, details)
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn details(&self) -> &str {
+        &self.details
+    }
+
+    /// Logs the internal cause, if any (responses never carry it).
+    pub fn log(&self) {
+        if let Some(cause) = &self.cause {
+            tracing::error!(error = format!("{cause:#}"), "request failed");
+        }
+    }
+
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self {
             cause: Some(cause.into()),
@@ -82,9 +101,7 @@ impl From<anyhow::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Some(cause) = &self.cause {
-            tracing::error!(error = format!("{cause:#}"), "request failed");
-        }
+        self.log();
         let errors = [ErrorDetail::new(self.code, self.details)];
         reply(self.status, serde_json::json!({ "errors": errors }))
     }

@@ -1,23 +1,25 @@
-//! `POST /v1/messages`: validate, commit to the queue, answer with the id.
+//! `POST /v1/messages`: validate, commit to the queue, answer with the id; and
+//! `PUT /v1/messages/{id}`: mark an inbound message read.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{post, put};
 use premise_engine::{EnqueueError, new_message_id};
 use premise_store::NewMessage;
 use premise_upstream::now_ms;
+use premise_wire::messages::parse_read;
 use premise_wire::{ErrorCode, Message};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::body::JsonBody;
-use super::reply::reply;
+use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/messages", post(send))
+    Router::new().route("/v1/messages", post(send)).route("/v1/messages/{id}", put(mark_read))
 }
 
 /// 201 `{"messages":[{"id"}]}`, only once the message is committed (promise 1).
@@ -28,16 +30,44 @@ async fn send(
 ) -> Result<Response, ApiError> {
     let message = Message::parse(&body)?;
     let id = new_message_id();
+    submit(&state, &id, &message).await?;
+    Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] })))
+}
+
+/// Commits a validated message to the queue under `id`; returns once it is durable. Both
+/// dialects' send endpoints end here.
+pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Result<(), ApiError> {
     let queued = NewMessage {
-        id: id.clone(),
+        id: id.to_owned(),
         recipient: message.to.as_str().to_owned(),
         recipient_crc: message.to.crc32(),
-        payload: serde_json::to_string(&message).map_err(ApiError::internal)?,
+        payload: serde_json::to_string(message).map_err(ApiError::internal)?,
         accepted_at_ms: now_ms(),
+        callback_data: message.callback_data().map(str::to_owned),
     };
     state.enqueuer.submit(queued).await.map_err(|e| match e {
         EnqueueError::Overloaded(why) => ApiError::new(ErrorCode::SystemOverloaded, why),
         EnqueueError::Failed(cause) => ApiError::internal(cause),
-    })?;
-    Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] })))
+    })
+}
+
+/// `{"status":"read"}` → 200 `{"meta":...}`; an id that is not an inbound message → 404/1006.
+async fn mark_read(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    parse_read(&body)?;
+    read(&state, &id).await?;
+    Ok(reply_empty(StatusCode::OK))
+}
+
+/// Marks the inbound message `id` read, or 404/1006.
+pub(super) async fn read(state: &AppState, id: &str) -> Result<(), ApiError> {
+    if state.store.mark_inbound_read(id, now_ms()).await? {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::ResourceNotFound, format!("message '{id}' not found")))
+    }
 }

@@ -5,6 +5,7 @@
 mod account;
 mod auth;
 mod body;
+mod cloud;
 mod error;
 mod health;
 mod messages;
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .merge(messages::routes())
         .merge(settings::routes())
         .merge(account::routes())
+        .merge(cloud::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -83,7 +85,11 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
 }
 
 async fn not_found(uri: Uri) -> ApiError {
-    ApiError::new(ErrorCode::ResourceNotFound, format!("Unknown path {}", uri.path()))
+    not_found_path(uri.path())
+}
+
+fn not_found_path(path: &str) -> ApiError {
+    ApiError::new(ErrorCode::ResourceNotFound, format!("Unknown path {path}"))
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {

@@ -53,6 +53,7 @@ pub fn plan(
                 } else {
                     Vec::new()
                 },
+                biz_opaque_callback_data: state.callback_data.clone(),
             };
             callbacks.push(NewCallback {
                 shard: state.shard,
@@ -122,6 +123,7 @@ mod tests {
             recipient_crc: 7,
             shard: 0,
             status: 0,
+            callback_data: None,
         };
         let ev =
             |status| StatusEvent { message_id: "m1".into(), status, at_ms: 5_000, errors: vec![] };
@@ -139,5 +141,26 @@ mod tests {
         assert_eq!(statuses, ["delivered", "read"]);
         let unknown = plan(vec![], &[ev(Sent)], &settings);
         assert!(unknown.updates.is_empty() && unknown.callbacks.is_empty());
+
+        // biz_opaque_callback_data is echoed in every callback of its message, and only there.
+        let with_data = MessageState {
+            id: "m1".into(),
+            recipient: "155".into(),
+            recipient_crc: 7,
+            shard: 0,
+            status: 0,
+            callback_data: Some("order-42".into()),
+        };
+        let without_data = MessageState { callback_data: None, ..with_data.clone() };
+        let p = plan(vec![with_data], &[ev(Read)], &settings);
+        assert_eq!(p.callbacks.len(), 2);
+        for c in &p.callbacks {
+            let v: serde_json::Value = serde_json::from_str(&c.body).unwrap();
+            assert_eq!(v["biz_opaque_callback_data"], "order-42", "{v}");
+        }
+        let p = plan(vec![without_data], &[ev(Read)], &settings);
+        for c in &p.callbacks {
+            assert!(!c.body.contains("biz_opaque_callback_data"), "{}", c.body);
+        }
     }
 }

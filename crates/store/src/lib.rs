@@ -17,7 +17,7 @@ mod store;
 pub use connect::{ConnectOptions, connect};
 pub use error::StoreError;
 pub use model::{
-    Account, Backend, Backlog, Enqueued, Lease, MessageState, NewCallback, NewMessage, Node,
-    PendingCallback, QueueRead, QueuedMessage, StatusPlan, TokenSubject, User,
+    Account, Backend, Backlog, Enqueued, InboundMessage, Lease, MessageState, NewCallback,
+    NewMessage, Node, PendingCallback, QueueRead, QueuedMessage, StatusPlan, TokenSubject, User,
 };
-pub use store::{Pipeline, PlanFn, Store};
+pub use store::{Inbox, Pipeline, PlanFn, Store};

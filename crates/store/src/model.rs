@@ -60,6 +60,8 @@ pub struct NewMessage {
     /// The canonical request JSON.
     pub payload: String,
     pub accepted_at_ms: i64,
+    /// `biz_opaque_callback_data`, echoed in every status callback of the message.
+    pub callback_data: Option<String>,
 }
 
 /// A queued message as a shard worker sees it.
@@ -152,6 +154,8 @@ pub struct MessageState {
     pub recipient_crc: u32,
     pub shard: u32,
     pub status: i16,
+    /// The message's `biz_opaque_callback_data`, if it had one.
+    pub callback_data: Option<String>,
 }
 
 /// What to write for a batch of status events, decided by the engine from the current states.
@@ -201,4 +205,17 @@ pub struct Backlog {
 pub struct Node {
     pub node: String,
     pub heartbeat_at_ms: i64,
+}
+
+/// A message a customer sent, as stored until the integration marks it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMessage {
+    pub id: String,
+    /// The sender's WhatsApp id.
+    pub from: String,
+    pub received_at_ms: i64,
+    /// The inbound message as its webhook carries it (JSON).
+    pub payload: String,
+    /// When the integration marked it read (Unix ms).
+    pub read_at_ms: Option<i64>,
 }

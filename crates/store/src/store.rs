@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    Account, Backend, Backlog, Enqueued, Lease, MessageState, NewMessage, Node, PendingCallback,
-    QueueRead, StatusPlan, StoreError, TokenSubject, User,
+    Account, Backend, Backlog, Enqueued, InboundMessage, Lease, MessageState, NewMessage, Node,
+    PendingCallback, QueueRead, StatusPlan, StoreError, TokenSubject, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -13,7 +13,7 @@ pub type PlanFn<'a> = &'a (dyn Fn(Vec<MessageState>) -> StatusPlan + Send + Sync
 /// All persistent state of Premise. Times are Unix seconds, passed in by the caller so that
 /// the rules that depend on them can be tested with any clock.
 #[async_trait]
-pub trait Store: Pipeline + Send + Sync + std::fmt::Debug {
+pub trait Store: Pipeline + Inbox + Send + Sync + std::fmt::Debug {
     fn backend(&self) -> Backend;
 
     /// Applies this backend's pending migrations.
@@ -164,4 +164,22 @@ pub trait Pipeline: Send + Sync {
         ttl_ms: i64,
     ) -> Result<bool, StoreError>;
     async fn release_lease(&self, lease: &Lease, owner: &str) -> Result<(), StoreError>;
+}
+
+/// Messages customers sent: stored when they arrive, marked read by the integration
+/// (`PUT /v1/messages/{id}`, or the Cloud API's read receipt).
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    /// Stores an inbound message; `false` if one with this id is already stored (kept as is).
+    async fn insert_inbound(
+        &self,
+        id: &str,
+        from: &str,
+        received_at_ms: i64,
+        payload: &str,
+    ) -> Result<bool, StoreError>;
+    /// Marks the message read at `now_ms` (the first time only); `false` if there is no such
+    /// inbound message.
+    async fn mark_inbound_read(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    async fn inbound(&self, id: &str) -> Result<Option<InboundMessage>, StoreError>;
 }

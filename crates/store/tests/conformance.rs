@@ -39,6 +39,7 @@ conformance!(
     secrets,
     queue_shards_and_statuses,
     leases,
+    inbound_messages,
 );
 
 fn user(name: &str, role: Role) -> User {
@@ -130,6 +131,7 @@ fn message(n: u32, recipient_crc: u32) -> premise_store::NewMessage {
         recipient_crc,
         payload: format!("{{\"n\":{n}}}"),
         accepted_at_ms: 1_000 + i64::from(n),
+        callback_data: (n == 2).then(|| "opaque-2".to_owned()),
     }
 }
 
@@ -196,6 +198,10 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     // Recording statuses: the plan sees current states and its writes land together.
     let plan = |states: Vec<premise_store::MessageState>| {
         assert_eq!(states.len(), 2, "unknown ids are left out");
+        for s in &states {
+            let expected = (s.id == "m2").then_some("opaque-2");
+            assert_eq!(s.callback_data.as_deref(), expected, "callback data of {}", s.id);
+        }
         StatusPlan {
             updates: states.iter().map(|s| (s.id.clone(), 1)).collect(),
             callbacks: states
@@ -279,4 +285,30 @@ async fn leases(store: Arc<dyn Store>) {
     );
     store.leave("a").await.unwrap();
     assert_eq!(store.heartbeat("b", 12_100, 11_000).await.unwrap().len(), 1, "a left");
+}
+
+async fn inbound_messages(store: Arc<dyn Store>) {
+    let payload = r#"{"from":"16315551234","id":"ABGGFlA5Fpa","type":"text","text":{"body":"hi"}}"#;
+    assert_eq!(store.inbound("ABGGFlA5Fpa").await.unwrap(), None);
+    assert!(!store.mark_inbound_read("ABGGFlA5Fpa", 10).await.unwrap(), "unknown id");
+    assert!(store.insert_inbound("ABGGFlA5Fpa", "16315551234", 1_000, payload).await.unwrap());
+    assert!(
+        !store.insert_inbound("ABGGFlA5Fpa", "other", 2_000, "{}").await.unwrap(),
+        "an id is stored once; the first is kept"
+    );
+    let stored = store.inbound("ABGGFlA5Fpa").await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        premise_store::InboundMessage {
+            id: "ABGGFlA5Fpa".into(),
+            from: "16315551234".into(),
+            received_at_ms: 1_000,
+            payload: payload.into(),
+            read_at_ms: None,
+        }
+    );
+    assert!(store.mark_inbound_read("ABGGFlA5Fpa", 5_000).await.unwrap());
+    assert!(store.mark_inbound_read("ABGGFlA5Fpa", 6_000).await.unwrap(), "again is fine");
+    let read = store.inbound("ABGGFlA5Fpa").await.unwrap().unwrap();
+    assert_eq!(read.read_at_ms, Some(5_000), "the first read counts");
 }

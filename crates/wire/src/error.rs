@@ -24,6 +24,9 @@ pub enum ErrorCode {
     PasswordChangeRequired,
     InvalidRequest,
     ReceiverIncapable,
+    InvalidSectionCount,
+    InvalidRowCount,
+    InvalidProductCount,
 }
 
 impl ErrorCode {
@@ -46,6 +49,9 @@ impl ErrorCode {
             Self::PasswordChangeRequired => 1024,
             Self::InvalidRequest => 1025,
             Self::ReceiverIncapable => 1026,
+            Self::InvalidSectionCount => 2015,
+            Self::InvalidRowCount => 2016,
+            Self::InvalidProductCount => 2023,
         }
     }
 
@@ -68,6 +74,9 @@ impl ErrorCode {
             Self::PasswordChangeRequired => "Password Change Required",
             Self::InvalidRequest => "Invalid Request",
             Self::ReceiverIncapable => "Receiver incapable",
+            Self::InvalidSectionCount => "Invalid number of sections",
+            Self::InvalidRowCount => "Invalid number of rows",
+            Self::InvalidProductCount => "Invalid number of product",
         }
     }
 
@@ -81,7 +90,10 @@ impl ErrorCode {
             | Self::RequiredParameterMissing
             | Self::ParameterValueInvalid
             | Self::ParameterNotRequired
-            | Self::InvalidRequest => 400,
+            | Self::InvalidRequest
+            | Self::InvalidSectionCount
+            | Self::InvalidRowCount
+            | Self::InvalidProductCount => 400,
             Self::PasswordChangeRequired => 401,
             Self::AccessDenied => 403,
             Self::ResourceNotFound => 404,
@@ -93,6 +105,32 @@ impl ErrorCode {
             | Self::ServiceNotReady
             | Self::InternalError
             | Self::DatabaseError => 500,
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The Cloud API's code for the same failure (`onprem-api.md` section 12.1, matched by
+    /// title). Codes without a Cloud counterpart of their own are parameter errors there.
+    pub const fn cloud_code(self) -> u32 {
+        match self {
+            Self::GenericError | Self::InternalError | Self::DatabaseError => 131_000,
+            Self::MessageTooLong => 131_001,
+            Self::InvalidRecipientType => 131_002,
+            Self::AccessDenied => 131_005,
+            Self::ResourceNotFound => 131_006,
+            Self::RequiredParameterMissing => 131_008,
+            Self::ParameterValueInvalid
+            | Self::ParameterNotRequired
+            | Self::InvalidSectionCount
+            | Self::InvalidRowCount
+            | Self::InvalidProductCount
+            | Self::ResourceAlreadyExists => 131_009,
+            Self::ServiceNotReady | Self::SystemOverloaded => 131_016,
+            Self::TooManyRequests => 130_429,
+            Self::ReceiverIncapable => 131_026,
+            Self::InvalidRequest => 100,
+            Self::PasswordChangeRequired => 190,
         }
     }
 }

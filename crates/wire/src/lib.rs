@@ -8,7 +8,7 @@
 
 mod envelope;
 mod error;
-mod messages;
+pub mod messages;
 pub mod settings;
 mod shards;
 mod time;
@@ -17,7 +17,7 @@ mod webhooks;
 
 pub use envelope::{API_VERSION, ErrorDetail, ErrorEnvelope, Meta};
 pub use error::{ErrorCode, Rejection};
-pub use messages::{Content, MAX_TEXT_BODY, Message, TextBody, WaId};
+pub use messages::{Content, MAX_CALLBACK_DATA, MAX_TEXT_BODY, Message, TextBody, WaId};
 pub use settings::AppSettings;
 pub use shards::{SHARD_COUNTS, ShardCount, shard_of};
 pub use time::format_expires_after;

@@ -58,6 +58,10 @@ pub struct StatusCallback {
     pub kind: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<StatusError>,
+    /// The message's `biz_opaque_callback_data`, echoed in each of its status callbacks
+    /// (Cloud API field).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub biz_opaque_callback_data: Option<String>,
 }
 
 /// `{"statuses":[...]}`: the body of a status webhook.

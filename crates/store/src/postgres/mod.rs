@@ -8,6 +8,7 @@ use sqlx::postgres::PgPoolOptions;
 use crate::model::parse_role;
 use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
 
+mod inbox;
 mod pipeline;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");

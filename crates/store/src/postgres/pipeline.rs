@@ -82,14 +82,16 @@ impl Pipeline for PgStore {
         let shard_of: Vec<i32> = batch.iter().map(|m| (m.recipient_crc % shards) as i32).collect();
         let payloads: Vec<&str> = batch.iter().map(|m| m.payload.as_str()).collect();
         let accepted: Vec<i64> = batch.iter().map(|m| m.accepted_at_ms).collect();
+        let callback_data: Vec<Option<&str>> =
+            batch.iter().map(|m| m.callback_data.as_deref()).collect();
         // `n` numbers the rows in batch order; the RETURNING rows' order is not promised, so
         // they are matched back by it.
         let seqs: Vec<(i64, i64)> = sqlx::query_as(
             "WITH inserted AS (
-                 INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
-                 SELECT id, recipient, crc, shard, payload, accepted, accepted
-                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[])
-                      WITH ORDINALITY AS u(id, recipient, crc, shard, payload, accepted, n)
+                 INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
+                 SELECT id, recipient, crc, shard, payload, accepted, accepted, callback_data
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[], $7::text[])
+                      WITH ORDINALITY AS u(id, recipient, crc, shard, payload, accepted, callback_data, n)
                  ORDER BY n
                  RETURNING seq, id)
              SELECT inserted.seq, u.n FROM inserted
@@ -101,6 +103,7 @@ impl Pipeline for PgStore {
         .bind(&shard_of)
         .bind(&payloads)
         .bind(&accepted)
+        .bind(&callback_data)
         .fetch_all(&mut *tx)
         .await?;
         let mut seq_of = vec![0i64; batch.len()];
@@ -163,7 +166,7 @@ impl Pipeline for PgStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
-            "SELECT id, recipient, recipient_crc, shard, status FROM messages
+            "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages
              WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(ids)
@@ -179,6 +182,7 @@ impl Pipeline for PgStore {
                         .unwrap_or_default(),
                     shard: r.try_get::<i32, _>("shard")?.unsigned_abs(),
                     status: r.try_get("status")?,
+                    callback_data: r.try_get("callback_data")?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;

@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::model::parse_role;
 use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
 
+mod inbox;
 mod pipeline;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");

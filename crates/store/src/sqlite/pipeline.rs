@@ -77,8 +77,8 @@ impl Pipeline for SqliteStore {
             let crc = i64::from(m.recipient_crc);
             let shard = crc % shards;
             let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING seq",
+                "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) RETURNING seq",
             )
             .bind(&m.id)
             .bind(&m.recipient)
@@ -86,6 +86,7 @@ impl Pipeline for SqliteStore {
             .bind(shard)
             .bind(&m.payload)
             .bind(m.accepted_at_ms)
+            .bind(&m.callback_data)
             .fetch_one(&mut *tx)
             .await?;
             seqs.push(seq);
@@ -147,7 +148,7 @@ impl Pipeline for SqliteStore {
         let mut states = Vec::with_capacity(ids.len());
         for id in ids {
             let row = sqlx::query(
-                "SELECT id, recipient, recipient_crc, shard, status FROM messages WHERE id = ?1",
+                "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages WHERE id = ?1",
             )
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -160,6 +161,7 @@ impl Pipeline for SqliteStore {
                         .unwrap_or_default(),
                     shard: u32::try_from(r.try_get::<i64, _>("shard")?).unwrap_or_default(),
                     status: r.try_get("status")?,
+                    callback_data: r.try_get("callback_data")?,
                 });
             }
         }

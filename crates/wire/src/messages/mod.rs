@@ -1,0 +1,402 @@
+//! `POST /v1/messages`: the request as integrations send it, in either dialect (On-Premises, or
+//! the Cloud API's fields where the seed lists them), parsed into a [`Message`] that the
+//! pipeline carries. A `Message` exists only if every rule held: its serialisation is the
+//! canonical On-Premises request that is stored and that the upstream receives.
+//!
+//! One module per message type; [`field`] is the JSON-path-aware access they all read through,
+//! so every rejection names its field by path (`interactive.action.sections[1].rows[3].title`).
+
+pub mod contacts;
+mod field;
+mod hsm;
+pub mod interactive;
+pub mod location;
+pub mod media;
+mod read;
+pub mod template;
+mod text;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+pub use self::field::kind;
+use self::field::{Obj, not_allowed, unknown, wrong_type};
+use self::media::{Media, MediaKind, Place};
+pub use self::read::{is_cloud_read, parse_cloud_read, parse_read};
+pub use self::text::{MAX_TEXT_BODY, TextBody};
+use crate::{ErrorCode, Rejection};
+
+/// The longest `biz_opaque_callback_data` accepted.
+pub const MAX_CALLBACK_DATA: usize = 512;
+
+/// A recipient's WhatsApp id: digits only, as WhatsApp normalises a phone number (no `+`,
+/// spaces, dashes, dots or parentheses).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WaId(String);
+
+impl WaId {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, Rejection> {
+        let digits: String =
+            raw.chars().filter(|c| !matches!(c, '+' | ' ' | '-' | '.' | '(' | ')')).collect();
+        if digits.is_empty() {
+            return Err(Rejection::missing(field));
+        }
+        if !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(Rejection::invalid(
+                field,
+                format!("'{raw}' is not a phone number or WhatsApp id"),
+            ));
+        }
+        if !(5..=20).contains(&digits.len()) {
+            return Err(Rejection::invalid(field, format!("'{raw}' must have 5 to 20 digits")));
+        }
+        Ok(Self(digits))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// IEEE CRC-32 of the id, the input of shard routing.
+    pub fn crc32(&self) -> u32 {
+        crc32fast::hash(self.0.as_bytes())
+    }
+}
+
+/// A validated outbound message: who it goes to and what it says. Serialises to the canonical
+/// On-Premises request the pipeline stores and the upstream receives; deserialising runs
+/// [`Message::parse`], so a stored message is checked again when read back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub to: WaId,
+    /// The message this one replies to (Cloud API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) context: Option<Context>,
+    /// Echoed in every status webhook of this message (Cloud API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) biz_opaque_callback_data: Option<String>,
+    #[serde(flatten)]
+    pub content: Content,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Context {
+    pub(crate) message_id: String,
+}
+
+/// What a message says, by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Content {
+    Text {
+        text: TextBody,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        preview_url: bool,
+    },
+    Image {
+        image: Media,
+    },
+    Audio {
+        audio: Media,
+    },
+    Video {
+        video: Media,
+    },
+    Document {
+        document: Media,
+    },
+    Sticker {
+        sticker: Media,
+    },
+    Contacts {
+        contacts: Vec<contacts::Contact>,
+    },
+    Location {
+        location: location::Location,
+    },
+    /// Also what a deprecated `hsm` request becomes.
+    Template {
+        template: Box<template::Template>,
+    },
+    Interactive {
+        interactive: Box<interactive::Interactive>,
+    },
+    /// An emoji reaction to a message (Cloud API); an empty emoji removes it.
+    Reaction {
+        reaction: Reaction,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reaction {
+    pub(crate) message_id: String,
+    pub(crate) emoji: String,
+}
+
+/// Every message type, with the key its payload travels under.
+const TYPES: [&str; 12] = [
+    "text",
+    "image",
+    "audio",
+    "video",
+    "document",
+    "sticker",
+    "contacts",
+    "location",
+    "template",
+    "hsm",
+    "interactive",
+    "reaction",
+];
+
+const COMMON: [&str; 7] = [
+    "to",
+    "type",
+    "recipient_type",
+    "preview_url",
+    "messaging_product",
+    "context",
+    "biz_opaque_callback_data",
+];
+
+impl Message {
+    /// Parses a `/v1/messages` body. Works on a JSON value so that every rule can name the
+    /// field it concerns; unknown fields are refused by name.
+    pub fn parse(request: &Value) -> Result<Self, Rejection> {
+        let Value::Object(map) = request else {
+            return Err(Rejection::new(
+                ErrorCode::InvalidRequest,
+                "request body must be a JSON object",
+            ));
+        };
+        let top = Obj { path: String::new(), map };
+        // The type first: a type this server cannot send (whose payload travels under its own,
+        // unknown, key) is 1026 as On-Premises answers it, not an unknown parameter.
+        let kind = top.str("type")?.unwrap_or("text");
+        if !TYPES.contains(&kind) {
+            return Err(Rejection::new(
+                ErrorCode::ReceiverIncapable,
+                format!("type: '{kind}' is not a message type this server can send"),
+            ));
+        }
+        if let Some(key) =
+            map.keys().find(|k| !COMMON.contains(&k.as_str()) && !TYPES.contains(&k.as_str()))
+        {
+            return Err(unknown(key));
+        }
+        let to = match top.get("to") {
+            None => return Err(Rejection::missing("to")),
+            Some(Value::String(s)) => WaId::parse("to", s)?,
+            Some(other) => return Err(wrong_type("to", "a string", other)),
+        };
+        match top.str("recipient_type")? {
+            None | Some("individual") => {}
+            Some("group") => {
+                return Err(Rejection::new(
+                    ErrorCode::InvalidRecipientType,
+                    "recipient_type: group messaging is not supported",
+                ));
+            }
+            Some(other) => {
+                return Err(Rejection::new(
+                    ErrorCode::InvalidRecipientType,
+                    format!("recipient_type: '{other}' is not one of individual, group"),
+                ));
+            }
+        }
+        match top.str("messaging_product")? {
+            None | Some("whatsapp") => {}
+            Some(other) => {
+                return Err(Rejection::invalid(
+                    "messaging_product",
+                    format!("'{other}' must be 'whatsapp'"),
+                ));
+            }
+        }
+        let context = match top.obj("context")? {
+            None => None,
+            Some(c) => {
+                c.only(&["message_id"])?;
+                Some(Context { message_id: c.req_text("message_id", 256)? })
+            }
+        };
+        let biz_opaque_callback_data = top.text("biz_opaque_callback_data", MAX_CALLBACK_DATA)?;
+        if let Some(other) = TYPES.iter().find(|t| **t != kind && top.has(t)) {
+            return Err(not_allowed(other, &format!("when type is '{kind}'")));
+        }
+        if kind != "text" {
+            top.forbid("preview_url", "except for type 'text'")?;
+        }
+        if kind == "contacts" {
+            let contacts = contacts::parse(&top)?;
+            return Ok(Self {
+                to,
+                context,
+                biz_opaque_callback_data,
+                content: Content::Contacts { contacts },
+            });
+        }
+        let payload = top.req_obj(kind)?;
+        let media = |m: MediaKind| Media::parse(&payload, m, Place::Message);
+        let content = match kind {
+            "text" => {
+                let (text, preview_url) = text::parse(&payload, top.bool("preview_url")?)?;
+                Content::Text { text, preview_url }
+            }
+            "image" => Content::Image { image: media(MediaKind::Image)? },
+            "audio" => Content::Audio { audio: media(MediaKind::Audio)? },
+            "video" => Content::Video { video: media(MediaKind::Video)? },
+            "document" => Content::Document { document: media(MediaKind::Document)? },
+            "sticker" => Content::Sticker { sticker: media(MediaKind::Sticker)? },
+            "location" => Content::Location { location: location::Location::parse(&payload)? },
+            "template" => {
+                Content::Template { template: Box::new(template::Template::parse(&payload)?) }
+            }
+            "hsm" => Content::Template { template: Box::new(hsm::parse(&payload)?) },
+            "interactive" => Content::Interactive {
+                interactive: Box::new(interactive::Interactive::parse(&payload)?),
+            },
+            _ => {
+                payload.only(&["message_id", "emoji"])?;
+                let emoji = payload.required("emoji", payload.str("emoji")?)?;
+                field::check_len(&payload.at("emoji"), emoji, 10)?;
+                Content::Reaction {
+                    reaction: Reaction {
+                        message_id: payload.req_text("message_id", 256)?,
+                        emoji: emoji.to_owned(),
+                    },
+                }
+            }
+        };
+        Ok(Self { to, context, biz_opaque_callback_data, content })
+    }
+
+    /// The uploaded media id the message refers to, if any: the HTTP layer checks that it
+    /// exists in the media store before accepting the message.
+    pub fn media_id(&self) -> Option<&str> {
+        match &self.content {
+            Content::Image { image: m }
+            | Content::Audio { audio: m }
+            | Content::Video { video: m }
+            | Content::Document { document: m }
+            | Content::Sticker { sticker: m } => m.id(),
+            Content::Template { template } => template.media_id(),
+            Content::Interactive { interactive } => interactive.media_id(),
+            Content::Text { .. }
+            | Content::Contacts { .. }
+            | Content::Location { .. }
+            | Content::Reaction { .. } => None,
+        }
+    }
+
+    /// The `biz_opaque_callback_data` to echo in this message's status webhooks.
+    pub fn callback_data(&self) -> Option<&str> {
+        self.biz_opaque_callback_data.as_deref()
+    }
+
+    /// The message this one replies to, if any.
+    pub fn context_message_id(&self) -> Option<&str> {
+        self.context.as_ref().map(|c| c.message_id.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Self::parse(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn parses_text_in_both_dialects() {
+        let m = Message::parse(&json!({"to": "+1 (631) 555-1234", "type": "text", "preview_url": true, "text": {"body": "hi"}})).unwrap();
+        assert_eq!(m.to.as_str(), "16315551234");
+        assert_eq!(
+            m.content,
+            Content::Text { text: TextBody { body: "hi".into() }, preview_url: true }
+        );
+        let m = Message::parse(
+            &json!({"to": "16315551234", "text": {"body": "hi", "preview_url": true}}),
+        )
+        .unwrap();
+        assert!(
+            matches!(m.content, Content::Text { preview_url: true, .. }),
+            "type defaults to text"
+        );
+        let stored = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            stored,
+            json!({"to": "16315551234", "type": "text", "text": {"body": "hi"}, "preview_url": true})
+        );
+        assert_eq!(serde_json::from_value::<Message>(stored).unwrap(), m);
+    }
+
+    #[test]
+    fn rejections_name_the_field() {
+        let cases = [
+            (
+                json!({"type": "text", "text": {"body": "x"}}),
+                ErrorCode::RequiredParameterMissing,
+                "'to'",
+            ),
+            (json!({"to": "abc", "text": {"body": "x"}}), ErrorCode::ParameterValueInvalid, "to:"),
+            (
+                json!({"to": "123", "text": {"body": "x"}}),
+                ErrorCode::ParameterValueInvalid,
+                "5 to 20",
+            ),
+            (json!({"to": "16315551234"}), ErrorCode::RequiredParameterMissing, "'text'"),
+            (
+                json!({"to": "16315551234", "text": {}}),
+                ErrorCode::RequiredParameterMissing,
+                "'text.body'",
+            ),
+            (
+                json!({"to": "16315551234", "text": {"body": 5}}),
+                ErrorCode::ParameterValueInvalid,
+                "text.body: expected a string",
+            ),
+            (
+                json!({"to": "16315551234", "text": {"body": "x".repeat(4097)}}),
+                ErrorCode::MessageTooLong,
+                "text.body: at most 4096",
+            ),
+            (
+                json!({"to": "16315551234", "text": {"body": "x"}, "colour": 1}),
+                ErrorCode::ParameterNotRequired,
+                "'colour'",
+            ),
+            (
+                json!({"to": "16315551234", "recipient_type": "group", "text": {"body": "x"}}),
+                ErrorCode::InvalidRecipientType,
+                "group",
+            ),
+            (
+                json!({"to": "16315551234", "type": "carrier_pigeon"}),
+                ErrorCode::ReceiverIncapable,
+                "carrier_pigeon",
+            ),
+            (
+                json!({"to": "16315551234", "preview_url": 3, "text": {"body": "x"}}),
+                ErrorCode::ParameterValueInvalid,
+                "preview_url",
+            ),
+        ];
+        for (request, code, part) in cases {
+            let err = Message::parse(&request).unwrap_err();
+            assert_eq!(err.code, code, "{request}: {err}");
+            assert!(err.details.contains(part), "{request}: {}", err.details);
+        }
+        assert!(
+            Message::parse(&json!({"to": "16315551234", "text": {"body": "x".repeat(4096)}}))
+                .is_ok()
+        );
+    }
+}
