@@ -69,6 +69,7 @@ pub struct SenderConfig {
 pub struct CallbacksConfig {
     pub timeout_ms: u64,
     pub max_statuses_per_request: usize,
+    pub read_gap_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -311,6 +312,7 @@ impl Config {
             send_timeout: ms(self.sender.send_timeout_ms),
             webhook_timeout: ms(self.callbacks.timeout_ms),
             webhook_batch: self.callbacks.max_statuses_per_request,
+            callback_read_gap: ms(self.callbacks.read_gap_ms),
         }
     }
 

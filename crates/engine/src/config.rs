@@ -23,9 +23,12 @@ pub struct EngineConfig {
     pub shard_buffer: usize,
     /// How often workers look for work committed by other replicas.
     pub poll_interval: Duration,
-    /// Woken by new work, a worker reads its queue or its callbacks no sooner than this after
-    /// its previous read, so that work arriving close together is read in one query.
+    /// Woken by other replicas' work, a worker reads its queue no sooner than this after its
+    /// previous read, so that work arriving close together is read in one query.
     pub read_gap: Duration,
+    /// A shard's webhook dispatcher reads its callbacks no sooner than this after its previous
+    /// read: callbacks of one shard are gathered into fewer reads and fuller webhook POSTs.
+    pub callback_read_gap: Duration,
     pub lease_ttl: Duration,
     pub lease_renew: Duration,
     pub retry_initial: Duration,
@@ -51,6 +54,7 @@ impl EngineConfig {
             shard_buffer: 5_000,
             poll_interval: Duration::from_millis(100),
             read_gap: Duration::from_millis(20),
+            callback_read_gap: Duration::from_millis(50),
             lease_ttl: Duration::from_secs(10),
             lease_renew: Duration::from_secs(2),
             retry_initial: Duration::from_millis(200),

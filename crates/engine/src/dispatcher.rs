@@ -65,7 +65,7 @@ impl Dispatcher {
             // Whatever woke us, read no sooner than the gap after the previous read.
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep_until(started + self.config.read_gap) => {}
+                () = tokio::time::sleep_until(started + self.config.callback_read_gap) => {}
             }
         }
     }
