@@ -8,6 +8,9 @@ use sqlx::postgres::PgPoolOptions;
 use crate::model::parse_role;
 use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
 
+mod contacts;
+mod idempotency;
+mod media;
 mod pipeline;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");

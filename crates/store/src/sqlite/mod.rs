@@ -14,6 +14,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::model::parse_role;
 use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
 
+mod contacts;
+mod idempotency;
+mod media;
 mod pipeline;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
