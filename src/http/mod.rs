@@ -7,6 +7,7 @@ mod auth;
 mod body;
 mod error;
 mod health;
+mod media;
 mod messages;
 mod reply;
 mod settings;
@@ -59,6 +60,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .merge(users::routes())
         .merge(health::routes())
         .merge(messages::routes())
+        .merge(media::routes())
         .merge(settings::routes())
         .merge(account::routes())
         .fallback(not_found)
