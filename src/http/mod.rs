@@ -5,6 +5,7 @@
 mod account;
 mod auth;
 mod body;
+mod contacts;
 mod error;
 mod health;
 mod media;
@@ -22,6 +23,7 @@ use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use premise_engine::{Enqueuer, NodeView, SettingsCache};
 use premise_store::Store;
+use premise_upstream::Directory;
 use premise_wire::ErrorCode;
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub enqueuer: Enqueuer,
     pub settings: SettingsCache,
     pub nodes: NodeView,
+    /// Who is on WhatsApp, for `/v1/contacts`.
+    pub directory: Arc<dyn Directory>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -61,6 +65,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .merge(health::routes())
         .merge(messages::routes())
         .merge(media::routes())
+        .merge(contacts::routes())
         .merge(settings::routes())
         .merge(account::routes())
         .fallback(not_found)
