@@ -1,5 +1,6 @@
 //! The HTTP front: the On-Premises routes, a file per resource, and the middleware every
-//! request passes (request id, tracing, panic catching, body limit, trailing-slash tolerance).
+//! request passes (request id, tracing, panic catching, body limit, trailing-slash tolerance),
+//! and `Idempotency-Key` handling on the message routes.
 //! Everything a handler answers, success or error, is in the On-Premises envelope.
 
 mod account;
@@ -8,6 +9,7 @@ mod body;
 mod contacts;
 mod error;
 mod health;
+mod idempotency;
 mod media;
 mod messages;
 mod reply;
@@ -63,7 +65,10 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     let router = Router::new()
         .merge(users::routes())
         .merge(health::routes())
-        .merge(messages::routes())
+        .merge(messages::routes().route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::guard,
+        )))
         .merge(media::routes())
         .merge(contacts::routes())
         .merge(settings::routes())
