@@ -176,6 +176,11 @@ async fn type_and_size_limits(backend: Backend) {
         assert_error(&body, 1009, says);
     }
 
+    // A refused upload is read to its end first, so the client, still sending, gets the answer.
+    let (status, body) = upload(&server, &token, Some("image/gif"), vec![1; 3 * MB]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, 1009, "Content-Type: image/gif is not a supported type");
+
     // Per-type limits, exactly at the limit and one byte past it.
     for (content_type, limit, says) in [
         ("image/jpeg", 5 * MB, "5 MB"),

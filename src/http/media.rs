@@ -55,26 +55,25 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let content_type = match headers.get(CONTENT_TYPE) {
-        None => None,
-        Some(value) => Some(
-            value.to_str().map_err(|_| Rejection::invalid("Content-Type", "is not ASCII text"))?,
-        ),
-    };
-    let media_type = MediaType::parse(content_type)?;
-    let limit = media_type.max_bytes();
+    let mut body = body;
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut body = body;
+    let content_type = headers.get(CONTENT_TYPE).map(|v| v.to_str().map_err(|_| ()));
+    let media_type = match content_type {
+        Some(Err(())) => Err(Rejection::invalid("Content-Type", "is not ASCII text")),
+        Some(Ok(value)) => MediaType::parse(Some(value)),
+        None => MediaType::parse(None),
+    };
+    let media_type = match media_type {
+        Ok(media_type) => media_type,
+        Err(rejection) => return Err(refuse(&mut body, declared, rejection).await),
+    };
     match declared {
         Some(0) => return Err(empty_upload().into()),
-        Some(n) if n > limit => {
-            if n <= MAX_MEDIA_BYTES {
-                drain(&mut body, 0).await;
-            }
-            return Err(media_type.too_large().into());
+        Some(n) if n > media_type.max_bytes() => {
+            return Err(refuse(&mut body, declared, media_type.too_large()).await);
         }
         _ => {}
     }
@@ -94,7 +93,7 @@ async fn upload(
             }
         };
         received += data.len() as u64;
-        if received > limit {
+        if received > upload.media_type.max_bytes() {
             let refusal = upload.media_type.too_large();
             upload.abandon().await;
             drain(&mut body, received).await;
@@ -224,6 +223,14 @@ impl Drop for Upload {
 
 async fn next_frame(body: &mut Body) -> Option<Result<Frame<Bytes>, axum::Error>> {
     std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+}
+
+/// Refuses an upload before storing any of it, once the client has sent it (see [`drain`]).
+async fn refuse(body: &mut Body, declared: Option<u64>, rejection: Rejection) -> ApiError {
+    if declared.is_none_or(|n| n <= MAX_MEDIA_BYTES) {
+        drain(body, 0).await;
+    }
+    rejection.into()
 }
 
 /// Reads and discards the rest of a refused upload, so the client (which is still sending)
