@@ -92,6 +92,7 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     pub shutdown_timeout_secs: u64,
     pub trust_forwarded_for: bool,
+    pub idempotency_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +212,9 @@ impl Config {
         }
         if self.server.body_limit_bytes < 1024 {
             return bad("server.body_limit_bytes", "must be at least 1024");
+        }
+        if !(1..=30 * 24 * 3600).contains(&self.server.idempotency_ttl_secs) {
+            return bad("server.idempotency_ttl_secs", "must be between 1 and 2592000 (30 days)");
         }
         let url = self.database.url.expose();
         if !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p)) {
@@ -383,6 +387,19 @@ mod tests {
         config.validate().unwrap();
         assert_eq!(config.database.url.expose(), "sqlite://data/premise.db");
         assert_eq!(config.auth.token_lifetime_secs, 7 * 24 * 3600);
+        assert_eq!(config.server.idempotency_ttl_secs, 24 * 3600);
+    }
+
+    #[test]
+    fn idempotency_ttl_is_checked() {
+        for bad in [0, 30 * 24 * 3600 + 1] {
+            let config: Config = Figment::from(Toml::string(DEFAULT_TOML))
+                .merge(Serialized::default("server.idempotency_ttl_secs", bad))
+                .extract()
+                .unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("server.idempotency_ttl_secs"), "{error}");
+        }
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         enqueuer: engine.enqueuer.clone(),
         settings: engine.settings.clone(),
         nodes: engine.nodes.clone(),
+        directory: Arc::new(premise_upstream::Everyone),
         accounts: Accounts::new(store.clone()),
         throttle: LoginThrottle::new(
             store.clone(),

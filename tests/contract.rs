@@ -65,12 +65,41 @@ async fn every_type_is_accepted_over_http() {
     ] {
         assert!(types.contains(kind), "no example of {kind}");
     }
+    // Media sent by id must have been uploaded: the examples' ids become one uploaded file's.
+    let upload = server
+        .http
+        .post(server.url("/v1/media"))
+        .bearer_auth(&token)
+        .header("content-type", "image/png")
+        .body(vec![0x89, b'P', b'N', b'G', 1, 2, 3])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::CREATED);
+    let uploaded: Value = upload.json().await.unwrap();
+    let media_id = uploaded["media"][0]["id"].as_str().unwrap().to_owned();
     for (name, request) in &examples {
-        let (status, body) = post(&server, &token, "/v1/messages", request.clone()).await;
+        let request = match premise_wire::Message::parse(request)
+            .ok()
+            .and_then(|m| m.media_id().map(str::to_owned))
+        {
+            Some(example_id) => {
+                serde_json::from_str(&request.to_string().replace(&example_id, &media_id)).unwrap()
+            }
+            None => request.clone(),
+        };
+        let (status, body) = post(&server, &token, "/v1/messages", request).await;
         assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
         assert!(body["messages"][0]["id"].as_str().is_some_and(|id| id.len() == 27), "{body}");
         assert_meta(&body);
     }
+    // An id that was never uploaded is refused before anything is queued.
+    let unknown =
+        json!({"to": TO, "type": "image", "image": {"id": "36c484d1-1283-4b94-988d-7276bdec4de2"}});
+    let (status, body) = post(&server, &token, "/v1/messages", unknown).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["errors"][0]["code"], 1006, "{body}");
+    assert!(body["errors"][0]["details"].as_str().unwrap().contains("36c484d1"), "{body}");
     // Cloud-only fields the seed lists are accepted on /v1/messages too.
     let reaction = json!({"messaging_product": "whatsapp", "to": TO, "type": "reaction",
         "context": {"message_id": "wamid.HBgL"}, "reaction": {"message_id": "wamid.HBgL", "emoji": "\u{1F44D}"}});

@@ -43,7 +43,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
     }
 }
 
-async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+/// The whole body, within the route's `DefaultBodyLimit` (413 beyond it).
+pub async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(

@@ -37,6 +37,14 @@ async fn send(
 /// Commits a validated message to the queue under `id`; returns once it is durable. Both
 /// dialects' send endpoints end here.
 pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Result<(), ApiError> {
+    if let Some(media) = message.media_id()
+        && !state.store.media_exists(media).await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("media id '{media}' is not an uploaded media (POST /v1/media first)"),
+        ));
+    }
     let queued = NewMessage {
         id: id.to_owned(),
         recipient: message.to.as_str().to_owned(),

@@ -1,13 +1,17 @@
 //! The HTTP front: the On-Premises routes, a file per resource, and the middleware every
-//! request passes (request id, tracing, panic catching, body limit, trailing-slash tolerance).
+//! request passes (request id, tracing, panic catching, body limit, trailing-slash tolerance),
+//! and `Idempotency-Key` handling on the message routes.
 //! Everything a handler answers, success or error, is in the On-Premises envelope.
 
 mod account;
 mod auth;
 mod body;
 mod cloud;
+mod contacts;
 mod error;
 mod health;
+mod idempotency;
+mod media;
 mod messages;
 mod reply;
 mod settings;
@@ -22,6 +26,7 @@ use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use premise_engine::{Enqueuer, NodeView, SettingsCache};
 use premise_store::Store;
+use premise_upstream::Directory;
 use premise_wire::ErrorCode;
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -48,6 +53,8 @@ pub struct AppState {
     pub enqueuer: Enqueuer,
     pub settings: SettingsCache,
     pub nodes: NodeView,
+    /// Who is on WhatsApp, for `/v1/contacts`.
+    pub directory: Arc<dyn Directory>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -59,10 +66,18 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     let router = Router::new()
         .merge(users::routes())
         .merge(health::routes())
-        .merge(messages::routes())
+        .merge(messages::routes().route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::guard,
+        )))
+        .merge(media::routes())
+        .merge(contacts::routes())
         .merge(settings::routes())
         .merge(account::routes())
-        .merge(cloud::routes())
+        .merge(cloud::routes().route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::guard,
+        )))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

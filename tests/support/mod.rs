@@ -2,6 +2,7 @@
 //! few helpers that speak to it the way an On-Premises integration would.
 #![allow(dead_code, clippy::print_stdout)]
 
+pub mod db;
 pub mod pipeline;
 
 use std::io::{BufRead, BufReader};
@@ -136,6 +137,15 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The most resident memory the server process has used so far (`VmHWM`), in bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/<pid>/status");
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in status");
+        let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap();
+        kib * 1024
     }
 
     /// SIGKILL: the process dies at once, mid-whatever.

@@ -1,7 +1,8 @@
 //! Premise's storage: one interface, [`Store`], and two backends behind it.
 //!
 //! The store is the only source of truth (design promise 5): users, revoked tokens, the token
-//! signing key and login throttling all live here so any number of replicas can serve any
+//! signing key, login throttling, the message queue, uploaded media, the contacts cache and
+//! idempotency keys all live here so any number of replicas can serve any
 //! request. The backend is chosen once, at start-up, from the database URL's scheme
 //! ([`connect`]): `sqlite://` for the embedded default, `postgres://` for production. Each backend
 //! owns its SQL and its migrations (`migrations/sqlite`, `migrations/postgres`), and one
@@ -17,7 +18,8 @@ mod store;
 pub use connect::{ConnectOptions, connect};
 pub use error::StoreError;
 pub use model::{
-    Account, Backend, Backlog, Enqueued, InboundMessage, Lease, MessageState, NewCallback,
-    NewMessage, Node, PendingCallback, QueueRead, QueuedMessage, StatusPlan, TokenSubject, User,
+    Account, Backend, Backlog, ContactCheck, Enqueued, InboundMessage, Lease, MediaInfo,
+    MessageState, NewCallback, NewMessage, Node, PendingCallback, QueueRead, QueuedMessage,
+    Reservation, StatusPlan, StoredResponse, TokenSubject, User,
 };
-pub use store::{Inbox, Pipeline, PlanFn, Store};
+pub use store::{ContactCache, Idempotency, Inbox, Media, Pipeline, PlanFn, Store};

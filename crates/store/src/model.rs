@@ -219,3 +219,65 @@ pub struct InboundMessage {
     /// When the integration marked it read (Unix ms).
     pub read_at_ms: Option<i64>,
 }
+
+/// A finished upload, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaInfo {
+    pub id: String,
+    pub mime_type: String,
+    pub size: u64,
+    /// How many chunks hold the bytes: indexes `0..chunks`.
+    pub chunks: u32,
+    /// SHA-256 of the bytes, lower-case hex.
+    pub sha256: String,
+    pub created_at: i64,
+}
+
+/// What a contact check found for a normalised number: its WhatsApp id if it is on WhatsApp,
+/// `None` if it is not, and when that was found out (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactCheck {
+    pub number: String,
+    pub wa_id: Option<String>,
+    pub checked_at: i64,
+}
+
+/// The answer stored for an idempotency key: what the first request got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// What reserving an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The key is now this caller's: run the request, then complete or release the key.
+    Reserved,
+    /// A request with the same key and body is running (on any replica).
+    InProgress,
+    /// The key was used with another body.
+    Conflict,
+    /// The key's first request finished with this answer.
+    Done(StoredResponse),
+}
+
+/// What a reservation attempt that found an existing key means for the caller.
+pub(crate) fn classify(
+    stored_fingerprint: &str,
+    fingerprint: &str,
+    status: Option<i64>,
+    body: Option<Vec<u8>>,
+) -> Result<Reservation, crate::StoreError> {
+    if stored_fingerprint != fingerprint {
+        return Ok(Reservation::Conflict);
+    }
+    match status {
+        None => Ok(Reservation::InProgress),
+        Some(status) => Ok(Reservation::Done(StoredResponse {
+            status: u16::try_from(status)
+                .map_err(|_| crate::StoreError::Corrupt(format!("idempotency status {status}")))?,
+            body: body.unwrap_or_default(),
+        })),
+    }
+}

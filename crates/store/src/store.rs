@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 
 use crate::{
-    Account, Backend, Backlog, Enqueued, InboundMessage, Lease, MessageState, NewMessage, Node,
-    PendingCallback, QueueRead, StatusPlan, StoreError, TokenSubject, User,
+    Account, Backend, Backlog, ContactCheck, Enqueued, InboundMessage, Lease, MediaInfo,
+    MessageState, NewMessage, Node, PendingCallback, QueueRead, Reservation, StatusPlan,
+    StoreError, StoredResponse, TokenSubject, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -13,7 +14,9 @@ pub type PlanFn<'a> = &'a (dyn Fn(Vec<MessageState>) -> StatusPlan + Send + Sync
 /// All persistent state of Premise. Times are Unix seconds, passed in by the caller so that
 /// the rules that depend on them can be tested with any clock.
 #[async_trait]
-pub trait Store: Pipeline + Inbox + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    Pipeline + Inbox + Media + ContactCache + Idempotency + Send + Sync + std::fmt::Debug
+{
     fn backend(&self) -> Backend;
 
     /// Applies this backend's pending migrations.
@@ -64,6 +67,11 @@ pub trait Store: Pipeline + Inbox + Send + Sync + std::fmt::Debug {
         window_secs: i64,
     ) -> Result<u32, StoreError>;
     async fn clear_login_failures(&self, client: &str) -> Result<(), StoreError>;
+
+    /// Whether a finished upload with this id exists (what a message naming a media id needs).
+    async fn media_exists(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.media(id).await?.is_some())
+    }
 }
 
 /// The outbound pipeline's state: shard count, settings, the queue, the callback outbox, and
@@ -182,4 +190,80 @@ pub trait Inbox: Send + Sync {
     /// inbound message.
     async fn mark_inbound_read(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
     async fn inbound(&self, id: &str) -> Result<Option<InboundMessage>, StoreError>;
+}
+
+/// Uploaded media, kept as ordered chunks so neither an upload nor a download ever holds a whole
+/// file in memory. An upload is invisible until [`Media::finish_media`]; each chunk is its own
+/// short write, so a slow client never keeps a transaction (or SQLite's one writer) busy.
+#[async_trait]
+pub trait Media: Send + Sync {
+    /// Starts an upload: an unfinished row nobody can read yet. `false` if the id is taken.
+    async fn begin_media(&self, id: &str, mime_type: &str, now: i64) -> Result<bool, StoreError>;
+    /// Writes chunk `index` (0, 1, 2, ...) of an unfinished upload.
+    async fn put_media_chunk(&self, id: &str, index: u32, data: &[u8]) -> Result<(), StoreError>;
+    /// Makes an upload visible with its size, chunk count and SHA-256 (hex), atomically.
+    /// `false` if the upload is gone (deleted or purged meanwhile).
+    async fn finish_media(
+        &self,
+        id: &str,
+        size: u64,
+        chunks: u32,
+        sha256: &str,
+    ) -> Result<bool, StoreError>;
+    /// A finished upload; `None` for unknown or unfinished ids.
+    async fn media(&self, id: &str) -> Result<Option<MediaInfo>, StoreError>;
+    /// The bytes of chunk `index` of an upload; `None` past the end or once deleted.
+    async fn media_chunk(&self, id: &str, index: u32) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Deletes an upload, finished or not, with its chunks; `false` if there was none.
+    async fn delete_media(&self, id: &str) -> Result<bool, StoreError>;
+    /// Deletes unfinished uploads begun before `started_before` (left by a client that went
+    /// away or a replica that died mid-upload); returns how many.
+    async fn purge_unfinished_media(&self, started_before: i64) -> Result<u64, StoreError>;
+}
+
+/// The `/v1/contacts` cache: what checking a number found, reused until it is too old.
+#[async_trait]
+pub trait ContactCache: Send + Sync {
+    /// The checks of `numbers` made after `fresh_after` (Unix seconds); older ones and numbers
+    /// never checked are left out.
+    async fn contact_checks(
+        &self,
+        numbers: &[String],
+        fresh_after: i64,
+    ) -> Result<Vec<ContactCheck>, StoreError>;
+    /// Records checks (replacing earlier ones of the same numbers) and forgets every check made
+    /// at or before `forget_before`.
+    async fn record_contact_checks(
+        &self,
+        checks: &[ContactCheck],
+        forget_before: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// `Idempotency-Key`s: a key is reserved by the first request that carries it, and keeps that
+/// request's answer until it expires, on every replica.
+#[async_trait]
+pub trait Idempotency: Send + Sync {
+    /// Reserves `key` for a request whose body hashes to `fingerprint`, unless it is already
+    /// known. An expired key counts as unknown; so does a reservation whose holder did not
+    /// finish by its `locked_until` (it died), when the fingerprint matches. A new reservation
+    /// is held until `locked_until` and kept until `expires_at` (Unix seconds).
+    async fn reserve_idempotency_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        locked_until: i64,
+        expires_at: i64,
+    ) -> Result<Reservation, StoreError>;
+    /// Stores the answer of the request that holds `key`, and forgets keys expired by `now`.
+    async fn complete_idempotency_key(
+        &self,
+        key: &str,
+        response: &StoredResponse,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Gives up a reservation without an answer (the request failed in a way worth retrying).
+    /// A key that already has an answer is kept.
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError>;
 }

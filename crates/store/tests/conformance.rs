@@ -40,6 +40,10 @@ conformance!(
     queue_shards_and_statuses,
     leases,
     inbound_messages,
+    media_chunks,
+    unfinished_media,
+    contact_cache,
+    idempotency_keys,
 );
 
 fn user(name: &str, role: Role) -> User {
@@ -311,4 +315,129 @@ async fn inbound_messages(store: Arc<dyn Store>) {
     assert!(store.mark_inbound_read("ABGGFlA5Fpa", 6_000).await.unwrap(), "again is fine");
     let read = store.inbound("ABGGFlA5Fpa").await.unwrap().unwrap();
     assert_eq!(read.read_at_ms, Some(5_000), "the first read counts");
+}
+
+async fn media_chunks(store: Arc<dyn Store>) {
+    // Chunks of different sizes, with every byte value, read back exactly.
+    let chunks: Vec<Vec<u8>> =
+        vec![(0..=255u8).cycle().take(300_000).collect(), vec![0; 7], (0..=255u8).rev().collect()];
+    assert!(store.begin_media("m-1", "image/png", 1_000).await.unwrap());
+    assert!(!store.begin_media("m-1", "image/png", 1_000).await.unwrap(), "ids are unique");
+    for (i, chunk) in chunks.iter().enumerate() {
+        store.put_media_chunk("m-1", i as u32, chunk).await.unwrap();
+    }
+    assert_eq!(store.media("m-1").await.unwrap(), None, "invisible until finished");
+    assert!(!store.media_exists("m-1").await.unwrap());
+    let size = chunks.iter().map(Vec::len).sum::<usize>() as u64;
+    assert!(store.finish_media("m-1", size, 3, "abc123").await.unwrap());
+    assert!(!store.finish_media("m-1", size, 3, "abc123").await.unwrap(), "finished once");
+    let info = store.media("m-1").await.unwrap().expect("finished");
+    assert_eq!(
+        (info.mime_type.as_str(), info.size, info.chunks, info.sha256.as_str(), info.created_at),
+        ("image/png", size, 3, "abc123", 1_000)
+    );
+    assert!(store.media_exists("m-1").await.unwrap());
+    for (i, chunk) in chunks.iter().enumerate() {
+        assert_eq!(store.media_chunk("m-1", i as u32).await.unwrap().as_ref(), Some(chunk));
+    }
+    assert_eq!(store.media_chunk("m-1", 3).await.unwrap(), None, "past the end");
+    assert_eq!(store.media("nope").await.unwrap(), None);
+    assert!(!store.media_exists("nope").await.unwrap());
+
+    assert!(store.delete_media("m-1").await.unwrap());
+    assert!(!store.delete_media("m-1").await.unwrap());
+    assert_eq!(store.media("m-1").await.unwrap(), None);
+    assert_eq!(store.media_chunk("m-1", 0).await.unwrap(), None, "the chunks went too");
+    assert!(!store.finish_media("m-1", size, 3, "abc123").await.unwrap(), "a deleted upload");
+}
+
+async fn unfinished_media(store: Arc<dyn Store>) {
+    assert!(store.begin_media("old", "video/mp4", 1_000).await.unwrap());
+    store.put_media_chunk("old", 0, b"abc").await.unwrap();
+    assert!(store.begin_media("new", "video/mp4", 5_000).await.unwrap());
+    assert!(store.begin_media("done", "video/mp4", 1_000).await.unwrap());
+    store.put_media_chunk("done", 0, b"xyz").await.unwrap();
+    assert!(store.finish_media("done", 3, 1, "h").await.unwrap());
+
+    assert_eq!(store.purge_unfinished_media(2_000).await.unwrap(), 1, "only the old unfinished");
+    assert_eq!(store.media_chunk("old", 0).await.unwrap(), None);
+    assert!(!store.finish_media("old", 3, 1, "h").await.unwrap(), "purged uploads cannot finish");
+    assert!(store.finish_media("new", 0, 0, "h").await.unwrap(), "a recent upload carries on");
+    assert_eq!(store.media_chunk("done", 0).await.unwrap().as_deref(), Some(&b"xyz"[..]));
+}
+
+async fn contact_cache(store: Arc<dyn Store>) {
+    use premise_store::ContactCheck;
+    let check = |number: &str, valid: bool, at: i64| ContactCheck {
+        number: number.to_owned(),
+        wa_id: valid.then(|| number.to_owned()),
+        checked_at: at,
+    };
+    let numbers = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    assert!(store.contact_checks(&numbers(&["111"]), 0).await.unwrap().is_empty(), "a miss");
+
+    store
+        .record_contact_checks(&[check("111", true, 1_000), check("222", false, 1_500)], 0)
+        .await
+        .unwrap();
+    let mut hits = store.contact_checks(&numbers(&["111", "222", "333"]), 900).await.unwrap();
+    hits.sort_by(|a, b| a.number.cmp(&b.number));
+    assert_eq!(hits, [check("111", true, 1_000), check("222", false, 1_500)], "hits, invalid too");
+
+    // Expiry: a check made at or before `fresh_after` is not used.
+    let hits = store.contact_checks(&numbers(&["111", "222"]), 1_000).await.unwrap();
+    assert_eq!(hits, [check("222", false, 1_500)]);
+
+    // A forced check replaces the cached one.
+    store.record_contact_checks(&[check("222", true, 2_000)], 0).await.unwrap();
+    assert_eq!(
+        store.contact_checks(&numbers(&["222"]), 1_000).await.unwrap(),
+        [check("222", true, 2_000)]
+    );
+
+    // Recording forgets everything too old to be used again.
+    store.record_contact_checks(&[check("333", true, 3_000)], 1_999).await.unwrap();
+    let mut all = store.contact_checks(&numbers(&["111", "222", "333"]), 0).await.unwrap();
+    all.sort_by(|a, b| a.number.cmp(&b.number));
+    assert_eq!(all, [check("222", true, 2_000), check("333", true, 3_000)]);
+}
+
+async fn idempotency_keys(store: Arc<dyn Store>) {
+    use premise_store::{Reservation, StoredResponse};
+    let answer = StoredResponse { status: 201, body: b"{\"messages\":[{\"id\":\"x\"}]}".to_vec() };
+    // (key, fingerprint, now, locked_until, expires_at)
+    let reserve = |key: &'static str, fp: &'static str, now: i64| {
+        let store = store.clone();
+        async move { store.reserve_idempotency_key(key, fp, now, now + 30, now + 100).await.unwrap() }
+    };
+
+    assert_eq!(reserve("k1", "body-a", 1_000).await, Reservation::Reserved);
+    assert_eq!(reserve("k1", "body-a", 1_001).await, Reservation::InProgress, "held");
+    assert_eq!(reserve("k1", "body-b", 1_001).await, Reservation::Conflict);
+    store.complete_idempotency_key("k1", &answer, 1_002).await.unwrap();
+    assert_eq!(reserve("k1", "body-a", 1_003).await, Reservation::Done(answer.clone()));
+    assert_eq!(reserve("k1", "body-b", 1_003).await, Reservation::Conflict, "after completion too");
+    assert_eq!(reserve("k2", "body-a", 1_003).await, Reservation::Reserved, "keys are separate");
+
+    // Expiry: at `expires_at` the key is free again, for any body.
+    assert_eq!(reserve("k1", "body-b", 1_100).await, Reservation::Reserved);
+
+    // A released reservation is free at once; a released completed key keeps its answer.
+    store.release_idempotency_key("k2").await.unwrap();
+    assert_eq!(reserve("k2", "body-c", 1_101).await, Reservation::Reserved);
+    store.complete_idempotency_key("k2", &answer, 1_101).await.unwrap();
+    store.release_idempotency_key("k2").await.unwrap();
+    assert_eq!(reserve("k2", "body-c", 1_102).await, Reservation::Done(answer.clone()));
+
+    // A holder that never finished (it died) loses the key when its lock runs out, but only to
+    // a request with the same body.
+    assert_eq!(reserve("k3", "body-a", 2_000).await, Reservation::Reserved);
+    assert_eq!(reserve("k3", "body-b", 2_030).await, Reservation::Conflict);
+    assert_eq!(reserve("k3", "body-a", 2_029).await, Reservation::InProgress);
+    assert_eq!(reserve("k3", "body-a", 2_030).await, Reservation::Reserved, "taken over");
+    assert_eq!(reserve("k3", "body-a", 2_031).await, Reservation::InProgress, "held anew");
+
+    // Completing purges keys that expired meanwhile.
+    store.complete_idempotency_key("k3", &answer, 5_000).await.unwrap();
+    assert_eq!(reserve("k2", "body-z", 5_000).await, Reservation::Reserved, "k2 was purged");
 }

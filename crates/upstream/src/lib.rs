@@ -6,11 +6,13 @@
 //! What happens after the acknowledgement (delivered, read) arrives later as [`StatusEvent`]s
 //! on the sink the upstream was built with.
 
+mod directory;
 mod sandbox;
 
 use async_trait::async_trait;
 use premise_wire::{MessageStatus, StatusError};
 
+pub use directory::{Directory, Everyone};
 pub use sandbox::{Sandbox, SandboxConfig};
 
 /// A message on its way out: its id, recipient and canonical request JSON.

@@ -6,8 +6,10 @@
 //! is pure (no I/O, no async) so it can be unit-, property- and fuzz-tested on its own, and every
 //! other crate depends on it rather than the other way round.
 
+pub mod contacts;
 mod envelope;
 mod error;
+pub mod media;
 pub mod messages;
 pub mod settings;
 mod shards;

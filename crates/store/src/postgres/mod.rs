@@ -8,7 +8,10 @@ use sqlx::postgres::PgPoolOptions;
 use crate::model::parse_role;
 use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
 
+mod contacts;
+mod idempotency;
 mod inbox;
+mod media;
 mod pipeline;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");

@@ -14,7 +14,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::model::parse_role;
 use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
 
+mod contacts;
+mod idempotency;
 mod inbox;
+mod media;
 mod pipeline;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");

@@ -1,0 +1,95 @@
+//! Idempotency keys on Postgres. The key is the primary key: of two concurrent inserts one
+//! waits for the other's commit and then finds the key taken, so only one request reserves it.
+
+use async_trait::async_trait;
+
+use super::PgStore;
+use crate::{Idempotency, Reservation, StoreError, StoredResponse};
+
+#[async_trait]
+impl Idempotency for PgStore {
+    async fn reserve_idempotency_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        locked_until: i64,
+        expires_at: i64,
+    ) -> Result<Reservation, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND expires_at <= $2")
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (key, fingerprint, locked_until, expires_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(fingerprint)
+        .bind(locked_until)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let reservation = if inserted == 1 {
+            Reservation::Reserved
+        } else {
+            let taken_over = sqlx::query(
+                "UPDATE idempotency_keys SET locked_until = $3
+                 WHERE key = $1 AND fingerprint = $2 AND status IS NULL AND locked_until <= $4",
+            )
+            .bind(key)
+            .bind(fingerprint)
+            .bind(locked_until)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if taken_over == 1 {
+                Reservation::Reserved
+            } else {
+                let (stored, status, body): (String, Option<i16>, Option<Vec<u8>>) =
+                    sqlx::query_as(
+                        "SELECT fingerprint, status, body FROM idempotency_keys WHERE key = $1",
+                    )
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                crate::model::classify(&stored, fingerprint, status.map(i64::from), body)?
+            }
+        };
+        tx.commit().await?;
+        Ok(reservation)
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        key: &str,
+        response: &StoredResponse,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE idempotency_keys SET status = $2, body = $3 WHERE key = $1")
+            .bind(key)
+            .bind(i16::try_from(response.status).unwrap_or(i16::MAX))
+            .bind(&response.body)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND status IS NULL")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! Media chunks on SQLite. Each chunk is one short write on the single writer, so an upload
+//! interleaves with the message pipeline instead of blocking it for its whole duration.
+
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::{Media, MediaInfo, StoreError};
+
+type MediaRow = (String, String, i64, i64, String, i64);
+
+#[async_trait]
+impl Media for SqliteStore {
+    async fn begin_media(&self, id: &str, mime_type: &str, now: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO media (id, mime_type, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(mime_type)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn put_media_chunk(&self, id: &str, index: u32, data: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO media_chunks (media_id, idx, data) VALUES (?1, ?2, ?3)")
+            .bind(id)
+            .bind(i64::from(index))
+            .bind(data)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_media(
+        &self,
+        id: &str,
+        size: u64,
+        chunks: u32,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let size = i64::try_from(size).map_err(|_| StoreError::Corrupt("media size".into()))?;
+        let result = sqlx::query(
+            "UPDATE media SET size = ?2, chunks = ?3, sha256 = ?4, complete = 1
+             WHERE id = ?1 AND complete = 0",
+        )
+        .bind(id)
+        .bind(size)
+        .bind(i64::from(chunks))
+        .bind(sha256)
+        .execute(&self.write)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn media(&self, id: &str) -> Result<Option<MediaInfo>, StoreError> {
+        let row: Option<MediaRow> = sqlx::query_as(
+            "SELECT id, mime_type, size, chunks, sha256, created_at FROM media
+             WHERE id = ?1 AND complete = 1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(media_from_row).transpose()
+    }
+
+    async fn media_chunk(&self, id: &str, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT data FROM media_chunks WHERE media_id = ?1 AND idx = ?2")
+            .bind(id)
+            .bind(i64::from(index))
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn delete_media(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM media_chunks WHERE media_id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let result =
+            sqlx::query("DELETE FROM media WHERE id = ?1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn purge_unfinished_media(&self, started_before: i64) -> Result<u64, StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "DELETE FROM media_chunks WHERE media_id IN
+               (SELECT id FROM media WHERE complete = 0 AND created_at < ?1)",
+        )
+        .bind(started_before)
+        .execute(&mut *tx)
+        .await?;
+        let result = sqlx::query("DELETE FROM media WHERE complete = 0 AND created_at < ?1")
+            .bind(started_before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(result.rows_affected())
+    }
+}
+
+fn media_from_row(
+    (id, mime_type, size, chunks, sha256, created_at): MediaRow,
+) -> Result<MediaInfo, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("media {id}: {what}"));
+    Ok(MediaInfo {
+        size: u64::try_from(size).map_err(|_| corrupt("negative size"))?,
+        chunks: u32::try_from(chunks).map_err(|_| corrupt("chunk count out of range"))?,
+        id: id.clone(),
+        mime_type,
+        sha256,
+        created_at,
+    })
+}
