@@ -16,7 +16,7 @@ use premise_upstream::Sandbox;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::auth::{Accounts, LoginThrottle, Tokens};
+use crate::auth::{Accounts, LoginThrottle, SubjectChecks, Tokens};
 use crate::config::{Config, redact_url};
 use crate::http::{AppState, app};
 
@@ -71,6 +71,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.auth.failed_login_window_secs,
         ),
         tokens: Arc::new(Tokens::new(&secret, lifetime)),
+        subjects: SubjectChecks::start(store.clone()),
         draining: Arc::new(AtomicBool::new(false)),
         store,
         config: config.clone(),

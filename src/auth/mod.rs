@@ -5,11 +5,13 @@
 
 mod accounts;
 mod password;
+mod subjects;
 mod throttle;
 mod token;
 
 pub use accounts::{AccountError, Accounts, DEFAULT_ADMIN};
 pub use password::PasswordHasher;
+pub use subjects::SubjectChecks;
 pub use throttle::LoginThrottle;
 pub use token::{Claims, TokenError, Tokens};
 

@@ -51,7 +51,11 @@ impl FromRequestParts<AppState> for Caller {
             tracing::debug!(error = %e, "bearer token refused");
             ApiError::unauthorized()
         })?;
-        let subject = state.store.token_subject(&claims.sub, &claims.jti).await?;
+        let subject = state
+            .subjects
+            .check(&claims.sub, &claims.jti)
+            .await
+            .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
         match subject {
             Some(s) if !s.revoked && s.user_id == claims.uid => {
                 Ok(Self { username: claims.sub.clone(), role: s.role, claims })

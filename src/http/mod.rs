@@ -37,7 +37,7 @@ use tracing::Level;
 
 pub use error::ApiError;
 
-use crate::auth::{Accounts, LoginThrottle, Tokens};
+use crate::auth::{Accounts, LoginThrottle, SubjectChecks, Tokens};
 use crate::config::Config;
 
 /// What handlers share. Cheap to clone; all durable state is in the store.
@@ -47,6 +47,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub accounts: Accounts,
     pub tokens: Arc<Tokens>,
+    /// Whether tokens are still good, asked of the store in batches.
+    pub subjects: SubjectChecks,
     pub throttle: LoginThrottle,
     /// Set when shutdown begins: `/readyz` fails first so load balancers move away.
     pub draining: Arc<AtomicBool>,
