@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::print_stdout)]
 
 pub mod pipeline;
+pub mod prometheus;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -99,24 +100,26 @@ impl Server {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(addr) = line.split("listening on http://").nth(1) {
-                        let addr: String =
-                            addr.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
-                        let _ = tx.send(addr);
+                    if let Some(url) = line.split("listening on ").nth(1) {
+                        let url: String =
+                            url.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                        if url.starts_with("http://") || url.starts_with("https://") {
+                            let _ = tx.send(url);
+                        }
                     }
                     logs.lock().unwrap().push(line);
                 }
             });
         }
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => base,
             Err(_) => {
                 let _ = child.kill();
                 panic!("premise did not start:\n{}", logs.lock().unwrap().join("\n"));
             }
         };
         Self {
-            base: format!("http://{addr}"),
+            base,
             child,
             logs,
             http: reqwest::Client::builder()
