@@ -90,6 +90,7 @@ pub struct SandboxSettings {
 pub struct ServerConfig {
     pub listen: String,
     pub body_limit_bytes: usize,
+    pub drain_delay_ms: u64,
     pub shutdown_timeout_secs: u64,
     pub trust_forwarded_for: bool,
     pub path_prefix: String,
@@ -249,6 +250,9 @@ impl Config {
         }
         if self.metrics.queue_refresh_ms < 100 {
             return bad("metrics.queue_refresh_ms", "must be at least 100");
+        }
+        if self.server.drain_delay_ms > 600_000 {
+            return bad("server.drain_delay_ms", "must be at most 600000 (10 minutes)");
         }
         if self.server.body_limit_bytes < 1024 {
             return bad("server.body_limit_bytes", "must be at least 1024");

@@ -5,6 +5,7 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
@@ -106,6 +107,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
 
     let draining = state.draining.clone();
+    let drain_delay = Duration::from_millis(config.server.drain_delay_ms);
     let stop = Arc::new(Notify::new());
     let service = app(state);
     let server = axum::serve(
@@ -116,8 +118,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let stop = stop.clone();
         async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: no new connections, finishing requests in flight");
             draining.store(true, Ordering::Relaxed);
+            if !drain_delay.is_zero() {
+                tracing::info!(?drain_delay, "draining: /readyz fails, still serving");
+                tokio::time::sleep(drain_delay).await;
+            }
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
             stop.notify_one();
         }
     })

@@ -103,3 +103,46 @@ async fn https_with_certificate_files() {
     let (status, body) = server.get("/v1/health", Some(&token)).await;
     assert_eq!((status, &body["health"]["gateway_status"]), (StatusCode::OK, &"connected".into()));
 }
+
+/// SIGTERM: `/readyz` fails at once while requests are still served for the drain delay, then
+/// the process hands its shard back and exits well within the shutdown timeout.
+#[tokio::test]
+async fn sigterm_fails_readiness_first_then_drains_and_exits() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut server = Server::start_with(
+        &db,
+        &[
+            ("PREMISE_SERVER__DRAIN_DELAY_MS", "1500"),
+            ("PREMISE_SERVER__SHUTDOWN_TIMEOUT_SECS", "5"),
+        ],
+    )
+    .await;
+    let token = server.admin_token().await;
+    assert_eq!(server.get("/readyz", None).await.0, StatusCode::OK);
+    let started = std::time::Instant::now();
+    server.sigterm();
+    let mut not_ready = None;
+    while started.elapsed() < Duration::from_millis(1000) {
+        if server.get("/readyz", None).await.0 == StatusCode::SERVICE_UNAVAILABLE {
+            not_ready = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let not_ready = not_ready.expect("/readyz kept answering 200 after SIGTERM");
+    // Still serving while the load balancer moves away.
+    assert_eq!(server.get("/healthz", None).await.0, StatusCode::OK);
+    let (status, _, body) = server.send_text(&token, "15550003333", "during the drain").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, logs) = tokio::task::spawn_blocking(move || {
+        (server.wait_exit(Duration::from_secs(10)), server.logs())
+    })
+    .await
+    .unwrap();
+    let exited = started.elapsed();
+    assert!(status.success(), "{logs}");
+    assert!(exited >= Duration::from_millis(1500), "exited before the drain delay: {exited:?}");
+    assert!(exited < Duration::from_secs(8), "took {exited:?}");
+    assert!(logs.contains("released the shard"), "{logs}");
+    eprintln!("drain: /readyz failed {not_ready:?} after SIGTERM; exited after {exited:?}");
+}

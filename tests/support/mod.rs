@@ -149,12 +149,22 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        self.sigterm();
+        self.wait_exit(within)
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn sigterm(&self) {
         let ok = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
             .unwrap()
             .success();
         assert!(ok, "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit; panics after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
