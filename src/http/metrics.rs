@@ -137,15 +137,31 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let metrics = &state.http_metrics;
-    metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let in_flight = InFlight::start(&metrics.in_flight);
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    drop(in_flight);
     let stats = metrics.route(&method, &route);
     let index = usize::from(response.status().as_u16()).saturating_sub(100).min(499);
     stats.statuses[index].fetch_add(1, Ordering::Relaxed);
     stats.latency.observe(started.elapsed());
     response
+}
+
+/// Counts a request in flight until dropped, also when the client goes away mid-request.
+struct InFlight<'a>(&'a AtomicI64);
+
+impl<'a> InFlight<'a> {
+    fn start(gauge: &'a AtomicI64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Deserialize)]

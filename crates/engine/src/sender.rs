@@ -277,14 +277,14 @@ async fn send(
         recipient: message.recipient.clone(),
         payload: message.payload.clone(),
     };
-    metrics.sends_in_flight.fetch_add(1, Ordering::Relaxed);
+    let in_flight = InFlight::start(&metrics);
     let started = Instant::now();
     let outcome =
         tokio::time::timeout(timeout, upstream.send(&outbound)).await.unwrap_or_else(|_| {
             SendOutcome::Transient(format!("no answer from the upstream within {timeout:?}"))
         });
     metrics.upstream_latency.observe(started.elapsed());
-    metrics.sends_in_flight.fetch_sub(1, Ordering::Relaxed);
+    drop(in_flight);
     match &outcome {
         SendOutcome::Acknowledged => {
             recorder.record_committed(event(&message.id, MessageStatus::Sent, Vec::new())).await;
@@ -298,6 +298,22 @@ async fn send(
         SendOutcome::Transient(_) => {}
     }
     (message, outcome)
+}
+
+/// Counts a send in flight until dropped, also when its worker is aborted mid-send.
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn start(metrics: &'a Metrics) -> Self {
+        metrics.sends_in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.sends_in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 async fn recv(
