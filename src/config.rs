@@ -24,6 +24,7 @@ const ENV_ALIASES: [(&str, &str); 3] = [
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
+    pub metrics: MetricsConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
@@ -90,9 +91,20 @@ pub struct SandboxSettings {
 pub struct ServerConfig {
     pub listen: String,
     pub body_limit_bytes: usize,
+    pub drain_delay_ms: u64,
     pub shutdown_timeout_secs: u64,
     pub trust_forwarded_for: bool,
     pub idempotency_ttl_secs: u64,
+    pub path_prefix: String,
+    pub tls_cert: String,
+    pub tls_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub listen: String,
+    pub queue_refresh_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,6 +222,40 @@ impl Config {
         if self.server.listen.parse::<SocketAddr>().is_err() {
             return bad("server.listen", "must be an address and port such as 0.0.0.0:8080");
         }
+        let prefix = &self.server.path_prefix;
+        if !prefix.is_empty()
+            && (!prefix.starts_with('/')
+                || prefix.ends_with('/')
+                || prefix.contains("//")
+                || prefix.contains(|c: char| c.is_whitespace() || "?#{}*".contains(c)))
+        {
+            return bad(
+                "server.path_prefix",
+                "must be empty or a path such as /whatsapp (leading /, no trailing /)",
+            );
+        }
+        if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
+            return bad("server.tls_cert", "server.tls_cert and server.tls_key go together");
+        }
+        for (setting, path) in
+            [("server.tls_cert", &self.server.tls_cert), ("server.tls_key", &self.server.tls_key)]
+        {
+            if !path.is_empty() && !Path::new(path).is_file() {
+                return bad(setting, &format!("{path} is not a readable file"));
+            }
+        }
+        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
+            return bad(
+                "metrics.listen",
+                "must be empty or an address and port such as 0.0.0.0:9090",
+            );
+        }
+        if self.metrics.queue_refresh_ms < 100 {
+            return bad("metrics.queue_refresh_ms", "must be at least 100");
+        }
+        if self.server.drain_delay_ms > 600_000 {
+            return bad("server.drain_delay_ms", "must be at most 600000 (10 minutes)");
+        }
         if self.server.body_limit_bytes < 1024 {
             return bad("server.body_limit_bytes", "must be at least 1024");
         }
@@ -305,6 +351,7 @@ impl Config {
             max_queued: self.queue.max_queued,
             max_callback_backlog: self.queue.max_callback_backlog,
             backlog_refresh: ms(500),
+            queue_stats_refresh: ms(self.metrics.queue_refresh_ms),
             shard_window: self.sender.shard_window,
             shard_buffer: self.sender.shard_buffer,
             poll_interval: ms(self.sender.poll_interval_ms),

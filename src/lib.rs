@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod listener;
 pub mod operator;
 pub mod server;
 pub mod telemetry;

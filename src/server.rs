@@ -5,11 +5,13 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use axum::ServiceExt;
 use axum::extract::Request;
+use axum::serve::ListenerExt;
 use premise_engine::Engine;
 use premise_store::Store;
 use premise_upstream::Sandbox;
@@ -18,7 +20,8 @@ use tokio::sync::Notify;
 
 use crate::auth::{Accounts, LoginThrottle, SubjectChecks, Tokens};
 use crate::config::{Config, redact_url};
-use crate::http::{AppState, app};
+use crate::http::{AppState, app, metrics_routes};
+use crate::listener::{Incoming, tls_acceptor};
 
 /// Name of the generated token signing key in the store's secrets.
 const SIGNING_KEY: &str = "token_signing_key";
@@ -64,6 +67,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         settings: engine.settings.clone(),
         nodes: engine.nodes.clone(),
         directory: Arc::new(premise_upstream::Everyone),
+        metrics: engine.metrics.clone(),
+        http_metrics: Arc::default(),
         accounts: Accounts::new(store.clone()),
         throttle: LoginThrottle::new(
             store.clone(),
@@ -77,25 +82,50 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config: config.clone(),
     };
 
+    let tls = match (config.server.tls_cert.as_str(), config.server.tls_key.as_str()) {
+        ("", _) | (_, "") => None,
+        (cert, key) => Some(tls_acceptor(cert.as_ref(), key.as_ref())?),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = TcpListener::bind(config.listen_addr())
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr()))?;
     let local = listener.local_addr()?;
-    tracing::info!("listening on http://{local}");
+    let listener = Incoming::new(listener, tls)?;
+    tracing::info!(prefix = %config.server.path_prefix, "listening on {scheme}://{local}");
+
+    // The optional unauthenticated metrics listener lives as long as the process.
+    if !config.metrics.listen.is_empty() {
+        let metrics = TcpListener::bind(&config.metrics.listen).await.with_context(|| {
+            format!("metrics.listen: cannot listen on {}", config.metrics.listen)
+        })?;
+        tracing::info!("metrics on http://{}/metrics", metrics.local_addr()?);
+        let router = metrics_routes(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics, router).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
 
     let draining = state.draining.clone();
+    let drain_delay = Duration::from_millis(config.server.drain_delay_ms);
     let stop = Arc::new(Notify::new());
     let service = app(state);
     let server = axum::serve(
-        listener,
+        listener.tap_io(|_| {}),
         ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
     )
     .with_graceful_shutdown({
         let stop = stop.clone();
         async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: no new connections, finishing requests in flight");
             draining.store(true, Ordering::Relaxed);
+            if !drain_delay.is_zero() {
+                tracing::info!(?drain_delay, "draining: /readyz fails, still serving");
+                tokio::time::sleep(drain_delay).await;
+            }
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
             stop.notify_one();
         }
     })

@@ -17,10 +17,12 @@ use super::reply::reply;
 use super::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/health", get(health))
-        .route("/healthz", get(alive))
-        .route("/readyz", get(ready))
+    Router::new().route("/v1/health", get(health))
+}
+
+/// The load balancer's and orchestrator's probes, unauthenticated.
+pub fn probes() -> Router<AppState> {
+    Router::new().route("/healthz", get(alive)).route("/readyz", get(ready))
 }
 
 /// `{"health":{"gateway_status": ...}}`: `connected` when the database answers with every

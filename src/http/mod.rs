@@ -9,10 +9,12 @@ mod body;
 mod cloud;
 mod contacts;
 mod error;
+mod exposition;
 mod health;
 mod idempotency;
 mod media;
 mod messages;
+mod metrics;
 mod reply;
 mod settings;
 mod users;
@@ -24,7 +26,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use premise_engine::{Enqueuer, NodeView, SettingsCache};
+use premise_engine::{Enqueuer, Metrics, NodeView, SettingsCache};
 use premise_store::Store;
 use premise_upstream::Directory;
 use premise_wire::ErrorCode;
@@ -36,6 +38,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use error::ApiError;
+pub use metrics::{HttpMetrics, open_routes as metrics_routes};
 
 use crate::auth::{Accounts, LoginThrottle, SubjectChecks, Tokens};
 use crate::config::Config;
@@ -57,31 +60,47 @@ pub struct AppState {
     pub nodes: NodeView,
     /// Who is on WhatsApp, for `/v1/contacts`.
     pub directory: Arc<dyn Directory>,
+    /// The pipeline's counters and this process's HTTP counters, for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    pub http_metrics: Arc<HttpMetrics>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole API as one service. Trailing slashes are ignored (`/v1/messages/` is how some of
-/// Meta's own Postman requests spell it).
+/// The whole API as one service, under `server.path_prefix` if set (the load balancer probes
+/// `/healthz` and `/readyz` answer at the root as well). Trailing slashes are ignored
+/// (`/v1/messages/` is how some of Meta's own Postman requests spell it).
 pub fn app(state: AppState) -> NormalizePath<Router> {
     let body_limit = state.config.server.body_limit_bytes;
-    let router = Router::new()
-        .merge(users::routes())
-        .merge(health::routes())
-        .merge(messages::routes().route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::guard,
-        )))
-        .merge(media::routes())
-        .merge(contacts::routes())
-        .merge(settings::routes())
-        .merge(account::routes())
-        .merge(cloud::routes().route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::guard,
-        )))
+    let prefix = state.config.server.path_prefix.clone();
+    let api =
+        Router::new()
+            .merge(users::routes())
+            .merge(health::routes())
+            .merge(health::probes())
+            .merge(messages::routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                idempotency::guard,
+            )))
+            .merge(media::routes())
+            .merge(contacts::routes())
+            .merge(settings::routes())
+            .merge(account::routes())
+            .merge(cloud::routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                idempotency::guard,
+            )))
+            .merge(metrics::routes())
+            .method_not_allowed_fallback(method_not_allowed);
+    let routes = if prefix.is_empty() {
+        api
+    } else {
+        Router::new().nest(&prefix, api).merge(health::probes())
+    };
+    let router = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {

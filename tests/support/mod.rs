@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod pipeline;
+pub mod prometheus;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -100,24 +101,26 @@ impl Server {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(addr) = line.split("listening on http://").nth(1) {
-                        let addr: String =
-                            addr.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
-                        let _ = tx.send(addr);
+                    if let Some(url) = line.split("listening on ").nth(1) {
+                        let url: String =
+                            url.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                        if url.starts_with("http://") || url.starts_with("https://") {
+                            let _ = tx.send(url);
+                        }
                     }
                     logs.lock().unwrap().push(line);
                 }
             });
         }
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => base,
             Err(_) => {
                 let _ = child.kill();
                 panic!("premise did not start:\n{}", logs.lock().unwrap().join("\n"));
             }
         };
         Self {
-            base: format!("http://{addr}"),
+            base,
             child,
             logs,
             http: reqwest::Client::builder()
@@ -156,12 +159,22 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        self.sigterm();
+        self.wait_exit(within)
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn sigterm(&self) {
         let ok = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
             .unwrap()
             .success();
         assert!(ok, "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit; panics after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -17,6 +17,8 @@ pub struct EngineConfig {
     /// Undelivered callbacks beyond which new messages are refused (1016), as On-Premises.
     pub max_callback_backlog: u64,
     pub backlog_refresh: Duration,
+    /// How often the per-shard queue figures for metrics are read from the store.
+    pub queue_stats_refresh: Duration,
     /// Sends in flight per shard (each to a different recipient).
     pub shard_window: usize,
     /// Queued messages a shard worker holds in memory.
@@ -50,6 +52,7 @@ impl EngineConfig {
             max_queued: 1_000_000,
             max_callback_backlog: 100_000,
             backlog_refresh: Duration::from_millis(500),
+            queue_stats_refresh: Duration::from_secs(5),
             shard_window: 64,
             shard_buffer: 5_000,
             poll_interval: Duration::from_millis(100),

@@ -16,7 +16,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::{EngineConfig, SettingsCache};
+use crate::{EngineConfig, Metrics, SettingsCache};
 
 /// Permits shared by all dispatchers of a process. A POST takes `PERMITS / max_concurrent_requests`
 /// of them, which caps the process at `max_concurrent_requests` (6, 12, 18 or 24, all divisors).
@@ -30,6 +30,7 @@ pub(crate) struct Dispatcher {
     pub permits: Arc<Semaphore>,
     pub config: Arc<EngineConfig>,
     pub ready: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
@@ -94,11 +95,23 @@ impl Dispatcher {
         let mut posts = JoinSet::new();
         for batch in batches {
             let http = self.http.clone();
-            let (url, secret, permits) =
-                (url.clone(), settings.webhook_secret.clone(), self.permits.clone());
+            let (url, secret, permits, metrics) = (
+                url.clone(),
+                settings.webhook_secret.clone(),
+                self.permits.clone(),
+                self.metrics.clone(),
+            );
             posts.spawn(async move {
                 let _permit = permits.acquire_many_owned(per_request).await;
+                let started = tokio::time::Instant::now();
                 let delivered = post(&http, &url, secret.as_deref(), &batch).await;
+                metrics.callback_latency.observe(started.elapsed());
+                if delivered.is_ok() {
+                    Metrics::add(&metrics.callback_posts_ok, 1);
+                    Metrics::add(&metrics.callbacks_delivered, batch.len() as u64);
+                } else {
+                    Metrics::add(&metrics.callback_posts_failed, 1);
+                }
                 (batch, delivered)
             });
         }

@@ -11,7 +11,7 @@ use premise_store::{Enqueued, NewMessage, Store};
 use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::{Backlog, EngineConfig};
+use crate::{Backlog, EngineConfig, Metrics};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
@@ -38,6 +38,7 @@ impl Enqueuer {
         config: Arc<EngineConfig>,
         backlog: Backlog,
         committed: &broadcast::Sender<Arc<Enqueued>>,
+        metrics: &Arc<Metrics>,
     ) -> (Self, Vec<JoinHandle<()>>) {
         let (tx, rx) = mpsc::channel(config.accept_queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
@@ -50,6 +51,7 @@ impl Enqueuer {
                     store.clone(),
                     backlog.clone(),
                     committed.clone(),
+                    metrics.clone(),
                     config.max_batch.max(1),
                 ))
             })
@@ -84,6 +86,7 @@ async fn commit_loop(
     store: Arc<dyn Store>,
     backlog: Backlog,
     committed: broadcast::Sender<Arc<Enqueued>>,
+    metrics: Arc<Metrics>,
     max_batch: usize,
 ) {
     loop {
@@ -104,6 +107,7 @@ async fn commit_loop(
         let answer = match result {
             Ok(batch) => {
                 backlog.add_queued(messages.len() as u64);
+                Metrics::add(&metrics.accepted, messages.len() as u64);
                 // No worker listening (none started yet, or all stopping) is fine: they read
                 // the store when they start.
                 let _ = committed.send(Arc::new(batch));

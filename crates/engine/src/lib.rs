@@ -20,6 +20,7 @@ mod dispatcher;
 mod enqueue;
 mod ids;
 pub mod lifecycle;
+pub mod metrics;
 mod pool;
 mod recorder;
 pub mod retry;
@@ -38,6 +39,7 @@ pub use backlog::Backlog;
 pub use config::EngineConfig;
 pub use enqueue::{EnqueueError, Enqueuer};
 pub use ids::new_message_id;
+pub use metrics::Metrics;
 pub use pool::NodeView;
 pub use recorder::Recorder;
 pub use settings::SettingsCache;
@@ -48,6 +50,7 @@ pub struct Engine {
     pub enqueuer: Enqueuer,
     pub settings: SettingsCache,
     pub nodes: NodeView,
+    pub metrics: Arc<Metrics>,
     /// Stops the shard pool (first at shutdown).
     stop_pool: CancellationToken,
     pool: JoinHandle<()>,
@@ -74,6 +77,7 @@ impl Engine {
         let (committed, _) = broadcast::channel(1_024);
         let callbacks_ready = Arc::new(Notify::new());
         let backlog = Backlog::new();
+        let metrics = Metrics::new();
         let mut tasks = Vec::new();
 
         let (recorder, recorder_task) = Recorder::start(
@@ -85,7 +89,13 @@ impl Engine {
         tasks.push(recorder_task);
         let upstream = upstream(recorder.sink())?;
         tasks.push(backlog.spawn_refresh(store.clone(), config.backlog_refresh, stop_rest.clone()));
-        let (enqueuer, committers) = Enqueuer::start(&store, config.clone(), backlog, &committed);
+        tasks.push(metrics.spawn_refresh(
+            store.clone(),
+            config.queue_stats_refresh,
+            stop_rest.clone(),
+        ));
+        let (enqueuer, committers) =
+            Enqueuer::start(&store, config.clone(), backlog, &committed, &metrics);
         tasks.extend(committers);
         let (nodes, pool_task) = pool::ShardPool {
             store,
@@ -95,9 +105,19 @@ impl Engine {
             settings: settings.clone(),
             committed,
             callbacks_ready,
+            metrics: metrics.clone(),
         }
         .start(stop_pool.clone());
-        Ok(Self { enqueuer, settings, nodes, stop_pool, pool: pool_task, stop_rest, tasks })
+        Ok(Self {
+            enqueuer,
+            settings,
+            nodes,
+            metrics,
+            stop_pool,
+            pool: pool_task,
+            stop_rest,
+            tasks,
+        })
     }
 
     /// Stops taking work, lets shard workers finish what is in flight, records what they

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dispatcher::{Dispatcher, PERMITS, http_client};
 use crate::sender::ShardSender;
-use crate::{EngineConfig, Recorder, SettingsCache};
+use crate::{EngineConfig, Metrics, Recorder, SettingsCache};
 
 /// The replicas alive as this one last saw them, and the shards it holds.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +49,7 @@ pub(crate) struct ShardPool {
     pub settings: SettingsCache,
     pub committed: broadcast::Sender<Arc<Enqueued>>,
     pub callbacks_ready: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
 }
 
 struct Held {
@@ -188,6 +189,7 @@ impl ShardPool {
             config: self.config.clone(),
             valid_until: valid_until.clone(),
             committed: Some(self.committed.subscribe()),
+            metrics: self.metrics.clone(),
         };
         let dispatcher = Dispatcher {
             shard: lease.shard,
@@ -197,6 +199,7 @@ impl ShardPool {
             permits: shared.permits.clone(),
             config: self.config.clone(),
             ready: self.callbacks_ready.clone(),
+            metrics: self.metrics.clone(),
         };
         // The sender records each outcome before finishing it, so when both halves are done
         // everything this worker learnt is in the store and the shard can be handed on.

@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::{EngineConfig, Recorder, retry};
+use crate::{EngineConfig, Metrics, Recorder, retry};
 
 pub(crate) struct ShardSender {
     pub shard: u32,
@@ -39,6 +39,7 @@ pub(crate) struct ShardSender {
     pub valid_until: Arc<AtomicI64>,
     /// Batches committed by this replica (taken by `run`).
     pub committed: Option<broadcast::Receiver<Arc<Enqueued>>>,
+    pub metrics: Arc<Metrics>,
 }
 
 type Sent = (QueuedMessage, SendOutcome);
@@ -162,6 +163,7 @@ impl ShardSender {
                         self.recorder.clone(),
                         head,
                         self.config.send_timeout,
+                        self.metrics.clone(),
                     ));
                 }
             }
@@ -247,6 +249,7 @@ impl ShardSender {
             SendOutcome::Transient(why) => {
                 let attempts = window.attempts.entry(message.recipient.clone()).or_insert(0);
                 *attempts += 1;
+                Metrics::add(&self.metrics.retries, 1);
                 let wait = retry::backoff(
                     *attempts,
                     self.config.retry_initial,
@@ -267,27 +270,50 @@ async fn send(
     recorder: Recorder,
     message: QueuedMessage,
     timeout: Duration,
+    metrics: Arc<Metrics>,
 ) -> Sent {
     let outbound = OutboundMessage {
         id: message.id.clone(),
         recipient: message.recipient.clone(),
         payload: message.payload.clone(),
     };
+    let in_flight = InFlight::start(&metrics);
+    let started = Instant::now();
     let outcome =
         tokio::time::timeout(timeout, upstream.send(&outbound)).await.unwrap_or_else(|_| {
             SendOutcome::Transient(format!("no answer from the upstream within {timeout:?}"))
         });
+    metrics.upstream_latency.observe(started.elapsed());
+    drop(in_flight);
     match &outcome {
         SendOutcome::Acknowledged => {
             recorder.record_committed(event(&message.id, MessageStatus::Sent, Vec::new())).await;
+            Metrics::add(&metrics.acknowledged, 1);
         }
         SendOutcome::Permanent(error) => {
             let failed = event(&message.id, MessageStatus::Failed, vec![error.clone()]);
             recorder.record_committed(failed).await;
+            Metrics::add(&metrics.failed, 1);
         }
         SendOutcome::Transient(_) => {}
     }
     (message, outcome)
+}
+
+/// Counts a send in flight until dropped, also when its worker is aborted mid-send.
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn start(metrics: &'a Metrics) -> Self {
+        metrics.sends_in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.sends_in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 async fn recv(

@@ -20,6 +20,6 @@ pub use error::StoreError;
 pub use model::{
     Account, Backend, Backlog, ContactCheck, Enqueued, InboundMessage, Lease, MediaInfo,
     MessageState, NewCallback, NewMessage, Node, PendingCallback, QueueRead, QueuedMessage,
-    Reservation, StatusPlan, StoredResponse, TokenSubject, User,
+    Reservation, ShardBacklog, StatusPlan, StoredResponse, TokenSubject, User,
 };
 pub use store::{ContactCache, Idempotency, Inbox, Media, Pipeline, PlanFn, Store};

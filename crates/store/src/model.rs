@@ -200,6 +200,17 @@ pub struct Backlog {
     pub callbacks: u64,
 }
 
+/// What waits in one shard, for monitoring: queued messages, how long the oldest has waited,
+/// and undelivered callbacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardBacklog {
+    pub shard: u32,
+    pub queued: u64,
+    /// When the oldest queued message was accepted (Unix ms); `None` when none is queued.
+    pub oldest_queued_at_ms: Option<i64>,
+    pub callbacks: u64,
+}
+
 /// A replica and when it was last heard of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {

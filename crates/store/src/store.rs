@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use crate::{
     Account, Backend, Backlog, ContactCheck, Enqueued, InboundMessage, Lease, MediaInfo,
-    MessageState, NewMessage, Node, PendingCallback, QueueRead, Reservation, StatusPlan,
-    StoreError, StoredResponse, TokenSubject, User,
+    MessageState, NewMessage, Node, PendingCallback, QueueRead, Reservation, ShardBacklog,
+    StatusPlan, StoreError, StoredResponse, TokenSubject, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -107,6 +107,8 @@ pub trait Pipeline: Send + Sync {
         limit: u32,
     ) -> Result<QueueRead, StoreError>;
     async fn backlog(&self) -> Result<Backlog, StoreError>;
+    /// The backlog of each shard that has any, by shard (for monitoring; not on a hot path).
+    async fn shard_backlogs(&self) -> Result<Vec<ShardBacklog>, StoreError>;
     /// Reads the messages named by `ids` (locked), lets `plan` decide, writes the plan: status
     /// updates and new callbacks, atomically. Unknown ids are left out of the states.
     async fn record_statuses(

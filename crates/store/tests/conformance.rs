@@ -168,6 +168,16 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
         "after the cursor"
     );
     assert_eq!(store.backlog().await.unwrap().queued, 3);
+    assert_eq!(
+        store.shard_backlogs().await.unwrap(),
+        [premise_store::ShardBacklog {
+            shard: 0,
+            queued: 3,
+            oldest_queued_at_ms: Some(1_001),
+            callbacks: 0
+        }],
+        "per shard, with the oldest acceptance time"
+    );
 
     // Changing the shard count moves queued messages and bumps the generation.
     let account = store.set_shards(4).await.unwrap();
@@ -239,6 +249,8 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     store.delete_callbacks(&[again[0].seq]).await.unwrap();
     assert!(store.pending_callbacks(1, 10).await.unwrap().is_empty());
     assert_eq!(store.backlog().await.unwrap().callbacks, 1, "m2's callback waits on shard 2");
+    let backlogs = store.shard_backlogs().await.unwrap();
+    assert!(backlogs.iter().any(|b| b.shard == 2 && b.callbacks == 1), "{backlogs:?}");
 
     assert_eq!(store.settings_document().await.unwrap(), None);
     store.put_settings_document("{\"a\":1}").await.unwrap();

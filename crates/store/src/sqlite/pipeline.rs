@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::SqliteStore;
 use crate::{
     Account, Backlog, Enqueued, Lease, MessageState, NewMessage, Node, PendingCallback, Pipeline,
-    PlanFn, QueueRead, StoreError,
+    PlanFn, QueueRead, ShardBacklog, StoreError,
 };
 
 #[async_trait]
@@ -136,6 +136,38 @@ impl Pipeline for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(Backlog { queued: queued.unsigned_abs(), callbacks: callbacks.unsigned_abs() })
+    }
+
+    async fn shard_backlogs(&self) -> Result<Vec<ShardBacklog>, StoreError> {
+        // The oldest queued message of a shard is its lowest `seq` (acceptance order), found
+        // on the queue index; only those rows are read for their acceptance time.
+        let queued: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT q.shard, q.depth, m.accepted_at FROM
+               (SELECT shard, count(*) AS depth, min(seq) AS first FROM messages
+                WHERE status = 0 GROUP BY shard) q
+             JOIN messages m ON m.seq = q.first",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let callbacks: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT shard, count(*) FROM callbacks GROUP BY shard")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut by_shard = std::collections::BTreeMap::<u32, ShardBacklog>::new();
+        for (shard, depth, oldest) in queued {
+            let shard = u32::try_from(shard).unwrap_or_default();
+            let entry =
+                by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
+            entry.queued = depth.unsigned_abs();
+            entry.oldest_queued_at_ms = Some(oldest);
+        }
+        for (shard, count) in callbacks {
+            let shard = u32::try_from(shard).unwrap_or_default();
+            let entry =
+                by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
+            entry.callbacks = count.unsigned_abs();
+        }
+        Ok(by_shard.into_values().collect())
     }
 
     async fn record_statuses(

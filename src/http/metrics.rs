@@ -1,0 +1,320 @@
+//! Monitoring: `GET /metrics` (Prometheus text by default, `?format=json` for the On-Premises
+//! JSON), `GET /v1/stats/app` and `/v1/stats/db` (On-Premises JSON by default,
+//! `?format=prometheus`), all for callers with a token or the API key; and the middleware that
+//! counts every request by route and status. `/metrics` can also be served without
+//! authentication on a listener of its own (`metrics.listen`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Query, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use premise_engine::metrics::{Family, Histogram, Kind};
+use premise_wire::ErrorCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Monitor;
+use super::exposition::{self, PROMETHEUS_CONTENT_TYPE};
+use super::reply::reply;
+use super::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/metrics", get(protected_metrics))
+        .route("/v1/stats/app", get(stats_app))
+        .route("/v1/stats/db", get(stats_db))
+}
+
+/// The router of the separate, unauthenticated metrics listener.
+pub fn open_routes(state: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(state)
+}
+
+/// Requests by route (the matched pattern, so ids do not make new series) and status.
+#[derive(Debug)]
+pub struct HttpMetrics {
+    started: Instant,
+    in_flight: AtomicI64,
+    routes: RwLock<HashMap<(String, String), Arc<RouteStats>>>,
+}
+
+#[derive(Debug)]
+struct RouteStats {
+    /// Indexed by status code - 100.
+    statuses: Box<[AtomicU64]>,
+    latency: Histogram,
+}
+
+impl Default for RouteStats {
+    fn default() -> Self {
+        Self {
+            statuses: (100..600).map(|_| AtomicU64::new(0)).collect(),
+            latency: Histogram::default(),
+        }
+    }
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self { started: Instant::now(), in_flight: AtomicI64::new(0), routes: RwLock::default() }
+    }
+}
+
+impl HttpMetrics {
+    fn route(&self, method: &str, route: &str) -> Arc<RouteStats> {
+        let key = (method.to_owned(), route.to_owned());
+        if let Some(stats) = self.routes.read().expect("metrics lock").get(&key) {
+            return stats.clone();
+        }
+        self.routes.write().expect("metrics lock").entry(key).or_default().clone()
+    }
+
+    fn families(&self) -> Vec<Family> {
+        let mut requests = Family::new(
+            "premise_http_requests_total",
+            "HTTP requests answered, by route and status",
+            Kind::Counter,
+        );
+        let mut latency = Family::new(
+            "premise_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route",
+            Kind::Histogram,
+        );
+        let routes = self.routes.read().expect("metrics lock");
+        let mut keys: Vec<_> = routes.keys().collect();
+        keys.sort();
+        for key in keys {
+            let stats = &routes[key];
+            let (method, route) = (key.0.clone(), key.1.clone());
+            for (i, count) in stats.statuses.iter().enumerate() {
+                let count = count.load(Ordering::Relaxed);
+                if count > 0 {
+                    requests = requests.with(
+                        vec![
+                            ("method", method.clone()),
+                            ("route", route.clone()),
+                            ("status", (i + 100).to_string()),
+                        ],
+                        count as f64,
+                    );
+                }
+            }
+            latency =
+                latency.with_histogram(vec![("method", method), ("route", route)], &stats.latency);
+        }
+        vec![
+            requests,
+            latency,
+            Family::new(
+                "premise_http_requests_in_flight",
+                "HTTP requests being answered",
+                Kind::Gauge,
+            )
+            .with(vec![], self.in_flight.load(Ordering::Relaxed) as f64),
+            Family::new(
+                "premise_uptime_seconds",
+                "Seconds since this replica started",
+                Kind::Gauge,
+            )
+            .with(vec![], self.started.elapsed().as_secs_f64().floor()),
+        ]
+    }
+}
+
+/// Counts the request once answered. Unmatched paths share one `route` label.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let metrics = &state.http_metrics;
+    let in_flight = InFlight::start(&metrics.in_flight);
+    let started = Instant::now();
+    let response = next.run(request).await;
+    drop(in_flight);
+    let stats = metrics.route(&method, &route);
+    let index = usize::from(response.status().as_u16()).saturating_sub(100).min(499);
+    stats.statuses[index].fetch_add(1, Ordering::Relaxed);
+    stats.latency.observe(started.elapsed());
+    response
+}
+
+/// Counts a request in flight until dropped, also when the client goes away mid-request.
+struct InFlight<'a>(&'a AtomicI64);
+
+impl<'a> InFlight<'a> {
+    fn start(gauge: &'a AtomicI64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FormatQuery {
+    format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Prometheus,
+    Json,
+}
+
+fn format(query: &FormatQuery, default: Format) -> Result<Format, ApiError> {
+    match query.format.as_deref() {
+        None | Some("") => Ok(default),
+        Some("prometheus") => Ok(Format::Prometheus),
+        Some("json") => Ok(Format::Json),
+        Some(other) => Err(ApiError::new(
+            ErrorCode::ParameterValueInvalid,
+            format!("format must be prometheus or json, not {other:?}"),
+        )),
+    }
+}
+
+/// Everything this replica measures: HTTP, the pipeline, and who it is.
+fn all_families(state: &AppState) -> Vec<Family> {
+    let mut families = state.http_metrics.families();
+    families.extend(state.metrics.families(&state.nodes));
+    families.push(
+        Family::new("premise_build_info", "Version and node name of this replica", Kind::Gauge)
+            .with(
+                vec![
+                    ("version", env!("CARGO_PKG_VERSION").to_owned()),
+                    ("node", state.nodes.me().to_owned()),
+                ],
+                1.0,
+            ),
+    );
+    families
+}
+
+fn render(
+    families: &[Family],
+    format: Format,
+    wrap: impl FnOnce(serde_json::Value) -> serde_json::Value,
+) -> Response {
+    match format {
+        Format::Prometheus => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
+            exposition::prometheus(families),
+        )
+            .into_response(),
+        Format::Json => reply(StatusCode::OK, wrap(exposition::json(families))),
+    }
+}
+
+async fn metrics(
+    State(state): State<AppState>,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    let format = format(&query, Format::Prometheus)?;
+    Ok(render(&all_families(&state), format, |m| json!({ "metrics": m })))
+}
+
+async fn protected_metrics(
+    _: Monitor,
+    state: State<AppState>,
+    query: Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    metrics(state, query).await
+}
+
+/// On-Premises' Coreapp statistics, under their names where the sources show them.
+async fn stats_app(
+    _: Monitor,
+    State(state): State<AppState>,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    let format = format(&query, Format::Json)?;
+    let m = &state.metrics;
+    let n = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let (buckets, sum) = m.callback_latency.snapshot();
+    let posts = buckets.last().map_or(0, |(_, c)| *c) as f64;
+    let backlog = m.callback_backlog_total() as f64;
+    let status_change =
+        |result: &str| vec![("result", result.to_owned()), ("type", "status_change".to_owned())];
+    let families = vec![
+        Family::new("callback_queue_size", "Current callback queue size", Kind::Gauge)
+            .with(vec![], backlog),
+        Family::new("callback_requests", "Callback requests by result", Kind::Counter)
+            .with(status_change("success"), n(&m.callback_posts_ok))
+            .with(status_change("failure"), n(&m.callback_posts_failed)),
+        Family::new(
+            "callback_requests_duration_ms_count",
+            "Callback requests timed",
+            Kind::Counter,
+        )
+        .with(vec![("type", "status_change".to_owned())], posts),
+        Family::new(
+            "callback_requests_duration_ms_sum",
+            "Callback request time, ms",
+            Kind::Counter,
+        )
+        .with(vec![("type", "status_change".to_owned())], (sum * 1000.0).round()),
+        Family::new(
+            "message_queue_size",
+            "Messages accepted and not yet acknowledged",
+            Kind::Gauge,
+        )
+        .with(vec![], m.queue_depth_total() as f64),
+        Family::new("messages_sent", "Messages the upstream acknowledged", Kind::Counter)
+            .with(vec![], n(&m.acknowledged)),
+        Family::new("messages_failed", "Messages failed for good", Kind::Counter)
+            .with(vec![], n(&m.failed)),
+    ];
+    Ok(render(&families, format, |app| json!({ "stats": { "app": app } })))
+}
+
+/// Database statistics: whether it answers, its backend, and what waits in it.
+async fn stats_db(
+    _: Monitor,
+    State(state): State<AppState>,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    let format = format(&query, Format::Json)?;
+    let started = Instant::now();
+    let ready = state.store.ready().await.unwrap_or(false);
+    let ping_us = started.elapsed().as_micros() as f64;
+    let backlog = state.store.backlog().await?;
+    let backend = format!("{:?}", state.store.backend()).to_ascii_lowercase();
+    let families = vec![
+        Family::new(
+            "db_ready",
+            "1 when the database answers with every migration applied",
+            Kind::Gauge,
+        )
+        .with(vec![("backend", backend)], f64::from(u8::from(ready))),
+        Family::new(
+            "db_request_duration_us",
+            "Time of a readiness query, microseconds",
+            Kind::Gauge,
+        )
+        .with(vec![("request", "ready".to_owned())], ping_us),
+        Family::new("db_queued_messages", "Messages queued in the database", Kind::Gauge)
+            .with(vec![], backlog.queued as f64),
+        Family::new(
+            "db_pending_callbacks",
+            "Status callbacks waiting in the database",
+            Kind::Gauge,
+        )
+        .with(vec![], backlog.callbacks as f64),
+    ];
+    Ok(render(&families, format, |db| json!({ "stats": { "db": db } })))
+}
