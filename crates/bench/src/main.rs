@@ -21,6 +21,10 @@ struct Args {
     /// Seconds of load per scenario (default: 60; smoke: 20 or 3,000 messages).
     #[arg(long)]
     duration: Option<u64>,
+    /// Concurrent clients of the closed-loop scenarios (default 64; smoke 16). The database
+    /// ceiling is measured at the same concurrency.
+    #[arg(long)]
+    clients: Option<usize>,
     /// Where to write the JSON results.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
@@ -41,6 +45,13 @@ async fn main() -> anyhow::Result<()> {
             Some(found) => scenarios.extend(found),
             None => {
                 bail!("no scenario '{name}': choose from {} or all", scenario::NAMES.join(", "))
+            }
+        }
+    }
+    if let Some(clients) = args.clients {
+        for scenario in &mut scenarios {
+            if let scenario::Load::Closed { clients: c } = &mut scenario.load {
+                *c = clients.max(1);
             }
         }
     }
