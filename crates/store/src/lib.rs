@@ -18,6 +18,7 @@ pub use connect::{ConnectOptions, connect};
 pub use error::StoreError;
 pub use model::{
     Account, Backend, Backlog, Enqueued, InboundMessage, Lease, MessageState, NewCallback,
-    NewMessage, Node, PendingCallback, QueueRead, QueuedMessage, StatusPlan, TokenSubject, User,
+    NewInbound, NewMessage, Node, PendingCallback, QueueRead, QueuedMessage, StatusPlan,
+    TokenSubject, User,
 };
 pub use store::{Inbox, Pipeline, PlanFn, Store};

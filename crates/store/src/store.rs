@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    Account, Backend, Backlog, Enqueued, InboundMessage, Lease, MessageState, NewMessage, Node,
-    PendingCallback, QueueRead, StatusPlan, StoreError, TokenSubject, User,
+    Account, Backend, Backlog, Enqueued, InboundMessage, Lease, MessageState, NewInbound,
+    NewMessage, Node, PendingCallback, QueueRead, StatusPlan, StoreError, TokenSubject, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -178,6 +178,9 @@ pub trait Inbox: Send + Sync {
         received_at_ms: i64,
         payload: &str,
     ) -> Result<bool, StoreError>;
+    /// Stores an inbound message and queues its webhook on the sender's shard, in one
+    /// transaction; `false` (and nothing queued) if one with this id is already stored.
+    async fn receive_inbound(&self, inbound: &NewInbound) -> Result<bool, StoreError>;
     /// Marks the message read at `now_ms` (the first time only); `false` if there is no such
     /// inbound message.
     async fn mark_inbound_read(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;

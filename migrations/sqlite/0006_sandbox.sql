@@ -1,0 +1,6 @@
+-- The sandbox's inbound messages travel through the callback outbox like status callbacks
+-- (durable, retried, in order per sender). `kind` tells the dispatcher how to post a row:
+-- 0, one `statuses[]` entry (batched into `{"statuses":[...]}`); 1, a whole inbound webhook
+-- body (`{"contacts":[...],"messages":[...]}`), posted on its own; its `message_id` is
+-- `inbound:<sender>`, so one sender's messages arrive one after another, in order.
+ALTER TABLE callbacks ADD COLUMN kind SMALLINT NOT NULL DEFAULT 0;
