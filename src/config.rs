@@ -82,6 +82,7 @@ pub struct SandboxSettings {
     pub permanent_failure_rate: f64,
     pub journal: String,
     pub seed: u64,
+    pub customer_service_window: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -326,6 +327,7 @@ impl Config {
             journal: (!self.sandbox.journal.is_empty())
                 .then(|| self.sandbox.journal.clone().into()),
             seed: (self.sandbox.seed != 0).then_some(self.sandbox.seed),
+            customer_service_window: self.sandbox.customer_service_window,
             node,
         }
     }

@@ -12,7 +12,7 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use premise_engine::Engine;
 use premise_store::Store;
-use premise_upstream::Sandbox;
+use premise_upstream::{Sandbox, SandboxWorld};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -49,11 +49,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         i64::try_from(config.auth.token_lifetime_secs).context("auth.token_lifetime_secs")?;
     let node = node_name(&config.node.name);
     let sandbox = config.sandbox(node.clone());
+    let world = Arc::new(SandboxWorld::default());
+    let sandbox_world = world.clone();
     let engine = Engine::start(
         store.clone(),
         config.engine(node.clone()),
         Box::new(move |events| {
-            let sandbox = Sandbox::start(sandbox, events).context("cannot start the sandbox")?;
+            let sandbox = Sandbox::start(sandbox, sandbox_world, events)
+                .context("cannot start the sandbox")?;
             Ok(Arc::new(sandbox) as Arc<dyn premise_upstream::Upstream>)
         }),
     )?;
@@ -73,6 +76,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         draining: Arc::new(AtomicBool::new(false)),
         store,
         config: config.clone(),
+        sandbox: world,
     };
 
     let listener = TcpListener::bind(config.listen_addr())

@@ -10,6 +10,7 @@ mod error;
 mod health;
 mod messages;
 mod reply;
+mod sandbox;
 mod settings;
 mod users;
 
@@ -22,6 +23,7 @@ use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use premise_engine::{Enqueuer, NodeView, SettingsCache};
 use premise_store::Store;
+use premise_upstream::SandboxWorld;
 use premise_wire::ErrorCode;
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub enqueuer: Enqueuer,
     pub settings: SettingsCache,
     pub nodes: NodeView,
+    /// The sandbox's clock and customer-service windows.
+    pub sandbox: Arc<SandboxWorld>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -63,6 +67,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .merge(settings::routes())
         .merge(account::routes())
         .merge(cloud::routes())
+        .merge(sandbox::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -70,6 +70,9 @@ pub fn premise() -> Command {
     // The test support reads DATABASE_URL as the Postgres server to create databases on; the
     // server under test gets its database from --database-url only.
     cmd.env_remove("DATABASE_URL").env_remove("PREMISE_CONFIG").env("RUST_LOG", "info");
+    // Most tests send free-form texts to customers who never wrote; `tests/sandbox.rs` turns
+    // the customer-service window back on where it is the subject.
+    cmd.env("PREMISE_SANDBOX__CUSTOMER_SERVICE_WINDOW", "false");
     cmd
 }
 

@@ -7,11 +7,13 @@
 //! on the sink the upstream was built with.
 
 mod sandbox;
+pub mod test_numbers;
+pub mod window;
 
 use async_trait::async_trait;
 use premise_wire::{MessageStatus, StatusError};
 
-pub use sandbox::{Sandbox, SandboxConfig};
+pub use sandbox::{Sandbox, SandboxConfig, SandboxWorld};
 
 /// A message on its way out: its id, recipient and canonical request JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,12 +3,15 @@
 //! fraction of sends transiently or for good, and can keep a journal: one JSON line per acknowledged send,
 //! written before the acknowledgement, so tests can prove every message reached it (once, and
 //! in order) even across a `kill -9` of the server.
+//!
+//! It also misbehaves on purpose: [`crate::test_numbers`] have fixed outcomes, and free-form
+//! messages outside the 24-hour customer-service window ([`crate::window`]) fail with 470.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +19,8 @@ use premise_wire::{MessageStatus, StatusError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::test_numbers::{self, Behaviour};
+use crate::window::{CustomerWindows, SandboxClock, window_open};
 use crate::{EventSink, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, now_ms};
 
 #[derive(Debug, Clone)]
@@ -37,19 +42,42 @@ pub struct SandboxConfig {
     pub seed: Option<u64>,
     /// Written into each journal line, to tell replicas apart.
     pub node: String,
+    /// Whether free-form messages outside the 24-hour customer-service window fail (470).
+    pub customer_service_window: bool,
+}
+
+/// The sandbox's state that the HTTP front also acts on: its clock and who wrote when.
+#[derive(Debug, Default)]
+pub struct SandboxWorld {
+    pub clock: SandboxClock,
+    pub windows: CustomerWindows,
+}
+
+impl SandboxWorld {
+    /// A customer message arrived from `wa_id` now (sandbox time): it opens their window.
+    pub fn customer_wrote(&self, wa_id: &str) {
+        self.windows.customer_wrote(wa_id, self.clock.now_ms());
+    }
 }
 
 #[derive(Debug)]
 pub struct Sandbox {
     config: SandboxConfig,
+    world: Arc<SandboxWorld>,
     rng: Mutex<fastrand::Rng>,
+    /// Failed attempts so far of messages to a [`Behaviour::TransientFirst`] number.
+    attempts: Mutex<HashMap<String, u32>>,
     later: mpsc::UnboundedSender<(Instant, StatusEvent)>,
     journal: Option<mpsc::UnboundedSender<(String, oneshot::Sender<()>)>>,
 }
 
 impl Sandbox {
     /// Starts the sandbox's background tasks; statuses after the acknowledgement go to `events`.
-    pub fn start(config: SandboxConfig, events: EventSink) -> std::io::Result<Self> {
+    pub fn start(
+        config: SandboxConfig,
+        world: Arc<SandboxWorld>,
+        events: EventSink,
+    ) -> std::io::Result<Self> {
         let (later, scheduled) = mpsc::unbounded_channel();
         tokio::spawn(report_later(scheduled, events));
         let journal = match &config.journal {
@@ -62,7 +90,14 @@ impl Sandbox {
             None => None,
         };
         let rng = config.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
-        Ok(Self { config, rng: Mutex::new(rng), later, journal })
+        Ok(Self {
+            config,
+            world,
+            rng: Mutex::new(rng),
+            attempts: Mutex::new(HashMap::new()),
+            later,
+            journal,
+        })
     }
 
     fn draw(&self) -> f64 {
@@ -73,22 +108,16 @@ impl Sandbox {
 #[async_trait]
 impl Upstream for Sandbox {
     async fn send(&self, message: &OutboundMessage) -> SendOutcome {
-        if !self.config.ack_latency.is_zero() {
-            tokio::time::sleep(self.config.ack_latency).await;
+        let behaviour = test_numbers::lookup(&message.recipient);
+        let latency = match behaviour {
+            Some(Behaviour::SlowAck(latency)) => latency,
+            _ => self.config.ack_latency,
+        };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
         }
-        if self.config.transient_failure_rate > 0.0
-            && self.draw() < self.config.transient_failure_rate
-        {
-            return SendOutcome::Transient("sandbox: simulated transient failure".to_owned());
-        }
-        if self.config.permanent_failure_rate > 0.0
-            && self.draw() < self.config.permanent_failure_rate
-        {
-            return SendOutcome::Permanent(StatusError {
-                code: 1026,
-                title: "Receiver incapable".to_owned(),
-                details: Some("sandbox: simulated permanent failure".to_owned()),
-            });
+        if let Some(outcome) = self.misbehave(message, behaviour) {
+            return outcome;
         }
         let acked_at = now_ms();
         if let Some(journal) = &self.journal {
@@ -104,22 +133,84 @@ impl Upstream for Sandbox {
                 return SendOutcome::Transient("sandbox: journal unavailable".to_owned());
             }
         }
-        self.schedule(&message.id, MessageStatus::Sent, acked_at);
+        self.schedule(&message.id, behaviour, MessageStatus::Sent, acked_at);
         SendOutcome::Acknowledged
     }
 
     async fn resume(&self, unfinished: &[Unfinished]) {
         for message in unfinished {
-            self.schedule(&message.message_id, message.status, message.since_ms);
+            self.schedule(&message.message_id, None, message.status, message.since_ms);
         }
     }
 }
 
 impl Sandbox {
+    /// What goes wrong with this send, if anything: a test number's failure, a transient
+    /// failure, the customer-service window, or a random draw.
+    fn misbehave(
+        &self,
+        message: &OutboundMessage,
+        behaviour: Option<Behaviour>,
+    ) -> Option<SendOutcome> {
+        match behaviour {
+            Some(Behaviour::Fails(code)) => return Some(failure(code)),
+            Some(Behaviour::Invalid) => return Some(failure(1013)),
+            Some(Behaviour::TransientFirst(n)) => {
+                let mut attempts = self.attempts.lock().ok()?;
+                let done = attempts.entry(message.id.clone()).or_insert(0);
+                if *done < n {
+                    *done += 1;
+                    return Some(SendOutcome::Transient(format!(
+                        "sandbox: test number {}, transient failure {done} of {n}",
+                        message.recipient
+                    )));
+                }
+                attempts.remove(&message.id);
+            }
+            _ => {}
+        }
+        if self.config.customer_service_window
+            && !is_template(&message.payload)
+            && !window_open(
+                self.world.windows.last_inbound(&message.recipient),
+                self.world.clock.now_ms(),
+            )
+        {
+            return Some(failure(470));
+        }
+        if behaviour.is_some() {
+            return None;
+        }
+        if self.config.transient_failure_rate > 0.0
+            && self.draw() < self.config.transient_failure_rate
+        {
+            return Some(SendOutcome::Transient("sandbox: simulated transient failure".to_owned()));
+        }
+        if self.config.permanent_failure_rate > 0.0
+            && self.draw() < self.config.permanent_failure_rate
+        {
+            return Some(failure(1026));
+        }
+        None
+    }
+
     /// Schedules the statuses that follow `status`, reached at `since_ms`: `delivered` after
-    /// `delivered_after`, `read` after a further `read_after` (at once if already overdue).
-    fn schedule(&self, id: &str, status: MessageStatus, since_ms: i64) {
-        if !self.config.lifecycle {
+    /// `delivered_after`, `read` after a further `read_after` (at once if already overdue), as
+    /// far as the recipient's test-number behaviour (if any) lets them go.
+    fn schedule(
+        &self,
+        id: &str,
+        behaviour: Option<Behaviour>,
+        status: MessageStatus,
+        since_ms: i64,
+    ) {
+        let (deliver, read) = match behaviour {
+            Some(Behaviour::DeliveredAndRead) => (true, true),
+            Some(Behaviour::DeliveredNeverRead) => (true, false),
+            Some(Behaviour::NeverDelivered) => (false, false),
+            _ => (self.config.lifecycle, self.config.lifecycle),
+        };
+        if !deliver {
             return;
         }
         let (now, now_ms) = (Instant::now(), now_ms());
@@ -145,11 +236,41 @@ impl Sandbox {
             MessageStatus::Delivered => since_ms,
             _ => return,
         };
+        if !read {
+            return;
+        }
         let _ = self.later.send(event(
             MessageStatus::Read,
             delivered_ms + self.config.read_after.as_millis() as i64,
         ));
     }
+}
+
+/// A permanent failure with an On-Premises async error code (`onprem-api.md` section 10.2).
+fn failure(code: u32) -> SendOutcome {
+    let (title, details) = match code {
+        470 => (
+            "Re-engagement message",
+            "Message failed to send because more than 24 hours have passed since the customer last replied to this number",
+        ),
+        471 => (
+            "Spam rate limit hit",
+            "Message failed to send because there are restrictions on how many messages can be sent from this phone number",
+        ),
+        1013 => ("User is not valid", "The recipient is not a WhatsApp user"),
+        _ => ("Receiver incapable", "The receiver is incapable of receiving this message"),
+    };
+    SendOutcome::Permanent(StatusError {
+        code,
+        title: title.to_owned(),
+        details: Some(details.to_owned()),
+    })
+}
+
+/// Templates may go outside the customer-service window; everything else is free-form.
+fn is_template(payload: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(payload)
+        .is_ok_and(|v| v.get("type").and_then(serde_json::Value::as_str) == Some("template"))
 }
 
 /// Emits scheduled statuses when they fall due, in due order (ties in scheduling order).
