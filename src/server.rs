@@ -12,6 +12,7 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use premise_engine::Engine;
 use premise_store::Store;
+use premise_upstream::templates::TemplateDef;
 use premise_upstream::{Sandbox, SandboxWorld};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -19,6 +20,9 @@ use tokio::sync::Notify;
 use crate::auth::{Accounts, LoginThrottle, Tokens};
 use crate::config::{Config, redact_url};
 use crate::http::{AppState, app};
+
+/// How often each replica reloads the sandbox's template registry from the store.
+const TEMPLATE_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Name of the generated token signing key in the store's secrets.
 const SIGNING_KEY: &str = "token_signing_key";
@@ -50,6 +54,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let node = node_name(&config.node.name);
     let sandbox = config.sandbox(node.clone());
     let world = Arc::new(SandboxWorld::default());
+    seed_templates(&config, &store, &world).await?;
+    let refresh_templates = tokio::spawn(refresh_templates(store.clone(), world.clone()));
     let sandbox_world = world.clone();
     let engine = Engine::start(
         store.clone(),
@@ -112,9 +118,49 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     tracing::info!("HTTP stopped; handing back shards");
+    refresh_templates.abort();
     engine.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Adds the templates file's templates the store lacks, then loads the registry.
+async fn seed_templates(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    world: &SandboxWorld,
+) -> anyhow::Result<()> {
+    let templates =
+        config.sandbox_templates().map_err(|why| anyhow::anyhow!("sandbox.templates: {why}"))?;
+    for template in &templates {
+        let definition = serde_json::to_string(template)?;
+        store.put_sandbox_template(&template.name, &template.language, &definition, false).await?;
+    }
+    world.set_templates(load_templates(store.as_ref()).await?);
+    Ok(())
+}
+
+async fn load_templates(store: &dyn Store) -> anyhow::Result<Vec<TemplateDef>> {
+    let mut templates = Vec::new();
+    for definition in store.sandbox_templates().await? {
+        match serde_json::from_str(&definition) {
+            Ok(template) => templates.push(template),
+            Err(e) => tracing::warn!(error = %e, "skipping an unreadable sandbox template"),
+        }
+    }
+    Ok(templates)
+}
+
+/// Keeps the sandbox's registry in step with the store, so a template added through another
+/// replica is known here within seconds.
+async fn refresh_templates(store: Arc<dyn Store>, world: Arc<SandboxWorld>) {
+    loop {
+        tokio::time::sleep(TEMPLATE_REFRESH).await;
+        match load_templates(store.as_ref()).await {
+            Ok(templates) => world.set_templates(templates),
+            Err(e) => tracing::debug!(error = format!("{e:#}"), "cannot refresh sandbox templates"),
+        }
+    }
 }
 
 /// The configured node name, or `<hostname>:<random>` like On-Premises' `<hostname>:<container-id>`.

@@ -300,3 +300,156 @@ async fn inbound_messages_arrive_as_onprem_webhooks(backend: Backend) {
     let (status, _) = inject(&server, &user, bodies[0].clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+async fn send_template_with(server: &Server, token: &str, template: Value) -> String {
+    let (status, body) = server
+        .send_json(
+            Method::POST,
+            "/v1/messages",
+            Some(token),
+            json!({"to": CUSTOMER, "type": "template", "template": template}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["messages"][0]["id"].as_str().unwrap().to_owned()
+}
+
+/// Template messages are checked against the registry: an error ends the message `failed` with
+/// the On-Premises code (after the POST was accepted, as On-Premises learnt of them from
+/// WhatsApp); a good one is acknowledged and its hydrated text journaled. The registry is
+/// managed through the admin endpoint.
+#[tokio::test]
+async fn templates_are_checked_against_the_registry() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = premise_testkit::TempDir::new("premise-journal");
+    let journal_file = support::pipeline::journal_path(dir.path());
+    let mut env = FAST.to_vec();
+    env.push(("PREMISE_SANDBOX__JOURNAL", journal_file.to_str().unwrap()));
+    let server = Server::start_with(&db, &env).await;
+    let token = server.admin_token().await;
+    let receiver = Receiver::start().await;
+    server.use_webhook(&token, &receiver.url()).await;
+
+    let currency = json!({"type": "currency", "currency": {"fallback_value": "$12.50", "code": "USD", "amount_1000": 12500}});
+    let date = json!({"type": "date_time", "date_time": {"fallback_value": "March 3, 2027"}});
+    let order = |params: Value| {
+        json!({"namespace": "premise_sandbox", "name": "order_update",
+        "language": {"policy": "deterministic", "code": "en_US"},
+        "components": [{"type": "body", "parameters": params}]})
+    };
+    let good = send_template_with(
+        &server,
+        &token,
+        order(json!([
+        {"type": "text", "text": "Ada"}, {"type": "text", "text": "#1234"}, currency, date])),
+    )
+    .await;
+    let cases = [
+        (json!({"name": "no_such_template", "language": {"code": "en_US"}}), 2001),
+        (json!({"name": "hello_world", "language": {"code": "pt_BR"}}), 2001),
+        (order(json!([{"type": "text", "text": "Ada"}])), 2000),
+        (
+            order(
+                json!([{"type": "text", "text": "Ada"}, {"type": "text", "text": "#1"}, {"type": "text", "text": "$1"}, date]),
+            ),
+            2012,
+        ),
+        (
+            order(
+                json!([{"type": "text", "text": "x".repeat(1100)}, {"type": "text", "text": "#1"}, currency, date]),
+            ),
+            2005,
+        ),
+        (
+            json!({"name": "delivery_photo", "language": {"code": "en_US"}, "components": [
+            {"type": "header", "parameters": [{"type": "text", "text": "not an image"}]},
+            {"type": "body", "parameters": [{"type": "text", "text": "P1"}]}]}),
+            2012,
+        ),
+        (
+            json!({"name": "verification_code", "language": {"code": "en_US"}, "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "123456"}]}]}),
+            2000,
+        ),
+    ];
+    let mut failing = Vec::new();
+    for (template, code) in cases {
+        failing.push((send_template_with(&server, &token, template).await, code));
+    }
+    let photo = send_template_with(&server, &token, json!({"name": "delivery_photo", "language": {"code": "en_US"}, "components": [
+        {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://example.com/parcel.jpg"}}]},
+        {"type": "body", "parameters": [{"type": "text", "text": "P1"}]},
+        {"type": "button", "sub_type": "quick_reply", "index": "1", "parameters": [{"type": "payload", "payload": "PROBLEM-P1"}]}]})).await;
+    let otp = send_template_with(&server, &token, json!({"name": "verification_code", "language": {"code": "en_US"}, "components": [
+        {"type": "body", "parameters": [{"type": "text", "text": "123456"}]},
+        {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "123456"}]}]})).await;
+
+    for (id, code) in &failing {
+        assert_eq!(outcome(&receiver, id).await, ("failed".into(), Some(*code)), "{id}");
+    }
+    for id in [&good, &photo, &otp] {
+        assert_eq!(outcome(&receiver, id).await, ("sent".into(), None));
+    }
+    let journal: Vec<Value> = std::fs::read_to_string(&journal_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let hydrated = |id: &str| {
+        journal
+            .iter()
+            .find(|l| l["id"] == id)
+            .map(|l| l["hydrated"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(
+        hydrated(&good),
+        "Hi Ada, your order #1234 of $12.50 has shipped and will arrive on March 3, 2027.\nReply STOP to stop order updates"
+    );
+    assert!(hydrated(&otp).starts_with("123456 is your verification code."));
+
+    // The registry through the admin endpoint: list, add (then usable), refuse a bad one, delete.
+    let (status, body) = server.get("/v1/sandbox/templates", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> =
+        body["templates"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["delivery_photo", "hello_world", "order_update", "verification_code"]);
+    let spanish = json!({"namespace": "premise_sandbox", "name": "hello_world", "language": "es",
+        "components": [{"type": "BODY", "text": "¡Hola {{1}}!"}]});
+    let (status, body) =
+        server.send_json(Method::POST, "/v1/sandbox/templates", Some(&token), spanish).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let hola = send_template_with(
+        &server,
+        &token,
+        json!({"name": "hello_world", "language": {"code": "es"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ada"}]}]}),
+    )
+    .await;
+    assert_eq!(outcome(&receiver, &hola).await, ("sent".into(), None));
+    let (status, body) = server
+        .send_json(Method::POST, "/v1/sandbox/templates", Some(&token),
+            json!({"namespace": "n", "name": "gap", "language": "en", "components": [{"type": "BODY", "text": "{{2}}"}]}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, 1009, "components[0].text");
+    let (status, body) = server
+        .send_json(
+            Method::POST,
+            "/v1/sandbox/templates",
+            Some(&token),
+            json!({"name": "x", "language": "en", "components": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, 1009, "namespace");
+    let (status, _) = server
+        .send_json(Method::DELETE, "/v1/sandbox/templates/hello_world/es", Some(&token), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server
+        .send_json(Method::DELETE, "/v1/sandbox/templates/hello_world/es", Some(&token), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, 1006, "hello_world");
+}

@@ -4,3 +4,12 @@
 -- body (`{"contacts":[...],"messages":[...]}`), posted on its own; its `message_id` is
 -- `inbound:<sender>`, so one sender's messages arrive one after another, in order.
 ALTER TABLE callbacks ADD COLUMN kind SMALLINT NOT NULL DEFAULT 0;
+
+-- The sandbox's template registry, shared by every replica. Seeded at start from the templates
+-- file (a template is added if missing), managed through /v1/sandbox/templates.
+CREATE TABLE sandbox_templates (
+    name       TEXT NOT NULL,
+    language   TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    PRIMARY KEY (name, language)
+);

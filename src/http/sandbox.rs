@@ -6,22 +6,27 @@
 //!   24-hour customer-service window.
 //! - `POST /v1/sandbox/clock` moves the sandbox's clock, which judges that window, so a test
 //!   can step past 24 hours without waiting.
+//! - `GET/POST /v1/sandbox/templates`, `DELETE /v1/sandbox/templates/{name}/{language}` manage
+//!   the template registry that template messages are checked against (kept in the store, so
+//!   every replica agrees).
 
 use axum::Router;
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{delete, get, post};
 use premise_engine::new_message_id;
 use premise_store::NewInbound;
 use premise_upstream::now_ms;
+use premise_upstream::templates::TemplateDef;
 use premise_wire::messages::inbound::Inbound;
 use premise_wire::{ErrorCode, Rejection};
 use serde_json::{Value, json};
 
 use super::auth::Admin;
 use super::body::{JsonBody, OptionalJsonBody};
-use super::reply::reply;
+use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
 /// `contacts[0].profile.name` when the injection names no profile.
@@ -31,6 +36,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/sandbox/inbound", post(inbound))
         .route("/v1/sandbox/clock", post(clock))
+        .route("/v1/sandbox/templates", get(list_templates).post(add_template))
+        .route("/v1/sandbox/templates/{name}/{language}", delete(delete_template))
 }
 
 /// 201 `{"messages":[{"id"}]}` once the message and its webhook are committed.
@@ -116,4 +123,49 @@ fn seconds(field: &str, value: &Value) -> Result<i64, Rejection> {
     parsed
         .filter(|s: &i64| s.unsigned_abs() <= 100 * 366 * 86_400)
         .ok_or_else(|| Rejection::invalid(field, "expected a whole number of seconds"))
+}
+
+/// 200 `{"templates":[...]}`, every definition in the registry.
+async fn list_templates(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Response, ApiError> {
+    let mut templates = Vec::new();
+    for definition in state.store.sandbox_templates().await? {
+        templates.push(serde_json::from_str::<Value>(&definition).map_err(ApiError::internal)?);
+    }
+    Ok(reply(StatusCode::OK, json!({ "templates": templates })))
+}
+
+/// Adds a template, or replaces the one of that name and language: 201 `{"templates":[it]}`.
+async fn add_template(
+    State(state): State<AppState>,
+    _admin: Admin,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let template: TemplateDef = serde_path_to_error::deserialize(&body).map_err(|e| {
+        let path = e.path().to_string();
+        Rejection::invalid(if path == "." { "template" } else { &path }, e.inner())
+    })?;
+    template.validate().map_err(|why| Rejection::new(ErrorCode::ParameterValueInvalid, why))?;
+    let definition = serde_json::to_string(&template).map_err(ApiError::internal)?;
+    state.store.put_sandbox_template(&template.name, &template.language, &definition, true).await?;
+    state.sandbox.put_template(template.clone());
+    Ok(reply(StatusCode::CREATED, json!({ "templates": [template] })))
+}
+
+/// 200, or 404/1006 if there is no such template.
+async fn delete_template(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((name, language)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    if !state.store.delete_sandbox_template(&name, &language).await? {
+        return Err(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("no template '{name}' in language '{language}'"),
+        ));
+    }
+    state.sandbox.remove_template(&name, &language);
+    Ok(reply_empty(StatusCode::OK))
 }

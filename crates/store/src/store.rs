@@ -13,7 +13,7 @@ pub type PlanFn<'a> = &'a (dyn Fn(Vec<MessageState>) -> StatusPlan + Send + Sync
 /// All persistent state of Premise. Times are Unix seconds, passed in by the caller so that
 /// the rules that depend on them can be tested with any clock.
 #[async_trait]
-pub trait Store: Pipeline + Inbox + Send + Sync + std::fmt::Debug {
+pub trait Store: Pipeline + Inbox + Templates + Send + Sync + std::fmt::Debug {
     fn backend(&self) -> Backend;
 
     /// Applies this backend's pending migrations.
@@ -185,4 +185,23 @@ pub trait Inbox: Send + Sync {
     /// inbound message.
     async fn mark_inbound_read(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
     async fn inbound(&self, id: &str) -> Result<Option<InboundMessage>, StoreError>;
+}
+
+/// The sandbox's template registry: definitions (JSON) by name and language.
+#[async_trait]
+pub trait Templates: Send + Sync {
+    /// Every definition, by name then language.
+    async fn sandbox_templates(&self) -> Result<Vec<String>, StoreError>;
+    /// Stores a definition, replacing one of the same name and language if `replace`; returns
+    /// whether it was written.
+    async fn put_sandbox_template(
+        &self,
+        name: &str,
+        language: &str,
+        definition: &str,
+        replace: bool,
+    ) -> Result<bool, StoreError>;
+    /// `false` if there was no such template.
+    async fn delete_sandbox_template(&self, name: &str, language: &str)
+    -> Result<bool, StoreError>;
 }

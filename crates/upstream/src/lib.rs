@@ -7,6 +7,7 @@
 //! on the sink the upstream was built with.
 
 mod sandbox;
+pub mod templates;
 pub mod test_numbers;
 pub mod window;
 

@@ -4,14 +4,16 @@
 //! written before the acknowledgement, so tests can prove every message reached it (once, and
 //! in order) even across a `kill -9` of the server.
 //!
-//! It also misbehaves on purpose: [`crate::test_numbers`] have fixed outcomes, and free-form
-//! messages outside the 24-hour customer-service window ([`crate::window`]) fail with 470.
+//! It also misbehaves on purpose: [`crate::test_numbers`] have fixed outcomes, free-form
+//! messages outside the 24-hour customer-service window ([`crate::window`]) fail with 470, and
+//! template messages are checked against the registry ([`crate::templates`]); the journal line
+//! of an acknowledged template carries its hydrated text.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,6 +21,7 @@ use premise_wire::{MessageStatus, StatusError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::templates::{self, Registry, TemplateDef};
 use crate::test_numbers::{self, Behaviour};
 use crate::window::{CustomerWindows, SandboxClock, window_open};
 use crate::{EventSink, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, now_ms};
@@ -51,12 +54,46 @@ pub struct SandboxConfig {
 pub struct SandboxWorld {
     pub clock: SandboxClock,
     pub windows: CustomerWindows,
+    /// The template registry, a cache of the store's (refreshed by the server).
+    templates: RwLock<Registry>,
 }
 
 impl SandboxWorld {
     /// A customer message arrived from `wa_id` now (sandbox time): it opens their window.
     pub fn customer_wrote(&self, wa_id: &str) {
         self.windows.customer_wrote(wa_id, self.clock.now_ms());
+    }
+
+    /// Replaces the cached registry.
+    pub fn set_templates(&self, templates: Vec<TemplateDef>) {
+        let registry = templates.into_iter().map(|t| ((t.name.clone(), t.language.clone()), t));
+        if let Ok(mut cached) = self.templates.write() {
+            *cached = registry.collect();
+        }
+    }
+
+    pub fn put_template(&self, template: TemplateDef) {
+        if let Ok(mut cached) = self.templates.write() {
+            cached.insert((template.name.clone(), template.language.clone()), template);
+        }
+    }
+
+    pub fn remove_template(&self, name: &str, language: &str) {
+        if let Ok(mut cached) = self.templates.write() {
+            cached.remove(&(name.to_owned(), language.to_owned()));
+        }
+    }
+
+    /// Checks a template message against the registry: its hydrated text, or its error.
+    fn hydrate(&self, template: &serde_json::Value) -> Result<String, StatusError> {
+        match self.templates.read() {
+            Ok(registry) => templates::hydrate(&registry, template),
+            Err(_) => Err(StatusError {
+                code: 1000,
+                title: "Generic error".to_owned(),
+                details: Some("sandbox: the template registry is unavailable".to_owned()),
+            }),
+        }
     }
 }
 
@@ -116,18 +153,27 @@ impl Upstream for Sandbox {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        if let Some(outcome) = self.misbehave(message, behaviour) {
+        let request: serde_json::Value = serde_json::from_str(&message.payload).unwrap_or_default();
+        let template = request.get("template").filter(|_| request["type"] == "template");
+        if let Some(outcome) = self.misbehave(message, behaviour, template.is_some()) {
             return outcome;
         }
+        let hydrated = match template.map(|t| self.world.hydrate(t)).transpose() {
+            Ok(hydrated) => hydrated,
+            Err(error) => return SendOutcome::Permanent(error),
+        };
         let acked_at = now_ms();
         if let Some(journal) = &self.journal {
-            let line = serde_json::json!({
+            let mut line = serde_json::json!({
                 "at_us": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
                 "node": self.config.node,
                 "id": message.id,
                 "to": message.recipient,
-                "message": serde_json::from_str::<serde_json::Value>(&message.payload).unwrap_or_default(),
+                "message": request,
             });
+            if let Some(text) = hydrated {
+                line["hydrated"] = serde_json::Value::String(text);
+            }
             let (done, written) = oneshot::channel();
             if journal.send((line.to_string(), done)).is_err() || written.await.is_err() {
                 return SendOutcome::Transient("sandbox: journal unavailable".to_owned());
@@ -151,6 +197,7 @@ impl Sandbox {
         &self,
         message: &OutboundMessage,
         behaviour: Option<Behaviour>,
+        is_template: bool,
     ) -> Option<SendOutcome> {
         match behaviour {
             Some(Behaviour::Fails(code)) => return Some(failure(code)),
@@ -170,7 +217,7 @@ impl Sandbox {
             _ => {}
         }
         if self.config.customer_service_window
-            && !is_template(&message.payload)
+            && !is_template
             && !window_open(
                 self.world.windows.last_inbound(&message.recipient),
                 self.world.clock.now_ms(),
@@ -265,12 +312,6 @@ fn failure(code: u32) -> SendOutcome {
         title: title.to_owned(),
         details: Some(details.to_owned()),
     })
-}
-
-/// Templates may go outside the customer-service window; everything else is free-form.
-fn is_template(payload: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(payload)
-        .is_ok_and(|v| v.get("type").and_then(serde_json::Value::as_str) == Some("template"))
 }
 
 /// Emits scheduled statuses when they fall due, in due order (ties in scheduling order).

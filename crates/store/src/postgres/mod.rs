@@ -10,6 +10,7 @@ use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
 
 mod inbox;
 mod pipeline;
+mod templates;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 

@@ -16,6 +16,7 @@ use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
 
 mod inbox;
 mod pipeline;
+mod templates;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
