@@ -180,6 +180,7 @@ async fn the_customer_service_window_follows_the_sandbox_clock() {
     let receiver = Receiver::start().await;
     server.use_webhook(&token, &receiver.url()).await;
 
+    let before = move_clock(&server, &token, json!({})).await;
     let never_wrote = send_ok(&server, &token, CUSTOMER).await;
     assert_eq!(outcome(&receiver, &never_wrote).await, ("failed".into(), Some(470)));
     let template = send_template(&server, &token, CUSTOMER).await;
@@ -190,7 +191,6 @@ async fn the_customer_service_window_follows_the_sandbox_clock() {
     let inside = send_ok(&server, &token, CUSTOMER).await;
     assert_eq!(outcome(&receiver, &inside).await, ("sent".into(), None));
 
-    let before = move_clock(&server, &token, json!({})).await;
     let moved = move_clock(&server, &token, json!({"advance_seconds": 86_400 - 30})).await;
     assert!(moved - before >= 86_400 - 30);
     let near_the_end = send_ok(&server, &token, CUSTOMER).await;
@@ -203,6 +203,38 @@ async fn the_customer_service_window_follows_the_sandbox_clock() {
     assert_eq!(inject(&server, &token, text).await.0, StatusCode::CREATED);
     let reopened = send_ok(&server, &token, CUSTOMER).await;
     assert_eq!(outcome(&receiver, &reopened).await, ("sent".into(), None), "reopened");
+
+    // Conversation and pricing on `sent` and `delivered`: the template opened a
+    // business-initiated conversation that the replies inside it shared; after 24 hours the
+    // customer's message made the next one user-initiated. Failed and read statuses carry none.
+    wait_for(Duration::from_secs(10), "read of the last message", || {
+        names(statuses(&receiver).get(&reopened)).len() == 3
+    })
+    .await;
+    let got = statuses(&receiver);
+    let conversation = |id: &str, status: &str| {
+        got[id].iter().find(|(s, _)| s == status).map(|(_, entry)| entry.clone()).unwrap()
+    };
+    let opened = conversation(&template, "sent");
+    assert_eq!(opened["conversation"]["origin"]["type"], "business_initiated", "{opened}");
+    assert_eq!(
+        opened["pricing"],
+        json!({"billable": true, "pricing_model": "CBP", "category": "business_initiated"})
+    );
+    let expires: i64 =
+        opened["conversation"]["expiration_timestamp"].as_str().unwrap().parse().unwrap();
+    assert!((expires - before - 86_400).abs() <= 5, "{opened}");
+    for (id, status) in [(&inside, "sent"), (&inside, "delivered"), (&near_the_end, "sent")] {
+        assert_eq!(conversation(id, status)["conversation"], opened["conversation"], "{status}");
+    }
+    let user = conversation(&reopened, "delivered");
+    assert_eq!(user["conversation"]["origin"]["type"], "user_initiated", "{user}");
+    assert_eq!(user["pricing"]["category"], "user_initiated");
+    assert_ne!(user["conversation"]["id"], opened["conversation"]["id"]);
+    for (id, status) in [(&reopened, "read"), (&at_the_end, "failed"), (&never_wrote, "failed")] {
+        let entry = conversation(id, status);
+        assert!(entry.get("conversation").is_none() && entry.get("pricing").is_none(), "{entry}");
+    }
 
     // Setting the clock: a day back puts the last inbound message in the future.
     let now = move_clock(&server, &token, json!({})).await;

@@ -239,7 +239,7 @@ impl ShardSender {
     /// Acknowledgements and failures arrive here already recorded (see [`send`]).
     fn settle(&self, window: &mut Window, message: QueuedMessage, outcome: SendOutcome) {
         match outcome {
-            SendOutcome::Acknowledged => window.done(&message.recipient),
+            SendOutcome::Acknowledged(_) => window.done(&message.recipient),
             SendOutcome::Permanent(error) => {
                 tracing::info!(shard = self.shard, id = %message.id, code = error.code, "message failed permanently");
                 window.done(&message.recipient);
@@ -278,8 +278,12 @@ async fn send(
             SendOutcome::Transient(format!("no answer from the upstream within {timeout:?}"))
         });
     match &outcome {
-        SendOutcome::Acknowledged => {
-            recorder.record_committed(event(&message.id, MessageStatus::Sent, Vec::new())).await;
+        SendOutcome::Acknowledged(billing) => {
+            let sent = StatusEvent {
+                billing: billing.clone(),
+                ..event(&message.id, MessageStatus::Sent, Vec::new())
+            };
+            recorder.record_committed(sent).await;
         }
         SendOutcome::Permanent(error) => {
             let failed = event(&message.id, MessageStatus::Failed, vec![error.clone()]);
@@ -300,7 +304,7 @@ async fn recv(
 }
 
 fn event(id: &str, status: MessageStatus, errors: Vec<StatusError>) -> StatusEvent {
-    StatusEvent { message_id: id.to_owned(), status, at_ms: now_ms(), errors }
+    StatusEvent { message_id: id.to_owned(), status, at_ms: now_ms(), errors, billing: None }
 }
 
 #[cfg(test)]

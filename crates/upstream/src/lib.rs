@@ -6,13 +6,14 @@
 //! What happens after the acknowledgement (delivered, read) arrives later as [`StatusEvent`]s
 //! on the sink the upstream was built with.
 
+pub mod conversation;
 mod sandbox;
 pub mod templates;
 pub mod test_numbers;
 pub mod window;
 
 use async_trait::async_trait;
-use premise_wire::{MessageStatus, StatusError};
+use premise_wire::{Billing, MessageStatus, StatusError};
 
 pub use sandbox::{Sandbox, SandboxConfig, SandboxWorld};
 
@@ -26,7 +27,8 @@ pub struct OutboundMessage {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
-    Acknowledged,
+    /// Taken; with the conversation it was billed in, if the upstream says.
+    Acknowledged(Option<Billing>),
     /// Worth retrying: timeouts, 5xx, 429, lost connections.
     Transient(String),
     /// Will never succeed; the message fails with this error.
@@ -40,6 +42,8 @@ pub struct StatusEvent {
     pub status: MessageStatus,
     pub at_ms: i64,
     pub errors: Vec<StatusError>,
+    /// The message's conversation and pricing, carried by its `sent` and `delivered` statuses.
+    pub billing: Option<Billing>,
 }
 
 /// Where upstreams report later statuses.

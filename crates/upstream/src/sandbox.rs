@@ -17,10 +17,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use premise_wire::{MessageStatus, StatusError};
+use premise_wire::{Billing, MessageStatus, StatusError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::conversation::Conversations;
 use crate::templates::{self, Registry, TemplateDef};
 use crate::test_numbers::{self, Behaviour};
 use crate::window::{CustomerWindows, SandboxClock, window_open};
@@ -54,6 +55,7 @@ pub struct SandboxConfig {
 pub struct SandboxWorld {
     pub clock: SandboxClock,
     pub windows: CustomerWindows,
+    pub conversations: Conversations,
     /// The template registry, a cache of the store's (refreshed by the server).
     templates: RwLock<Registry>,
 }
@@ -162,6 +164,13 @@ impl Upstream for Sandbox {
             Ok(hydrated) => hydrated,
             Err(error) => return SendOutcome::Permanent(error),
         };
+        let now = self.world.clock.now_ms();
+        let billing = self.world.conversations.bill(
+            &message.recipient,
+            self.world.windows.last_inbound(&message.recipient),
+            now,
+            || format!("{:032x}", self.rng.lock().map_or(0, |mut rng| rng.u128(..))),
+        );
         let acked_at = now_ms();
         if let Some(journal) = &self.journal {
             let mut line = serde_json::json!({
@@ -179,13 +188,13 @@ impl Upstream for Sandbox {
                 return SendOutcome::Transient("sandbox: journal unavailable".to_owned());
             }
         }
-        self.schedule(&message.id, behaviour, MessageStatus::Sent, acked_at);
-        SendOutcome::Acknowledged
+        self.schedule(&message.id, behaviour, MessageStatus::Sent, acked_at, billing.as_ref());
+        SendOutcome::Acknowledged(billing)
     }
 
     async fn resume(&self, unfinished: &[Unfinished]) {
         for message in unfinished {
-            self.schedule(&message.message_id, None, message.status, message.since_ms);
+            self.schedule(&message.message_id, None, message.status, message.since_ms, None);
         }
     }
 }
@@ -250,6 +259,7 @@ impl Sandbox {
         behaviour: Option<Behaviour>,
         status: MessageStatus,
         since_ms: i64,
+        billing: Option<&Billing>,
     ) {
         let (deliver, read) = match behaviour {
             Some(Behaviour::DeliveredAndRead) => (true, true),
@@ -271,6 +281,11 @@ impl Sandbox {
                     status,
                     at_ms: due_ms.max(now_ms),
                     errors: Vec::new(),
+                    billing: if status == MessageStatus::Delivered {
+                        billing.cloned()
+                    } else {
+                        None
+                    },
                 },
             )
         };
