@@ -85,6 +85,7 @@ pub struct SandboxSettings {
     pub seed: u64,
     pub customer_service_window: bool,
     pub templates: String,
+    pub pacing: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -347,6 +348,7 @@ impl Config {
                 .then(|| self.sandbox.journal.clone().into()),
             seed: (self.sandbox.seed != 0).then_some(self.sandbox.seed),
             customer_service_window: self.sandbox.customer_service_window,
+            pacing: self.sandbox.pacing,
             node,
         }
     }

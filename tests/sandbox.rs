@@ -485,3 +485,98 @@ async fn templates_are_checked_against_the_registry() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error(&body, 1006, "hello_world");
 }
+
+/// Sends `count` texts to distinct recipients, then counts the acknowledgements journaled in
+/// the next second (by then every shard has a queue, so every shard is busy throughout).
+async fn paced_rate(
+    server: &Server,
+    token: &str,
+    journal_file: &std::path::Path,
+    count: usize,
+) -> f64 {
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..16 {
+        let (http, base, token) = (server.http.clone(), server.base.clone(), token.to_owned());
+        clients.spawn(async move {
+            for n in (c..count).step_by(16) {
+                let response = http
+                    .post(format!("{base}/v1/messages"))
+                    .bearer_auth(&token)
+                    .json(&json!({"to": format!("1555100{n:04}"), "type": "text", "text": {"body": "paced"}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::CREATED);
+            }
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.unwrap();
+    }
+    let micros = || {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
+            as u64
+    };
+    let from = micros();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let acked = std::fs::read_to_string(journal_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["at_us"].as_u64().unwrap())
+        .filter(|at| (from..from + 1_000_000).contains(at))
+        .count();
+    assert!(acked < count / 2, "too few messages to keep every shard busy");
+    acked as f64
+}
+
+/// Pacing mode: about 70 acknowledgements per second on one shard, about 250 on 32 (a short
+/// smoke: a couple of seconds each, generous bounds).
+#[tokio::test]
+async fn pacing_matches_the_real_clients_throughput() {
+    for (shards, count, expected) in [(1u32, 150usize, 70.0), (32, 800, 250.0)] {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let dir = premise_testkit::TempDir::new("premise-journal");
+        let journal_file = support::pipeline::journal_path(dir.path());
+        let env = [
+            ("PREMISE_SANDBOX__PACING", "true"),
+            ("PREMISE_SANDBOX__LIFECYCLE", "false"),
+            ("PREMISE_SANDBOX__JOURNAL", journal_file.to_str().unwrap()),
+        ];
+        let server = Server::start_with(&db, &env).await;
+        let token = server.admin_token().await;
+        if shards > 1 {
+            let (status, body) = server
+                .send_json(
+                    Method::POST,
+                    "/v1/account/shards",
+                    Some(&token),
+                    json!({"cc": "1", "phone_number": "6315550000", "shards": shards}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            // One message per shard, acknowledged: every shard's worker is up.
+            let mut probes: HashMap<u32, String> = HashMap::new();
+            for n in 0.. {
+                let to = format!("1555200{n:04}");
+                let crc = premise_wire::WaId::parse("to", &to).unwrap().crc32();
+                probes.entry(crc % shards).or_insert(to);
+                if probes.len() == shards as usize {
+                    break;
+                }
+            }
+            for to in probes.values() {
+                send_ok(&server, &token, to).await;
+            }
+            wait_for(Duration::from_secs(20), "a message through every shard", || {
+                support::pipeline::journal(&journal_file).len() >= shards as usize
+            })
+            .await;
+        }
+        let rate = paced_rate(&server, &token, &journal_file, count).await;
+        eprintln!("{shards} shards: {rate:.1} msg/s");
+        assert!(
+            (rate - expected).abs() <= expected * 0.2,
+            "{shards} shards: {rate:.0} msg/s, expected about {expected}"
+        );
+    }
+}

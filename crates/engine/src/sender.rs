@@ -29,6 +29,8 @@ use crate::{EngineConfig, Recorder, retry};
 
 pub(crate) struct ShardSender {
     pub shard: u32,
+    /// The shard count of this worker's generation.
+    pub shards: u32,
     /// The shard-count generation of this worker's lease.
     pub generation: i64,
     pub store: Arc<dyn Store>,
@@ -160,6 +162,7 @@ impl ShardSender {
                     in_flight.spawn(send(
                         self.upstream.clone(),
                         self.recorder.clone(),
+                        (self.shard, self.shards),
                         head,
                         self.config.send_timeout,
                     ));
@@ -265,6 +268,7 @@ impl ShardSender {
 async fn send(
     upstream: Arc<dyn Upstream>,
     recorder: Recorder,
+    (shard, shards): (u32, u32),
     message: QueuedMessage,
     timeout: Duration,
 ) -> Sent {
@@ -272,6 +276,8 @@ async fn send(
         id: message.id.clone(),
         recipient: message.recipient.clone(),
         payload: message.payload.clone(),
+        shard,
+        shards,
     };
     let outcome =
         tokio::time::timeout(timeout, upstream.send(&outbound)).await.unwrap_or_else(|_| {

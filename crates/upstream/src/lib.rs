@@ -7,6 +7,7 @@
 //! on the sink the upstream was built with.
 
 pub mod conversation;
+pub mod pacing;
 mod sandbox;
 pub mod templates;
 pub mod test_numbers;
@@ -17,12 +18,15 @@ use premise_wire::{Billing, MessageStatus, StatusError};
 
 pub use sandbox::{Sandbox, SandboxConfig, SandboxWorld};
 
-/// A message on its way out: its id, recipient and canonical request JSON.
+/// A message on its way out: its id, recipient and canonical request JSON, and the shard (of
+/// how many) that sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
     pub id: String,
     pub recipient: String,
     pub payload: String,
+    pub shard: u32,
+    pub shards: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::conversation::Conversations;
+use crate::pacing::Pacer;
 use crate::templates::{self, Registry, TemplateDef};
 use crate::test_numbers::{self, Behaviour};
 use crate::window::{CustomerWindows, SandboxClock, window_open};
@@ -48,6 +49,8 @@ pub struct SandboxConfig {
     pub node: String,
     /// Whether free-form messages outside the 24-hour customer-service window fail (470).
     pub customer_service_window: bool,
+    /// Whether acknowledgements are paced like the real client's ([`crate::pacing`]).
+    pub pacing: bool,
 }
 
 /// The sandbox's state that the HTTP front also acts on: its clock and who wrote when.
@@ -104,6 +107,7 @@ pub struct Sandbox {
     config: SandboxConfig,
     world: Arc<SandboxWorld>,
     rng: Mutex<fastrand::Rng>,
+    pacer: Pacer,
     /// Failed attempts so far of messages to a [`Behaviour::TransientFirst`] number.
     attempts: Mutex<HashMap<String, u32>>,
     later: mpsc::UnboundedSender<(Instant, StatusEvent)>,
@@ -133,6 +137,7 @@ impl Sandbox {
             config,
             world,
             rng: Mutex::new(rng),
+            pacer: Pacer::default(),
             attempts: Mutex::new(HashMap::new()),
             later,
             journal,
@@ -164,6 +169,10 @@ impl Upstream for Sandbox {
             Ok(hydrated) => hydrated,
             Err(error) => return SendOutcome::Permanent(error),
         };
+        if self.config.pacing {
+            let slot = self.pacer.reserve(message.shard, message.shards, Instant::now());
+            tokio::time::sleep_until(slot).await;
+        }
         let now = self.world.clock.now_ms();
         let billing = self.world.conversations.bill(
             &message.recipient,
