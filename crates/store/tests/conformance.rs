@@ -40,6 +40,7 @@ conformance!(
     queue_shards_and_statuses,
     leases,
     inbound_messages,
+    inbound_webhooks_and_sandbox_templates,
 );
 
 fn user(name: &str, role: Role) -> User {
@@ -311,4 +312,38 @@ async fn inbound_messages(store: Arc<dyn Store>) {
     assert!(store.mark_inbound_read("ABGGFlA5Fpa", 6_000).await.unwrap(), "again is fine");
     let read = store.inbound("ABGGFlA5Fpa").await.unwrap().unwrap();
     assert_eq!(read.read_at_ms, Some(5_000), "the first read counts");
+}
+
+/// An injected inbound message is stored and its webhook queued on the sender's shard (moved
+/// with the shard count like status callbacks), once; the sandbox's templates are kept by name
+/// and language.
+async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
+    store.set_shards(4).await.unwrap();
+    let inbound = |id: &str| premise_store::NewInbound {
+        id: id.into(),
+        from: "16505550107".into(),
+        from_crc: 4_000_000_003,
+        received_at_ms: 1_000,
+        payload: r#"{"from":"16505550107"}"#.into(),
+        webhook: r#"{"contacts":[],"messages":[]}"#.into(),
+    };
+    assert!(store.receive_inbound(&inbound("ABG1")).await.unwrap());
+    assert!(store.receive_inbound(&inbound("ABG2")).await.unwrap());
+    assert!(!store.receive_inbound(&inbound("ABG1")).await.unwrap(), "once");
+    assert!(store.inbound("ABG1").await.unwrap().is_some());
+    let pending = store.pending_callbacks(4_000_000_003 % 4, 10).await.unwrap();
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    assert!(pending.iter().all(|c| c.inbound && c.message_id == "inbound:16505550107"));
+    assert_eq!(pending[0].body, r#"{"contacts":[],"messages":[]}"#);
+    store.set_shards(2).await.unwrap();
+    assert_eq!(store.pending_callbacks(4_000_000_003 % 2, 10).await.unwrap().len(), 2);
+
+    assert!(store.sandbox_templates().await.unwrap().is_empty());
+    assert!(store.put_sandbox_template("hello", "en", "{\"v\":1}", false).await.unwrap());
+    assert!(!store.put_sandbox_template("hello", "en", "{\"v\":2}", false).await.unwrap(), "kept");
+    assert!(store.put_sandbox_template("hello", "en", "{\"v\":3}", true).await.unwrap());
+    assert!(store.put_sandbox_template("bye", "en", "{\"v\":4}", false).await.unwrap());
+    assert_eq!(store.sandbox_templates().await.unwrap(), ["{\"v\":4}", "{\"v\":3}"]);
+    assert!(store.delete_sandbox_template("hello", "en").await.unwrap());
+    assert!(!store.delete_sandbox_template("hello", "en").await.unwrap());
 }
