@@ -201,9 +201,10 @@ impl ShardSender {
             Ok(rows) if !rows.is_empty() => {
                 let unfinished: Vec<Unfinished> = rows
                     .into_iter()
-                    .filter_map(|(message_id, code, since_ms)| {
+                    .filter_map(|(message_id, code, since_ms, recipient)| {
                         MessageStatus::from_code(code).map(|status| Unfinished {
                             message_id,
+                            recipient,
                             status,
                             since_ms,
                         })

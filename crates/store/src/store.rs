@@ -108,12 +108,12 @@ pub trait Pipeline: Send + Sync {
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError>;
     /// Messages of `shard` that were sent but not yet read: (id, status code, when it changed,
-    /// Unix ms), oldest first.
+    /// Unix ms, recipient), oldest first.
     async fn unfinished(
         &self,
         shard: u32,
         limit: u32,
-    ) -> Result<Vec<(String, i16, i64)>, StoreError>;
+    ) -> Result<Vec<(String, i16, i64, String)>, StoreError>;
     /// The stored request of a message and its status code.
     async fn message(&self, id: &str) -> Result<Option<(String, i16)>, StoreError>;
 

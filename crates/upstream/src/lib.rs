@@ -57,6 +57,7 @@ pub type EventSink = tokio::sync::mpsc::Sender<StatusEvent>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unfinished {
     pub message_id: String,
+    pub recipient: String,
     pub status: MessageStatus,
     /// When it reached `status`, Unix ms.
     pub since_ms: i64,

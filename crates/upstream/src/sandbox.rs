@@ -203,7 +203,8 @@ impl Upstream for Sandbox {
 
     async fn resume(&self, unfinished: &[Unfinished]) {
         for message in unfinished {
-            self.schedule(&message.message_id, None, message.status, message.since_ms, None);
+            let behaviour = test_numbers::lookup(&message.recipient);
+            self.schedule(&message.message_id, behaviour, message.status, message.since_ms, None);
         }
     }
 }
@@ -398,5 +399,83 @@ fn write_journal(
         for (_, done) in batch {
             let _ = done.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> SandboxConfig {
+        SandboxConfig {
+            ack_latency: Duration::ZERO,
+            delivered_after: Duration::ZERO,
+            read_after: Duration::ZERO,
+            lifecycle: true,
+            transient_failure_rate: 0.0,
+            permanent_failure_rate: 0.0,
+            journal: None,
+            seed: Some(7),
+            node: "test".into(),
+            customer_service_window: true,
+            pacing: false,
+        }
+    }
+
+    /// A replica taking over a shard resumes statuses as far as each test number allows.
+    #[tokio::test]
+    async fn resumed_messages_keep_their_test_number_behaviour() {
+        let (events, mut received) = mpsc::channel(16);
+        let sandbox = Sandbox::start(config(), Arc::default(), events).unwrap();
+        let unfinished = |id: &str, recipient: &str| Unfinished {
+            message_id: id.into(),
+            recipient: recipient.into(),
+            status: MessageStatus::Sent,
+            since_ms: now_ms(),
+        };
+        sandbox
+            .resume(&[
+                unfinished("never-read", "16505550101"),
+                unfinished("offline", "16505550102"),
+                unfinished("normal", "16505550107"),
+            ])
+            .await;
+        let mut got = Vec::new();
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(200), received.recv()).await
+        {
+            got.push((event.message_id, event.status));
+        }
+        got.sort_by_key(|(id, status)| (id.clone(), *status));
+        assert_eq!(
+            got,
+            [
+                ("never-read".to_owned(), MessageStatus::Delivered),
+                ("normal".to_owned(), MessageStatus::Delivered),
+                ("normal".to_owned(), MessageStatus::Read),
+            ]
+        );
+    }
+
+    /// Outside the window only templates go; a customer's message opens it.
+    #[tokio::test]
+    async fn the_window_refuses_free_form_until_the_customer_writes() {
+        let (events, _received) = mpsc::channel(16);
+        let world = Arc::new(SandboxWorld::default());
+        let sandbox = Sandbox::start(config(), world.clone(), events).unwrap();
+        let message = |payload: &str| OutboundMessage {
+            id: "m".into(),
+            recipient: "16505550107".into(),
+            payload: payload.into(),
+            shard: 0,
+            shards: 1,
+        };
+        let text = r#"{"to":"16505550107","type":"text","text":{"body":"hi"}}"#;
+        match sandbox.send(&message(text)).await {
+            SendOutcome::Permanent(error) => assert_eq!(error.code, 470),
+            other => panic!("{other:?}"),
+        }
+        world.customer_wrote("16505550107");
+        assert!(matches!(sandbox.send(&message(text)).await, SendOutcome::Acknowledged(Some(_))));
     }
 }

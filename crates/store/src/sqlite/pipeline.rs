@@ -194,9 +194,9 @@ impl Pipeline for SqliteStore {
         &self,
         shard: u32,
         limit: u32,
-    ) -> Result<Vec<(String, i16, i64)>, StoreError> {
+    ) -> Result<Vec<(String, i16, i64, String)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, status, updated_at FROM messages WHERE shard = ?1 AND status IN (1, 2) ORDER BY seq LIMIT ?2",
+            "SELECT id, status, updated_at, recipient FROM messages WHERE shard = ?1 AND status IN (1, 2) ORDER BY seq LIMIT ?2",
         )
         .bind(i64::from(shard))
         .bind(i64::from(limit))
