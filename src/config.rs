@@ -85,6 +85,7 @@ pub struct SandboxSettings {
     pub seed: u64,
     pub customer_service_window: bool,
     pub templates: String,
+    pub check_templates: bool,
     pub pacing: bool,
 }
 
@@ -349,6 +350,7 @@ impl Config {
             seed: (self.sandbox.seed != 0).then_some(self.sandbox.seed),
             customer_service_window: self.sandbox.customer_service_window,
             pacing: self.sandbox.pacing,
+            check_templates: self.sandbox.check_templates,
             node,
         }
     }

@@ -51,6 +51,8 @@ pub struct SandboxConfig {
     pub customer_service_window: bool,
     /// Whether acknowledgements are paced like the real client's ([`crate::pacing`]).
     pub pacing: bool,
+    /// Whether template messages are checked against the registry ([`crate::templates`]).
+    pub check_templates: bool,
 }
 
 /// The sandbox's state that the HTTP front also acts on: its clock and who wrote when.
@@ -90,7 +92,7 @@ impl SandboxWorld {
     }
 
     /// Checks a template message against the registry: its hydrated text, or its error.
-    fn hydrate(&self, template: &serde_json::Value) -> Result<String, StatusError> {
+    pub fn hydrate(&self, template: &serde_json::Value) -> Result<String, StatusError> {
         match self.templates.read() {
             Ok(registry) => templates::hydrate(&registry, template),
             Err(_) => Err(StatusError {
@@ -165,7 +167,9 @@ impl Upstream for Sandbox {
         if let Some(outcome) = self.misbehave(message, behaviour, template.is_some()) {
             return outcome;
         }
-        let hydrated = match template.map(|t| self.world.hydrate(t)).transpose() {
+        // Checked at acceptance too; this catches a registry changed since.
+        let checked = template.filter(|_| self.config.check_templates);
+        let hydrated = match checked.map(|t| self.world.hydrate(t)).transpose() {
             Ok(hydrated) => hydrated,
             Err(error) => return SendOutcome::Permanent(error),
         };
@@ -419,6 +423,7 @@ mod tests {
             node: "test".into(),
             customer_service_window: true,
             pacing: false,
+            check_templates: true,
         }
     }
 
@@ -477,5 +482,11 @@ mod tests {
         }
         world.customer_wrote("16505550107");
         assert!(matches!(sandbox.send(&message(text)).await, SendOutcome::Acknowledged(Some(_))));
+        // A template checked at acceptance but gone from the registry since fails at the send.
+        let template = r#"{"to":"16505550107","type":"template","template":{"name":"gone","language":{"code":"en"}}}"#;
+        match sandbox.send(&message(template)).await {
+            SendOutcome::Permanent(error) => assert_eq!(error.code, 2001),
+            other => panic!("{other:?}"),
+        }
     }
 }
