@@ -21,8 +21,8 @@ use crate::auth::{Accounts, LoginThrottle, Tokens};
 use crate::config::{Config, redact_url};
 use crate::http::{AppState, app};
 
-/// How often each replica reloads the sandbox's template registry from the store.
-const TEMPLATE_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often each replica reloads the sandbox's shared state from the store.
+const SANDBOX_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Name of the generated token signing key in the store's secrets.
 const SIGNING_KEY: &str = "token_signing_key";
@@ -54,8 +54,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let node = node_name(&config.node.name);
     let sandbox = config.sandbox(node.clone());
     let world = Arc::new(SandboxWorld::default());
-    seed_templates(&config, &store, &world).await?;
-    let refresh_templates = tokio::spawn(refresh_templates(store.clone(), world.clone()));
+    seed_templates(&config, &store).await?;
+    load_sandbox(store.as_ref(), &world).await?;
+    let refresh_sandbox = tokio::spawn(refresh_sandbox(store.clone(), world.clone()));
     let sandbox_world = world.clone();
     let engine = Engine::start(
         store.clone(),
@@ -118,47 +119,47 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     tracing::info!("HTTP stopped; handing back shards");
-    refresh_templates.abort();
+    refresh_sandbox.abort();
     engine.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Adds the templates file's templates the store lacks, then loads the registry.
-async fn seed_templates(
-    config: &Config,
-    store: &Arc<dyn Store>,
-    world: &SandboxWorld,
-) -> anyhow::Result<()> {
+/// Adds the templates file's templates the store lacks.
+async fn seed_templates(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<()> {
     let templates =
         config.sandbox_templates().map_err(|why| anyhow::anyhow!("sandbox.templates: {why}"))?;
     for template in &templates {
         let definition = serde_json::to_string(template)?;
         store.put_sandbox_template(&template.name, &template.language, &definition, false).await?;
     }
-    world.set_templates(load_templates(store.as_ref()).await?);
     Ok(())
 }
 
-async fn load_templates(store: &dyn Store) -> anyhow::Result<Vec<TemplateDef>> {
-    let mut templates = Vec::new();
+/// Loads the sandbox's shared state from the store: templates, clock, customer windows.
+async fn load_sandbox(store: &dyn Store, world: &SandboxWorld) -> anyhow::Result<()> {
+    let changes = world.changes();
+    let mut templates: Vec<TemplateDef> = Vec::new();
     for definition in store.sandbox_templates().await? {
         match serde_json::from_str(&definition) {
             Ok(template) => templates.push(template),
             Err(e) => tracing::warn!(error = %e, "skipping an unreadable sandbox template"),
         }
     }
-    Ok(templates)
+    let offset = store.sandbox_clock_offset().await?;
+    world.reload(changes, templates, offset);
+    let since = world.clock.now_ms() - premise_upstream::window::WINDOW_MS;
+    world.windows.merge(&store.customer_windows(since).await?);
+    Ok(())
 }
 
-/// Keeps the sandbox's registry in step with the store, so a template added through another
-/// replica is known here within seconds.
-async fn refresh_templates(store: Arc<dyn Store>, world: Arc<SandboxWorld>) {
+/// Keeps the sandbox in step with the store, so what an admin did through another replica
+/// (a template, the clock, a customer's message) counts here within seconds.
+async fn refresh_sandbox(store: Arc<dyn Store>, world: Arc<SandboxWorld>) {
     loop {
-        tokio::time::sleep(TEMPLATE_REFRESH).await;
-        match load_templates(store.as_ref()).await {
-            Ok(templates) => world.set_templates(templates),
-            Err(e) => tracing::debug!(error = format!("{e:#}"), "cannot refresh sandbox templates"),
+        tokio::time::sleep(SANDBOX_REFRESH).await;
+        if let Err(e) = load_sandbox(store.as_ref(), &world).await {
+            tracing::debug!(error = format!("{e:#}"), "cannot refresh the sandbox's state");
         }
     }
 }

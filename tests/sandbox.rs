@@ -622,3 +622,33 @@ async fn pacing_matches_the_real_clients_throughput() {
         );
     }
 }
+
+/// The clock and the customers' windows are kept in the database: what is done through one
+/// replica holds on another.
+#[tokio::test]
+async fn replicas_share_the_clock_and_the_windows() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut env = FAST.to_vec();
+    env.push(("PREMISE_SANDBOX__CUSTOMER_SERVICE_WINDOW", "true"));
+    let mut a = Server::start_with(&db, &env).await;
+    let token = a.admin_token().await;
+    let b = Server::start_with(&db, &env).await;
+    let receiver = Receiver::start().await;
+    a.use_webhook(&token, &receiver.url()).await;
+
+    let text = json!({"from": CUSTOMER, "type": "text", "text": {"body": "hi"}});
+    assert_eq!(inject(&a, &token, text).await.0, StatusCode::CREATED);
+    let moved = move_clock(&a, &token, json!({"advance_seconds": 86_400 - 60})).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while move_clock(&b, &token, json!({})).await < moved {
+        assert!(Instant::now() < deadline, "B never saw A's clock");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A leaves; B takes every shard and judges by what A recorded.
+    a.terminate(Duration::from_secs(20));
+    let inside = send_ok(&b, &token, CUSTOMER).await;
+    assert_eq!(outcome(&receiver, &inside).await, ("sent".into(), None));
+    move_clock(&b, &token, json!({"advance_seconds": 60})).await;
+    let outside = send_ok(&b, &token, CUSTOMER).await;
+    assert_eq!(outcome(&receiver, &outside).await, ("failed".into(), Some(470)));
+}

@@ -13,3 +13,15 @@ CREATE TABLE sandbox_templates (
     definition TEXT NOT NULL,
     PRIMARY KEY (name, language)
 );
+
+-- The sandbox's clock (real time plus this offset) and when each customer last wrote, in
+-- sandbox time: the 24-hour customer-service window, the same on every replica.
+CREATE TABLE sandbox_clock (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    offset_ms BIGINT NOT NULL
+);
+INSERT INTO sandbox_clock (id, offset_ms) VALUES (1, 0);
+CREATE TABLE sandbox_windows (
+    wa_id           TEXT PRIMARY KEY,
+    last_inbound_ms BIGINT NOT NULL
+);

@@ -69,6 +69,7 @@ async fn inbound(
             format!("id: an inbound message '{id}' already exists"),
         ));
     }
+    state.store.customer_wrote(inbound.from.as_str(), sent_at_secs * 1000).await?;
     state.sandbox.windows.customer_wrote(inbound.from.as_str(), sent_at_secs * 1000);
     Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] })))
 }
@@ -101,8 +102,20 @@ async fn clock(
                         "Exactly one of the following parameters must be present: 'advance_seconds', 'timestamp'",
                     ));
                 }
-                (Some(advance), None) => clock.advance(seconds("advance_seconds", advance)? * 1000),
-                (None, Some(at)) => clock.set(seconds("timestamp", at)? * 1000),
+                (Some(advance), None) => {
+                    let delta = seconds("advance_seconds", advance)? * 1000;
+                    let moved = state.store.move_sandbox_clock(delta, false).await?;
+                    state.sandbox.changed();
+                    clock.set_offset(moved);
+                    clock.now_ms()
+                }
+                (None, Some(at)) => {
+                    let offset = seconds("timestamp", at)? * 1000 - now_ms();
+                    let moved = state.store.move_sandbox_clock(offset, true).await?;
+                    state.sandbox.changed();
+                    clock.set_offset(moved);
+                    clock.now_ms()
+                }
                 (None, None) => clock.now_ms(),
             }
         }

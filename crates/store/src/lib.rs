@@ -21,4 +21,4 @@ pub use model::{
     NewInbound, NewMessage, Node, PendingCallback, QueueRead, QueuedMessage, StatusPlan,
     TokenSubject, User,
 };
-pub use store::{Inbox, Pipeline, PlanFn, Store, Templates};
+pub use store::{Inbox, Pipeline, PlanFn, SandboxState, Store};

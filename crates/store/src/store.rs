@@ -13,7 +13,7 @@ pub type PlanFn<'a> = &'a (dyn Fn(Vec<MessageState>) -> StatusPlan + Send + Sync
 /// All persistent state of Premise. Times are Unix seconds, passed in by the caller so that
 /// the rules that depend on them can be tested with any clock.
 #[async_trait]
-pub trait Store: Pipeline + Inbox + Templates + Send + Sync + std::fmt::Debug {
+pub trait Store: Pipeline + Inbox + SandboxState + Send + Sync + std::fmt::Debug {
     fn backend(&self) -> Backend;
 
     /// Applies this backend's pending migrations.
@@ -187,9 +187,11 @@ pub trait Inbox: Send + Sync {
     async fn inbound(&self, id: &str) -> Result<Option<InboundMessage>, StoreError>;
 }
 
-/// The sandbox's template registry: definitions (JSON) by name and language.
+/// The sandbox's shared state, so every replica emulates the same network: its template
+/// registry (definitions, JSON, by name and language), its clock offset and when each customer
+/// last wrote.
 #[async_trait]
-pub trait Templates: Send + Sync {
+pub trait SandboxState: Send + Sync {
     /// Every definition, by name then language.
     async fn sandbox_templates(&self) -> Result<Vec<String>, StoreError>;
     /// Stores a definition, replacing one of the same name and language if `replace`; returns
@@ -204,4 +206,13 @@ pub trait Templates: Send + Sync {
     /// `false` if there was no such template.
     async fn delete_sandbox_template(&self, name: &str, language: &str)
     -> Result<bool, StoreError>;
+
+    /// The clock's offset from real time, ms.
+    async fn sandbox_clock_offset(&self) -> Result<i64, StoreError>;
+    /// Moves the clock by `delta_ms` (`set`: to `delta_ms` from real time); the new offset.
+    async fn move_sandbox_clock(&self, delta_ms: i64, set: bool) -> Result<i64, StoreError>;
+    /// `wa_id` wrote at `at_ms` (sandbox time); an earlier time than the one kept is ignored.
+    async fn customer_wrote(&self, wa_id: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Customers who last wrote at or after `since_ms`: (wa_id, when).
+    async fn customer_windows(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError>;
 }

@@ -346,4 +346,18 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
     assert_eq!(store.sandbox_templates().await.unwrap(), ["{\"v\":4}", "{\"v\":3}"]);
     assert!(store.delete_sandbox_template("hello", "en").await.unwrap());
     assert!(!store.delete_sandbox_template("hello", "en").await.unwrap());
+
+    assert_eq!(store.sandbox_clock_offset().await.unwrap(), 0);
+    assert_eq!(store.move_sandbox_clock(86_400_000, false).await.unwrap(), 86_400_000);
+    assert_eq!(store.move_sandbox_clock(-400_000, false).await.unwrap(), 86_000_000);
+    assert_eq!(store.move_sandbox_clock(5, true).await.unwrap(), 5);
+    assert_eq!(store.sandbox_clock_offset().await.unwrap(), 5);
+    store.customer_wrote("1555", 2_000).await.unwrap();
+    store.customer_wrote("1555", 1_000).await.unwrap();
+    store.customer_wrote("1666", 500).await.unwrap();
+    assert_eq!(
+        store.customer_windows(1_000).await.unwrap(),
+        [("1555".to_owned(), 2_000)],
+        "the latest message counts; older windows are left out"
+    );
 }

@@ -13,6 +13,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -55,17 +56,40 @@ pub struct SandboxConfig {
     pub check_templates: bool,
 }
 
-/// The sandbox's state that the HTTP front also acts on: its clock and who wrote when.
+/// The sandbox's state that the HTTP front also acts on: its clock, who wrote when, the
+/// template registry. Clock, windows and templates are caches of the store's: the HTTP front
+/// writes through, and the server reloads them every few seconds for other replicas' changes.
 #[derive(Debug, Default)]
 pub struct SandboxWorld {
     pub clock: SandboxClock,
     pub windows: CustomerWindows,
     pub conversations: Conversations,
-    /// The template registry, a cache of the store's (refreshed by the server).
     templates: RwLock<Registry>,
+    /// Counts changes made here, so a reload read before one of them does not undo it.
+    changes: AtomicU64,
 }
 
 impl SandboxWorld {
+    /// Marks a change made through this replica (after it is in the store).
+    pub fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The change count, to take before reading the store for a reload.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// Applies a reload of templates and clock offset read from the store, unless this replica
+    /// changed something since `changes_before` (the next reload will carry it).
+    pub fn reload(&self, changes_before: u64, templates: Vec<TemplateDef>, clock_offset_ms: i64) {
+        if self.changes() != changes_before {
+            return;
+        }
+        self.set_templates(templates);
+        self.clock.set_offset(clock_offset_ms);
+    }
+
     /// A customer message arrived from `wa_id` now (sandbox time): it opens their window.
     pub fn customer_wrote(&self, wa_id: &str) {
         self.windows.customer_wrote(wa_id, self.clock.now_ms());
@@ -80,12 +104,14 @@ impl SandboxWorld {
     }
 
     pub fn put_template(&self, template: TemplateDef) {
+        self.changed();
         if let Ok(mut cached) = self.templates.write() {
             cached.insert((template.name.clone(), template.language.clone()), template);
         }
     }
 
     pub fn remove_template(&self, name: &str, language: &str) {
+        self.changed();
         if let Ok(mut cached) = self.templates.write() {
             cached.remove(&(name.to_owned(), language.to_owned()));
         }

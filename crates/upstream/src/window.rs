@@ -3,7 +3,8 @@
 //! WhatsApp let a business send free-form messages to a user only within 24 hours of the
 //! user's last message; outside, only templates, and anything else ended `failed` with 470.
 //! The sandbox keeps when each user last wrote, in sandbox time: real time plus an offset that
-//! tests move forward (`POST /v1/sandbox/clock`) instead of waiting a day.
+//! tests move forward (`POST /v1/sandbox/clock`) instead of waiting a day. Both are caches of the
+//! store's (so every replica judges alike), refreshed by the server.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -42,6 +43,15 @@ impl SandboxClock {
         self.offset_ms.store(at_ms - now_ms(), Ordering::Relaxed);
         self.now_ms()
     }
+
+    /// How far sandbox time is ahead of real time.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn set_offset(&self, offset_ms: i64) {
+        self.offset_ms.store(offset_ms, Ordering::Relaxed);
+    }
 }
 
 /// When each user last wrote, in sandbox time.
@@ -56,6 +66,13 @@ impl CustomerWindows {
         if let Ok(mut map) = self.last_inbound.lock() {
             let last = map.entry(wa_id.to_owned()).or_insert(at_ms);
             *last = (*last).max(at_ms);
+        }
+    }
+
+    /// Takes in what the store knows (several replicas' customers).
+    pub fn merge(&self, known: &[(String, i64)]) {
+        for (wa_id, at_ms) in known {
+            self.customer_wrote(wa_id, *at_ms);
         }
     }
 

@@ -16,7 +16,7 @@ use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
 
 mod inbox;
 mod pipeline;
-mod templates;
+mod sandbox;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
