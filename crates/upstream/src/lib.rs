@@ -5,6 +5,11 @@
 //! (the engine retries until acknowledged) or a permanent failure (the message ends `failed`).
 //! What happens after the acknowledgement (delivered, read) arrives later as [`StatusEvent`]s
 //! on the sink the upstream was built with.
+//!
+//! The sandbox's realism is pure logic in modules of its own, each unit-tested:
+//! [`test_numbers`] (fixed outcomes, and `/v1/contacts` validity), [`window`] (the 24-hour
+//! customer-service window and the sandbox clock), [`templates`] (the registry and hydration),
+//! [`conversation`] (conversation-based pricing) and [`pacing`] (the real client's throughput).
 
 pub mod conversation;
 pub mod pacing;
