@@ -1,4 +1,5 @@
-//! The command line: `premise [serve]`, `premise migrate`, `premise users ...`.
+//! The command line: `premise [serve]`, `premise migrate`, `premise users ...`,
+//! `premise sandbox numbers`.
 
 use std::path::PathBuf;
 
@@ -44,6 +45,15 @@ pub enum Command {
     /// Manage API accounts from the shell (for operators).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The built-in sandbox WhatsApp network.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Print the test numbers and what sending to each one does (the README's table).
+    Numbers,
 }
 
 #[derive(Debug, Default, Args)]

@@ -12,6 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const DEFAULT_TEMPLATES: &str = include_str!("../config/templates.json");
 
 /// Environment variables with short names of their own, and the setting each one sets.
 const ENV_ALIASES: [(&str, &str); 3] = [
@@ -84,6 +85,10 @@ pub struct SandboxSettings {
     pub permanent_failure_rate: f64,
     pub journal: String,
     pub seed: u64,
+    pub customer_service_window: bool,
+    pub templates: String,
+    pub check_templates: bool,
+    pub pacing: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -324,6 +329,9 @@ impl Config {
         if !(0.0..=1.0).contains(&self.sandbox.permanent_failure_rate) {
             return bad("sandbox.permanent_failure_rate", "must be between 0 and 1");
         }
+        if let Err(why) = self.sandbox_templates() {
+            return bad("sandbox.templates", &why);
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad(
                 "log.level",
@@ -331,6 +339,20 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The templates that seed the sandbox's registry: from `sandbox.templates`, or the
+    /// built-in `config/templates.json` when that is empty.
+    pub fn sandbox_templates(
+        &self,
+    ) -> Result<Vec<premise_upstream::templates::TemplateDef>, String> {
+        let text = match self.sandbox.templates.as_str() {
+            "" => DEFAULT_TEMPLATES.to_owned(),
+            path => {
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?
+            }
+        };
+        premise_upstream::templates::parse_file(&text)
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
@@ -379,6 +401,9 @@ impl Config {
             journal: (!self.sandbox.journal.is_empty())
                 .then(|| self.sandbox.journal.clone().into()),
             seed: (self.sandbox.seed != 0).then_some(self.sandbox.seed),
+            customer_service_window: self.sandbox.customer_service_window,
+            pacing: self.sandbox.pacing,
+            check_templates: self.sandbox.check_templates,
             node,
         }
     }

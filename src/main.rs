@@ -1,7 +1,8 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use premise::cli::{Cli, Command};
+use premise::cli::{Cli, Command, SandboxCommand};
 use premise::config::{Config, Overrides};
 use premise::{operator, server, telemetry};
 
@@ -9,6 +10,14 @@ use premise::{operator, server, telemetry};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    if let Command::Sandbox(SandboxCommand::Numbers) = command {
+        // Needs no configuration, so it works anywhere.
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(premise_upstream::test_numbers::table().as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let listen = match &command {
         Command::Serve(args) => args.listen.clone(),
         _ => None,
@@ -26,6 +35,7 @@ async fn main() -> ExitCode {
         Command::Serve(_) => server::serve(config).await,
         Command::Migrate => operator::migrate(&config).await,
         Command::Users(users) => operator::users(&config, users).await,
+        Command::Sandbox(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

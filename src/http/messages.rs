@@ -10,7 +10,7 @@ use premise_engine::{EnqueueError, new_message_id};
 use premise_store::NewMessage;
 use premise_upstream::now_ms;
 use premise_wire::messages::parse_read;
-use premise_wire::{ErrorCode, Message};
+use premise_wire::{Content, ErrorCode, Message};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
@@ -45,6 +45,11 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
             format!("media id '{media}' is not an uploaded media (POST /v1/media first)"),
         ));
     }
+    if let Content::Template { template } = &message.content
+        && state.config.sandbox.check_templates
+    {
+        check_template(state, &serde_json::to_value(template).map_err(ApiError::internal)?)?;
+    }
     let queued = NewMessage {
         id: id.to_owned(),
         recipient: message.to.as_str().to_owned(),
@@ -56,6 +61,16 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
     state.enqueuer.submit(queued).await.map_err(|e| match e {
         EnqueueError::Overloaded(why) => ApiError::new(ErrorCode::SystemOverloaded, why),
         EnqueueError::Failed(cause) => ApiError::internal(cause),
+    })
+}
+
+/// A template must exist in the sandbox's registry in its language and fit it: On-Premises
+/// hydrated templates from its language packs when the send was requested, so template errors
+/// (2000, 2001, 2005, 2012) answer the POST (`onprem-api.md` section 10.1).
+fn check_template(state: &AppState, template: &Value) -> Result<(), ApiError> {
+    state.sandbox.hydrate(template).map(drop).map_err(|error| {
+        let code = ErrorCode::from_code(error.code).unwrap_or(ErrorCode::GenericError);
+        ApiError::new(code, error.details.unwrap_or(error.title))
     })
 }
 

@@ -16,6 +16,7 @@ mod media;
 mod messages;
 mod metrics;
 mod reply;
+mod sandbox;
 mod settings;
 mod users;
 
@@ -29,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use premise_engine::{Enqueuer, Metrics, NodeView, SettingsCache};
 use premise_store::Store;
 use premise_upstream::Directory;
+use premise_upstream::SandboxWorld;
 use premise_wire::ErrorCode;
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -63,6 +65,8 @@ pub struct AppState {
     /// The pipeline's counters and this process's HTTP counters, for `/metrics`.
     pub metrics: Arc<Metrics>,
     pub http_metrics: Arc<HttpMetrics>,
+    /// The sandbox's clock and customer-service windows.
+    pub sandbox: Arc<SandboxWorld>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -91,6 +95,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                 idempotency::guard,
             )))
             .merge(metrics::routes())
+            .merge(sandbox::routes())
             .method_not_allowed_fallback(method_not_allowed);
     let routes = if prefix.is_empty() {
         api

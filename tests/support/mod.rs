@@ -71,7 +71,18 @@ pub fn premise() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_premise"));
     // The test support reads DATABASE_URL as the Postgres server to create databases on; the
     // server under test gets its database from --database-url only.
-    cmd.env_remove("DATABASE_URL").env_remove("PREMISE_CONFIG").env("RUST_LOG", "info");
+    cmd.env_remove("DATABASE_URL").env("RUST_LOG", "info");
+    // Settings from the caller's environment (PREMISE_*) must not leak into the server under
+    // test: each test sets what it needs.
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with("PREMISE_")) {
+            cmd.env_remove(key);
+        }
+    }
+    // Most tests send free-form texts to customers who never wrote, and templates that are in
+    // no registry; `tests/sandbox.rs` turns the window and the template checks back on.
+    cmd.env("PREMISE_SANDBOX__CUSTOMER_SERVICE_WINDOW", "false");
+    cmd.env("PREMISE_SANDBOX__CHECK_TEMPLATES", "false");
     cmd
 }
 

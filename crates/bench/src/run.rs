@@ -112,6 +112,8 @@ impl Bench {
         let env = vec![
             ("PREMISE_SANDBOX__ACK_LATENCY_MS", scenario.ack_latency_ms.to_string()),
             ("PREMISE_SANDBOX__LIFECYCLE", scenario.lifecycle.to_string()),
+            // The benchmark sends free-form texts to customers who never wrote.
+            ("PREMISE_SANDBOX__CUSTOMER_SERVICE_WINDOW", "false".to_owned()),
             ("PREMISE_SANDBOX__DELIVERED_AFTER_MS", "0".to_owned()),
             ("PREMISE_SANDBOX__READ_AFTER_MS", "0".to_owned()),
             ("PREMISE_SANDBOX__JOURNAL", journal.display().to_string()),

@@ -154,7 +154,8 @@ impl Dispatcher {
 }
 
 /// Chooses what to send now: the first pending callback of each message (later ones wait for
-/// it), if due, in batches of `batch_size`, at most `max_batches` batches. Also returns when the
+/// it), if due, in batches of `batch_size` (an inbound message is a batch of its own), at most
+/// `max_batches` batches. Also returns when the
 /// earliest not-yet-due head falls due.
 pub(crate) fn pick(
     pending: Vec<PendingCallback>,
@@ -177,12 +178,17 @@ pub(crate) fn pick(
             );
             continue;
         }
-        current.push(callback);
-        if current.len() == batch_size {
-            batches.push(std::mem::take(&mut current));
-            if batches.len() == max_batches.max(1) {
-                return (batches, next_due);
+        if callback.inbound {
+            // A whole webhook body of its own.
+            batches.push(vec![callback]);
+        } else {
+            current.push(callback);
+            if current.len() == batch_size {
+                batches.push(std::mem::take(&mut current));
             }
+        }
+        if batches.len() >= max_batches.max(1) {
+            return (batches, next_due);
         }
     }
     if !current.is_empty() {
@@ -197,14 +203,20 @@ async fn post(
     secret: Option<&str>,
     batch: &[PendingCallback],
 ) -> Result<(), String> {
-    let mut body = String::from(r#"{"statuses":["#);
-    for (i, c) in batch.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
+    let body = match batch {
+        [only] if only.inbound => only.body.clone(),
+        _ => {
+            let mut body = String::from(r#"{"statuses":["#);
+            for (i, c) in batch.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                body.push_str(&c.body);
+            }
+            body.push_str("]}");
+            body
         }
-        body.push_str(&c.body);
-    }
-    body.push_str("]}");
+    };
     let mut request = http.post(url).header("content-type", "application/json");
     if let Some(secret) = secret {
         request = request
@@ -234,6 +246,7 @@ mod tests {
             seq,
             message_id: message.into(),
             body: "{}".into(),
+            inbound: false,
             failures: 0,
             next_attempt_at_ms: due,
         }
@@ -250,6 +263,12 @@ mod tests {
         let many: Vec<_> = (0..10).map(|i| cb(i, &i.to_string(), 0)).collect();
         let (batches, _) = pick(many, 0, 3, 2);
         assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3]);
+        let inbound = |seq, message: &str| PendingCallback { inbound: true, ..cb(seq, message, 0) };
+        let mixed = vec![cb(1, "a", 0), inbound(2, "in1"), cb(3, "b", 0), inbound(4, "in2")];
+        let (batches, _) = pick(mixed, 0, 10, 6);
+        let seqs: Vec<Vec<i64>> =
+            batches.iter().map(|b| b.iter().map(|c| c.seq).collect()).collect();
+        assert_eq!(seqs, [vec![2], vec![4], vec![1, 3]], "inbound messages go alone");
     }
 
     #[test]

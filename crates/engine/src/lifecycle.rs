@@ -41,6 +41,12 @@ pub fn plan(
         if !changed.contains(&state.id) {
             changed.push(state.id.clone());
         }
+        // Conversation and pricing ride on `sent` and `delivered`, as on WhatsApp.
+        let billing = |status| {
+            matches!(status, MessageStatus::Sent | MessageStatus::Delivered)
+                .then_some(event.billing.as_ref())
+                .flatten()
+        };
         for status in steps.iter().copied().filter(|s| settings.emits(*s)) {
             let callback = StatusCallback {
                 id: state.id.clone(),
@@ -54,6 +60,8 @@ pub fn plan(
                     Vec::new()
                 },
                 biz_opaque_callback_data: state.callback_data.clone(),
+                conversation: billing(status).map(|b| b.conversation.clone()),
+                pricing: billing(status).map(|b| b.pricing.clone()),
             };
             callbacks.push(NewCallback {
                 shard: state.shard,
@@ -125,8 +133,13 @@ mod tests {
             status: 0,
             callback_data: None,
         };
-        let ev =
-            |status| StatusEvent { message_id: "m1".into(), status, at_ms: 5_000, errors: vec![] };
+        let ev = |status| StatusEvent {
+            message_id: "m1".into(),
+            status,
+            at_ms: 5_000,
+            errors: vec![],
+            billing: None,
+        };
         let settings = AppSettings::default(); // sent not emitted by default
         let p = plan(vec![state], &[ev(Delivered), ev(Sent), ev(Read)], &settings);
         assert_eq!(p.updates, vec![("m1".to_owned(), Read.code())]);

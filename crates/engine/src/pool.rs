@@ -154,7 +154,10 @@ impl ShardPool {
                 .await?
             {
                 tracing::info!(shard, epoch = lease.epoch, "took a shard");
-                held.insert(shard, self.spawn_worker(lease, now + ttl - ttl / 5, shared));
+                held.insert(
+                    shard,
+                    self.spawn_worker(lease, account.shards, now + ttl - ttl / 5, shared),
+                );
             }
         }
         let mut shards: Vec<u32> = held.keys().copied().collect();
@@ -177,11 +180,12 @@ impl ShardPool {
         });
     }
 
-    fn spawn_worker(&self, lease: Lease, valid_until: i64, shared: &Shared) -> Held {
+    fn spawn_worker(&self, lease: Lease, shards: u32, valid_until: i64, shared: &Shared) -> Held {
         let valid_until = Arc::new(AtomicI64::new(valid_until));
         let stop = CancellationToken::new();
         let sender = ShardSender {
             shard: lease.shard,
+            shards,
             generation: lease.generation,
             store: self.store.clone(),
             upstream: self.upstream.clone(),

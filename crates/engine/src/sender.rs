@@ -29,6 +29,8 @@ use crate::{EngineConfig, Metrics, Recorder, retry};
 
 pub(crate) struct ShardSender {
     pub shard: u32,
+    /// The shard count of this worker's generation.
+    pub shards: u32,
     /// The shard-count generation of this worker's lease.
     pub generation: i64,
     pub store: Arc<dyn Store>,
@@ -161,6 +163,7 @@ impl ShardSender {
                     in_flight.spawn(send(
                         self.upstream.clone(),
                         self.recorder.clone(),
+                        (self.shard, self.shards),
                         head,
                         self.config.send_timeout,
                         self.metrics.clone(),
@@ -200,9 +203,10 @@ impl ShardSender {
             Ok(rows) if !rows.is_empty() => {
                 let unfinished: Vec<Unfinished> = rows
                     .into_iter()
-                    .filter_map(|(message_id, code, since_ms)| {
+                    .filter_map(|(message_id, code, since_ms, recipient)| {
                         MessageStatus::from_code(code).map(|status| Unfinished {
                             message_id,
+                            recipient,
                             status,
                             since_ms,
                         })
@@ -241,7 +245,7 @@ impl ShardSender {
     /// Acknowledgements and failures arrive here already recorded (see [`send`]).
     fn settle(&self, window: &mut Window, message: QueuedMessage, outcome: SendOutcome) {
         match outcome {
-            SendOutcome::Acknowledged => window.done(&message.recipient),
+            SendOutcome::Acknowledged(_) => window.done(&message.recipient),
             SendOutcome::Permanent(error) => {
                 tracing::info!(shard = self.shard, id = %message.id, code = error.code, "message failed permanently");
                 window.done(&message.recipient);
@@ -268,6 +272,7 @@ impl ShardSender {
 async fn send(
     upstream: Arc<dyn Upstream>,
     recorder: Recorder,
+    (shard, shards): (u32, u32),
     message: QueuedMessage,
     timeout: Duration,
     metrics: Arc<Metrics>,
@@ -276,6 +281,8 @@ async fn send(
         id: message.id.clone(),
         recipient: message.recipient.clone(),
         payload: message.payload.clone(),
+        shard,
+        shards,
     };
     let in_flight = InFlight::start(&metrics);
     let started = Instant::now();
@@ -286,8 +293,12 @@ async fn send(
     metrics.upstream_latency.observe(started.elapsed());
     drop(in_flight);
     match &outcome {
-        SendOutcome::Acknowledged => {
-            recorder.record_committed(event(&message.id, MessageStatus::Sent, Vec::new())).await;
+        SendOutcome::Acknowledged(billing) => {
+            let sent = StatusEvent {
+                billing: billing.clone(),
+                ..event(&message.id, MessageStatus::Sent, Vec::new())
+            };
+            recorder.record_committed(sent).await;
             Metrics::add(&metrics.acknowledged, 1);
         }
         SendOutcome::Permanent(error) => {
@@ -326,7 +337,7 @@ async fn recv(
 }
 
 fn event(id: &str, status: MessageStatus, errors: Vec<StatusError>) -> StatusEvent {
-    StatusEvent { message_id: id.to_owned(), status, at_ms: now_ms(), errors }
+    StatusEvent { message_id: id.to_owned(), status, at_ms: now_ms(), errors, billing: None }
 }
 
 #[cfg(test)]

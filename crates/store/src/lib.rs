@@ -19,7 +19,7 @@ pub use connect::{ConnectOptions, connect};
 pub use error::StoreError;
 pub use model::{
     Account, Backend, Backlog, ContactCheck, Enqueued, InboundMessage, Lease, MediaInfo,
-    MessageState, NewCallback, NewMessage, Node, PendingCallback, QueueRead, QueuedMessage,
-    Reservation, ShardBacklog, StatusPlan, StoredResponse, TokenSubject, User,
+    MessageState, NewCallback, NewInbound, NewMessage, Node, PendingCallback, QueueRead,
+    QueuedMessage, Reservation, ShardBacklog, StatusPlan, StoredResponse, TokenSubject, User,
 };
-pub use store::{ContactCache, Idempotency, Inbox, Media, Pipeline, PlanFn, Store};
+pub use store::{ContactCache, Idempotency, Inbox, Media, Pipeline, PlanFn, SandboxState, Store};

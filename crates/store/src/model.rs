@@ -181,6 +181,8 @@ pub struct PendingCallback {
     pub seq: i64,
     pub message_id: String,
     pub body: String,
+    /// A whole inbound-message webhook body rather than one `statuses[]` entry.
+    pub inbound: bool,
     pub failures: u32,
     pub next_attempt_at_ms: i64,
 }
@@ -216,6 +218,22 @@ pub struct ShardBacklog {
 pub struct Node {
     pub node: String,
     pub heartbeat_at_ms: i64,
+}
+
+/// A message a customer sent, to store and to deliver as an inbound webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInbound {
+    pub id: String,
+    /// The sender's WhatsApp id.
+    pub from: String,
+    /// CRC-32 of `from`: the webhook goes through the sender's shard, after the sender's
+    /// earlier messages.
+    pub from_crc: u32,
+    pub received_at_ms: i64,
+    /// The `messages[]` entry (JSON).
+    pub payload: String,
+    /// The whole inbound webhook body (JSON).
+    pub webhook: String,
 }
 
 /// A message a customer sent, as stored until the integration marks it read.

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use crate::{
     Account, Backend, Backlog, ContactCheck, Enqueued, InboundMessage, Lease, MediaInfo,
-    MessageState, NewMessage, Node, PendingCallback, QueueRead, Reservation, ShardBacklog,
-    StatusPlan, StoreError, StoredResponse, TokenSubject, User,
+    MessageState, NewInbound, NewMessage, Node, PendingCallback, QueueRead, Reservation,
+    ShardBacklog, StatusPlan, StoreError, StoredResponse, TokenSubject, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -15,7 +15,7 @@ pub type PlanFn<'a> = &'a (dyn Fn(Vec<MessageState>) -> StatusPlan + Send + Sync
 /// the rules that depend on them can be tested with any clock.
 #[async_trait]
 pub trait Store:
-    Pipeline + Inbox + Media + ContactCache + Idempotency + Send + Sync + std::fmt::Debug
+    Pipeline + Inbox + SandboxState + Media + ContactCache + Idempotency + Send + Sync + std::fmt::Debug
 {
     fn backend(&self) -> Backend;
 
@@ -118,12 +118,12 @@ pub trait Pipeline: Send + Sync {
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError>;
     /// Messages of `shard` that were sent but not yet read: (id, status code, when it changed,
-    /// Unix ms), oldest first.
+    /// Unix ms, recipient), oldest first.
     async fn unfinished(
         &self,
         shard: u32,
         limit: u32,
-    ) -> Result<Vec<(String, i16, i64)>, StoreError>;
+    ) -> Result<Vec<(String, i16, i64, String)>, StoreError>;
     /// The stored request of a message and its status code.
     async fn message(&self, id: &str) -> Result<Option<(String, i16)>, StoreError>;
 
@@ -188,6 +188,9 @@ pub trait Inbox: Send + Sync {
         received_at_ms: i64,
         payload: &str,
     ) -> Result<bool, StoreError>;
+    /// Stores an inbound message and queues its webhook on the sender's shard, in one
+    /// transaction; `false` (and nothing queued) if one with this id is already stored.
+    async fn receive_inbound(&self, inbound: &NewInbound) -> Result<bool, StoreError>;
     /// Marks the message read at `now_ms` (the first time only); `false` if there is no such
     /// inbound message.
     async fn mark_inbound_read(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
@@ -268,4 +271,34 @@ pub trait Idempotency: Send + Sync {
     /// Gives up a reservation without an answer (the request failed in a way worth retrying).
     /// A key that already has an answer is kept.
     async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// The sandbox's shared state, so every replica emulates the same network: its template
+/// registry (definitions, JSON, by name and language), its clock offset and when each customer
+/// last wrote.
+#[async_trait]
+pub trait SandboxState: Send + Sync {
+    /// Every definition, by name then language.
+    async fn sandbox_templates(&self) -> Result<Vec<String>, StoreError>;
+    /// Stores a definition, replacing one of the same name and language if `replace`; returns
+    /// whether it was written.
+    async fn put_sandbox_template(
+        &self,
+        name: &str,
+        language: &str,
+        definition: &str,
+        replace: bool,
+    ) -> Result<bool, StoreError>;
+    /// `false` if there was no such template.
+    async fn delete_sandbox_template(&self, name: &str, language: &str)
+    -> Result<bool, StoreError>;
+
+    /// The clock's offset from real time, ms.
+    async fn sandbox_clock_offset(&self) -> Result<i64, StoreError>;
+    /// Moves the clock by `delta_ms` (`set`: to `delta_ms` from real time); the new offset.
+    async fn move_sandbox_clock(&self, delta_ms: i64, set: bool) -> Result<i64, StoreError>;
+    /// `wa_id` wrote at `at_ms` (sandbox time); an earlier time than the one kept is ignored.
+    async fn customer_wrote(&self, wa_id: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Customers who last wrote at or after `since_ms`: (wa_id, when).
+    async fn customer_windows(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError>;
 }

@@ -44,6 +44,7 @@ conformance!(
     unfinished_media,
     contact_cache,
     idempotency_keys,
+    inbound_webhooks_and_sandbox_templates,
 );
 
 fn user(name: &str, role: Role) -> User {
@@ -452,4 +453,52 @@ async fn idempotency_keys(store: Arc<dyn Store>) {
     // Completing purges keys that expired meanwhile.
     store.complete_idempotency_key("k3", &answer, 5_000).await.unwrap();
     assert_eq!(reserve("k2", "body-z", 5_000).await, Reservation::Reserved, "k2 was purged");
+}
+
+/// An injected inbound message is stored and its webhook queued on the sender's shard (moved
+/// with the shard count like status callbacks), once; the sandbox's templates are kept by name
+/// and language.
+async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
+    store.set_shards(4).await.unwrap();
+    let inbound = |id: &str| premise_store::NewInbound {
+        id: id.into(),
+        from: "16505550107".into(),
+        from_crc: 4_000_000_003,
+        received_at_ms: 1_000,
+        payload: r#"{"from":"16505550107"}"#.into(),
+        webhook: r#"{"contacts":[],"messages":[]}"#.into(),
+    };
+    assert!(store.receive_inbound(&inbound("ABG1")).await.unwrap());
+    assert!(store.receive_inbound(&inbound("ABG2")).await.unwrap());
+    assert!(!store.receive_inbound(&inbound("ABG1")).await.unwrap(), "once");
+    assert!(store.inbound("ABG1").await.unwrap().is_some());
+    let pending = store.pending_callbacks(4_000_000_003 % 4, 10).await.unwrap();
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    assert!(pending.iter().all(|c| c.inbound && c.message_id == "inbound:16505550107"));
+    assert_eq!(pending[0].body, r#"{"contacts":[],"messages":[]}"#);
+    store.set_shards(2).await.unwrap();
+    assert_eq!(store.pending_callbacks(4_000_000_003 % 2, 10).await.unwrap().len(), 2);
+
+    assert!(store.sandbox_templates().await.unwrap().is_empty());
+    assert!(store.put_sandbox_template("hello", "en", "{\"v\":1}", false).await.unwrap());
+    assert!(!store.put_sandbox_template("hello", "en", "{\"v\":2}", false).await.unwrap(), "kept");
+    assert!(store.put_sandbox_template("hello", "en", "{\"v\":3}", true).await.unwrap());
+    assert!(store.put_sandbox_template("bye", "en", "{\"v\":4}", false).await.unwrap());
+    assert_eq!(store.sandbox_templates().await.unwrap(), ["{\"v\":4}", "{\"v\":3}"]);
+    assert!(store.delete_sandbox_template("hello", "en").await.unwrap());
+    assert!(!store.delete_sandbox_template("hello", "en").await.unwrap());
+
+    assert_eq!(store.sandbox_clock_offset().await.unwrap(), 0);
+    assert_eq!(store.move_sandbox_clock(86_400_000, false).await.unwrap(), 86_400_000);
+    assert_eq!(store.move_sandbox_clock(-400_000, false).await.unwrap(), 86_000_000);
+    assert_eq!(store.move_sandbox_clock(5, true).await.unwrap(), 5);
+    assert_eq!(store.sandbox_clock_offset().await.unwrap(), 5);
+    store.customer_wrote("1555", 2_000).await.unwrap();
+    store.customer_wrote("1555", 1_000).await.unwrap();
+    store.customer_wrote("1666", 500).await.unwrap();
+    assert_eq!(
+        store.customer_windows(1_000).await.unwrap(),
+        [("1555".to_owned(), 2_000)],
+        "the latest message counts; older windows are left out"
+    );
 }

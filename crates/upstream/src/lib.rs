@@ -5,27 +5,41 @@
 //! (the engine retries until acknowledged) or a permanent failure (the message ends `failed`).
 //! What happens after the acknowledgement (delivered, read) arrives later as [`StatusEvent`]s
 //! on the sink the upstream was built with.
+//!
+//! The sandbox's realism is pure logic in modules of its own, each unit-tested:
+//! [`test_numbers`] (fixed outcomes, and `/v1/contacts` validity), [`window`] (the 24-hour
+//! customer-service window and the sandbox clock), [`templates`] (the registry and hydration),
+//! [`conversation`] (conversation-based pricing) and [`pacing`] (the real client's throughput).
 
+pub mod conversation;
 mod directory;
+pub mod pacing;
 mod sandbox;
+pub mod templates;
+pub mod test_numbers;
+pub mod window;
 
 use async_trait::async_trait;
-use premise_wire::{MessageStatus, StatusError};
+use premise_wire::{Billing, MessageStatus, StatusError};
 
-pub use directory::{Directory, Everyone};
-pub use sandbox::{Sandbox, SandboxConfig};
+pub use directory::{Directory, Everyone, SandboxDirectory};
+pub use sandbox::{Sandbox, SandboxConfig, SandboxWorld};
 
-/// A message on its way out: its id, recipient and canonical request JSON.
+/// A message on its way out: its id, recipient and canonical request JSON, and the shard (of
+/// how many) that sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
     pub id: String,
     pub recipient: String,
     pub payload: String,
+    pub shard: u32,
+    pub shards: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
-    Acknowledged,
+    /// Taken; with the conversation it was billed in, if the upstream says.
+    Acknowledged(Option<Billing>),
     /// Worth retrying: timeouts, 5xx, 429, lost connections.
     Transient(String),
     /// Will never succeed; the message fails with this error.
@@ -39,6 +53,8 @@ pub struct StatusEvent {
     pub status: MessageStatus,
     pub at_ms: i64,
     pub errors: Vec<StatusError>,
+    /// The message's conversation and pricing, carried by its `sent` and `delivered` statuses.
+    pub billing: Option<Billing>,
 }
 
 /// Where upstreams report later statuses.
@@ -48,6 +64,7 @@ pub type EventSink = tokio::sync::mpsc::Sender<StatusEvent>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unfinished {
     pub message_id: String,
+    pub recipient: String,
     pub status: MessageStatus,
     /// When it reached `status`, Unix ms.
     pub since_ms: i64,

@@ -27,9 +27,18 @@ pub enum ErrorCode {
     InvalidSectionCount,
     InvalidRowCount,
     InvalidProductCount,
+    TemplateParamCountMismatch,
+    TemplateMissing,
+    TemplateHydratedTextTooLong,
+    TemplateParameterFormatMismatch,
 }
 
 impl ErrorCode {
+    /// The code with this number, if it is one of ours.
+    pub fn from_code(code: u32) -> Option<Self> {
+        ALL.into_iter().find(|c| c.code() == code)
+    }
+
     pub const fn code(self) -> u32 {
         match self {
             Self::GenericError => 1000,
@@ -52,6 +61,10 @@ impl ErrorCode {
             Self::InvalidSectionCount => 2015,
             Self::InvalidRowCount => 2016,
             Self::InvalidProductCount => 2023,
+            Self::TemplateParamCountMismatch => 2000,
+            Self::TemplateMissing => 2001,
+            Self::TemplateHydratedTextTooLong => 2005,
+            Self::TemplateParameterFormatMismatch => 2012,
         }
     }
 
@@ -77,6 +90,10 @@ impl ErrorCode {
             Self::InvalidSectionCount => "Invalid number of sections",
             Self::InvalidRowCount => "Invalid number of rows",
             Self::InvalidProductCount => "Invalid number of product",
+            Self::TemplateParamCountMismatch => "Template Param Count Mismatch",
+            Self::TemplateMissing => "Template Missing",
+            Self::TemplateHydratedTextTooLong => "Template Hydrated Text Too Long",
+            Self::TemplateParameterFormatMismatch => "Template Parameter Format Mismatch",
         }
     }
 
@@ -93,10 +110,13 @@ impl ErrorCode {
             | Self::InvalidRequest
             | Self::InvalidSectionCount
             | Self::InvalidRowCount
-            | Self::InvalidProductCount => 400,
+            | Self::InvalidProductCount
+            | Self::TemplateParamCountMismatch
+            | Self::TemplateHydratedTextTooLong
+            | Self::TemplateParameterFormatMismatch => 400,
             Self::PasswordChangeRequired => 401,
             Self::AccessDenied => 403,
-            Self::ResourceNotFound => 404,
+            Self::ResourceNotFound | Self::TemplateMissing => 404,
             Self::ResourceAlreadyExists => 409,
             Self::TooManyRequests => 429,
             Self::ReceiverIncapable => 501,
@@ -131,9 +151,40 @@ impl ErrorCode {
             Self::ReceiverIncapable => 131_026,
             Self::InvalidRequest => 100,
             Self::PasswordChangeRequired => 190,
+            Self::TemplateParamCountMismatch => 132_000,
+            Self::TemplateMissing => 132_001,
+            Self::TemplateHydratedTextTooLong => 132_005,
+            Self::TemplateParameterFormatMismatch => 132_012,
         }
     }
 }
+
+const ALL: [ErrorCode; 24] = [
+    ErrorCode::GenericError,
+    ErrorCode::MessageTooLong,
+    ErrorCode::InvalidRecipientType,
+    ErrorCode::ResourceAlreadyExists,
+    ErrorCode::AccessDenied,
+    ErrorCode::ResourceNotFound,
+    ErrorCode::RequiredParameterMissing,
+    ErrorCode::ParameterValueInvalid,
+    ErrorCode::ParameterNotRequired,
+    ErrorCode::ServiceNotReady,
+    ErrorCode::InternalError,
+    ErrorCode::TooManyRequests,
+    ErrorCode::SystemOverloaded,
+    ErrorCode::DatabaseError,
+    ErrorCode::PasswordChangeRequired,
+    ErrorCode::InvalidRequest,
+    ErrorCode::ReceiverIncapable,
+    ErrorCode::InvalidSectionCount,
+    ErrorCode::InvalidRowCount,
+    ErrorCode::InvalidProductCount,
+    ErrorCode::TemplateParamCountMismatch,
+    ErrorCode::TemplateMissing,
+    ErrorCode::TemplateHydratedTextTooLong,
+    ErrorCode::TemplateParameterFormatMismatch,
+];
 
 /// Why a wire value was refused: the On-Premises code and a `details` text that names the
 /// offending field.

@@ -27,4 +27,7 @@ pub use users::{
     CreateUserRequest, LoginRequest, LoginToken, Password, Role, UpdateUserRequest, UserView,
     Username,
 };
-pub use webhooks::{MessageStatus, StatusCallback, StatusError, StatusWebhook};
+pub use webhooks::{
+    Billing, Conversation, ConversationOrigin, MessageStatus, Pricing, StatusCallback, StatusError,
+    StatusWebhook,
+};

@@ -62,6 +62,43 @@ pub struct StatusCallback {
     /// (Cloud API field).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub biz_opaque_callback_data: Option<String>,
+    /// The conversation the message was billed in (`sent` and `delivered` only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub conversation: Option<Conversation>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pricing: Option<Pricing>,
+}
+
+/// A 24-hour conversation, as status webhooks carried it under conversation-based pricing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    /// When the conversation ends, Unix seconds as a string (like `timestamp`).
+    pub expiration_timestamp: String,
+    pub origin: ConversationOrigin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationOrigin {
+    /// `user_initiated` or `business_initiated`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pricing {
+    pub billable: bool,
+    /// `CBP`: conversation-based pricing.
+    pub pricing_model: String,
+    /// The conversation's origin type.
+    pub category: String,
+}
+
+/// What a message was billed as: its conversation and pricing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Billing {
+    pub conversation: Conversation,
+    pub pricing: Pricing,
 }
 
 /// `{"statuses":[...]}`: the body of a status webhook.

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PgStore;
-use crate::{InboundMessage, Inbox, StoreError};
+use crate::{InboundMessage, Inbox, NewInbound, StoreError};
 
 #[async_trait]
 impl Inbox for PgStore {
@@ -25,6 +25,42 @@ impl Inbox for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn receive_inbound(&self, inbound: &NewInbound) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // A share lock on the account row: a change of shard count (which moves callbacks)
+        // waits for this transaction, so the webhook never lands on an old shard.
+        let (shards,): (i32,) = sqlx::query_as("SELECT shards FROM account WHERE id = 1 FOR SHARE")
+            .fetch_one(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO inbound_messages (id, sender, received_at, payload) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&inbound.id)
+        .bind(&inbound.from)
+        .bind(inbound.received_at_ms)
+        .bind(&inbound.payload)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let crc = i64::from(inbound.from_crc);
+        sqlx::query(
+            "INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at, kind)
+             VALUES ($1, $2, $3, $4, $5, 1)",
+        )
+        .bind((crc % i64::from(shards.max(1))) as i32)
+        .bind(crc)
+        .bind(format!("inbound:{}", inbound.from))
+        .bind(&inbound.webhook)
+        .bind(inbound.received_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn mark_inbound_read(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {

@@ -13,6 +13,7 @@ mod idempotency;
 mod inbox;
 mod media;
 mod pipeline;
+mod sandbox;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 

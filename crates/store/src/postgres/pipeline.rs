@@ -260,9 +260,9 @@ impl Pipeline for PgStore {
         &self,
         shard: u32,
         limit: u32,
-    ) -> Result<Vec<(String, i16, i64)>, StoreError> {
+    ) -> Result<Vec<(String, i16, i64, String)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, status, updated_at FROM messages WHERE shard = $1 AND status IN (1, 2) ORDER BY seq LIMIT $2",
+            "SELECT id, status, updated_at, recipient FROM messages WHERE shard = $1 AND status IN (1, 2) ORDER BY seq LIMIT $2",
         )
         .bind(shard as i32)
         .bind(i64::from(limit))
@@ -282,8 +282,8 @@ impl Pipeline for PgStore {
         shard: u32,
         limit: u32,
     ) -> Result<Vec<PendingCallback>, StoreError> {
-        let rows: Vec<(i64, String, String, i32, i64)> = sqlx::query_as(
-            "SELECT seq, message_id, body, failures, next_attempt_at FROM callbacks
+        let rows: Vec<(i64, String, String, i32, i64, i16)> = sqlx::query_as(
+            "SELECT seq, message_id, body, failures, next_attempt_at, kind FROM callbacks
              WHERE shard = $1 ORDER BY seq LIMIT $2",
         )
         .bind(shard as i32)
@@ -292,10 +292,11 @@ impl Pipeline for PgStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(seq, message_id, body, failures, next)| PendingCallback {
+            .map(|(seq, message_id, body, failures, next, kind)| PendingCallback {
                 seq,
                 message_id,
                 body,
+                inbound: kind == 1,
                 failures: failures.unsigned_abs(),
                 next_attempt_at_ms: next,
             })

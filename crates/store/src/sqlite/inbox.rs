@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use crate::{InboundMessage, Inbox, StoreError};
+use crate::{InboundMessage, Inbox, NewInbound, StoreError};
 
 #[async_trait]
 impl Inbox for SqliteStore {
@@ -25,6 +25,37 @@ impl Inbox for SqliteStore {
         .execute(&self.write)
         .await?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn receive_inbound(&self, inbound: &NewInbound) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO inbound_messages (id, sender, received_at, payload) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&inbound.id)
+        .bind(&inbound.from)
+        .bind(inbound.received_at_ms)
+        .bind(&inbound.payload)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // The shard count read in the same write transaction as the insert, so a concurrent
+        // change of shard count (which moves callbacks) cannot leave it on an old shard.
+        sqlx::query(
+            "INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at, kind)
+             SELECT ?1 % shards, ?1, ?2, ?3, ?4, 1 FROM account WHERE id = 1",
+        )
+        .bind(i64::from(inbound.from_crc))
+        .bind(format!("inbound:{}", inbound.from))
+        .bind(&inbound.webhook)
+        .bind(inbound.received_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn mark_inbound_read(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {

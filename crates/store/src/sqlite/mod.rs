@@ -19,6 +19,7 @@ mod idempotency;
 mod inbox;
 mod media;
 mod pipeline;
+mod sandbox;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 

@@ -9,6 +9,7 @@
 pub mod contacts;
 mod field;
 mod hsm;
+pub mod inbound;
 pub mod interactive;
 pub mod location;
 pub mod media;

@@ -1,0 +1,103 @@
+//! Conversation-based pricing as WhatsApp applied it: messages are billed per 24-hour
+//! conversation with a user. A business message opens one if none is open: `user_initiated`
+//! when the user wrote in the last 24 hours (the business is answering), otherwise
+//! `business_initiated` (only templates get there when the window is enforced). Every message
+//! until it expires is billed in it. Status webhooks carry it as `conversation` and `pricing`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use premise_wire::{Billing, Conversation, ConversationOrigin, Pricing};
+
+use crate::window::{WINDOW_MS, window_open};
+
+/// An open conversation with one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Open {
+    pub id: String,
+    pub user_initiated: bool,
+    pub expires_ms: i64,
+}
+
+/// The conversation a business message sent at `now_ms` is billed in: the open one, if it has
+/// not expired, or a new one (`new_id` names it).
+pub fn billed_in(
+    open: Option<&Open>,
+    last_inbound_ms: Option<i64>,
+    now_ms: i64,
+    new_id: impl FnOnce() -> String,
+) -> Open {
+    match open {
+        Some(open) if now_ms < open.expires_ms => open.clone(),
+        _ => Open {
+            id: new_id(),
+            user_initiated: window_open(last_inbound_ms, now_ms),
+            expires_ms: now_ms + WINDOW_MS,
+        },
+    }
+}
+
+impl Open {
+    pub fn billing(&self) -> Billing {
+        let origin = if self.user_initiated { "user_initiated" } else { "business_initiated" };
+        Billing {
+            conversation: Conversation {
+                id: self.id.clone(),
+                expiration_timestamp: (self.expires_ms / 1000).to_string(),
+                origin: ConversationOrigin { kind: origin.to_owned() },
+            },
+            pricing: Pricing {
+                billable: true,
+                pricing_model: "CBP".to_owned(),
+                category: origin.to_owned(),
+            },
+        }
+    }
+}
+
+/// The open conversation of each user.
+#[derive(Debug, Default)]
+pub struct Conversations {
+    open: Mutex<HashMap<String, Open>>,
+}
+
+impl Conversations {
+    pub fn bill(
+        &self,
+        wa_id: &str,
+        last_inbound_ms: Option<i64>,
+        now_ms: i64,
+        new_id: impl FnOnce() -> String,
+    ) -> Option<Billing> {
+        let mut open = self.open.lock().ok()?;
+        let current = billed_in(open.get(wa_id), last_inbound_ms, now_ms, new_id);
+        let billing = current.billing();
+        open.insert(wa_id.to_owned(), current);
+        Some(billing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversations_follow_the_window_and_last_24_hours() {
+        let id = || "c1".to_owned();
+        let business = billed_in(None, None, 1_000, id);
+        assert!(!business.user_initiated);
+        assert_eq!(business.expires_ms, 1_000 + WINDOW_MS);
+        let same = billed_in(Some(&business), Some(2_000), 3_000, || "c2".to_owned());
+        assert_eq!(same, business, "an open conversation is reused, whoever wrote since");
+        let later = billed_in(Some(&business), Some(WINDOW_MS), 1_000 + WINDOW_MS, || "c3".into());
+        assert_eq!((later.id.as_str(), later.user_initiated), ("c3", true), "expired: a new one");
+        let billing = later.billing();
+        assert_eq!(billing.conversation.origin.kind, "user_initiated");
+        assert_eq!(billing.pricing.category, "user_initiated");
+        assert_eq!(billing.pricing.pricing_model, "CBP");
+        assert_eq!(
+            billing.conversation.expiration_timestamp,
+            ((1_000 + 2 * WINDOW_MS) / 1000).to_string()
+        );
+    }
+}

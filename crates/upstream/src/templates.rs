@@ -1,0 +1,447 @@
+//! The sandbox's template registry, and how a template message is checked against it.
+//!
+//! A definition follows Meta's message-template format (`name`, `language`, `category`,
+//! `components` of type `HEADER`/`BODY`/`FOOTER`/`BUTTONS` with `{{n}}` placeholders), plus a
+//! `namespace` (On-Premises sends carried one) and, per component, an optional `parameters`
+//! list naming the kind each placeholder takes (`text`, `currency`, `date_time`).
+//!
+//! Checking a send is a pure function, [`hydrate`]: the template's text with the parameters
+//! filled in, or the On-Premises error (`onprem-api.md` section 10) WhatsApp answered with.
+//! On-Premises learnt of template errors from WhatsApp after the send was accepted, so they end
+//! the message `failed` (the API answered the POST with an id, as for any message).
+
+use std::collections::BTreeMap;
+
+use premise_wire::StatusError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A template in the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDef {
+    pub namespace: String,
+    pub name: String,
+    pub language: String,
+    #[serde(default = "utility")]
+    pub category: String,
+    pub components: Vec<ComponentDef>,
+}
+
+fn utility() -> String {
+    "UTILITY".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentDef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// For a `HEADER`: `TEXT` (default), `IMAGE`, `VIDEO` or `DOCUMENT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The kind of each placeholder, `{{1}}` first; absent: any of text, currency, date_time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<ButtonDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonDef {
+    /// `QUICK_REPLY`, `URL`, `PHONE_NUMBER` or `OTP`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// For `OTP`: `COPY_CODE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otp_type: Option<String>,
+}
+
+const VALUE_KINDS: [&str; 3] = ["text", "currency", "date_time"];
+const HEADER_MEDIA: [&str; 3] = ["IMAGE", "VIDEO", "DOCUMENT"];
+/// The longest hydrated body WhatsApp accepted (2005 beyond).
+const MAX_HYDRATED_BODY: usize = 1024;
+
+/// The placeholders `{{1}}`..`{{n}}` of a text: `n`, or what is wrong with their numbering.
+fn placeholders(text: &str) -> Result<usize, String> {
+    let mut seen = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or("an unclosed '{{'")?;
+        let n: usize = after[..end]
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{{{{{}}}}}' is not a numbered placeholder", &after[..end]))?;
+        seen.push(n);
+        rest = &after[end + 2..];
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.iter().enumerate().any(|(i, n)| *n != i + 1) {
+        return Err("placeholders must be numbered {{1}}, {{2}}, ... without gaps".to_owned());
+    }
+    Ok(seen.len())
+}
+
+impl TemplateDef {
+    /// Checks a definition; the error names the field by its path.
+    pub fn validate(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 512
+            && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return Err("name: lower-case letters, digits and underscores, 1 to 512".to_owned());
+        }
+        if self.namespace.trim().is_empty() {
+            return Err("namespace: must not be empty".to_owned());
+        }
+        if self.language.is_empty()
+            || self.language.len() > 16
+            || !self.language.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_')
+        {
+            return Err(format!("language: '{}' is not a language code", self.language));
+        }
+        if !["UTILITY", "MARKETING", "AUTHENTICATION"].contains(&self.category.as_str()) {
+            return Err("category: one of UTILITY, MARKETING, AUTHENTICATION".to_owned());
+        }
+        if !self.components.iter().any(|c| c.kind == "BODY") {
+            return Err("components: a BODY is required".to_owned());
+        }
+        for (i, c) in self.components.iter().enumerate() {
+            let path = format!("components[{i}]");
+            if !["HEADER", "BODY", "FOOTER", "BUTTONS"].contains(&c.kind.as_str()) {
+                return Err(format!("{path}.type: one of HEADER, BODY, FOOTER, BUTTONS"));
+            }
+            if self.components.iter().filter(|o| o.kind == c.kind).count() > 1 {
+                return Err(format!("{path}.type: more than one {}", c.kind));
+            }
+            let media = c.format.as_deref().is_some_and(|f| f != "TEXT");
+            if let Some(format) = &c.format
+                && (c.kind != "HEADER"
+                    || !(format == "TEXT" || HEADER_MEDIA.contains(&format.as_str())))
+            {
+                return Err(format!(
+                    "{path}.format: only a HEADER has one: TEXT, IMAGE, VIDEO or DOCUMENT"
+                ));
+            }
+            let needs_text =
+                matches!(c.kind.as_str(), "BODY" | "FOOTER") || (c.kind == "HEADER" && !media);
+            let count = match (&c.text, needs_text) {
+                (Some(text), true) => {
+                    placeholders(text).map_err(|e| format!("{path}.text: {e}"))?
+                }
+                (None, true) => return Err(format!("{path}.text: required")),
+                (Some(_), false) => return Err(format!("{path}.text: not allowed here")),
+                (None, false) => 0,
+            };
+            if c.kind == "FOOTER" && count > 0 {
+                return Err(format!("{path}.text: a footer takes no placeholders"));
+            }
+            if !c.parameters.is_empty() && c.parameters.len() != count {
+                return Err(format!(
+                    "{path}.parameters: {count} placeholders, {} kinds",
+                    c.parameters.len()
+                ));
+            }
+            if let Some(kind) = c.parameters.iter().find(|k| !VALUE_KINDS.contains(&k.as_str())) {
+                return Err(format!(
+                    "{path}.parameters: '{kind}' is not text, currency or date_time"
+                ));
+            }
+            if c.kind == "BUTTONS" {
+                if c.buttons.is_empty() || c.buttons.len() > 10 {
+                    return Err(format!("{path}.buttons: 1 to 10"));
+                }
+                for (j, b) in c.buttons.iter().enumerate() {
+                    if !["QUICK_REPLY", "URL", "PHONE_NUMBER", "OTP"].contains(&b.kind.as_str()) {
+                        return Err(format!(
+                            "{path}.buttons[{j}].type: one of QUICK_REPLY, URL, PHONE_NUMBER, OTP"
+                        ));
+                    }
+                }
+            } else if !c.buttons.is_empty() {
+                return Err(format!("{path}.buttons: only in a BUTTONS component"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The registry: templates by (name, language).
+pub type Registry = BTreeMap<(String, String), TemplateDef>;
+
+fn error(code: u32, title: &str, details: String) -> StatusError {
+    StatusError { code, title: title.to_owned(), details: Some(details) }
+}
+
+fn missing(details: String) -> StatusError {
+    error(2001, "Template Missing", details)
+}
+
+fn count_mismatch(details: String) -> StatusError {
+    error(2000, "Template Param Count Mismatch", details)
+}
+
+fn format_mismatch(details: String) -> StatusError {
+    error(2012, "Template Parameter Format Mismatch", details)
+}
+
+/// The text a parameter puts in place of its placeholder, checked against the declared kind.
+fn value(param: &Value, expected: Option<&str>, path: &str) -> Result<String, StatusError> {
+    let kind = param["type"].as_str().unwrap_or("");
+    let allowed = expected.map_or(VALUE_KINDS.contains(&kind), |e| e == kind);
+    if !allowed {
+        let wanted = expected.unwrap_or("text, currency or date_time");
+        return Err(format_mismatch(format!("{path}: expected {wanted}, got {kind}")));
+    }
+    Ok(match kind {
+        "text" => param["text"].as_str().unwrap_or("").to_owned(),
+        other => param[other]["fallback_value"].as_str().unwrap_or("").to_owned(),
+    })
+}
+
+/// Fills a component's placeholders from the request's parameters of that component.
+fn fill(def: &ComponentDef, params: &[Value], path: &str) -> Result<String, StatusError> {
+    let text = def.text.as_deref().unwrap_or("");
+    let count = placeholders(text).unwrap_or(0);
+    if params.len() != count {
+        return Err(count_mismatch(format!(
+            "{path}: the template takes {count} parameters, the message has {}",
+            params.len()
+        )));
+    }
+    let mut out = text.to_owned();
+    for (i, param) in params.iter().enumerate() {
+        let expected = def.parameters.get(i).map(String::as_str);
+        let filled = value(param, expected, &format!("{path}.parameters[{i}]"))?;
+        out = out.replace(&format!("{{{{{}}}}}", i + 1), &filled);
+    }
+    Ok(out)
+}
+
+/// Checks the `template` object of a send against the registry: the hydrated text (header,
+/// body and footer, one per line) or the error that fails the message.
+pub fn hydrate(registry: &Registry, template: &Value) -> Result<String, StatusError> {
+    let name = template["name"].as_str().unwrap_or("");
+    let language = template["language"]["code"].as_str().unwrap_or("");
+    let Some(def) = registry.get(&(name.to_owned(), language.to_owned())) else {
+        let languages: Vec<&str> =
+            registry.keys().filter(|(n, _)| n == name).map(|(_, l)| l.as_str()).collect();
+        return Err(missing(if languages.is_empty() {
+            format!("no template named '{name}'")
+        } else {
+            format!(
+                "template '{name}' has no translation '{language}' (it has {})",
+                languages.join(", ")
+            )
+        }));
+    };
+    if let Some(namespace) = template["namespace"].as_str()
+        && namespace != def.namespace
+    {
+        return Err(missing(format!("template '{name}' is not in namespace '{namespace}'")));
+    }
+    let sent: Vec<&Value> =
+        template["components"].as_array().map(|c| c.iter().collect()).unwrap_or_default();
+    let params_of = |kind: &str| -> Vec<Value> {
+        sent.iter()
+            .filter(|c| c["type"] == kind)
+            .flat_map(|c| c["parameters"].as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    let component = |kind: &str| def.components.iter().find(|c| c.kind == kind);
+    let mut lines = Vec::new();
+
+    let header_params = params_of("header");
+    match component("HEADER") {
+        Some(header) if header.format.as_deref().is_some_and(|f| f != "TEXT") => {
+            let format = header.format.as_deref().unwrap_or("").to_ascii_lowercase();
+            match header_params.as_slice() {
+                [one] if one["type"] == format.as_str() => lines.push(format!("[{format}]")),
+                [one] => {
+                    return Err(format_mismatch(format!(
+                        "header.parameters[0]: expected {format}, got {}",
+                        one["type"].as_str().unwrap_or("")
+                    )));
+                }
+                other => {
+                    return Err(count_mismatch(format!(
+                        "header: the template takes 1 {format} parameter, the message has {}",
+                        other.len()
+                    )));
+                }
+            }
+        }
+        Some(header) => lines.push(fill(header, &header_params, "header")?),
+        None if !header_params.is_empty() => {
+            return Err(count_mismatch("header: the template has no header".to_owned()));
+        }
+        None => {}
+    }
+    if let Some(body) = component("BODY") {
+        let text = fill(body, &params_of("body"), "body")?;
+        if text.chars().count() > MAX_HYDRATED_BODY {
+            return Err(error(
+                2005,
+                "Template Hydrated Text Too Long",
+                format!(
+                    "body: {} characters after hydration, at most {MAX_HYDRATED_BODY}",
+                    text.chars().count()
+                ),
+            ));
+        }
+        lines.push(text);
+    }
+    if let Some(footer) = component("FOOTER") {
+        lines.push(footer.text.clone().unwrap_or_default());
+    }
+    check_buttons(component("BUTTONS").map_or(&[][..], |c| &c.buttons), &sent)?;
+    Ok(lines.join("\n"))
+}
+
+/// Button components of the message: each names a button of the template by `index`, of the
+/// matching `sub_type`, with the parameter that button takes. Dynamic URL and copy-code buttons
+/// must get theirs.
+fn check_buttons(defs: &[ButtonDef], sent: &[&Value]) -> Result<(), StatusError> {
+    let mut given = vec![false; defs.len()];
+    for c in sent.iter().filter(|c| c["type"] == "button") {
+        let index = c["index"].as_str().and_then(|i| i.parse::<usize>().ok()).unwrap_or(usize::MAX);
+        let path = format!("button[{index}]");
+        let Some(def) = defs.get(index) else {
+            return Err(count_mismatch(format!("{path}: the template has {} buttons", defs.len())));
+        };
+        let sub_type = c["sub_type"].as_str().unwrap_or("");
+        let (wanted, param_kind) = match def.kind.as_str() {
+            "QUICK_REPLY" => ("quick_reply", "payload"),
+            "URL" => ("url", "text"),
+            "OTP" => ("url", "text"),
+            _ => ("", ""),
+        };
+        let sub_type_ok = sub_type == wanted || (def.kind == "OTP" && sub_type == "copy_code");
+        if !sub_type_ok {
+            return Err(format_mismatch(format!(
+                "{path}.sub_type: the button is {}, not {sub_type}",
+                def.kind
+            )));
+        }
+        let params = c["parameters"].as_array().cloned().unwrap_or_default();
+        if params.len() != 1 {
+            return Err(count_mismatch(format!(
+                "{path}: takes 1 parameter, the message has {}",
+                params.len()
+            )));
+        }
+        let kind = params[0]["type"].as_str().unwrap_or("");
+        let kind_ok = kind == param_kind || (def.kind == "OTP" && kind == "coupon_code");
+        if !kind_ok {
+            return Err(format_mismatch(format!(
+                "{path}.parameters[0]: expected {param_kind}, got {kind}"
+            )));
+        }
+        given[index] = true;
+    }
+    for (i, def) in defs.iter().enumerate() {
+        let dynamic = def.kind == "OTP" || def.url.as_deref().is_some_and(|u| u.contains("{{1}}"));
+        if dynamic && !given[i] {
+            return Err(count_mismatch(format!(
+                "button[{i}]: the {} button takes 1 parameter, none given",
+                def.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a registry file (a JSON array of definitions), checking each one.
+pub fn parse_file(json: &str) -> Result<Vec<TemplateDef>, String> {
+    let defs: Vec<TemplateDef> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    for (i, def) in defs.iter().enumerate() {
+        def.validate().map_err(|e| format!("[{i}].{e}"))?;
+    }
+    Ok(defs)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn registry() -> Registry {
+        parse_file(include_str!("../../../config/templates.json"))
+            .unwrap()
+            .into_iter()
+            .map(|d| ((d.name.clone(), d.language.clone()), d))
+            .collect()
+    }
+
+    fn code(template: &Value) -> u32 {
+        hydrate(&registry(), template).unwrap_err().code
+    }
+
+    #[test]
+    fn the_default_file_hydrates() {
+        let hello = json!({"name": "hello_world", "language": {"code": "en_US"}});
+        assert!(hydrate(&registry(), &hello).unwrap().starts_with("Hello World\n"));
+        let order = json!({"namespace": "premise_sandbox", "name": "order_update", "language": {"code": "en_US"}, "components": [
+            {"type": "body", "parameters": [
+                {"type": "text", "text": "Ada"}, {"type": "text", "text": "#1234"},
+                {"type": "currency", "currency": {"fallback_value": "$12.50", "code": "USD", "amount_1000": 12500}},
+                {"type": "date_time", "date_time": {"fallback_value": "March 3, 2027"}}]}]});
+        let text = hydrate(&registry(), &order).unwrap();
+        assert!(text.contains("Hi Ada, your order #1234 of $12.50"), "{text}");
+        assert!(text.contains("March 3, 2027"), "{text}");
+    }
+
+    #[test]
+    fn each_error_has_its_code() {
+        assert_eq!(code(&json!({"name": "nope", "language": {"code": "en_US"}})), 2001);
+        assert_eq!(code(&json!({"name": "hello_world", "language": {"code": "fr"}})), 2001);
+        assert_eq!(
+            code(
+                &json!({"namespace": "other", "name": "hello_world", "language": {"code": "en_US"}})
+            ),
+            2001
+        );
+        let body = |params: Value| json!({"name": "order_update", "language": {"code": "en_US"}, "components": [{"type": "body", "parameters": params}]});
+        assert_eq!(code(&body(json!([{"type": "text", "text": "Ada"}]))), 2000);
+        let wrong_kind = json!([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}, {"type": "text", "text": "c"}, {"type": "text", "text": "d"}]);
+        assert_eq!(code(&body(wrong_kind)), 2012);
+        let long = json!([{"type": "text", "text": "a".repeat(1100)}, {"type": "text", "text": "b"},
+            {"type": "currency", "currency": {"fallback_value": "$1", "code": "USD", "amount_1000": 1000}},
+            {"type": "date_time", "date_time": {"fallback_value": "today"}}]);
+        assert_eq!(code(&body(long)), 2005);
+        assert_eq!(
+            code(&json!({"name": "delivery_photo", "language": {"code": "en_US"}, "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "P1"}]}]})),
+            2000,
+            "no header image"
+        );
+        assert_eq!(
+            code(
+                &json!({"name": "verification_code", "language": {"code": "en_US"}, "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "123456"}]}]})
+            ),
+            2000,
+            "no code for the button"
+        );
+    }
+
+    #[test]
+    fn definitions_are_checked() {
+        let mut def = registry()[&("hello_world".to_owned(), "en_US".to_owned())].clone();
+        def.components[1].text = Some("Hi {{2}}".into());
+        assert!(def.validate().unwrap_err().starts_with("components[1].text"));
+        def.name = "Hello".into();
+        assert!(def.validate().unwrap_err().starts_with("name"));
+    }
+}

@@ -1,0 +1,204 @@
+//! A customer's message as the sandbox injects it (`POST /v1/sandbox/inbound`): the
+//! `messages[0]` object of the On-Premises inbound webhook (`onprem-api.md` section 9) plus an
+//! optional `profile`. Parsed here so a bad injection is refused naming its field, and so the
+//! webhook built from it has the shape integrations expect.
+
+use serde_json::{Map, Value, json};
+
+use super::WaId;
+use super::field::Obj;
+use crate::{ErrorCode, Rejection};
+
+/// The inbound types the sandbox injects, each carried under its own key.
+pub const INBOUND_TYPES: [&str; 11] = [
+    "text",
+    "image",
+    "audio",
+    "voice",
+    "video",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "button",
+    "interactive",
+];
+
+/// A validated inbound message, before `id` and `timestamp` are filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    pub from: WaId,
+    pub id: Option<String>,
+    /// Unix seconds, as given.
+    pub timestamp: Option<String>,
+    pub profile_name: Option<String>,
+    /// `messages[0]` without `profile`, `id` and `timestamp`.
+    message: Map<String, Value>,
+}
+
+impl Inbound {
+    pub fn parse(body: &Value) -> Result<Self, Rejection> {
+        let top = Obj::of("", body)?;
+        let kind = top.req_text("type", 32)?;
+        if !INBOUND_TYPES.contains(&kind.as_str()) {
+            return Err(Rejection::invalid(
+                "type",
+                format!("'{kind}' is not one of {}", INBOUND_TYPES.join(", ")),
+            ));
+        }
+        let mut allowed = vec!["from", "id", "timestamp", "type", "context", "profile"];
+        allowed.push(kind.as_str());
+        top.only(&allowed)?;
+        let from = WaId::parse("from", &top.req_text("from", 32)?)?;
+        let id = top.opt_nonblank("id", 128)?;
+        let timestamp = match top.get("timestamp") {
+            None => None,
+            Some(Value::Number(n)) if n.as_u64().is_some() => Some(n.to_string()),
+            Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(s.clone())
+            }
+            Some(_) => {
+                return Err(Rejection::invalid("timestamp", "expected Unix seconds"));
+            }
+        };
+        let profile_name = match top.obj("profile")? {
+            Some(profile) => {
+                profile.only(&["name"])?;
+                profile.text("name", 256)?
+            }
+            None => None,
+        };
+        if let Some(context) = top.obj("context")? {
+            context.req_text("id", 128)?;
+            context.text("from", 32)?;
+        }
+        check_payload(&top, &kind)?;
+        let mut message = top.map.clone();
+        for key in ["profile", "id", "timestamp"] {
+            message.remove(key);
+        }
+        message.insert("from".to_owned(), Value::String(from.as_str().to_owned()));
+        Ok(Self { from, id, timestamp, profile_name, message })
+    }
+
+    /// The `messages[0]` entry with its id and timestamp, and the whole webhook body.
+    pub fn webhook(&self, id: &str, timestamp: &str, default_name: &str) -> (Value, Value) {
+        let mut message = Map::new();
+        message.insert("from".to_owned(), json!(self.from.as_str()));
+        message.insert("id".to_owned(), json!(id));
+        message.insert("timestamp".to_owned(), json!(timestamp));
+        for (key, value) in &self.message {
+            message.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+        let message = Value::Object(message);
+        let name = self.profile_name.as_deref().unwrap_or(default_name);
+        let body = json!({
+            "contacts": [{ "profile": { "name": name }, "wa_id": self.from.as_str() }],
+            "messages": [message],
+        });
+        (message, body)
+    }
+}
+
+/// The type's own object, checked as far as integrations rely on its fields.
+fn check_payload(top: &Obj<'_>, kind: &str) -> Result<(), Rejection> {
+    match kind {
+        "text" => {
+            top.req_obj("text")?.req_text("body", 4096)?;
+        }
+        "location" => {
+            let location = top.req_obj("location")?;
+            for key in ["latitude", "longitude"] {
+                let found = location.number(key)?;
+                location.required(key, found)?;
+            }
+        }
+        "contacts" => {
+            let contacts = top.req_array("contacts", 1, 257, ErrorCode::ParameterValueInvalid)?;
+            for (path, contact) in contacts {
+                Obj::of(path, contact)?.req_obj("name")?.req_text("formatted_name", 1024)?;
+            }
+        }
+        "button" => {
+            top.req_obj("button")?.req_text("text", 256)?;
+        }
+        "interactive" => {
+            let interactive = top.req_obj("interactive")?;
+            let reply = interactive.req_text("type", 32)?;
+            if reply != "button_reply" && reply != "list_reply" {
+                return Err(Rejection::invalid(
+                    &interactive.at("type"),
+                    format!("'{reply}' is not button_reply or list_reply"),
+                ));
+            }
+            let chosen = interactive.req_obj(&reply)?;
+            chosen.req_text("id", 256)?;
+            chosen.req_text("title", 256)?;
+        }
+        media => {
+            top.req_obj(media)?.req_text("id", 256)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_in_and_wraps_a_text() {
+        let inbound = Inbound::parse(&json!({
+            "from": "+1 650 555 0107", "type": "text", "text": {"body": "hi"},
+            "profile": {"name": "Ada"}, "context": {"from": "16505550999", "id": "gBEx"}
+        }))
+        .unwrap();
+        let (message, body) = inbound.webhook("ABG1", "1700000000", "Customer");
+        assert_eq!(message["from"], "16505550107");
+        assert_eq!(message["context"]["id"], "gBEx");
+        assert_eq!(
+            body["contacts"][0],
+            json!({"profile": {"name": "Ada"}, "wa_id": "16505550107"})
+        );
+        assert_eq!(body["messages"][0]["timestamp"], "1700000000");
+        assert!(body["messages"][0].get("profile").is_none());
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let cases = [
+            (json!({"type": "text", "text": {"body": "x"}}), "from"),
+            (json!({"from": "1650", "type": "text", "text": {"body": "x"}}), "from"),
+            (json!({"from": "16505550107", "type": "fax"}), "type"),
+            (json!({"from": "16505550107", "type": "text", "text": {}}), "text.body"),
+            (
+                json!({"from": "16505550107", "type": "text", "text": {"body": "x"}, "image": {}}),
+                "image",
+            ),
+            (
+                json!({"from": "16505550107", "type": "image", "image": {"mime_type": "image/jpeg"}}),
+                "image.id",
+            ),
+            (
+                json!({"from": "16505550107", "type": "location", "location": {"latitude": 1}}),
+                "location.longitude",
+            ),
+            (
+                json!({"from": "16505550107", "type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": "a"}}}),
+                "interactive.list_reply.title",
+            ),
+            (
+                json!({"from": "16505550107", "type": "text", "text": {"body": "x"}, "timestamp": "soon"}),
+                "timestamp",
+            ),
+            (
+                json!({"from": "16505550107", "type": "text", "text": {"body": "x"}, "context": {}}),
+                "context.id",
+            ),
+        ];
+        for (body, field) in cases {
+            let error = Inbound::parse(&body).unwrap_err();
+            assert!(error.details.contains(field), "{body}: {error}");
+        }
+    }
+}

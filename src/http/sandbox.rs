@@ -1,0 +1,184 @@
+//! `/v1/sandbox/...` (admin): driving the built-in sandbox WhatsApp network from tests.
+//!
+//! - `POST /v1/sandbox/inbound` injects a customer's message: it is stored in the inbox (so
+//!   `PUT /v1/messages/{id}` marks it read), delivered as an On-Premises inbound webhook through
+//!   the callback outbox (durable and retried like status callbacks), and opens the customer's
+//!   24-hour customer-service window.
+//! - `POST /v1/sandbox/clock` moves the sandbox's clock, which judges that window, so a test
+//!   can step past 24 hours without waiting.
+//! - `GET/POST /v1/sandbox/templates`, `DELETE /v1/sandbox/templates/{name}/{language}` manage
+//!   the template registry that template messages are checked against (kept in the store, so
+//!   every replica agrees).
+
+use axum::Router;
+use axum::extract::Path;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use premise_engine::new_message_id;
+use premise_store::NewInbound;
+use premise_upstream::now_ms;
+use premise_upstream::templates::TemplateDef;
+use premise_wire::messages::inbound::Inbound;
+use premise_wire::{ErrorCode, Rejection};
+use serde_json::{Value, json};
+
+use super::auth::Admin;
+use super::body::{JsonBody, OptionalJsonBody};
+use super::reply::{reply, reply_empty};
+use super::{ApiError, AppState};
+
+/// `contacts[0].profile.name` when the injection names no profile.
+const DEFAULT_PROFILE_NAME: &str = "Sandbox Customer";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sandbox/inbound", post(inbound))
+        .route("/v1/sandbox/clock", post(clock))
+        .route("/v1/sandbox/templates", get(list_templates).post(add_template))
+        .route("/v1/sandbox/templates/{name}/{language}", delete(delete_template))
+}
+
+/// 201 `{"messages":[{"id"}]}` once the message and its webhook are committed.
+async fn inbound(
+    State(state): State<AppState>,
+    _admin: Admin,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let inbound = Inbound::parse(&body)?;
+    let id = inbound.id.clone().unwrap_or_else(|| format!("ABG{}", &new_message_id()[3..]));
+    let sent_at_secs = match &inbound.timestamp {
+        Some(given) => given
+            .parse::<i64>()
+            .map_err(|_| Rejection::invalid("timestamp", format!("'{given}' is out of range")))?,
+        None => state.sandbox.clock.now_ms() / 1000,
+    };
+    let (message, webhook) = inbound.webhook(&id, &sent_at_secs.to_string(), DEFAULT_PROFILE_NAME);
+    let stored = NewInbound {
+        id: id.clone(),
+        from: inbound.from.as_str().to_owned(),
+        from_crc: inbound.from.crc32(),
+        received_at_ms: now_ms(),
+        payload: message.to_string(),
+        webhook: webhook.to_string(),
+    };
+    if !state.store.receive_inbound(&stored).await? {
+        return Err(ApiError::new(
+            ErrorCode::ResourceAlreadyExists,
+            format!("id: an inbound message '{id}' already exists"),
+        ));
+    }
+    state.store.customer_wrote(inbound.from.as_str(), sent_at_secs * 1000).await?;
+    state.sandbox.windows.customer_wrote(inbound.from.as_str(), sent_at_secs * 1000);
+    Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] })))
+}
+
+/// `{"advance_seconds": n}` moves sandbox time forward by n seconds (negative: back);
+/// `{"timestamp": unix_seconds}` sets it; an empty body only reads it. 200
+/// `{"sandbox":{"clock":{"timestamp":"<unix seconds>"}}}`.
+async fn clock(
+    State(state): State<AppState>,
+    _admin: Admin,
+    OptionalJsonBody(body): OptionalJsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let clock = &state.sandbox.clock;
+    let now = match body {
+        None => clock.now_ms(),
+        Some(body) => {
+            let Value::Object(map) = &body else {
+                return Err(Rejection::invalid("body", "expected an object").into());
+            };
+            if let Some(key) = map.keys().find(|k| *k != "advance_seconds" && *k != "timestamp") {
+                return Err(ApiError::new(
+                    ErrorCode::ParameterNotRequired,
+                    format!("Parameter '{key}' is not a known parameter"),
+                ));
+            }
+            match (map.get("advance_seconds"), map.get("timestamp")) {
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::new(
+                        ErrorCode::ParameterNotRequired,
+                        "Exactly one of the following parameters must be present: 'advance_seconds', 'timestamp'",
+                    ));
+                }
+                (Some(advance), None) => {
+                    let delta = seconds("advance_seconds", advance)? * 1000;
+                    let moved = state.store.move_sandbox_clock(delta, false).await?;
+                    state.sandbox.changed();
+                    clock.set_offset(moved);
+                    clock.now_ms()
+                }
+                (None, Some(at)) => {
+                    let offset = seconds("timestamp", at)? * 1000 - now_ms();
+                    let moved = state.store.move_sandbox_clock(offset, true).await?;
+                    state.sandbox.changed();
+                    clock.set_offset(moved);
+                    clock.now_ms()
+                }
+                (None, None) => clock.now_ms(),
+            }
+        }
+    };
+    Ok(reply(
+        StatusCode::OK,
+        json!({ "sandbox": { "clock": { "timestamp": (now / 1000).to_string() } } }),
+    ))
+}
+
+/// A whole number of seconds (a JSON integer or a string of one), within ±100 years.
+fn seconds(field: &str, value: &Value) -> Result<i64, Rejection> {
+    let parsed = match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    parsed
+        .filter(|s: &i64| s.unsigned_abs() <= 100 * 366 * 86_400)
+        .ok_or_else(|| Rejection::invalid(field, "expected a whole number of seconds"))
+}
+
+/// 200 `{"templates":[...]}`, every definition in the registry.
+async fn list_templates(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Response, ApiError> {
+    let mut templates = Vec::new();
+    for definition in state.store.sandbox_templates().await? {
+        templates.push(serde_json::from_str::<Value>(&definition).map_err(ApiError::internal)?);
+    }
+    Ok(reply(StatusCode::OK, json!({ "templates": templates })))
+}
+
+/// Adds a template, or replaces the one of that name and language: 201 `{"templates":[it]}`.
+async fn add_template(
+    State(state): State<AppState>,
+    _admin: Admin,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let template: TemplateDef = serde_path_to_error::deserialize(&body).map_err(|e| {
+        let path = e.path().to_string();
+        Rejection::invalid(if path == "." { "template" } else { &path }, e.inner())
+    })?;
+    template.validate().map_err(|why| Rejection::new(ErrorCode::ParameterValueInvalid, why))?;
+    let definition = serde_json::to_string(&template).map_err(ApiError::internal)?;
+    state.store.put_sandbox_template(&template.name, &template.language, &definition, true).await?;
+    state.sandbox.put_template(template.clone());
+    Ok(reply(StatusCode::CREATED, json!({ "templates": [template] })))
+}
+
+/// 200, or 404/1006 if there is no such template.
+async fn delete_template(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((name, language)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    if !state.store.delete_sandbox_template(&name, &language).await? {
+        return Err(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("no template '{name}' in language '{language}'"),
+        ));
+    }
+    state.sandbox.remove_template(&name, &language);
+    Ok(reply_empty(StatusCode::OK))
+}
