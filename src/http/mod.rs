@@ -82,18 +82,14 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             .merge(users::routes())
             .merge(health::routes())
             .merge(health::probes())
-            .merge(messages::routes().route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                idempotency::guard,
-            )))
+            // Both send endpoints honour `Idempotency-Key`.
+            .merge(messages::routes().merge(cloud::routes()).route_layer(
+                axum::middleware::from_fn_with_state(state.clone(), idempotency::guard),
+            ))
             .merge(media::routes())
             .merge(contacts::routes())
             .merge(settings::routes())
             .merge(account::routes())
-            .merge(cloud::routes().route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                idempotency::guard,
-            )))
             .merge(metrics::routes())
             .merge(sandbox::routes())
             .method_not_allowed_fallback(method_not_allowed);

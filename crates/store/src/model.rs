@@ -249,6 +249,45 @@ pub struct InboundMessage {
     pub read_at_ms: Option<i64>,
 }
 
+/// A `media` row: id, MIME type, size, chunk count, SHA-256, creation time.
+pub(crate) type MediaRow = (String, String, i64, i64, String, i64);
+
+/// A [`MediaInfo`] from its row, refusing values no upload can have.
+pub(crate) fn media_info(
+    (id, mime_type, size, chunks, sha256, created_at): MediaRow,
+) -> Result<MediaInfo, crate::StoreError> {
+    let corrupt = |what: &str| crate::StoreError::Corrupt(format!("media {id}: {what}"));
+    Ok(MediaInfo {
+        size: u64::try_from(size).map_err(|_| corrupt("negative size"))?,
+        chunks: u32::try_from(chunks).map_err(|_| corrupt("chunk count out of range"))?,
+        id: id.clone(),
+        mime_type,
+        sha256,
+        created_at,
+    })
+}
+
+/// Per-shard backlogs from (shard, queued count, oldest acceptance) and (shard, callbacks)
+/// rows, one entry per shard that has either, in shard order.
+pub(crate) fn shard_backlogs(
+    queued: Vec<(i64, i64, i64)>,
+    callbacks: Vec<(i64, i64)>,
+) -> Vec<ShardBacklog> {
+    let mut by_shard = std::collections::BTreeMap::<u32, ShardBacklog>::new();
+    for (shard, depth, oldest) in queued {
+        let shard = u32::try_from(shard).unwrap_or_default();
+        let e = by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
+        e.queued = depth.unsigned_abs();
+        e.oldest_queued_at_ms = Some(oldest);
+    }
+    for (shard, count) in callbacks {
+        let shard = u32::try_from(shard).unwrap_or_default();
+        let e = by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
+        e.callbacks = count.unsigned_abs();
+    }
+    by_shard.into_values().collect()
+}
+
 /// A finished upload, without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaInfo {

@@ -62,7 +62,10 @@ impl Media for PgStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(media_from_row).transpose()
+        row.map(|(id, mime, size, chunks, sha, at)| {
+            crate::model::media_info((id, mime, size, i64::from(chunks), sha, at))
+        })
+        .transpose()
     }
 
     async fn media_chunk(&self, id: &str, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
@@ -101,20 +104,6 @@ impl Media for PgStore {
         tx.commit().await?;
         Ok(result.rows_affected())
     }
-}
-
-fn media_from_row(
-    (id, mime_type, size, chunks, sha256, created_at): MediaRow,
-) -> Result<MediaInfo, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("media {id}: {what}"));
-    Ok(MediaInfo {
-        size: u64::try_from(size).map_err(|_| corrupt("negative size"))?,
-        chunks: u32::try_from(chunks).map_err(|_| corrupt("chunk count out of range"))?,
-        id: id.clone(),
-        mime_type,
-        sha256,
-        created_at,
-    })
 }
 
 fn chunk_index(index: u32) -> Result<i32, StoreError> {

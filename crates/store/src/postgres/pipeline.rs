@@ -173,21 +173,9 @@ impl Pipeline for PgStore {
             sqlx::query_as("SELECT shard, count(*) FROM callbacks GROUP BY shard")
                 .fetch_all(&self.pool)
                 .await?;
-        let mut by_shard = std::collections::BTreeMap::<u32, ShardBacklog>::new();
-        for (shard, depth, oldest) in queued {
-            let shard = u32::try_from(shard).unwrap_or_default();
-            let entry =
-                by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
-            entry.queued = depth.unsigned_abs();
-            entry.oldest_queued_at_ms = Some(oldest);
-        }
-        for (shard, count) in callbacks {
-            let shard = u32::try_from(shard).unwrap_or_default();
-            let entry =
-                by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
-            entry.callbacks = count.unsigned_abs();
-        }
-        Ok(by_shard.into_values().collect())
+        let queued = queued.into_iter().map(|(s, d, o)| (i64::from(s), d, o)).collect();
+        let callbacks = callbacks.into_iter().map(|(s, c)| (i64::from(s), c)).collect();
+        Ok(crate::model::shard_backlogs(queued, callbacks))
     }
 
     async fn record_statuses(

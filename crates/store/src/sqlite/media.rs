@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::SqliteStore;
 use crate::{Media, MediaInfo, StoreError};
 
-type MediaRow = (String, String, i64, i64, String, i64);
+type MediaRow = crate::model::MediaRow;
 
 #[async_trait]
 impl Media for SqliteStore {
@@ -62,7 +62,7 @@ impl Media for SqliteStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(media_from_row).transpose()
+        row.map(crate::model::media_info).transpose()
     }
 
     async fn media_chunk(&self, id: &str, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
@@ -101,18 +101,4 @@ impl Media for SqliteStore {
         tx.commit().await?;
         Ok(result.rows_affected())
     }
-}
-
-fn media_from_row(
-    (id, mime_type, size, chunks, sha256, created_at): MediaRow,
-) -> Result<MediaInfo, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("media {id}: {what}"));
-    Ok(MediaInfo {
-        size: u64::try_from(size).map_err(|_| corrupt("negative size"))?,
-        chunks: u32::try_from(chunks).map_err(|_| corrupt("chunk count out of range"))?,
-        id: id.clone(),
-        mime_type,
-        sha256,
-        created_at,
-    })
 }

@@ -153,21 +153,7 @@ impl Pipeline for SqliteStore {
             sqlx::query_as("SELECT shard, count(*) FROM callbacks GROUP BY shard")
                 .fetch_all(&self.pool)
                 .await?;
-        let mut by_shard = std::collections::BTreeMap::<u32, ShardBacklog>::new();
-        for (shard, depth, oldest) in queued {
-            let shard = u32::try_from(shard).unwrap_or_default();
-            let entry =
-                by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
-            entry.queued = depth.unsigned_abs();
-            entry.oldest_queued_at_ms = Some(oldest);
-        }
-        for (shard, count) in callbacks {
-            let shard = u32::try_from(shard).unwrap_or_default();
-            let entry =
-                by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
-            entry.callbacks = count.unsigned_abs();
-        }
-        Ok(by_shard.into_values().collect())
+        Ok(crate::model::shard_backlogs(queued, callbacks))
     }
 
     async fn record_statuses(
