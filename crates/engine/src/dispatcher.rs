@@ -72,8 +72,7 @@ impl Dispatcher {
     }
 
     /// Delivers one round of callbacks. `None` when it did something (go again after the read
-    /// gap), or
-    /// how long to wait for something to do.
+    /// gap), or how long to wait for something to do.
     async fn step(&self) -> anyhow::Result<Option<Duration>> {
         let (_, settings) = self.settings.get().await?;
         let idle = self.config.poll_interval;
