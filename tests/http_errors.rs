@@ -6,7 +6,37 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{Backend, Server, TestDb, assert_error, assert_meta, send};
 
-both_backends!(every_error_has_the_onprem_shape, health_and_monitoring_auth, requests_carry_an_id);
+both_backends!(
+    every_error_has_the_onprem_shape,
+    health_and_monitoring_auth,
+    requests_carry_an_id,
+    errors_quote_long_input_by_a_short_prefix,
+);
+
+/// A refusal names the value it refused, but a 10,000-digit number is not sent back whole.
+async fn errors_quote_long_input_by_a_short_prefix(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = Server::start(&db).await;
+    let admin = server.admin_token().await;
+    let long = "1".repeat(10_000);
+    let cases = [
+        json!({"to": long, "type": "text", "text": {"body": "hi"}}),
+        json!({"to": "16315551234", "type": long, "text": {"body": "hi"}}),
+        json!({"to": "16315551234", "type": "text", "text": {"body": "hi"}, long.clone(): 1}),
+    ];
+    for case in cases {
+        let (status, body) =
+            server.send_json(Method::POST, "/v1/messages", Some(&admin), case).await;
+        assert!(status.is_client_error() || status.as_u16() == 501, "{status}");
+        let details = body["errors"][0]["details"].as_str().unwrap();
+        assert!(details.len() < 200, "{} bytes of details: {details}", details.len());
+        assert!(details.contains(&"1".repeat(40)), "names the value by a prefix: {details}");
+        assert!(details.contains("10000 characters"), "{details}");
+    }
+    let (status, body) = server.get(&format!("/v1/media/{long}"), Some(&admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.to_string().len() < 400, "{body}");
+}
 
 async fn every_error_has_the_onprem_shape(backend: Backend) {
     let db = TestDb::new(backend).await;

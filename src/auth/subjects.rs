@@ -9,13 +9,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use premise_store::{Store, TokenSubject};
+use premise_store::{Store, StoreError, TokenSubject};
 use tokio::sync::{mpsc, oneshot};
 
 /// Checks waiting for the checker beyond which requests query the store themselves.
 const MAX_WAITING: usize = 10_000;
 
-type Answer = Result<Option<TokenSubject>, String>;
+type Answer = Result<Option<TokenSubject>, Arc<StoreError>>;
 type Check = ((String, String), oneshot::Sender<Answer>);
 
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ impl SubjectChecks {
         {
             return answer;
         }
-        self.store.token_subject(username, jti).await.map_err(|e| e.to_string())
+        self.store.token_subject(username, jti).await.map_err(Arc::new)
     }
 }
 
@@ -54,7 +54,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Check>) {
             waiting.entry(key).or_default().push(done);
         }
         for ((username, jti), waiters) in waiting {
-            let answer = store.token_subject(&username, &jti).await.map_err(|e| e.to_string());
+            let answer = store.token_subject(&username, &jti).await.map_err(Arc::new);
             for done in waiters {
                 let _ = done.send(answer.clone());
             }

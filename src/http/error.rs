@@ -4,7 +4,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use premise_wire::{ErrorCode, ErrorDetail, Rejection};
+use premise_store::{Outage, StoreError};
+use premise_wire::{ErrorCode, ErrorDetail, Rejection, shorten_quotes};
 
 use super::reply::reply;
 
@@ -22,7 +23,7 @@ impl ApiError {
     pub fn new(code: ErrorCode, details: impl Into<String>) -> Self {
         let status =
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Self { status, code, details: details.into(), cause: None }
+        Self { status, code, details: shorten_quotes(&details.into()), cause: None }
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -60,9 +61,29 @@ impl ApiError {
         }
     }
 
+    /// 503 with 1016: the database cannot serve now (promise 1: nothing was stored).
+    pub fn unavailable(outage: Outage) -> Self {
+        Self::new(
+            ErrorCode::SystemOverloaded,
+            format!(
+                "The database is unavailable: {}. Nothing was stored; try again later.",
+                outage.describe()
+            ),
+        )
+    }
+
+    /// 500 with 1014, the cause logged; or 503 with 1016 when the cause is a database outage,
+    /// which is no internal error but a fault that clears.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        let cause = cause.into();
+        let outage =
+            cause.chain().find_map(|e| e.downcast_ref::<StoreError>()).and_then(StoreError::outage);
+        if let Some(outage) = outage {
+            tracing::warn!(error = format!("{cause:#}"), "request refused: database outage");
+            return Self::unavailable(outage);
+        }
         Self {
-            cause: Some(cause.into()),
+            cause: Some(cause),
             ..Self::new(ErrorCode::InternalError, "An internal error occurred; it has been logged.")
         }
     }
@@ -74,8 +95,8 @@ impl From<Rejection> for ApiError {
     }
 }
 
-impl From<premise_store::StoreError> for ApiError {
-    fn from(e: premise_store::StoreError) -> Self {
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         Self::internal(e)
     }
 }
@@ -88,6 +109,10 @@ impl From<crate::auth::AccountError> for ApiError {
             AccountError::Exists => {
                 Self::new(ErrorCode::ResourceAlreadyExists, "User already exists.")
             }
+            AccountError::Busy => Self::new(
+                ErrorCode::SystemOverloaded,
+                "Too many logins and password changes at once; try again shortly.",
+            ),
             AccountError::Internal(cause) => Self::internal(cause),
         }
     }

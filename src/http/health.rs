@@ -5,11 +5,13 @@
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use premise_wire::ErrorCode;
+use premise_store::Down;
+use premise_wire::{ErrorCode, ErrorDetail};
 use serde_json::json;
 
 use super::auth::Monitor;
@@ -27,21 +29,35 @@ pub fn probes() -> Router<AppState> {
 
 /// `{"health":{"gateway_status": ...}}`: `connected` when the database answers with every
 /// migration applied, `uninitialized` while the schema is behind (On-Premises' word for a
-/// database being initialised), `disconnected` when the database cannot be reached. With
-/// several replicas alive, the On-Premises multiconnect shape: one entry per node with its
-/// `gateway_status` and `role` (the first node by name is the `primary_master`).
+/// database being initialised), `disconnected` when the database cannot be reached or cannot
+/// take writes (disk full, ...), with an `errors` entry saying why. With several replicas
+/// alive, the On-Premises multiconnect shape: one entry per node with its `gateway_status` and
+/// `role` (the first node by name is the `primary_master`).
 async fn health(_: Monitor, State(state): State<AppState>) -> Response {
-    let status = match state.store.ready().await {
-        Ok(true) => "connected",
-        Ok(false) => "uninitialized",
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: database unreachable");
-            "disconnected"
-        }
+    let down = match state.store.health().down() {
+        Some(down) => Some(down),
+        None => match state.store.ready().await {
+            Ok(true) => None,
+            Ok(false) => {
+                let payload = json!({ "health": { "gateway_status": "uninitialized" } });
+                return reply(StatusCode::OK, payload);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "health check: database unreachable");
+                state.store.health().record_failure(&e);
+                state.store.health().down()
+            }
+        },
     };
+    let status = if down.is_some() { "disconnected" } else { "connected" };
+    let errors: Vec<ErrorDetail> = down.iter().map(database_error).collect();
     let nodes = state.nodes.nodes();
     if nodes.len() <= 1 {
-        return reply(StatusCode::OK, json!({ "health": { "gateway_status": status } }));
+        let mut payload = json!({ "health": { "gateway_status": status } });
+        if !errors.is_empty() {
+            payload["errors"] = json!(errors);
+        }
+        return reply(StatusCode::OK, payload);
     }
     let health: serde_json::Map<String, serde_json::Value> = nodes
         .iter()
@@ -53,15 +69,58 @@ async fn health(_: Monitor, State(state): State<AppState>) -> Response {
             (node.clone(), json!({ "gateway_status": gateway_status, "role": role }))
         })
         .collect();
-    reply(StatusCode::OK, json!({ "health": health }))
+    let mut payload = json!({ "health": health });
+    if !errors.is_empty() {
+        payload["errors"] = json!(errors);
+    }
+    reply(StatusCode::OK, payload)
+}
+
+/// 1023 "Database error occurred", saying what and since when.
+fn database_error(down: &Down) -> ErrorDetail {
+    ErrorDetail::new(
+        ErrorCode::DatabaseError,
+        format!(
+            "{} (for {} s); new messages are refused with 503 until it takes them again",
+            down.outage.describe(),
+            down.since.elapsed().as_secs()
+        ),
+    )
+}
+
+/// Refuses a request at once with 503/1016 while the database cannot be reached, rather than
+/// letting it wait out the connection pool's timeout for a database known to be gone; and
+/// answers a request in flight the same way the moment that becomes known. Other outages (a
+/// full disk) let requests through: reads still work, and writes fail fast.
+pub async fn refuse_while_unreachable(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut changes = state.store.health().subscribe();
+    let unreachable = async move {
+        loop {
+            if let Some(down) = changes.borrow_and_update().filter(Down::unreachable) {
+                return down.outage;
+            }
+            if changes.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    };
+    tokio::select! {
+        biased;
+        outage = unreachable => ApiError::unavailable(outage).into_response(),
+        response = next.run(request) => response,
+    }
 }
 
 async fn alive() -> Response {
     reply(StatusCode::OK, json!({ "status": "alive" }))
 }
 
-/// 200 when the database answers with every migration applied and the server is not
-/// shutting down; 503 otherwise, so a load balancer stops sending before the process stops.
+/// 200 when the database answers with every migration applied, takes writes, and the server
+/// is not shutting down; 503 otherwise, so a load balancer stops sending before the process stops.
 async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
     let not_ready = |why: &str| {
         ApiError::new(ErrorCode::ServiceNotReady, why).with_status(StatusCode::SERVICE_UNAVAILABLE)
@@ -69,11 +128,15 @@ async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
     if state.draining.load(Ordering::Relaxed) {
         return Err(not_ready("shutting down"));
     }
+    if let Some(down) = state.store.health().down() {
+        return Err(not_ready(down.outage.describe()));
+    }
     match state.store.ready().await {
         Ok(true) => Ok(reply(StatusCode::OK, json!({ "status": "ready" }))),
         Ok(false) => Err(not_ready("database migrations are not applied")),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
+            state.store.health().record_failure(&e);
             Err(not_ready("database unreachable"))
         }
     }

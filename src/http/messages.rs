@@ -60,6 +60,7 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
     };
     state.enqueuer.submit(queued).await.map_err(|e| match e {
         EnqueueError::Overloaded(why) => ApiError::new(ErrorCode::SystemOverloaded, why),
+        EnqueueError::Unavailable(outage) => ApiError::unavailable(outage),
         EnqueueError::Failed(cause) => ApiError::internal(cause),
     })
 }

@@ -77,11 +77,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> NormalizePath<Router> {
     let body_limit = state.config.server.body_limit_bytes;
     let prefix = state.config.server.path_prefix.clone();
-    let api =
+    // Everything that needs the database; health, probes and metrics answer during an outage.
+    let needs_database =
         Router::new()
             .merge(users::routes())
-            .merge(health::routes())
-            .merge(health::probes())
             // Both send endpoints honour `Idempotency-Key`.
             .merge(messages::routes().merge(cloud::routes()).route_layer(
                 axum::middleware::from_fn_with_state(state.clone(), idempotency::guard),
@@ -90,9 +89,17 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             .merge(contacts::routes())
             .merge(settings::routes())
             .merge(account::routes())
-            .merge(metrics::routes())
             .merge(sandbox::routes())
-            .method_not_allowed_fallback(method_not_allowed);
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                health::refuse_while_unreachable,
+            ));
+    let api = Router::new()
+        .merge(needs_database)
+        .merge(health::routes())
+        .merge(health::probes())
+        .merge(metrics::routes())
+        .method_not_allowed_fallback(method_not_allowed);
     let routes = if prefix.is_empty() {
         api
     } else {

@@ -36,4 +36,18 @@ impl TestDb {
             sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
         }
     }
+
+    /// The text column `sql` selects, every row.
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        if self.url.starts_with("sqlite:") {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)
+                .unwrap()
+                .busy_timeout(Duration::from_secs(10));
+            let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        }
+    }
 }

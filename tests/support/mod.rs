@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::print_stdout)]
 
 pub mod db;
+pub mod faults;
 pub mod pipeline;
 pub mod prometheus;
 
@@ -42,6 +43,11 @@ impl TestDb {
             }
             Backend::Postgres => Self { url: fresh_postgres_url().await, _dir: None },
         }
+    }
+
+    /// A database at `url` that the test arranged itself.
+    pub fn at(url: &str) -> Self {
+        Self { url: url.to_owned(), _dir: None }
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use premise_store::{Enqueued, NewMessage, Store};
+use premise_store::{Enqueued, Health, NewMessage, Outage, Store};
 use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -18,18 +18,29 @@ pub enum EnqueueError {
     /// Premise cannot take more right now; nothing was stored.
     #[error("system overloaded: {0}")]
     Overloaded(&'static str),
-    /// The commit failed; nothing was stored.
+    /// The database cannot take writes now (disk full, unreachable, ...); nothing was stored.
+    #[error("the database is unavailable: {}", .0.describe())]
+    Unavailable(Outage),
+    /// The commit failed for another reason; nothing was stored.
     #[error("could not store the message")]
     Failed(#[source] anyhow::Error),
 }
 
-type Waiting = (NewMessage, oneshot::Sender<Result<(), String>>);
+/// Why a commit failed, as each of its waiters learns it.
+#[derive(Debug, Clone)]
+enum CommitFailure {
+    Unavailable(Outage),
+    Other(String),
+}
+
+type Waiting = (NewMessage, oneshot::Sender<Result<(), CommitFailure>>);
 
 #[derive(Debug, Clone)]
 pub struct Enqueuer {
     tx: mpsc::Sender<Waiting>,
     backlog: Backlog,
     config: Arc<EngineConfig>,
+    health: Health,
 }
 
 impl Enqueuer {
@@ -56,11 +67,16 @@ impl Enqueuer {
                 ))
             })
             .collect();
-        (Self { tx, backlog, config }, committers)
+        (Self { tx, backlog, config, health: store.health().clone() }, committers)
     }
 
     /// Stores the message durably; returns once it is committed.
     pub async fn submit(&self, message: NewMessage) -> Result<(), EnqueueError> {
+        // While the database is known to be down, answer at once rather than queue for a
+        // commit that cannot succeed; the health prober notices when it comes back.
+        if let Some(down) = self.health.down() {
+            return Err(EnqueueError::Unavailable(down.outage));
+        }
         if self.backlog.callbacks() >= self.config.max_callback_backlog {
             return Err(EnqueueError::Overloaded(
                 "too many status callbacks are waiting for the webhook receiver",
@@ -75,7 +91,8 @@ impl Enqueuer {
             .map_err(|_| EnqueueError::Overloaded("too many requests are waiting to be stored"))?;
         match answer.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(EnqueueError::Failed(anyhow::anyhow!(e))),
+            Ok(Err(CommitFailure::Unavailable(outage))) => Err(EnqueueError::Unavailable(outage)),
+            Ok(Err(CommitFailure::Other(e))) => Err(EnqueueError::Failed(anyhow::anyhow!(e))),
             Err(_) => Err(EnqueueError::Failed(anyhow::anyhow!("the committer stopped"))),
         }
     }
@@ -104,6 +121,7 @@ async fn commit_loop(
         };
         let (messages, waiters): (Vec<NewMessage>, Vec<_>) = batch.into_iter().unzip();
         let result = store.enqueue(&messages).await;
+        store.health().record(&result);
         let answer = match result {
             Ok(batch) => {
                 backlog.add_queued(messages.len() as u64);
@@ -117,9 +135,12 @@ async fn commit_loop(
                 tracing::error!(
                     error = crate::chain(&e),
                     batch = messages.len(),
-                    "group commit failed"
+                    "group commit failed; nothing of the batch is acknowledged"
                 );
-                Err(e.to_string())
+                Err(match e.outage() {
+                    Some(outage) => CommitFailure::Unavailable(outage),
+                    None => CommitFailure::Other(e.to_string()),
+                })
             }
         };
         for waiter in waiters {

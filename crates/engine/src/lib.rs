@@ -22,6 +22,7 @@ mod ids;
 pub mod lifecycle;
 pub mod metrics;
 mod pool;
+mod probe;
 mod recorder;
 pub mod retry;
 mod sender;
@@ -78,7 +79,7 @@ impl Engine {
         let callbacks_ready = Arc::new(Notify::new());
         let backlog = Backlog::new();
         let metrics = Metrics::new();
-        let mut tasks = Vec::new();
+        let mut tasks = vec![probe::spawn(store.clone(), stop_rest.clone())];
 
         let (recorder, recorder_task) = Recorder::start(
             store.clone(),

@@ -98,7 +98,11 @@ impl ShardPool {
     ) -> anyhow::Result<()> {
         let ttl = self.config.lease_ttl.as_millis() as i64;
         let now = now_ms();
-        let nodes = self.store.heartbeat(&self.config.node, now, now - ttl).await?;
+        let nodes = self
+            .store
+            .heartbeat(&self.config.node, now, now - ttl)
+            .await
+            .inspect_err(|e| self.store.health().record_failure(e))?;
         let account = self.store.account().await?;
 
         // Renew what is held; reap finished workers; stop those of an old generation.

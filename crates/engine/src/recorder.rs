@@ -12,9 +12,12 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{SettingsCache, lifecycle};
+use crate::{SettingsCache, lifecycle, retry};
 
 const MAX_BATCH: usize = 2_000;
+/// A failed write is tried again after this, doubling up to [`RETRY_MAX`].
+const RETRY_INITIAL: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -33,8 +36,8 @@ impl Recorder {
     ) -> (Self, JoinHandle<()>) {
         let (events, event_rx) = mpsc::channel(50_000);
         let (tracked, tracked_rx) = mpsc::channel(50_000);
-        let task =
-            tokio::spawn(run(event_rx, tracked_rx, store, settings, callbacks_ready, cancel));
+        let recording = Recording { store, settings };
+        let task = tokio::spawn(run(event_rx, tracked_rx, recording, callbacks_ready, cancel));
         (Self { events, tracked }, task)
     }
 
@@ -56,11 +59,16 @@ impl Recorder {
     }
 }
 
+/// What recording a batch needs.
+struct Recording {
+    store: Arc<dyn Store>,
+    settings: SettingsCache,
+}
+
 async fn run(
     mut events: mpsc::Receiver<StatusEvent>,
     mut tracked: mpsc::Receiver<(StatusEvent, oneshot::Sender<()>)>,
-    store: Arc<dyn Store>,
-    settings: SettingsCache,
+    recording: Recording,
     callbacks_ready: Arc<Notify>,
     cancel: CancellationToken,
 ) {
@@ -79,7 +87,7 @@ async fn run(
                     batch.push(event);
                 }
                 if !batch.is_empty() {
-                    record(&store, &settings, &batch, &cancel).await;
+                    recording.record(&batch, &cancel).await;
                 }
                 return;
             }
@@ -94,7 +102,7 @@ async fn run(
                 break;
             }
         }
-        if record(&store, &settings, &batch, &cancel).await {
+        if recording.record(&batch, &cancel).await {
             callbacks_ready.notify_waiters();
             for done in waiting {
                 let _ = done.send(());
@@ -103,36 +111,38 @@ async fn run(
     }
 }
 
-/// One transaction for the batch, retried with backoff until it succeeds (or shutdown; the
-/// messages concerned then stay queued and are sent again, which is at-least-once).
-async fn record(
-    store: &Arc<dyn Store>,
-    settings: &SettingsCache,
-    batch: &[StatusEvent],
-    cancel: &CancellationToken,
-) -> bool {
-    let mut ids: Vec<String> = batch.iter().map(|e| e.message_id.clone()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut delay = Duration::from_millis(100);
-    loop {
-        let attempt = async {
-            let (_, current) = settings.get().await?;
-            store
-                .record_statuses(&ids, now_ms(), &|states| lifecycle::plan(states, batch, &current))
-                .await?;
-            anyhow::Ok(())
-        };
-        match attempt.await {
-            Ok(()) => return true,
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), events = batch.len(), retry_in = ?delay, "recording statuses failed");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = cancel.cancelled() => return false,
+impl Recording {
+    /// Records the batch in one transaction, retried with backoff until it succeeds (or
+    /// shutdown; the messages concerned then stay queued and are sent again, which is
+    /// at-least-once).
+    async fn record(&self, batch: &[StatusEvent], cancel: &CancellationToken) -> bool {
+        let mut ids: Vec<String> = batch.iter().map(|e| e.message_id.clone()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut failures = 0;
+        loop {
+            match self.attempt(&ids, batch).await {
+                Ok(()) => return true,
+                Err(e) => {
+                    failures += 1;
+                    let delay = retry::backoff(failures, RETRY_INITIAL, RETRY_MAX, fastrand::f64());
+                    tracing::warn!(error = format!("{e:#}"), events = batch.len(), retry_in = ?delay, "recording statuses failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = cancel.cancelled() => return false,
+                    }
                 }
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
+    }
+
+    /// One try: read the messages' states, plan, write the plan.
+    async fn attempt(&self, ids: &[String], batch: &[StatusEvent]) -> anyhow::Result<()> {
+        let (_, current) = self.settings.get().await?;
+        self.store
+            .record_statuses(ids, now_ms(), &|states| lifecycle::plan(states, batch, &current))
+            .await
+            .inspect_err(|e| self.store.health().record_failure(e))?;
+        Ok(())
     }
 }

@@ -10,13 +10,16 @@
 
 mod connect;
 mod error;
+mod health;
 mod model;
 mod postgres;
 mod sqlite;
 mod store;
+mod tx;
 
 pub use connect::{ConnectOptions, connect};
-pub use error::StoreError;
+pub use error::{Outage, StoreError};
+pub use health::{Down, Health};
 pub use model::{
     Account, Backend, Backlog, ContactCheck, Enqueued, InboundMessage, Lease, MediaInfo,
     MessageState, NewCallback, NewInbound, NewMessage, Node, PendingCallback, QueueRead,

@@ -2,6 +2,15 @@
 
 use premise_wire::Role;
 
+/// What [`crate::Store::probe`] writes: as large as a typical message's stored request.
+pub(crate) const PROBE_PAYLOAD: &str = concat!(
+    r#"{"to":"00000","type":"text","text":{"body":""#,
+    "premise probe: a write as large as a message, never committed or deleted at once; ",
+    "premise probe: a write as large as a message, never committed or deleted at once; ",
+    "premise probe: a write as large as a message.",
+    r#""}}"#
+);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::{
-    Account, Backend, Backlog, ContactCheck, Enqueued, InboundMessage, Lease, MediaInfo,
+    Account, Backend, Backlog, ContactCheck, Enqueued, Health, InboundMessage, Lease, MediaInfo,
     MessageState, NewInbound, NewMessage, Node, PendingCallback, QueueRead, Reservation,
     ShardBacklog, StatusPlan, StoreError, StoredResponse, TokenSubject, User,
 };
@@ -19,11 +19,19 @@ pub trait Store:
 {
     fn backend(&self) -> Backend;
 
+    /// What this process knows of the database's health.
+    fn health(&self) -> &Health;
+
     /// Applies this backend's pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
     /// Whether the database answers and every migration this build knows has been applied.
     async fn ready(&self) -> Result<bool, StoreError>;
+
+    /// Tries a write as large as a message's enqueue and leaves nothing behind: `Ok` when the
+    /// database takes messages now. Used while it is known to be down (disk full, ...), to
+    /// notice when it comes back.
+    async fn probe(&self) -> Result<(), StoreError>;
 
     /// The secret called `name`. The first caller's `candidate` wins; every later caller, on
     /// any replica, gets that same value back.

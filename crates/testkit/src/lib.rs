@@ -11,7 +11,7 @@
 
 mod postgres;
 
-pub use postgres::{Cluster, fresh_postgres_url};
+pub use postgres::{Cluster, ClusterOptions, fresh_postgres_url};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

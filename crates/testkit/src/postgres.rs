@@ -20,22 +20,94 @@ pub struct Cluster {
     admin_url: String,
     /// The data directory of a cluster this process started.
     data: Option<PathBuf>,
+    /// How to start this cluster's `postgres` again after [`Cluster::stop`], and its log.
+    server: Option<(Command, PathBuf)>,
     /// The watchdog and its stdin, held and never written: the pipe closing (at drop or process
     /// exit) tells the watchdog to stop Postgres and clean up.
     _watchdog: Option<Mutex<(Child, ChildStdin)>>,
 }
 
+/// How to make a throwaway cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// fsync and synchronous commit on, like production (for measurements and fault tests);
+    /// off, tests run faster.
+    pub durable: bool,
+    /// The directory to put the cluster in (a small disk, say); the system's temporary
+    /// directory when `None`. It must let the Postgres account write.
+    pub parent: Option<PathBuf>,
+    /// 1 MB WAL segments instead of 16 MB, for a cluster that must fit a small disk.
+    pub small_wal: bool,
+}
+
 impl Cluster {
     /// An existing server, e.g. from `DATABASE_URL`; nothing is started or stopped.
     pub fn existing(admin_url: &str) -> Self {
-        Self { admin_url: admin_url.to_owned(), data: None, _watchdog: None }
+        Self { admin_url: admin_url.to_owned(), data: None, server: None, _watchdog: None }
     }
 
     /// A new cluster from the local binaries, durable like production (fsync and synchronous
     /// commit on): for measurements. Tests use the faster non-durable one of
     /// [`fresh_postgres_url`].
     pub fn start_durable() -> Self {
-        start_cluster(true)
+        start_cluster(&ClusterOptions { durable: true, ..ClusterOptions::default() })
+    }
+
+    /// The server's log so far, for a cluster this process started.
+    pub fn log(&self) -> String {
+        let Some((_, log)) = &self.server else { return String::new() };
+        std::fs::read_to_string(log).unwrap_or_default()
+    }
+
+    /// A new cluster from the local binaries, as `options` say.
+    pub fn start(options: &ClusterOptions) -> Self {
+        start_cluster(options)
+    }
+
+    /// Whether the postmaster of a cluster this process started is running.
+    pub fn running(&self) -> bool {
+        self.postmaster_pid().is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    }
+
+    /// Stops the server (a fast shutdown: clients are disconnected) and waits until it is
+    /// gone. Only for a cluster this process started.
+    pub fn stop(&self) {
+        let pid = self.postmaster_pid().expect("a running cluster this process started");
+        let ok = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -INT {pid}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(Instant::now() < deadline, "Postgres {pid} did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again after [`Cluster::stop`], on the same port, and waits until it
+    /// listens.
+    pub fn restart(&self) {
+        let (stored, log) = self.server.as_ref().expect("a cluster this process started");
+        // Started in the background by a shell that returns at once, so the server is nobody's
+        // child here; the watchdog stops whichever postmaster runs when the test process ends.
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(r#"log="$1"; shift; "$@" >>"$log" 2>&1 </dev/null &"#)
+            .arg("sh")
+            .arg(log)
+            .arg(stored.get_program())
+            .args(stored.get_args())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "start Postgres again");
+        wait_for_port(self.port(), log);
+    }
+
+    fn port(&self) -> u16 {
+        let authority = self.admin_url.rsplit('@').next().unwrap_or_default();
+        let port = authority.split(['/', ':']).nth(1).unwrap_or_default();
+        port.parse().expect("the admin URL names a port")
     }
 
     pub fn admin_url(&self) -> &str {
@@ -67,7 +139,7 @@ static SERVER: OnceLock<Cluster> = OnceLock::new();
 pub async fn fresh_postgres_url() -> String {
     let server = SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => Cluster::existing(&url),
-        _ => start_cluster(false),
+        _ => start_cluster(&ClusterOptions::default()),
     });
     server.fresh_database().await
 }
@@ -99,9 +171,10 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-fn start_cluster(durable: bool) -> Cluster {
+fn start_cluster(options: &ClusterOptions) -> Cluster {
     let bin = find_postgres_bin().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
-    let dir = std::env::temp_dir().join(format!("premise-pg-{}", crate::unique_suffix()));
+    let parent = options.parent.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = parent.join(format!("premise-pg-{}", crate::unique_suffix()));
     let data = dir.join("data");
     std::fs::create_dir_all(&dir).expect("create the cluster directory");
 
@@ -129,8 +202,13 @@ fn start_cluster(durable: bool) -> Cluster {
         }
     };
 
-    let out = as_user(&bin.join("initdb"))
-        .args(["-U", "premise", "--auth=trust", "--no-sync", "-E", "UTF8", "-D"])
+    let mut initdb = as_user(&bin.join("initdb"));
+    initdb.args(["-U", "premise", "--auth=trust", "--no-sync", "-E", "UTF8"]);
+    if options.small_wal {
+        initdb.arg("--wal-segsize=1");
+    }
+    let out = initdb
+        .arg("-D")
         .arg(&data)
         .output()
         .unwrap_or_else(|e| panic!("running initdb failed: {e}. {INSTALL_HINT}"));
@@ -141,7 +219,10 @@ fn start_cluster(durable: bool) -> Cluster {
     let mut postgres = as_user(&bin.join("postgres"));
     postgres.arg("-D").arg(&data).args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"]);
     postgres.arg(&dir).args(["-c", "max_connections=300"]);
-    if !durable {
+    if options.small_wal {
+        postgres.args(["-c", "min_wal_size=2MB", "-c", "max_wal_size=4MB"]);
+    }
+    if !options.durable {
         postgres.args([
             "-c",
             "fsync=off",
@@ -151,16 +232,20 @@ fn start_cluster(durable: bool) -> Cluster {
             "full_page_writes=off",
         ]);
     }
-    // The watchdog: start Postgres, wait for our end of the pipe to close, stop it, clean up.
-    let script = r#"dir="$1"; log="$2"; shift 2
+    // The watchdog: start Postgres, wait for our end of the pipe to close, stop whichever
+    // postmaster runs then (a test may have restarted it), clean up.
+    let script = r#"dir="$1"; log="$2"; data="$3"; shift 3
         "$@" >"$log" 2>&1 &
-        pid=$!
         cat >/dev/null
-        kill -INT "$pid" 2>/dev/null
-        wait "$pid"
+        pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null)
+        if [ -n "$pid" ]; then
+            kill -INT "$pid" 2>/dev/null
+            while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+        fi
+        wait
         rm -rf "$dir""#;
     let mut watchdog = Command::new("sh");
-    watchdog.arg("-c").arg(script).arg("sh").arg(&dir).arg(&log);
+    watchdog.arg("-c").arg(script).arg("sh").arg(&dir).arg(&log).arg(&data);
     watchdog.arg(postgres.get_program()).args(postgres.get_args());
     let mut child = watchdog
         .stdin(Stdio::piped())
@@ -174,6 +259,7 @@ fn start_cluster(durable: bool) -> Cluster {
     Cluster {
         admin_url: format!("postgres://premise@127.0.0.1:{port}/postgres"),
         data: Some(data),
+        server: Some((postgres, log)),
         _watchdog: Some(Mutex::new((child, stdin))),
     }
 }

@@ -196,7 +196,7 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(code: ErrorCode, details: impl Into<String>) -> Self {
-        Self { code, details: details.into() }
+        Self { code, details: shorten_quotes(&details.into()) }
     }
 
     /// `Missing mandatory parameter '<field>'` (1008), worded as the Webapp did.
@@ -213,6 +213,47 @@ impl Rejection {
     }
 }
 
+/// Values quoted in error details ('like this' or "like this") are cut to their first
+/// [`QUOTE_PREFIX`] characters, with their length: a client that sent 10,000 digits learns
+/// which value was refused without receiving it back. Details stay under [`MAX_DETAILS`].
+pub fn shorten_quotes(details: &str) -> String {
+    if details.len() <= QUOTE_PREFIX + 2 {
+        return details.to_owned();
+    }
+    let mut out = String::with_capacity(details.len().min(MAX_DETAILS));
+    let mut rest = details;
+    while let Some(open) = rest.find(['\'', '"']) {
+        let quote = &rest[open..=open];
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find(quote) else { break };
+        let value = &rest[..close];
+        let chars = value.chars().count();
+        if chars > QUOTE_PREFIX {
+            out.extend(value.chars().take(QUOTE_PREFIX));
+            out.push('…');
+            out.push_str(quote);
+            out.push_str(&format!(" ({chars} characters)"));
+        } else {
+            out.push_str(value);
+            out.push_str(quote);
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    if out.len() > MAX_DETAILS {
+        let cut = (0..=MAX_DETAILS).rev().find(|i| out.is_char_boundary(*i)).unwrap_or(0);
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+/// How much of a quoted value error details keep.
+pub const QUOTE_PREFIX: usize = 100;
+/// The longest error details, in bytes.
+pub const MAX_DETAILS: usize = 1_000;
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({}): {}", self.code.title(), self.code.code(), self.details)
@@ -220,3 +261,24 @@ impl fmt::Display for Rejection {
 }
 
 impl std::error::Error for Rejection {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_quoted_values_are_cut() {
+        let long = "1".repeat(10_000);
+        let details = shorten_quotes(&format!("to: '{long}' must have 5 to 20 digits"));
+        assert_eq!(
+            details,
+            format!("to: '{}…' (10000 characters) must have 5 to 20 digits", "1".repeat(100))
+        );
+        let serde = shorten_quotes(&format!("invalid type: string \"{long}\", expected u32"));
+        assert!(serde.len() < 160 && serde.ends_with("expected u32"), "{serde}");
+        let short = "to: '123' must have 5 to 20 digits";
+        assert_eq!(shorten_quotes(short), short);
+        assert_eq!(shorten_quotes("an 'unclosed quote"), "an 'unclosed quote");
+        assert!(shorten_quotes(&"é".repeat(2_000)).len() <= MAX_DETAILS + '…'.len_utf8());
+    }
+}

@@ -18,7 +18,7 @@ mod users;
 mod webhooks;
 
 pub use envelope::{API_VERSION, ErrorDetail, ErrorEnvelope, Meta};
-pub use error::{ErrorCode, Rejection};
+pub use error::{ErrorCode, Rejection, shorten_quotes};
 pub use messages::{Content, MAX_CALLBACK_DATA, MAX_TEXT_BODY, Message, TextBody, WaId};
 pub use settings::AppSettings;
 pub use shards::{SHARD_COUNTS, ShardCount, shard_of};

@@ -16,11 +16,11 @@ impl Idempotency for PgStore {
         locked_until: i64,
         expires_at: i64,
     ) -> Result<Reservation, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND expires_at <= $2")
             .bind(key)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (key, fingerprint, locked_until, expires_at)
@@ -30,7 +30,7 @@ impl Idempotency for PgStore {
         .bind(fingerprint)
         .bind(locked_until)
         .bind(expires_at)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         let reservation = if inserted == 1 {
@@ -44,7 +44,7 @@ impl Idempotency for PgStore {
             .bind(fingerprint)
             .bind(locked_until)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
             if taken_over == 1 {
@@ -55,7 +55,7 @@ impl Idempotency for PgStore {
                         "SELECT fingerprint, status, body FROM idempotency_keys WHERE key = $1",
                     )
                     .bind(key)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(tx.conn())
                     .await?;
                 crate::model::classify(&stored, fingerprint, status.map(i64::from), body)?
             }
@@ -70,16 +70,16 @@ impl Idempotency for PgStore {
         response: &StoredResponse,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         sqlx::query("UPDATE idempotency_keys SET status = $2, body = $3 WHERE key = $1")
             .bind(key)
             .bind(i16::try_from(response.status).unwrap_or(i16::MAX))
             .bind(&response.body)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
             .bind(now)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(())

@@ -28,11 +28,11 @@ impl Inbox for PgStore {
     }
 
     async fn receive_inbound(&self, inbound: &NewInbound) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         // A share lock on the account row: a change of shard count (which moves callbacks)
         // waits for this transaction, so the webhook never lands on an old shard.
         let (shards,): (i32,) = sqlx::query_as("SELECT shards FROM account WHERE id = 1 FOR SHARE")
-            .fetch_one(&mut *tx)
+            .fetch_one(tx.conn())
             .await?;
         let inserted = sqlx::query(
             "INSERT INTO inbound_messages (id, sender, received_at, payload) VALUES ($1, $2, $3, $4)
@@ -42,7 +42,7 @@ impl Inbox for PgStore {
         .bind(&inbound.from)
         .bind(inbound.received_at_ms)
         .bind(&inbound.payload)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         if inserted.rows_affected() != 1 {
             return Ok(false);
@@ -57,7 +57,7 @@ impl Inbox for PgStore {
         .bind(format!("inbound:{}", inbound.from))
         .bind(&inbound.webhook)
         .bind(inbound.received_at_ms)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(true)

@@ -77,29 +77,29 @@ impl Media for PgStore {
     }
 
     async fn delete_media(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         sqlx::query("DELETE FROM media_chunks WHERE media_id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         let result =
-            sqlx::query("DELETE FROM media WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM media WHERE id = $1").bind(id).execute(tx.conn()).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn purge_unfinished_media(&self, started_before: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         sqlx::query(
             "DELETE FROM media_chunks WHERE media_id IN
                (SELECT id FROM media WHERE NOT complete AND created_at < $1)",
         )
         .bind(started_before)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         let result = sqlx::query("DELETE FROM media WHERE NOT complete AND created_at < $1")
             .bind(started_before)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(result.rows_affected())

@@ -1,12 +1,15 @@
 //! The Postgres backend: production, and any number of replicas on one database.
 
 use async_trait::async_trait;
-use sqlx::PgPool;
+use std::time::Duration;
+
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use crate::model::parse_role;
-use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
+use crate::tx::Tx;
+use crate::{Backend, ConnectOptions, Health, Store, StoreError, TokenSubject, User};
 
 mod contacts;
 mod idempotency;
@@ -15,21 +18,68 @@ mod media;
 mod pipeline;
 mod sandbox;
 
+/// A queue row no worker reads (shard -1), for [`Store::probe`].
+const PROBE: &str =
+    "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
+     VALUES ('premise:probe', '', 0, -1, $1, 0, 0)";
+
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// How long a single attempt to reach the database may take when checking whether it is there.
+const REACH_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    connect: PgConnectOptions,
+    health: Health,
 }
 
 impl PgStore {
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
+        let connect: PgConnectOptions = url.parse()?;
+        let health = Health::default();
+        let (hook_connect, hook_health) = (connect.clone(), health.clone());
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
-            .connect(url)
+            // Instead of the pool's own ping, which hides a dead connection and then retries
+            // refused connections until the acquire timeout: when a pooled connection is dead,
+            // one fresh attempt tells whether the database is gone, and the outage is known at
+            // once (see `crate::health`).
+            .test_before_acquire(false)
+            .before_acquire(move |conn, _| {
+                let (connect, health) = (hook_connect.clone(), hook_health.clone());
+                Box::pin(async move {
+                    if let Err(dead) = conn.ping().await {
+                        if let Err(gone) = reach(&connect).await {
+                            health.record_failure(&gone);
+                        }
+                        return Err(dead);
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_with(connect.clone())
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, connect, health })
+    }
+
+    /// Starts a write transaction (see [`crate::tx`]).
+    async fn tx(&self) -> Result<Tx<Postgres>, sqlx::Error> {
+        Tx::begin(&self.pool, "BEGIN").await
+    }
+}
+
+/// One attempt to connect, outside the pool: `Ok` if the database is there.
+async fn reach(connect: &PgConnectOptions) -> Result<(), StoreError> {
+    match tokio::time::timeout(REACH_TIMEOUT, PgConnection::connect_with(connect)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(sqlx::Error::PoolTimedOut.into()),
     }
 }
 
@@ -54,6 +104,10 @@ impl Store for PgStore {
         Backend::Postgres
     }
 
+    fn health(&self) -> &Health {
+        &self.health
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
@@ -66,6 +120,17 @@ impl Store for PgStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(applied.unwrap_or(0) >= expected)
+    }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        // One attempt first: the pool would retry a refused connection until its timeout.
+        reach(&self.connect).await?;
+        // Rolled back: in Postgres an insert that finds no room extends the table at once, so
+        // this fails exactly when a message would.
+        let mut tx = self.tx().await?;
+        sqlx::query(PROBE).bind(crate::model::PROBE_PAYLOAD).execute(tx.conn()).await?;
+        tx.rollback().await?;
+        Ok(())
     }
 
     async fn secret_or_init(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
@@ -152,15 +217,15 @@ impl Store for PgStore {
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: i64, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
             .bind(now)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(())

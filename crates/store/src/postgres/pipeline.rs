@@ -20,10 +20,10 @@ impl Pipeline for PgStore {
     }
 
     async fn set_shards(&self, shards: u32) -> Result<Account, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         let (current, generation): (i32, i64) =
             sqlx::query_as("SELECT shards, generation FROM account WHERE id = 1 FOR UPDATE")
-                .fetch_one(&mut *tx)
+                .fetch_one(tx.conn())
                 .await?;
         if current.unsigned_abs() == shards {
             tx.commit().await?;
@@ -32,15 +32,15 @@ impl Pipeline for PgStore {
         let shards_i = i64::from(shards);
         sqlx::query("UPDATE account SET shards = $1, generation = generation + 1 WHERE id = 1")
             .bind(shards_i as i32)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         sqlx::query("UPDATE messages SET shard = recipient_crc % $1 WHERE status = 0")
             .bind(shards_i)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         sqlx::query("UPDATE callbacks SET shard = recipient_crc % $1")
             .bind(shards_i)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(Account { shards, generation: generation + 1 })
@@ -64,7 +64,7 @@ impl Pipeline for PgStore {
     }
 
     async fn enqueue(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         // The account row lock serialises enqueues (across replicas too) and shard-count
         // changes: `seq` values are then handed out in commit order, so a shard worker that
         // has read up to some `seq` can never later find an older row appear behind it (which
@@ -73,7 +73,7 @@ impl Pipeline for PgStore {
         let (shards, generation, previous_seq): (i32, i64, i64) = sqlx::query_as(
             "SELECT shards, generation, last_seq FROM account WHERE id = 1 FOR UPDATE",
         )
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn())
         .await?;
         let shards = shards.unsigned_abs().max(1);
         let ids: Vec<&str> = batch.iter().map(|m| m.id.as_str()).collect();
@@ -104,7 +104,7 @@ impl Pipeline for PgStore {
         .bind(&payloads)
         .bind(&accepted)
         .bind(&callback_data)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn())
         .await?;
         let mut seq_of = vec![0i64; batch.len()];
         for (seq, n) in seqs {
@@ -115,7 +115,7 @@ impl Pipeline for PgStore {
         let last_seq = seq_of.iter().copied().max().unwrap_or(previous_seq).max(previous_seq);
         sqlx::query("UPDATE account SET last_seq = $1 WHERE id = 1")
             .bind(last_seq)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(crate::model::enqueued(batch, &seq_of, &shard_of, previous_seq, last_seq, generation))
@@ -184,13 +184,13 @@ impl Pipeline for PgStore {
         now_ms: i64,
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         let rows = sqlx::query(
             "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages
              WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(ids)
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.conn())
         .await?;
         let states = rows
             .iter()
@@ -217,7 +217,7 @@ impl Pipeline for PgStore {
             .bind(&ids)
             .bind(&statuses)
             .bind(now_ms)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         }
         if !plan.callbacks.is_empty() {
@@ -237,7 +237,7 @@ impl Pipeline for PgStore {
             .bind(&ids)
             .bind(&bodies)
             .bind(now_ms)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         }
         tx.commit().await?;

@@ -34,7 +34,7 @@ impl ContactCache for SqliteStore {
         checks: &[ContactCheck],
         forget_before: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         for check in checks {
             sqlx::query(
                 "INSERT INTO contact_checks (number, wa_id, checked_at) VALUES (?1, ?2, ?3)
@@ -44,12 +44,12 @@ impl ContactCache for SqliteStore {
             .bind(&check.number)
             .bind(&check.wa_id)
             .bind(check.checked_at)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         }
         sqlx::query("DELETE FROM contact_checks WHERE checked_at <= ?1")
             .bind(forget_before)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(())

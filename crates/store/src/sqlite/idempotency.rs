@@ -16,11 +16,11 @@ impl Idempotency for SqliteStore {
         locked_until: i64,
         expires_at: i64,
     ) -> Result<Reservation, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE key = ?1 AND expires_at <= ?2")
             .bind(key)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (key, fingerprint, locked_until, expires_at)
@@ -30,7 +30,7 @@ impl Idempotency for SqliteStore {
         .bind(fingerprint)
         .bind(locked_until)
         .bind(expires_at)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         let reservation = if inserted == 1 {
@@ -44,7 +44,7 @@ impl Idempotency for SqliteStore {
             .bind(fingerprint)
             .bind(locked_until)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
             if taken_over == 1 {
@@ -55,7 +55,7 @@ impl Idempotency for SqliteStore {
                         "SELECT fingerprint, status, body FROM idempotency_keys WHERE key = ?1",
                     )
                     .bind(key)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(tx.conn())
                     .await?;
                 crate::model::classify(&stored, fingerprint, status, body)?
             }
@@ -70,26 +70,28 @@ impl Idempotency for SqliteStore {
         response: &StoredResponse,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         sqlx::query("UPDATE idempotency_keys SET status = ?2, body = ?3 WHERE key = ?1")
             .bind(key)
             .bind(i64::from(response.status))
             .bind(&response.body)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= ?1")
             .bind(now)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE key = ?1 AND status IS NULL")
             .bind(key)
-            .execute(&self.write)
+            .execute(tx.conn())
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ impl Inbox for SqliteStore {
         received_at_ms: i64,
         payload: &str,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO inbound_messages (id, sender, received_at, payload) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (id) DO NOTHING",
@@ -22,13 +23,14 @@ impl Inbox for SqliteStore {
         .bind(from)
         .bind(received_at_ms)
         .bind(payload)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(inserted.rows_affected() == 1)
     }
 
     async fn receive_inbound(&self, inbound: &NewInbound) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO inbound_messages (id, sender, received_at, payload) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (id) DO NOTHING",
@@ -37,7 +39,7 @@ impl Inbox for SqliteStore {
         .bind(&inbound.from)
         .bind(inbound.received_at_ms)
         .bind(&inbound.payload)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         if inserted.rows_affected() != 1 {
             return Ok(false);
@@ -52,20 +54,22 @@ impl Inbox for SqliteStore {
         .bind(format!("inbound:{}", inbound.from))
         .bind(&inbound.webhook)
         .bind(inbound.received_at_ms)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(true)
     }
 
     async fn mark_inbound_read(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let mut tx = self.tx().await?;
         let found = sqlx::query(
             "UPDATE inbound_messages SET read_at = COALESCE(read_at, ?2) WHERE id = ?1",
         )
         .bind(id)
         .bind(now_ms)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(found.rows_affected() == 1)
     }
 

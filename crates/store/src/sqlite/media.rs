@@ -11,6 +11,7 @@ type MediaRow = crate::model::MediaRow;
 #[async_trait]
 impl Media for SqliteStore {
     async fn begin_media(&self, id: &str, mime_type: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.tx().await?;
         let result = sqlx::query(
             "INSERT INTO media (id, mime_type, created_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (id) DO NOTHING",
@@ -18,18 +19,21 @@ impl Media for SqliteStore {
         .bind(id)
         .bind(mime_type)
         .bind(now)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn put_media_chunk(&self, id: &str, index: u32, data: &[u8]) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
         sqlx::query("INSERT INTO media_chunks (media_id, idx, data) VALUES (?1, ?2, ?3)")
             .bind(id)
             .bind(i64::from(index))
             .bind(data)
-            .execute(&self.write)
+            .execute(tx.conn())
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -41,6 +45,7 @@ impl Media for SqliteStore {
         sha256: &str,
     ) -> Result<bool, StoreError> {
         let size = i64::try_from(size).map_err(|_| StoreError::Corrupt("media size".into()))?;
+        let mut tx = self.tx().await?;
         let result = sqlx::query(
             "UPDATE media SET size = ?2, chunks = ?3, sha256 = ?4, complete = 1
              WHERE id = ?1 AND complete = 0",
@@ -49,8 +54,9 @@ impl Media for SqliteStore {
         .bind(size)
         .bind(i64::from(chunks))
         .bind(sha256)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -74,29 +80,29 @@ impl Media for SqliteStore {
     }
 
     async fn delete_media(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         sqlx::query("DELETE FROM media_chunks WHERE media_id = ?1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         let result =
-            sqlx::query("DELETE FROM media WHERE id = ?1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM media WHERE id = ?1").bind(id).execute(tx.conn()).await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn purge_unfinished_media(&self, started_before: i64) -> Result<u64, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         sqlx::query(
             "DELETE FROM media_chunks WHERE media_id IN
                (SELECT id FROM media WHERE complete = 0 AND created_at < ?1)",
         )
         .bind(started_before)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await?;
         let result = sqlx::query("DELETE FROM media WHERE complete = 0 AND created_at < ?1")
             .bind(started_before)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(result.rows_affected())

@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool};
 
 use crate::model::parse_role;
-use crate::{Backend, ConnectOptions, Store, StoreError, TokenSubject, User};
+use crate::tx::Tx;
+use crate::{Backend, ConnectOptions, Health, Store, StoreError, TokenSubject, User};
 
 mod contacts;
 mod idempotency;
@@ -20,6 +21,11 @@ mod inbox;
 mod media;
 mod pipeline;
 mod sandbox;
+
+/// A queue row no worker reads (shard -1), for [`Store::probe`].
+const PROBE: &str =
+    "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
+     VALUES ('premise:probe', '', 0, -1, ?1, 0, 0)";
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -30,6 +36,7 @@ pub struct SqliteStore {
     /// The one writer: SQLite takes one write transaction at a time, and queueing for it here
     /// is cheaper and kinder than `SQLITE_BUSY` between our own connections.
     write: SqlitePool,
+    health: Health,
 }
 
 impl SqliteStore {
@@ -55,7 +62,14 @@ impl SqliteStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(Self { pool, write })
+        Ok(Self { pool, write, health: Health::default() })
+    }
+
+    /// Starts a write transaction on the writer connection, taking SQLite's write lock at once.
+    /// Every write goes through one, so a write that fails never leaves the writer connection
+    /// in a transaction (see [`crate::tx`]).
+    async fn tx(&self) -> Result<Tx<Sqlite>, sqlx::Error> {
+        Tx::begin(&self.write, "BEGIN IMMEDIATE").await
     }
 }
 
@@ -80,6 +94,10 @@ impl Store for SqliteStore {
         Backend::Sqlite
     }
 
+    fn health(&self) -> &Health {
+        &self.health
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.write).await?;
         Ok(())
@@ -94,12 +112,23 @@ impl Store for SqliteStore {
         Ok(applied.unwrap_or(0) >= expected)
     }
 
+    async fn probe(&self) -> Result<(), StoreError> {
+        // Committed: SQLite writes to its WAL only at commit, so only a commit tests for room.
+        let mut tx = self.tx().await?;
+        sqlx::query(PROBE).bind(crate::model::PROBE_PAYLOAD).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM messages WHERE id = 'premise:probe'").execute(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn secret_or_init(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut tx = self.tx().await?;
         sqlx::query("INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(candidate)
-            .execute(&self.write)
+            .execute(tx.conn())
             .await?;
+        tx.commit().await?;
         Ok(sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?1")
             .bind(name)
             .fetch_one(&self.pool)
@@ -107,6 +136,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_user(&self, user: &User) -> Result<bool, StoreError> {
+        let mut tx = self.tx().await?;
         let result = sqlx::query(
             "INSERT INTO users (username, id, password_hash, role, must_change_password, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (username) DO NOTHING",
@@ -117,8 +147,9 @@ impl Store for SqliteStore {
         .bind(user.role.as_str())
         .bind(user.must_change_password)
         .bind(user.created_at)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -139,22 +170,26 @@ impl Store for SqliteStore {
         password_hash: &str,
         must_change_password: bool,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.tx().await?;
         let result = sqlx::query(
             "UPDATE users SET password_hash = ?2, must_change_password = ?3 WHERE username = ?1",
         )
         .bind(username)
         .bind(password_hash)
         .bind(must_change_password)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        let mut tx = self.tx().await?;
         let result = sqlx::query("DELETE FROM users WHERE username = ?1")
             .bind(username)
-            .execute(&self.write)
+            .execute(tx.conn())
             .await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -178,15 +213,15 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: i64, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?1, ?2) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < ?1")
             .bind(now)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(())
@@ -198,6 +233,7 @@ impl Store for SqliteStore {
         now: i64,
         window_secs: i64,
     ) -> Result<u32, StoreError> {
+        let mut tx = self.tx().await?;
         let failures: i32 = sqlx::query_scalar(
             "INSERT INTO login_failures (client, failures, window_started_at) VALUES (?1, 1, ?2)
              ON CONFLICT (client) DO UPDATE SET
@@ -210,8 +246,9 @@ impl Store for SqliteStore {
         .bind(client)
         .bind(now)
         .bind(now - window_secs)
-        .fetch_one(&self.write)
+        .fetch_one(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(failures.unsigned_abs())
     }
 
@@ -232,10 +269,12 @@ impl Store for SqliteStore {
     }
 
     async fn clear_login_failures(&self, client: &str) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
         sqlx::query("DELETE FROM login_failures WHERE client = ?1")
             .bind(client)
-            .execute(&self.write)
+            .execute(tx.conn())
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -21,10 +21,10 @@ impl Pipeline for SqliteStore {
     }
 
     async fn set_shards(&self, shards: u32) -> Result<Account, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         let (current, generation): (i64, i64) =
             sqlx::query_as("SELECT shards, generation FROM account WHERE id = 1")
-                .fetch_one(&mut *tx)
+                .fetch_one(tx.conn())
                 .await?;
         if current == i64::from(shards) {
             tx.commit().await?;
@@ -32,15 +32,15 @@ impl Pipeline for SqliteStore {
         }
         sqlx::query("UPDATE account SET shards = ?1, generation = generation + 1 WHERE id = 1")
             .bind(i64::from(shards))
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         sqlx::query("UPDATE messages SET shard = recipient_crc % ?1 WHERE status = 0")
             .bind(i64::from(shards))
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         sqlx::query("UPDATE callbacks SET shard = recipient_crc % ?1")
             .bind(i64::from(shards))
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(Account { shards, generation: generation + 1 })
@@ -53,22 +53,24 @@ impl Pipeline for SqliteStore {
     }
 
     async fn put_settings_document(&self, document: &str) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
         sqlx::query(
             "INSERT INTO app_settings (id, document) VALUES (1, ?1)
              ON CONFLICT (id) DO UPDATE SET document = excluded.document",
         )
         .bind(document)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn enqueue(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
         // One writer connection: transactions are serial, so `seq` order is commit order.
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         let (shards, generation, previous_seq): (i64, i64, i64) =
             sqlx::query_as("SELECT shards, generation, last_seq FROM account WHERE id = 1")
-                .fetch_one(&mut *tx)
+                .fetch_one(tx.conn())
                 .await?;
         let shards = shards.max(1);
         let mut seqs = Vec::with_capacity(batch.len());
@@ -87,7 +89,7 @@ impl Pipeline for SqliteStore {
             .bind(&m.payload)
             .bind(m.accepted_at_ms)
             .bind(&m.callback_data)
-            .fetch_one(&mut *tx)
+            .fetch_one(tx.conn())
             .await?;
             seqs.push(seq);
             shard_of.push(shard as i32);
@@ -95,7 +97,7 @@ impl Pipeline for SqliteStore {
         let last_seq = seqs.iter().copied().max().unwrap_or(previous_seq).max(previous_seq);
         sqlx::query("UPDATE account SET last_seq = ?1 WHERE id = 1")
             .bind(last_seq)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(crate::model::enqueued(batch, &seqs, &shard_of, previous_seq, last_seq, generation))
@@ -162,14 +164,14 @@ impl Pipeline for SqliteStore {
         now_ms: i64,
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         let mut states = Vec::with_capacity(ids.len());
         for id in ids {
             let row = sqlx::query(
                 "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages WHERE id = ?1",
             )
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(tx.conn())
             .await?;
             if let Some(r) = row {
                 states.push(MessageState {
@@ -189,7 +191,7 @@ impl Pipeline for SqliteStore {
                 .bind(id)
                 .bind(status)
                 .bind(now_ms)
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await?;
         }
         for c in &plan.callbacks {
@@ -201,7 +203,7 @@ impl Pipeline for SqliteStore {
             .bind(&c.message_id)
             .bind(&c.body)
             .bind(now_ms)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         }
         tx.commit().await?;
@@ -256,9 +258,12 @@ impl Pipeline for SqliteStore {
     }
 
     async fn delete_callbacks(&self, seqs: &[i64]) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         for seq in seqs {
-            sqlx::query("DELETE FROM callbacks WHERE seq = ?1").bind(seq).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM callbacks WHERE seq = ?1")
+                .bind(seq)
+                .execute(tx.conn())
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -269,14 +274,14 @@ impl Pipeline for SqliteStore {
         seqs: &[i64],
         next_attempt_at_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.tx().await?;
         for seq in seqs {
             sqlx::query(
                 "UPDATE callbacks SET failures = failures + 1, next_attempt_at = ?2 WHERE seq = ?1",
             )
             .bind(seq)
             .bind(next_attempt_at_ms)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await?;
         }
         tx.commit().await?;
@@ -289,14 +294,16 @@ impl Pipeline for SqliteStore {
         now_ms: i64,
         alive_since_ms: i64,
     ) -> Result<Vec<Node>, StoreError> {
+        let mut tx = self.tx().await?;
         sqlx::query(
             "INSERT INTO nodes (node, started_at, heartbeat_at) VALUES (?1, ?2, ?2)
              ON CONFLICT (node) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
         )
         .bind(node)
         .bind(now_ms)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT node, heartbeat_at FROM nodes WHERE heartbeat_at >= ?1 ORDER BY node",
         )
@@ -307,7 +314,9 @@ impl Pipeline for SqliteStore {
     }
 
     async fn leave(&self, node: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM nodes WHERE node = ?1").bind(node).execute(&self.write).await?;
+        let mut tx = self.tx().await?;
+        sqlx::query("DELETE FROM nodes WHERE node = ?1").bind(node).execute(tx.conn()).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -319,6 +328,7 @@ impl Pipeline for SqliteStore {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<Option<Lease>, StoreError> {
+        let mut tx = self.tx().await?;
         let epoch: Option<i64> = sqlx::query_scalar(
             "INSERT INTO shard_leases (shard, owner, epoch, generation, expires_at)
              SELECT ?1, ?2, 1, ?3, ?4 + ?5
@@ -334,8 +344,9 @@ impl Pipeline for SqliteStore {
         .bind(generation)
         .bind(now_ms)
         .bind(ttl_ms)
-        .fetch_optional(&self.write)
+        .fetch_optional(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(epoch.map(|epoch| Lease { shard, epoch, generation }))
     }
 
@@ -346,6 +357,7 @@ impl Pipeline for SqliteStore {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.tx().await?;
         let renewed = sqlx::query(
             "UPDATE shard_leases SET expires_at = ?4 + ?5
              WHERE shard = ?1 AND owner = ?2 AND epoch = ?3 AND expires_at > ?4",
@@ -355,20 +367,23 @@ impl Pipeline for SqliteStore {
         .bind(lease.epoch)
         .bind(now_ms)
         .bind(ttl_ms)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(renewed.rows_affected() == 1)
     }
 
     async fn release_lease(&self, lease: &Lease, owner: &str) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
         sqlx::query(
             "UPDATE shard_leases SET expires_at = 0 WHERE shard = ?1 AND owner = ?2 AND epoch = ?3",
         )
         .bind(i64::from(lease.shard))
         .bind(owner)
         .bind(lease.epoch)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -24,6 +24,7 @@ impl SandboxState for SqliteStore {
     ) -> Result<bool, StoreError> {
         let on_conflict =
             if replace { "DO UPDATE SET definition = excluded.definition" } else { "DO NOTHING" };
+        let mut tx = self.tx().await?;
         let done = sqlx::query(&format!(
             "INSERT INTO sandbox_templates (name, language, definition) VALUES (?1, ?2, ?3)
              ON CONFLICT (name, language) {on_conflict}"
@@ -31,8 +32,9 @@ impl SandboxState for SqliteStore {
         .bind(name)
         .bind(language)
         .bind(definition)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -41,11 +43,13 @@ impl SandboxState for SqliteStore {
         name: &str,
         language: &str,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.tx().await?;
         let done = sqlx::query("DELETE FROM sandbox_templates WHERE name = ?1 AND language = ?2")
             .bind(name)
             .bind(language)
-            .execute(&self.write)
+            .execute(tx.conn())
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -62,11 +66,14 @@ impl SandboxState for SqliteStore {
         } else {
             "UPDATE sandbox_clock SET offset_ms = offset_ms + ?1 WHERE id = 1 RETURNING offset_ms"
         };
-        let (offset,): (i64,) = sqlx::query_as(sql).bind(delta_ms).fetch_one(&self.write).await?;
+        let mut tx = self.tx().await?;
+        let (offset,): (i64,) = sqlx::query_as(sql).bind(delta_ms).fetch_one(tx.conn()).await?;
+        tx.commit().await?;
         Ok(offset)
     }
 
     async fn customer_wrote(&self, wa_id: &str, at_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
         sqlx::query(
             "INSERT INTO sandbox_windows (wa_id, last_inbound_ms) VALUES (?1, ?2)
              ON CONFLICT (wa_id) DO UPDATE
@@ -74,8 +81,9 @@ impl SandboxState for SqliteStore {
         )
         .bind(wa_id)
         .bind(at_ms)
-        .execute(&self.write)
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

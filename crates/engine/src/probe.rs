@@ -1,0 +1,34 @@
+//! While the database is down ([`premise_store::Health`]), a message-sized write
+//! ([`Store::probe`]) is tried every [`PROBE_EVERY`] until one succeeds, so Premise notices by
+//! itself that the fault cleared, with or without traffic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use premise_store::Store;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How often a down database is tried again.
+pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+pub(crate) fn spawn(store: Arc<dyn Store>, cancel: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let health = store.health().clone();
+        let mut changes = health.subscribe();
+        loop {
+            if health.down().is_none() {
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { return },
+                    () = cancel.cancelled() => return,
+                }
+                continue;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PROBE_EVERY) => {}
+                () = cancel.cancelled() => return,
+            }
+            health.record(&store.probe().await);
+        }
+    })
+}

@@ -1,0 +1,300 @@
+//! Storage faults, for real: the database's disk fills up to the last byte, then space comes
+//! back; the database server stops under load, then starts again. Promise 1 must hold through
+//! all of it: an id only for a message the database confirmed, 503/1016 (never 500) while it
+//! cannot store, readiness failing meanwhile, and Premise resuming by itself afterwards with
+//! every acknowledged message sent and called back.
+
+#![allow(clippy::print_stdout)]
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use premise_testkit::{Cluster, ClusterOptions};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::faults::SmallDisk;
+use support::pipeline::{Receiver, journal, journal_path, wait_for};
+use support::{Server, TestDb};
+
+/// What a round of concurrent sends got back.
+#[derive(Debug, Default)]
+struct Outcomes {
+    /// Ids answered 201.
+    accepted: Vec<String>,
+    /// Every other answer: (HTTP status, On-Premises code, details) → how many.
+    refused: BTreeMap<(u16, u64, String), usize>,
+    /// How long each refusal took.
+    refusal_times: Vec<Duration>,
+}
+
+impl Outcomes {
+    fn count(&self, status: u16) -> usize {
+        self.refused.iter().filter(|((s, _, _), _)| *s == status).map(|(_, n)| n).sum()
+    }
+
+    /// Refusals with 503/1016 whose details name the database.
+    fn unavailable(&self) -> usize {
+        self.refused
+            .iter()
+            .filter(|((s, code, details), _)| {
+                *s == 503 && *code == 1016 && details.contains("database")
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// `clients` clients sending texts for `duration`, each to a recipient of its own.
+async fn round(server: &Server, token: &str, clients: usize, duration: Duration) -> Outcomes {
+    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+    let until = Instant::now() + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let (http, url, token, outcomes) =
+            (server.http.clone(), server.url("/v1/messages"), token.to_owned(), outcomes.clone());
+        tasks.spawn(async move {
+            let to = format!("1777000{c:04}");
+            let mut n = 0;
+            while Instant::now() < until {
+                n += 1;
+                let body = json!({"to": to, "type": "text", "text": {"body": format!("#{n} {}", "x".repeat(200))}});
+                let asked = Instant::now();
+                let Ok(resp) = http.post(&url).bearer_auth(&token).json(&body).send().await
+                else {
+                    continue;
+                };
+                let status = resp.status().as_u16();
+                let answer: Value = resp.json().await.unwrap_or(Value::Null);
+                let mut outcomes = outcomes.lock().unwrap();
+                match answer["messages"][0]["id"].as_str() {
+                    Some(id) if status == 201 => outcomes.accepted.push(id.to_owned()),
+                    _ => {
+                        let error = &answer["errors"][0];
+                        let key = (
+                            status,
+                            error["code"].as_u64().unwrap_or(0),
+                            error["details"].as_str().unwrap_or("").to_owned(),
+                        );
+                        *outcomes.refused.entry(key).or_default() += 1;
+                        outcomes.refusal_times.push(asked.elapsed());
+                    }
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    Arc::try_unwrap(outcomes).unwrap().into_inner().unwrap()
+}
+
+/// Prints what it gives when the test fails.
+struct ShownOnFailure<F: Fn() -> String>(F);
+
+impl<F: Fn() -> String> Drop for ShownOnFailure<F> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            println!("--- database log ---\n{}", (self.0)());
+        }
+    }
+}
+
+/// The log lines that report errors, the first of each kind.
+fn errors_in(logs: &str) -> String {
+    let mut seen = HashSet::new();
+    logs.lines()
+        .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+        .filter(|l| {
+            seen.insert(l.split("error=").nth(1).unwrap_or(l).chars().take(80).collect::<String>())
+        })
+        .take(20)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The ids the database holds.
+async fn stored_ids(db: &TestDb) -> HashSet<String> {
+    db.strings("SELECT id FROM messages").await.into_iter().collect()
+}
+
+#[tokio::test]
+async fn a_full_disk_never_acknowledges_what_it_did_not_store_on_sqlite() {
+    let disk = SmallDisk::mount(24);
+    let db = TestDb::at(&format!("sqlite://{}/premise.db", disk.path().display()));
+    full_disk(&disk, &db, &|| {}).await;
+}
+
+#[tokio::test]
+async fn a_full_disk_never_acknowledges_what_it_did_not_store_on_postgres() {
+    let disk = SmallDisk::mount(64);
+    let cluster = Cluster::start(&ClusterOptions {
+        durable: true,
+        parent: Some(disk.path().to_owned()),
+        small_wal: true,
+    });
+    let db = TestDb::at(&cluster.fresh_database().await);
+    println!("cluster ready; {} bytes left on the disk", disk.available());
+    let _log = ShownOnFailure(|| cluster.log());
+    // Postgres may PANIC on a full disk and, when its crash recovery cannot write either, exit:
+    // then its supervisor (systemd, the container runtime) starts it again once there is room.
+    let supervise = || {
+        if !cluster.running() {
+            println!("Postgres exited on the full disk; starting it again, as a supervisor would");
+            cluster.restart();
+        }
+    };
+    full_disk(&disk, &db, &supervise).await;
+}
+
+/// `after_freeing` runs once the space is back (a database supervisor's part).
+async fn full_disk(disk: &SmallDisk, db: &TestDb, after_freeing: &dyn Fn()) {
+    let outside = premise_testkit::TempDir::new("premise-disk-full");
+    let journal_file = journal_path(outside.path());
+    let env = [
+        ("PREMISE_SANDBOX__JOURNAL", journal_file.to_str().unwrap()),
+        ("PREMISE_SANDBOX__LIFECYCLE", "false"),
+        ("PREMISE_SENDER__LEASE_RENEW_MS", "300"),
+        ("PREMISE_SENDER__LEASE_TTL_MS", "3000"),
+    ];
+    let mut server = Server::start_with(db, &env).await;
+    let token = server.admin_token().await;
+    let receiver = Receiver::start().await;
+    server.use_webhook(&token, &receiver.url()).await;
+
+    let before = round(&server, &token, 16, Duration::from_millis(500)).await;
+    assert!(!before.accepted.is_empty() && before.refused.is_empty(), "{:?}", before.refused);
+
+    disk.fill();
+    let full = round(&server, &token, 16, Duration::from_secs(3)).await;
+    let (ready, _) = server.get("/readyz", None).await;
+    let (_, health) = server.get("/v1/health", Some(&token)).await;
+    println!(
+        "while full: {} accepted, refused {:?}; /readyz {ready}; health {health}",
+        full.accepted.len(),
+        full.refused
+    );
+    assert_eq!(
+        full.count(500),
+        0,
+        "never 500: {:?}\nserver log:\n{}",
+        full.refused,
+        errors_in(&server.logs())
+    );
+    assert!(full.unavailable() > 0, "503/1016 naming the database: {:?}", full.refused);
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE, "/readyz fails while the disk is full");
+    assert_ne!(health["health"]["gateway_status"], "connected", "{health}");
+
+    disk.free();
+    after_freeing();
+    let resumed_by = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, answer) = server.send_text(&token, "17770009999", "space is back").await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert!(Instant::now() < resumed_by, "did not resume within 20 s: {status} {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = round(&server, &token, 16, Duration::from_secs(2)).await;
+    assert!(!after.accepted.is_empty(), "{:?}", after.refused);
+    let (ready, _) = server.get("/readyz", None).await;
+    assert_eq!(ready, StatusCode::OK);
+
+    server.terminate(Duration::from_secs(30));
+    let server = Server::start_with(db, &env).await;
+    let accepted: Vec<String> =
+        [&before, &full, &after].iter().flat_map(|o| o.accepted.iter().cloned()).collect();
+    let stored = stored_ids(db).await;
+    let lost: Vec<&String> = accepted.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} ids answered 201 are not stored",
+        lost.len(),
+        accepted.len()
+    );
+
+    wait_for(Duration::from_secs(60), "every acknowledged message sent and called back", || {
+        let sent: HashSet<String> = journal(&journal_file).into_iter().map(|s| s.id).collect();
+        let called: HashSet<String> = receiver.statuses().into_iter().map(|(id, _)| id).collect();
+        accepted.iter().all(|id| sent.contains(id) && called.contains(id))
+    })
+    .await;
+    drop(server);
+}
+
+/// Postgres stopped under load: 503/1016 at once (not after the pool's whole acquire timeout
+/// for every request), never 500; back by itself when Postgres is; nothing acknowledged lost.
+#[tokio::test]
+async fn a_stopped_database_answers_503_at_once_and_loses_nothing() {
+    let cluster = Cluster::start(&ClusterOptions { durable: true, ..ClusterOptions::default() });
+    let db = TestDb::at(&cluster.fresh_database().await);
+    let outside = premise_testkit::TempDir::new("premise-db-stopped");
+    let journal_file = journal_path(outside.path());
+    let env = [
+        ("PREMISE_SANDBOX__JOURNAL", journal_file.to_str().unwrap()),
+        ("PREMISE_SANDBOX__LIFECYCLE", "false"),
+        ("PREMISE_SENDER__LEASE_RENEW_MS", "300"),
+        ("PREMISE_SENDER__LEASE_TTL_MS", "3000"),
+        ("PREMISE_DATABASE__ACQUIRE_TIMEOUT_SECS", "5"),
+    ];
+    let mut server = Server::start_with(&db, &env).await;
+    let token = server.admin_token().await;
+    let receiver = Receiver::start().await;
+    server.use_webhook(&token, &receiver.url()).await;
+    let before = round(&server, &token, 16, Duration::from_millis(500)).await;
+    assert!(!before.accepted.is_empty() && before.refused.is_empty(), "{:?}", before.refused);
+
+    cluster.stop();
+    let down = round(&server, &token, 16, Duration::from_secs(3)).await;
+    let (ready, _) = server.get("/readyz", None).await;
+    let (_, health) = server.get("/v1/health", Some(&token)).await;
+    let mut times = down.refusal_times.clone();
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    let slowest = times.last().copied().unwrap_or_default();
+    println!(
+        "database stopped: {} accepted, refused {:?}; refusals took median {median:?}, at most \
+         {slowest:?}; /readyz {ready}; health {health}",
+        down.accepted.len(),
+        down.refused
+    );
+    assert_eq!(down.count(500), 0, "never 500: {:?}\n{}", down.refused, errors_in(&server.logs()));
+    assert!(down.unavailable() > 0, "503/1016 naming the database: {:?}", down.refused);
+    assert!(
+        median < Duration::from_millis(200),
+        "refused at once, not after a timeout: {median:?}\n{}",
+        server.logs()
+    );
+    assert!(slowest < Duration::from_secs(7), "bounded by the pool's acquire timeout: {slowest:?}");
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
+    assert_ne!(health["health"]["gateway_status"], "connected", "{health}");
+
+    cluster.restart();
+    let resumed_by = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _, answer) = server.send_text(&token, "17770009999", "database is back").await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert!(Instant::now() < resumed_by, "did not resume within 30 s: {status} {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = round(&server, &token, 16, Duration::from_secs(1)).await;
+    assert!(!after.accepted.is_empty(), "{:?}", after.refused);
+
+    server.terminate(Duration::from_secs(30));
+    let server = Server::start_with(&db, &env).await;
+    let accepted: Vec<String> =
+        [&before, &down, &after].iter().flat_map(|o| o.accepted.iter().cloned()).collect();
+    let stored = stored_ids(&db).await;
+    let lost = accepted.iter().filter(|id| !stored.contains(*id)).count();
+    assert_eq!(lost, 0, "{lost} of {} ids answered 201 are not stored", accepted.len());
+    wait_for(Duration::from_secs(60), "every acknowledged message sent and called back", || {
+        let sent: HashSet<String> = journal(&journal_file).into_iter().map(|s| s.id).collect();
+        let called: HashSet<String> = receiver.statuses().into_iter().map(|(id, _)| id).collect();
+        accepted.iter().all(|id| sent.contains(id) && called.contains(id))
+    })
+    .await;
+    drop(server);
+}
