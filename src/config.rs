@@ -128,6 +128,8 @@ pub struct AuthConfig {
     pub api_key: Secret,
     pub max_failed_logins: u32,
     pub failed_login_window_secs: u64,
+    pub password_checks: usize,
+    pub password_check_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,6 +296,12 @@ impl Config {
         if self.auth.failed_login_window_secs == 0 {
             return bad("auth.failed_login_window_secs", "must be at least 1");
         }
+        if self.auth.password_checks > 1024 {
+            return bad("auth.password_checks", "must be at most 1024 (0: one per core)");
+        }
+        if !(1..=60_000).contains(&self.auth.password_check_wait_ms) {
+            return bad("auth.password_check_wait_ms", "must be between 1 and 60000");
+        }
         for (setting, value) in [
             ("queue.accept_queue", self.queue.accept_queue),
             ("queue.max_batch", self.queue.max_batch),
@@ -406,6 +414,14 @@ impl Config {
             check_templates: self.sandbox.check_templates,
             node,
         }
+    }
+
+    /// Password hashing, bounded as `auth.password_checks` and `auth.password_check_wait_ms` say.
+    pub fn password_hasher(&self) -> crate::auth::PasswordHasher {
+        crate::auth::PasswordHasher::new(
+            self.auth.password_checks,
+            Duration::from_millis(self.auth.password_check_wait_ms),
+        )
     }
 
     pub fn store_options(&self) -> premise_store::ConnectOptions {

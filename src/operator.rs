@@ -17,7 +17,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn users(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
-    let accounts = Accounts::new(open_store(config).await?);
+    let accounts = Accounts::new(open_store(config).await?, config.password_hasher());
     match command {
         UsersCommand::Create { username, password, role } => {
             let username = Username::parse("--username", &username)?;

@@ -37,7 +37,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
     store.migrate().await.context("cannot migrate the database")?;
-    Accounts::new(store.clone()).ensure_default_admin().await?;
+    Accounts::new(store.clone(), config.password_hasher()).ensure_default_admin().await?;
     tracing::info!(database = %redact_url(url), backend = ?store.backend(), "database ready");
     Ok(store)
 }
@@ -79,7 +79,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         directory: Arc::new(premise_upstream::SandboxDirectory),
         metrics: engine.metrics.clone(),
         http_metrics: Arc::default(),
-        accounts: Accounts::new(store.clone()),
+        accounts: Accounts::new(store.clone(), config.password_hasher()),
         throttle: LoginThrottle::new(
             store.clone(),
             config.auth.max_failed_logins,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use premise_store::{Store, User};
 use premise_wire::{Password, Role, Username};
 
+use super::password::PasswordError;
 use super::{PasswordHasher, now_secs};
 
 /// The account every install starts with; it cannot be deleted.
@@ -19,8 +20,20 @@ pub enum AccountError {
     Exists,
     #[error("no such account")]
     NotFound,
+    /// Too many password checks are waiting; nothing was checked or changed.
+    #[error("too many password checks at once")]
+    Busy,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<PasswordError> for AccountError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Busy => Self::Busy,
+            PasswordError::Failed(cause) => Self::Internal(cause),
+        }
+    }
 }
 
 impl From<premise_store::StoreError> for AccountError {
@@ -36,8 +49,8 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, hasher: PasswordHasher::default() }
+    pub fn new(store: Arc<dyn Store>, hasher: PasswordHasher) -> Self {
+        Self { store, hasher }
     }
 
     /// Creates `admin`/`secret`, flagged for a password change, unless `admin` exists. Safe to

@@ -10,7 +10,7 @@ mod throttle;
 mod token;
 
 pub use accounts::{AccountError, Accounts, DEFAULT_ADMIN};
-pub use password::PasswordHasher;
+pub use password::{PasswordError, PasswordHasher};
 pub use subjects::SubjectChecks;
 pub use throttle::LoginThrottle;
 pub use token::{Claims, TokenError, Tokens};

@@ -1,5 +1,9 @@
 //! Limiting failed logins per client (On-Premises `RL_MAX_WRONG_LOGINS`: 429 with 1015). The
 //! count lives in the store, so the limit holds however the load balancer spreads the attempts.
+//!
+//! Each attempt is counted *before* its password is checked, and the count cleared when the
+//! password was right: so concurrent attempts cannot overshoot the limit (checking first and
+//! counting after let a burst of 1,000 through 66 full password checks with a limit of 10).
 
 use std::sync::Arc;
 
@@ -17,23 +21,21 @@ impl LoginThrottle {
         Self { store, max_failures, window_secs: i64::try_from(window_secs).unwrap_or(i64::MAX) }
     }
 
-    /// Whether `client` has used up its failed attempts for the current window.
-    pub async fn is_blocked(&self, client: &str, now: i64) -> Result<bool, StoreError> {
-        Ok(self.store.login_failures(client, now, self.window_secs).await? >= self.max_failures)
-    }
-
-    pub async fn record_failure(&self, client: &str, now: i64) -> Result<(), StoreError> {
-        let failures = self.store.record_login_failure(client, now, self.window_secs).await?;
-        if failures == self.max_failures {
+    /// Counts an attempt by `client` as failed until [`LoginThrottle::clear`] says otherwise;
+    /// `false` if it is over the limit of the current window (check nothing then).
+    pub async fn reserve(&self, client: &str, now: i64) -> Result<bool, StoreError> {
+        let attempts = self.store.record_login_failure(client, now, self.window_secs).await?;
+        if attempts == self.max_failures + 1 {
             tracing::warn!(
                 client,
-                failures,
+                failures = self.max_failures,
                 "blocking logins from this client until its window ends"
             );
         }
-        Ok(())
+        Ok(attempts <= self.max_failures)
     }
 
+    /// The attempt succeeded: forget the client's failures.
     pub async fn clear(&self, client: &str) -> Result<(), StoreError> {
         self.store.clear_login_failures(client).await
     }

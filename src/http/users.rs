@@ -36,15 +36,15 @@ async fn login(
     OptionalJsonBody(body): OptionalJsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let now = now_secs();
-    if state.throttle.is_blocked(&client, now).await? {
+    let (username, password) = basic_credentials(&headers).ok_or_else(ApiError::unauthorized)?;
+    // Counted as failed before the password is checked, cleared if it was right.
+    if !state.throttle.reserve(&client, now).await? {
         return Err(ApiError::new(
             ErrorCode::TooManyRequests,
             "Rate limiting exceeded on bad login attempts",
         ));
     }
-    let (username, password) = basic_credentials(&headers).ok_or_else(ApiError::unauthorized)?;
     let Some(user) = state.accounts.authenticate(&username, &password).await? else {
-        state.throttle.record_failure(&client, now).await?;
         return Err(ApiError::unauthorized());
     };
     state.throttle.clear(&client).await?;

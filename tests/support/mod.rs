@@ -161,9 +161,18 @@ impl Server {
 
     /// The most resident memory the server process has used so far (`VmHWM`), in bytes.
     pub fn peak_rss_bytes(&self) -> u64 {
+        self.memory("VmHWM:")
+    }
+
+    /// The server process's resident memory now (`VmRSS`), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        self.memory("VmRSS:")
+    }
+
+    fn memory(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("read /proc/<pid>/status");
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in status");
+        let line = status.lines().find(|l| l.starts_with(field)).expect("the field in status");
         let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap();
         kib * 1024
     }
