@@ -103,6 +103,9 @@ pub struct ServerConfig {
     pub path_prefix: String,
     pub tls_cert: String,
     pub tls_key: String,
+    pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,8 +208,9 @@ impl Config {
         figment = figment.merge(
             Env::prefixed("PREMISE_")
                 .split("__")
-                // The short names are read below; CONFIG is the `--config` flag's.
-                .ignore(&["listen", "api_key", "config"]),
+                // The short names are read below; CONFIG is the `--config` flag's;
+                // HEALTHCHECK_URL is the container image's HEALTHCHECK's, not Premise's.
+                .ignore(&["listen", "api_key", "config", "healthcheck_url"]),
         );
         for (var, setting) in ENV_ALIASES {
             if let Ok(value) = std::env::var(var) {
@@ -262,6 +266,15 @@ impl Config {
         }
         if self.server.drain_delay_ms > 600_000 {
             return bad("server.drain_delay_ms", "must be at most 600000 (10 minutes)");
+        }
+        if !(100..=600_000).contains(&self.server.header_read_timeout_ms) {
+            return bad("server.header_read_timeout_ms", "must be between 100 and 600000");
+        }
+        if !(100..=3_600_000).contains(&self.server.idle_timeout_ms) {
+            return bad("server.idle_timeout_ms", "must be between 100 and 3600000");
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            return bad("server.max_connections", "must be between 1 and 1000000");
         }
         if self.server.body_limit_bytes < 1024 {
             return bad("server.body_limit_bytes", "must be at least 1024");
@@ -365,6 +378,14 @@ impl Config {
 
     pub fn listen_addr(&self) -> SocketAddr {
         self.server.listen.parse().expect("validated at load")
+    }
+
+    pub fn connection_limits(&self) -> crate::connection::Limits {
+        crate::connection::Limits {
+            header_read_timeout: Duration::from_millis(self.server.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.server.idle_timeout_ms),
+            max_connections: self.server.max_connections,
+        }
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

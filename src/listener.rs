@@ -1,7 +1,8 @@
 //! Where connections come from: plain TCP, or TLS (rustls with the `ring` provider) when
 //! `server.tls_cert` and `server.tls_key` are set, so `https://` integrations work without a
 //! proxy. A task accepts TCP connections and completes each TLS handshake on its own, so a
-//! slow client cannot hold up the others; the server sees one kind of connection either way.
+//! slow client cannot hold up the others; the server sees one kind of connection either way,
+//! each under the [`crate::connection`] limits (timeouts, and a cap on how many are open).
 //! When the server stops listening (graceful shutdown) the task stops accepting.
 
 use std::io;
@@ -18,6 +19,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::connection::{Guarded, Limits, Slots};
 
 /// A TLS handshake not finished within this is abandoned.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,12 +41,18 @@ impl std::fmt::Debug for Incoming {
 }
 
 impl Incoming {
-    /// Serves `tcp`, through TLS if `tls` is given.
-    pub fn new(tcp: TcpListener, tls: Option<TlsAcceptor>) -> io::Result<Self> {
+    /// Serves `tcp`, through TLS if `tls` is given, each connection under `limits`.
+    pub fn new(tcp: TcpListener, tls: Option<TlsAcceptor>, limits: Limits) -> io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(128);
+        let slots = Slots::new(&limits);
         tokio::spawn(async move {
             loop {
+                // At the connection cap, stop accepting until one closes.
+                let slot = tokio::select! {
+                    slot = slots.take() => slot,
+                    () = tx.closed() => return,
+                };
                 let (stream, peer) = tokio::select! {
                     accepted = tcp.accept() => match accepted {
                         Ok(accepted) => accepted,
@@ -58,6 +67,7 @@ impl Incoming {
                 };
                 let _ = stream.set_nodelay(true);
                 let Some(tls) = tls.clone() else {
+                    let stream = Guarded::new(stream, limits, slot);
                     if tx.send((Box::new(stream) as Box<dyn Io>, peer)).await.is_err() {
                         return;
                     }
@@ -67,6 +77,7 @@ impl Incoming {
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
                         Ok(Ok(stream)) => {
+                            let stream = Guarded::new(stream, limits, slot);
                             let _ = tx.send((Box::new(stream) as Box<dyn Io>, peer)).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),

@@ -102,7 +102,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr()))?;
     let local = listener.local_addr()?;
-    let listener = Incoming::new(listener, tls)?;
+    let listener = Incoming::new(listener, tls, config.connection_limits())?;
     tracing::info!(prefix = %config.server.path_prefix, "listening on {scheme}://{local}");
 
     // The optional unauthenticated metrics listener lives as long as the process.
