@@ -13,15 +13,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "A self-hosted server speaking the WhatsApp Business On-Premises API.\n\n\
         Point an On-Premises integration's base URL at it. Without a subcommand Premise serves \
         on 0.0.0.0:8080 with an embedded SQLite database under ./data/. Every setting is \
-        documented in config/default.toml.",
-    args_conflicts_with_subcommands = true
+        documented in config/default.toml."
 )]
 pub struct Cli {
+    /// Options accepted before or after the subcommand (`premise --database-url URL serve`
+    /// and `premise serve --database-url URL` alike).
     #[command(flatten)]
     pub global: GlobalArgs,
-    /// `serve`'s flags, accepted without the word `serve` since it is the default.
-    #[command(flatten)]
-    pub serve: ServeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -34,12 +32,15 @@ pub struct GlobalArgs {
     /// sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB [default: sqlite://data/premise.db]
     #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Address to listen on, for `serve` [default: 0.0.0.0:8080]
+    #[arg(long, global = true, env = "PREMISE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API (the default).
-    Serve(ServeArgs),
+    Serve,
     /// Apply database migrations, create the default admin account if missing, and exit.
     Migrate,
     /// Manage API accounts from the shell (for operators).
@@ -54,13 +55,6 @@ pub enum Command {
 pub enum SandboxCommand {
     /// Print the test numbers and what sending to each one does (the README's table).
     Numbers,
-}
-
-#[derive(Debug, Default, Args)]
-pub struct ServeArgs {
-    /// Address to listen on [default: 0.0.0.0:8080]
-    #[arg(long, env = "PREMISE_LISTEN", value_name = "ADDR")]
-    pub listen: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@ use premise::{operator, server, telemetry};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Sandbox(SandboxCommand::Numbers) = command {
         // Needs no configuration, so it works anywhere.
         let mut out = std::io::stdout().lock();
@@ -18,11 +18,7 @@ async fn main() -> ExitCode {
             Err(_) => ExitCode::FAILURE,
         };
     }
-    let listen = match &command {
-        Command::Serve(args) => args.listen.clone(),
-        _ => None,
-    };
-    let overrides = Overrides { listen, database_url: cli.global.database_url };
+    let overrides = Overrides { listen: cli.global.listen, database_url: cli.global.database_url };
     let config = match Config::load(cli.global.config.as_deref(), &overrides) {
         Ok(config) => config,
         Err(e) => {
@@ -32,7 +28,7 @@ async fn main() -> ExitCode {
     };
     telemetry::init(&config.log);
     let result = match command {
-        Command::Serve(_) => server::serve(config).await,
+        Command::Serve => server::serve(config).await,
         Command::Migrate => operator::migrate(&config).await,
         Command::Users(users) => operator::users(&config, users).await,
         Command::Sandbox(_) => Ok(()),

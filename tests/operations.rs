@@ -132,6 +132,8 @@ async fn operator_commands() {
 
     let (ok, output) = run(&["migrate", "--database-url", url], &[]);
     assert!(ok, "{output}");
+    let (ok, output) = run(&["--database-url", url, "migrate"], &[]);
+    assert!(ok, "global options before the subcommand: {output}");
     let (ok, output) = run(
         &[
             "users",
@@ -179,7 +181,10 @@ async fn operator_commands() {
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"Fr0mStdin!pw\n").unwrap();
     assert!(child.wait().unwrap().success());
 
-    let server = Server::start(&db).await;
+    // The order a newcomer types first: global options, then the subcommand.
+    let mut cmd = premise();
+    cmd.args(["--database-url", url, "serve", "--listen", "127.0.0.1:0"]);
+    let server = Server::spawn(cmd);
     let (status, body) = server.login("operator", "Op3rator!", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let ops = token_of(&body);
