@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Premise as a container. Multi-stage: cargo-chef builds the dependencies in a layer of their
 # own, cached until Cargo.toml or Cargo.lock change; the runtime image holds only the binary,
 # CA certificates (HTTPS webhooks, the Cloud API) and curl for the health check, and runs as
@@ -29,10 +28,14 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 premise \
-    && useradd --system --uid 10001 --gid premise --home-dir /var/lib/premise --create-home premise
+    && useradd --system --uid 10001 --gid premise --home-dir /var/lib/premise --create-home premise \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/premise/data
 COPY --from=builder /out/premise /usr/local/bin/premise
 USER 10001:10001
 WORKDIR /var/lib/premise
+# The embedded SQLite database (sqlite://data/premise.db, relative to the working directory).
+# A named volume mounted here starts as this directory: owned by the premise user.
+VOLUME ["/var/lib/premise/data"]
 ENV PREMISE_LISTEN=0.0.0.0:8080 \
     PREMISE_LOG__FORMAT=json \
     PREMISE_HEALTHCHECK_URL=http://127.0.0.1:8080/readyz
