@@ -13,16 +13,23 @@ mod error;
 mod health;
 mod model;
 mod postgres;
+mod sql;
 mod sqlite;
 mod store;
 mod tx;
 
+// Opening a store, and what can go wrong with it.
 pub use connect::{ConnectOptions, connect};
 pub use error::{Outage, StoreError};
 pub use health::{Down, Health};
+
+// The interface every backend implements (`Store` and the parts it is made of).
+pub use store::{Idempotency, Media, Pipeline, Store};
+
+// What crosses it: accounts and tokens; the queue, statuses and callbacks; the rest.
+pub use model::{Backend, TokenSubject, User};
 pub use model::{
-    Account, Backend, Backlog, ContactCheck, Enqueued, InboundMessage, Lease, MediaInfo,
-    MessageState, NewCallback, NewInbound, NewMessage, Node, PendingCallback, QueueRead,
-    QueuedMessage, Reservation, ShardBacklog, StatusPlan, StoredResponse, TokenSubject, User,
+    Backlog, Enqueued, Lease, MessageState, NewCallback, NewMessage, PendingCallback, QueueRead,
+    QueuedMessage, ShardBacklog, StatusPlan,
 };
-pub use store::{ContactCache, Idempotency, Inbox, Media, Pipeline, PlanFn, SandboxState, Store};
+pub use model::{ContactCheck, InboundMessage, NewInbound, Reservation, StoredResponse};

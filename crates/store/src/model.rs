@@ -2,15 +2,6 @@
 
 use premise_wire::Role;
 
-/// What [`crate::Store::probe`] writes: as large as a typical message's stored request.
-pub(crate) const PROBE_PAYLOAD: &str = concat!(
-    r#"{"to":"00000","type":"text","text":{"body":""#,
-    "premise probe: a write as large as a message, never committed or deleted at once; ",
-    "premise probe: a write as large as a message, never committed or deleted at once; ",
-    "premise probe: a write as large as a message.",
-    r#""}}"#
-);
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -109,7 +100,7 @@ pub struct QueueRead {
 pub(crate) fn enqueued(
     batch: &[NewMessage],
     seqs: &[i64],
-    shards: &[i32],
+    shards: &[u32],
     previous_seq: i64,
     last_seq: i64,
     generation: i64,
@@ -125,7 +116,7 @@ pub(crate) fn enqueued(
                 recipient: m.recipient.clone(),
                 payload: m.payload.clone(),
             };
-            (shard.unsigned_abs(), queued)
+            (shard, queued)
         })
         .collect();
     messages.sort_by_key(|(_, m)| m.seq);
@@ -259,7 +250,7 @@ pub struct InboundMessage {
 }
 
 /// A `media` row: id, MIME type, size, chunk count, SHA-256, creation time.
-pub(crate) type MediaRow = (String, String, i64, i64, String, i64);
+pub(crate) type MediaRow = (String, String, i64, i32, String, i64);
 
 /// A [`MediaInfo`] from its row, refusing values no upload can have.
 pub(crate) fn media_info(
@@ -279,18 +270,18 @@ pub(crate) fn media_info(
 /// Per-shard backlogs from (shard, queued count, oldest acceptance) and (shard, callbacks)
 /// rows, one entry per shard that has either, in shard order.
 pub(crate) fn shard_backlogs(
-    queued: Vec<(i64, i64, i64)>,
-    callbacks: Vec<(i64, i64)>,
+    queued: Vec<(i32, i64, i64)>,
+    callbacks: Vec<(i32, i64)>,
 ) -> Vec<ShardBacklog> {
     let mut by_shard = std::collections::BTreeMap::<u32, ShardBacklog>::new();
     for (shard, depth, oldest) in queued {
-        let shard = u32::try_from(shard).unwrap_or_default();
+        let shard = shard.unsigned_abs();
         let e = by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
         e.queued = depth.unsigned_abs();
         e.oldest_queued_at_ms = Some(oldest);
     }
     for (shard, count) in callbacks {
-        let shard = u32::try_from(shard).unwrap_or_default();
+        let shard = shard.unsigned_abs();
         let e = by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
         e.callbacks = count.unsigned_abs();
     }
@@ -343,7 +334,7 @@ pub enum Reservation {
 pub(crate) fn classify(
     stored_fingerprint: &str,
     fingerprint: &str,
-    status: Option<i64>,
+    status: Option<i16>,
     body: Option<Vec<u8>>,
 ) -> Result<Reservation, crate::StoreError> {
     if stored_fingerprint != fingerprint {

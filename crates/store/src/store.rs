@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 
+use crate::model::{Account, MediaInfo, Node};
 use crate::{
-    Account, Backend, Backlog, ContactCheck, Enqueued, Health, InboundMessage, Lease, MediaInfo,
-    MessageState, NewInbound, NewMessage, Node, PendingCallback, QueueRead, Reservation,
-    ShardBacklog, StatusPlan, StoreError, StoredResponse, TokenSubject, User,
+    Backend, Backlog, ContactCheck, Enqueued, Health, InboundMessage, Lease, MessageState,
+    NewInbound, NewMessage, PendingCallback, QueueRead, Reservation, ShardBacklog, StatusPlan,
+    StoreError, StoredResponse, TokenSubject, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.

@@ -51,6 +51,6 @@ impl ShardCount {
 
 /// The shard of a recipient: IEEE CRC-32 of its WhatsApp id modulo the shard count, as the
 /// On-Premises Webapp routed (`crc32($to) % shards`).
-pub fn shard_of(recipient_crc: u32, shards: ShardCount) -> u32 {
-    recipient_crc % shards.get()
+pub fn shard_of(recipient_crc: u32, shards: u32) -> u32 {
+    recipient_crc % shards.max(1)
 }

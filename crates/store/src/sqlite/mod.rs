@@ -1,45 +1,43 @@
 //! The SQLite backend: the embedded default for a single node, development and CI.
 //!
 //! The file is created if missing, in WAL mode with `synchronous = FULL`, so a commit that has
-//! returned survives a crash of the process or of the machine.
+//! returned survives a crash of the process or of the machine. The SQL both backends share is
+//! in [`crate::sql`]; here is what is SQLite's own: a reader pool beside one writer, write
+//! transactions that take the write lock at once, the probe, and in `batch.rs` batches written
+//! as loops of prepared statements (cheap in-process).
 
-use async_trait::async_trait;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
 
-use crate::model::parse_role;
-use crate::tx::Tx;
-use crate::{Backend, ConnectOptions, Health, Store, StoreError, TokenSubject, User};
+use crate::{Backend, ConnectOptions, Health, StoreError};
 
-mod contacts;
-mod idempotency;
-mod inbox;
-mod media;
-mod pipeline;
-mod sandbox;
+mod batch;
 
-/// A queue row no worker reads (shard -1), for [`Store::probe`].
-const PROBE: &str =
-    "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at)
-     VALUES ('premise:probe', '', 0, -1, ?1, 0, 0)";
-
-static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers (WAL lets them run beside the writer).
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     /// The one writer: SQLite takes one write transaction at a time, and queueing for it here
     /// is cheaper and kinder than `SQLITE_BUSY` between our own connections.
-    write: SqlitePool,
-    health: Health,
+    pub(crate) writer: SqlitePool,
+    pub(crate) health: Health,
 }
 
 impl SqliteStore {
+    pub(crate) const BACKEND: Backend = Backend::Sqlite;
+    pub(crate) const MIGRATOR: &'static Migrator = &MIGRATIONS;
+    /// A write transaction holds the whole database: no row locks to take.
+    pub(crate) const FOR_UPDATE: &'static str = "";
+    pub(crate) const FOR_SHARE: &'static str = "";
+    /// Takes the write lock at once, rather than when the first write comes.
+    pub(crate) const BEGIN: &'static str = "BEGIN IMMEDIATE";
+
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
         let connect = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -62,218 +60,15 @@ impl SqliteStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(Self { pool, write, health: Health::default() })
+        Ok(Self { pool, writer: write, health: Health::default() })
     }
 
-    /// Starts a write transaction on the writer connection, taking SQLite's write lock at once.
-    /// Every write goes through one, so a write that fails never leaves the writer connection
-    /// in a transaction (see [`crate::tx`]).
-    async fn tx(&self) -> Result<Tx<Sqlite>, sqlx::Error> {
-        Tx::begin(&self.write, "BEGIN IMMEDIATE").await
-    }
-}
-
-type UserRow = (String, String, String, String, bool, i64);
-
-fn user_from_row(
-    (id, username, password_hash, role, must_change_password, created_at): UserRow,
-) -> Result<User, StoreError> {
-    Ok(User {
-        id,
-        username,
-        password_hash,
-        role: parse_role(&role)?,
-        must_change_password,
-        created_at,
-    })
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-
-    fn health(&self) -> &Health {
-        &self.health
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.write).await?;
-        Ok(())
-    }
-
-    async fn ready(&self) -> Result<bool, StoreError> {
-        let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(applied.unwrap_or(0) >= expected)
-    }
-
-    async fn probe(&self) -> Result<(), StoreError> {
-        // Committed: SQLite writes to its WAL only at commit, so only a commit tests for room.
+    /// [`crate::Store::probe`]: a message-sized insert, deleted and committed. SQLite writes to
+    /// its WAL only at commit, so only a commit tests for room.
+    pub(crate) async fn probe_write(&self) -> Result<(), StoreError> {
         let mut tx = self.tx().await?;
-        sqlx::query(PROBE).bind(crate::model::PROBE_PAYLOAD).execute(tx.conn()).await?;
+        sqlx::query(crate::sql::PROBE).bind(crate::sql::PROBE_PAYLOAD).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM messages WHERE id = 'premise:probe'").execute(tx.conn()).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn secret_or_init(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut tx = self.tx().await?;
-        sqlx::query("INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(candidate)
-            .execute(tx.conn())
-            .await?;
-        tx.commit().await?;
-        Ok(sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
-    async fn insert_user(&self, user: &User) -> Result<bool, StoreError> {
-        let mut tx = self.tx().await?;
-        let result = sqlx::query(
-            "INSERT INTO users (username, id, password_hash, role, must_change_password, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (username) DO NOTHING",
-        )
-        .bind(&user.username)
-        .bind(&user.id)
-        .bind(&user.password_hash)
-        .bind(user.role.as_str())
-        .bind(user.must_change_password)
-        .bind(user.created_at)
-        .execute(tx.conn())
-        .await?;
-        tx.commit().await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    async fn user(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, username, password_hash, role, must_change_password, created_at
-             FROM users WHERE username = ?1",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(user_from_row).transpose()
-    }
-
-    async fn set_password(
-        &self,
-        username: &str,
-        password_hash: &str,
-        must_change_password: bool,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.tx().await?;
-        let result = sqlx::query(
-            "UPDATE users SET password_hash = ?2, must_change_password = ?3 WHERE username = ?1",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(must_change_password)
-        .execute(tx.conn())
-        .await?;
-        tx.commit().await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        let mut tx = self.tx().await?;
-        let result = sqlx::query("DELETE FROM users WHERE username = ?1")
-            .bind(username)
-            .execute(tx.conn())
-            .await?;
-        tx.commit().await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    async fn token_subject(
-        &self,
-        username: &str,
-        jti: &str,
-    ) -> Result<Option<TokenSubject>, StoreError> {
-        let row: Option<(String, String, bool)> = sqlx::query_as(
-            "SELECT u.id, u.role, EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = ?2)
-             FROM users u WHERE u.username = ?1",
-        )
-        .bind(username)
-        .bind(jti)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|(user_id, role, revoked)| {
-            Ok(TokenSubject { user_id, role: parse_role(&role)?, revoked })
-        })
-        .transpose()
-    }
-
-    async fn revoke_token(&self, jti: &str, expires_at: i64, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.tx().await?;
-        sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?1, ?2) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti)
-            .bind(expires_at)
-            .execute(tx.conn())
-            .await?;
-        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < ?1")
-            .bind(now)
-            .execute(tx.conn())
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn record_login_failure(
-        &self,
-        client: &str,
-        now: i64,
-        window_secs: i64,
-    ) -> Result<u32, StoreError> {
-        let mut tx = self.tx().await?;
-        let failures: i32 = sqlx::query_scalar(
-            "INSERT INTO login_failures (client, failures, window_started_at) VALUES (?1, 1, ?2)
-             ON CONFLICT (client) DO UPDATE SET
-               failures = CASE WHEN login_failures.window_started_at <= ?3 THEN 1
-                               ELSE login_failures.failures + 1 END,
-               window_started_at = CASE WHEN login_failures.window_started_at <= ?3 THEN ?2
-                                        ELSE login_failures.window_started_at END
-             RETURNING failures",
-        )
-        .bind(client)
-        .bind(now)
-        .bind(now - window_secs)
-        .fetch_one(tx.conn())
-        .await?;
-        tx.commit().await?;
-        Ok(failures.unsigned_abs())
-    }
-
-    async fn login_failures(
-        &self,
-        client: &str,
-        now: i64,
-        window_secs: i64,
-    ) -> Result<u32, StoreError> {
-        let failures: Option<i32> = sqlx::query_scalar(
-            "SELECT failures FROM login_failures WHERE client = ?1 AND window_started_at > ?2",
-        )
-        .bind(client)
-        .bind(now - window_secs)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(failures.unwrap_or(0).unsigned_abs())
-    }
-
-    async fn clear_login_failures(&self, client: &str) -> Result<(), StoreError> {
-        let mut tx = self.tx().await?;
-        sqlx::query("DELETE FROM login_failures WHERE client = ?1")
-            .bind(client)
-            .execute(tx.conn())
-            .await?;
         tx.commit().await?;
         Ok(())
     }

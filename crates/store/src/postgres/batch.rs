@@ -1,0 +1,167 @@
+//! What only Postgres can do: a whole batch in one statement, its rows passed as arrays
+//! (`UNNEST`, `= ANY`). SQLite does the same with a loop of prepared statements.
+
+use sqlx::{Postgres, Row};
+
+use super::PgStore;
+use crate::tx::Tx;
+use crate::{ContactCheck, MessageState, NewMessage, StatusPlan, StoreError};
+
+impl PgStore {
+    /// Inserts the batch's messages, each on its shard; their `seq`s, in batch order.
+    pub(crate) async fn insert_messages(
+        tx: &mut Tx<Postgres>,
+        batch: &[NewMessage],
+        shards: &[u32],
+    ) -> Result<Vec<i64>, StoreError> {
+        let ids: Vec<&str> = batch.iter().map(|m| m.id.as_str()).collect();
+        let recipients: Vec<&str> = batch.iter().map(|m| m.recipient.as_str()).collect();
+        let crcs: Vec<i64> = batch.iter().map(|m| i64::from(m.recipient_crc)).collect();
+        let shards: Vec<i32> = shards.iter().map(|s| s.cast_signed()).collect();
+        let payloads: Vec<&str> = batch.iter().map(|m| m.payload.as_str()).collect();
+        let accepted: Vec<i64> = batch.iter().map(|m| m.accepted_at_ms).collect();
+        let callback_data: Vec<Option<&str>> =
+            batch.iter().map(|m| m.callback_data.as_deref()).collect();
+        // `n` numbers the rows in batch order; the RETURNING rows' order is not promised, so
+        // they are matched back by it.
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "WITH inserted AS (
+                 INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
+                 SELECT id, recipient, crc, shard, payload, accepted, accepted, callback_data
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[], $7::text[])
+                      WITH ORDINALITY AS u(id, recipient, crc, shard, payload, accepted, callback_data, n)
+                 ORDER BY n
+                 RETURNING seq, id)
+             SELECT inserted.seq, u.n FROM inserted
+             JOIN UNNEST($1::text[]) WITH ORDINALITY AS u(id, n) ON u.id = inserted.id",
+        )
+        .bind(&ids)
+        .bind(&recipients)
+        .bind(&crcs)
+        .bind(&shards)
+        .bind(&payloads)
+        .bind(&accepted)
+        .bind(&callback_data)
+        .fetch_all(tx.conn())
+        .await?;
+        let mut seqs = vec![0i64; batch.len()];
+        for (seq, n) in rows {
+            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| seqs.get_mut(i)) {
+                *slot = seq;
+            }
+        }
+        Ok(seqs)
+    }
+
+    /// The states of the messages named by `ids`, locked for the transaction.
+    pub(crate) async fn lock_states(
+        tx: &mut Tx<Postgres>,
+        ids: &[String],
+    ) -> Result<Vec<MessageState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages
+             WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(ids)
+        .fetch_all(tx.conn())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(MessageState {
+                    id: r.try_get("id")?,
+                    recipient: r.try_get("recipient")?,
+                    recipient_crc: u32::try_from(r.try_get::<i64, _>("recipient_crc")?)
+                        .unwrap_or_default(),
+                    shard: r.try_get::<i32, _>("shard")?.unsigned_abs(),
+                    status: r.try_get("status")?,
+                    callback_data: r.try_get("callback_data")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+
+    /// Writes a status plan: the new statuses, then the callbacks, in plan order.
+    pub(crate) async fn write_plan(
+        tx: &mut Tx<Postgres>,
+        plan: &StatusPlan,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if !plan.updates.is_empty() {
+            let (ids, statuses): (Vec<&str>, Vec<i16>) =
+                plan.updates.iter().map(|(id, s)| (id.as_str(), *s)).unzip();
+            sqlx::query(
+                "UPDATE messages m SET status = u.status, updated_at = $3
+                 FROM UNNEST($1::text[], $2::smallint[]) AS u(id, status) WHERE m.id = u.id",
+            )
+            .bind(&ids)
+            .bind(&statuses)
+            .bind(now_ms)
+            .execute(tx.conn())
+            .await?;
+        }
+        if !plan.callbacks.is_empty() {
+            let shards: Vec<i32> = plan.callbacks.iter().map(|c| c.shard.cast_signed()).collect();
+            let crcs: Vec<i64> =
+                plan.callbacks.iter().map(|c| i64::from(c.recipient_crc)).collect();
+            let ids: Vec<&str> = plan.callbacks.iter().map(|c| c.message_id.as_str()).collect();
+            let bodies: Vec<&str> = plan.callbacks.iter().map(|c| c.body.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at)
+                 SELECT shard, crc, id, body, $5
+                 FROM UNNEST($1::int[], $2::bigint[], $3::text[], $4::text[]) WITH ORDINALITY AS u(shard, crc, id, body, n)
+                 ORDER BY n",
+            )
+            .bind(&shards)
+            .bind(&crcs)
+            .bind(&ids)
+            .bind(&bodies)
+            .bind(now_ms)
+            .execute(tx.conn())
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn delete_callback_rows(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM callbacks WHERE seq = ANY($1)")
+            .bind(seqs)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn fail_callback_rows(
+        &self,
+        seqs: &[i64],
+        next_attempt_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE callbacks SET failures = failures + 1, next_attempt_at = $2 WHERE seq = ANY($1)",
+        )
+        .bind(seqs)
+        .bind(next_attempt_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn contact_rows(
+        &self,
+        numbers: &[String],
+        fresh_after: i64,
+    ) -> Result<Vec<ContactCheck>, StoreError> {
+        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT number, wa_id, checked_at FROM contact_checks
+             WHERE number = ANY($1) AND checked_at > $2",
+        )
+        .bind(numbers)
+        .bind(fresh_after)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(number, wa_id, checked_at)| ContactCheck { number, wa_id, checked_at })
+            .collect())
+    }
+}

@@ -1,0 +1,45 @@
+//! The `/v1/contacts` cache.
+
+use async_trait::async_trait;
+
+use crate::store::ContactCache;
+use crate::{ContactCheck, StoreError};
+
+for_each_backend! {
+    #[async_trait]
+    impl ContactCache for Db {
+        async fn contact_checks(
+            &self,
+            numbers: &[String],
+            fresh_after: i64,
+        ) -> Result<Vec<ContactCheck>, StoreError> {
+            self.contact_rows(numbers, fresh_after).await
+        }
+
+        async fn record_contact_checks(
+            &self,
+            checks: &[ContactCheck],
+            forget_before: i64,
+        ) -> Result<(), StoreError> {
+            let mut tx = self.tx().await?;
+            for check in checks {
+                sqlx::query(
+                    "INSERT INTO contact_checks (number, wa_id, checked_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (number) DO UPDATE SET wa_id = excluded.wa_id,
+                                                        checked_at = excluded.checked_at",
+                )
+                .bind(&check.number)
+                .bind(&check.wa_id)
+                .bind(check.checked_at)
+                .execute(tx.conn())
+                .await?;
+            }
+            sqlx::query("DELETE FROM contact_checks WHERE checked_at <= $1")
+                .bind(forget_before)
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The outbound pipeline's state: shard count and settings, the queue, the callback outbox,
+//! replicas and shard leases.
+
+use async_trait::async_trait;
+use premise_wire::shard_of;
+
+use super::locking;
+use crate::model::{Account, Node};
+use crate::model::{QueueRow, enqueued, queue_read, shard_backlogs};
+use crate::store::PlanFn;
+use crate::{
+    Backlog, Enqueued, Lease, NewMessage, PendingCallback, Pipeline, QueueRead, ShardBacklog,
+    StoreError,
+};
+
+for_each_backend! {
+    #[async_trait]
+    impl Pipeline for Db {
+        async fn account(&self) -> Result<Account, StoreError> {
+            let (shards, generation): (i32, i64) =
+                sqlx::query_as("SELECT shards, generation FROM account WHERE id = 1")
+                    .fetch_one(self.reader())
+                    .await?;
+            Ok(Account { shards: shards.unsigned_abs(), generation })
+        }
+
+        async fn set_shards(&self, shards: u32) -> Result<Account, StoreError> {
+            let mut tx = self.tx().await?;
+            let read = locking("SELECT shards, generation FROM account WHERE id = 1", Db::FOR_UPDATE);
+            let (current, generation): (i32, i64) =
+                sqlx::query_as(&read).fetch_one(tx.conn()).await?;
+            if current.unsigned_abs() == shards {
+                tx.commit().await?;
+                return Ok(Account { shards, generation });
+            }
+            let count = i32::try_from(shards).map_err(|_| StoreError::Corrupt("shard count".into()))?;
+            sqlx::query("UPDATE account SET shards = $1, generation = generation + 1 WHERE id = 1")
+                .bind(count)
+                .execute(tx.conn())
+                .await?;
+            // Queued messages and waiting callbacks move to their shard under the new count:
+            // `premise_wire::shard_of` in SQL, for every row at once.
+            sqlx::query("UPDATE messages SET shard = recipient_crc % $1 WHERE status = 0")
+                .bind(i64::from(shards))
+                .execute(tx.conn())
+                .await?;
+            sqlx::query("UPDATE callbacks SET shard = recipient_crc % $1")
+                .bind(i64::from(shards))
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+            Ok(Account { shards, generation: generation + 1 })
+        }
+
+        async fn settings_document(&self) -> Result<Option<String>, StoreError> {
+            Ok(sqlx::query_scalar("SELECT document FROM app_settings WHERE id = 1")
+                .fetch_optional(self.reader())
+                .await?)
+        }
+
+        async fn put_settings_document(&self, document: &str) -> Result<(), StoreError> {
+            let mut tx = self.tx().await?;
+            sqlx::query(
+                "INSERT INTO app_settings (id, document) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET document = excluded.document",
+            )
+            .bind(document)
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn enqueue(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
+            let mut tx = self.tx().await?;
+            // The account row lock (on SQLite, the write transaction itself) serialises
+            // enqueues, across replicas too, and shard-count changes: `seq` values are then
+            // handed out in commit order, so a shard worker that has read up to some `seq` can
+            // never later find an older row appear behind it (which would let a recipient's
+            // next message overtake the previous one). Batching makes the serial commits cheap:
+            // each one carries everything that arrived meanwhile.
+            let read = locking(
+                "SELECT shards, generation, last_seq FROM account WHERE id = 1",
+                Db::FOR_UPDATE,
+            );
+            let (shards, generation, previous_seq): (i32, i64, i64) =
+                sqlx::query_as(&read).fetch_one(tx.conn()).await?;
+            let shards: Vec<u32> =
+                batch.iter().map(|m| shard_of(m.recipient_crc, shards.unsigned_abs())).collect();
+            let seqs = Db::insert_messages(&mut tx, batch, &shards).await?;
+            let last_seq = seqs.iter().copied().max().unwrap_or(previous_seq).max(previous_seq);
+            sqlx::query("UPDATE account SET last_seq = $1 WHERE id = 1")
+                .bind(last_seq)
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+            Ok(enqueued(batch, &seqs, &shards, previous_seq, last_seq, generation))
+        }
+
+        async fn queued(
+            &self,
+            shard: u32,
+            generation: i64,
+            after_seq: i64,
+            limit: u32,
+        ) -> Result<QueueRead, StoreError> {
+            // One statement, one snapshot: the account's `last_seq` read with the rows says how
+            // far they cover the shard.
+            let rows: Vec<QueueRow> = sqlx::query_as(
+                "SELECT m.seq, m.id, m.recipient, m.payload, a.last_seq
+                 FROM account a
+                 LEFT JOIN (
+                     SELECT seq, id, recipient, payload FROM messages
+                     WHERE shard = $1 AND status = 0 AND seq > $2
+                     ORDER BY seq LIMIT $3) m ON TRUE
+                 WHERE a.id = 1 AND a.generation = $4
+                 ORDER BY m.seq",
+            )
+            .bind(shard_index(shard)?)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .bind(generation)
+            .fetch_all(self.reader())
+            .await?;
+            Ok(queue_read(rows, after_seq, limit))
+        }
+
+        async fn backlog(&self) -> Result<Backlog, StoreError> {
+            let (queued, callbacks): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM messages WHERE status = 0), (SELECT count(*) FROM callbacks)",
+            )
+            .fetch_one(self.reader())
+            .await?;
+            Ok(Backlog { queued: queued.unsigned_abs(), callbacks: callbacks.unsigned_abs() })
+        }
+
+        async fn shard_backlogs(&self) -> Result<Vec<ShardBacklog>, StoreError> {
+            // The oldest queued message of a shard is its lowest `seq` (acceptance order), found
+            // on the queue index; only those rows are read for their acceptance time.
+            let queued: Vec<(i32, i64, i64)> = sqlx::query_as(
+                "SELECT q.shard, q.depth, m.accepted_at FROM
+                   (SELECT shard, count(*) AS depth, min(seq) AS first FROM messages
+                    WHERE status = 0 GROUP BY shard) q
+                 JOIN messages m ON m.seq = q.first",
+            )
+            .fetch_all(self.reader())
+            .await?;
+            let callbacks: Vec<(i32, i64)> =
+                sqlx::query_as("SELECT shard, count(*) FROM callbacks GROUP BY shard")
+                    .fetch_all(self.reader())
+                    .await?;
+            Ok(shard_backlogs(queued, callbacks))
+        }
+
+        async fn record_statuses(
+            &self,
+            ids: &[String],
+            now_ms: i64,
+            plan: PlanFn<'_>,
+        ) -> Result<(), StoreError> {
+            let mut tx = self.tx().await?;
+            let states = Db::lock_states(&mut tx, ids).await?;
+            let plan = plan(states);
+            Db::write_plan(&mut tx, &plan, now_ms).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn unfinished(
+            &self,
+            shard: u32,
+            limit: u32,
+        ) -> Result<Vec<(String, i16, i64, String)>, StoreError> {
+            Ok(sqlx::query_as(
+                "SELECT id, status, updated_at, recipient FROM messages
+                 WHERE shard = $1 AND status IN (1, 2) ORDER BY seq LIMIT $2",
+            )
+            .bind(shard_index(shard)?)
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?)
+        }
+
+        async fn message(&self, id: &str) -> Result<Option<(String, i16)>, StoreError> {
+            Ok(sqlx::query_as("SELECT payload, status FROM messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.reader())
+                .await?)
+        }
+
+        async fn pending_callbacks(
+            &self,
+            shard: u32,
+            limit: u32,
+        ) -> Result<Vec<PendingCallback>, StoreError> {
+            let rows: Vec<(i64, String, String, i32, i64, i16)> = sqlx::query_as(
+                "SELECT seq, message_id, body, failures, next_attempt_at, kind FROM callbacks
+                 WHERE shard = $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(shard_index(shard)?)
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(seq, message_id, body, failures, next, kind)| PendingCallback {
+                    seq,
+                    message_id,
+                    body,
+                    inbound: kind == 1,
+                    failures: failures.unsigned_abs(),
+                    next_attempt_at_ms: next,
+                })
+                .collect())
+        }
+
+        async fn delete_callbacks(&self, seqs: &[i64]) -> Result<(), StoreError> {
+            self.delete_callback_rows(seqs).await
+        }
+
+        async fn callbacks_failed(
+            &self,
+            seqs: &[i64],
+            next_attempt_at_ms: i64,
+        ) -> Result<(), StoreError> {
+            self.fail_callback_rows(seqs, next_attempt_at_ms).await
+        }
+
+        async fn heartbeat(
+            &self,
+            node: &str,
+            now_ms: i64,
+            alive_since_ms: i64,
+        ) -> Result<Vec<Node>, StoreError> {
+            let mut tx = self.tx().await?;
+            sqlx::query(
+                "INSERT INTO nodes (node, started_at, heartbeat_at) VALUES ($1, $2, $2)
+                 ON CONFLICT (node) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+            )
+            .bind(node)
+            .bind(now_ms)
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT node, heartbeat_at FROM nodes WHERE heartbeat_at >= $1 ORDER BY node",
+            )
+            .bind(alive_since_ms)
+            .fetch_all(self.reader())
+            .await?;
+            Ok(rows.into_iter().map(|(node, heartbeat_at_ms)| Node { node, heartbeat_at_ms }).collect())
+        }
+
+        async fn leave(&self, node: &str) -> Result<(), StoreError> {
+            let mut tx = self.tx().await?;
+            sqlx::query("DELETE FROM nodes WHERE node = $1").bind(node).execute(tx.conn()).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn acquire_lease(
+            &self,
+            shard: u32,
+            owner: &str,
+            generation: i64,
+            now_ms: i64,
+            ttl_ms: i64,
+        ) -> Result<Option<Lease>, StoreError> {
+            let mut tx = self.tx().await?;
+            let epoch: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO shard_leases (shard, owner, epoch, generation, expires_at)
+                 SELECT $1, $2, 1, $3, $4 + $5
+                 WHERE $3 = (SELECT generation FROM account WHERE id = 1)
+                   AND NOT EXISTS (SELECT 1 FROM shard_leases WHERE generation < $3 AND expires_at > $4)
+                 ON CONFLICT (shard) DO UPDATE SET owner = excluded.owner, epoch = shard_leases.epoch + 1,
+                     generation = excluded.generation, expires_at = excluded.expires_at
+                 WHERE shard_leases.expires_at <= $4
+                 RETURNING epoch",
+            )
+            .bind(shard_index(shard)?)
+            .bind(owner)
+            .bind(generation)
+            .bind(now_ms)
+            .bind(ttl_ms)
+            .fetch_optional(tx.conn())
+            .await?;
+            tx.commit().await?;
+            Ok(epoch.map(|epoch| Lease { shard, epoch, generation }))
+        }
+
+        async fn renew_lease(
+            &self,
+            lease: &Lease,
+            owner: &str,
+            now_ms: i64,
+            ttl_ms: i64,
+        ) -> Result<bool, StoreError> {
+            let mut tx = self.tx().await?;
+            let renewed = sqlx::query(
+                "UPDATE shard_leases SET expires_at = $4 + $5
+                 WHERE shard = $1 AND owner = $2 AND epoch = $3 AND expires_at > $4",
+            )
+            .bind(shard_index(lease.shard)?)
+            .bind(owner)
+            .bind(lease.epoch)
+            .bind(now_ms)
+            .bind(ttl_ms)
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
+            Ok(renewed.rows_affected() == 1)
+        }
+
+        async fn release_lease(&self, lease: &Lease, owner: &str) -> Result<(), StoreError> {
+            let mut tx = self.tx().await?;
+            sqlx::query(
+                "UPDATE shard_leases SET expires_at = 0 WHERE shard = $1 AND owner = $2 AND epoch = $3",
+            )
+            .bind(shard_index(lease.shard)?)
+            .bind(owner)
+            .bind(lease.epoch)
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    }
+}
+
+/// A shard number as its `INTEGER` column holds it.
+pub(crate) fn shard_index(shard: u32) -> Result<i32, StoreError> {
+    i32::try_from(shard).map_err(|_| StoreError::Corrupt(format!("shard {shard}")))
+}
