@@ -1,39 +1,39 @@
-//! The upstream: where Premise delivers messages. Today the built-in [`Sandbox`] (an emulated
-//! WhatsApp network for development, CI and load tests); later a bridge to the Cloud API.
+//! The upstream: the far side Premise delivers messages to. One folder per upstream:
+//! [`sandbox`], the built-in emulated WhatsApp network (development, CI, load tests), and next
+//! to it a bridge to the Cloud API. This file holds what every upstream shares: the
+//! [`Upstream`] trait the engine drives, and the types that cross it.
 //!
-//! An upstream answers each send with an [`SendOutcome`]: acknowledged, a transient failure
-//! (the engine retries until acknowledged) or a permanent failure (the message ends `failed`).
-//! What happens after the acknowledgement (delivered, read) arrives later as [`StatusEvent`]s
-//! on the sink the upstream was built with.
-//!
-//! The sandbox's realism is pure logic in modules of its own, each unit-tested:
-//! [`test_numbers`] (fixed outcomes, and `/v1/contacts` validity), [`window`] (the 24-hour
-//! customer-service window and the sandbox clock), [`templates`] (the registry and hydration),
-//! [`conversation`] (conversation-based pricing) and [`pacing`] (the real client's throughput).
+//! An upstream answers each send with a [`SendOutcome`]: acknowledged, a transient failure (the
+//! engine retries until acknowledged) or a permanent failure (the message ends `failed`). What
+//! happens after the acknowledgement (delivered, read) arrives later as [`StatusEvent`]s on the
+//! sink the upstream was built with ([`UpstreamContext`]). Time is a [`Clock`], passed in.
 
-pub mod conversation;
-mod directory;
-pub mod pacing;
-mod sandbox;
-pub mod templates;
-pub mod test_numbers;
-pub mod window;
+mod clock;
+pub mod sandbox;
 
 use async_trait::async_trait;
-use premise_wire::{Billing, MessageStatus, StatusError};
+use premise_wire::contacts::PhoneNumber;
+use premise_wire::messages::template::Template;
+use premise_wire::{Billing, Message, MessageStatus, StatusError};
+use tokio_util::sync::CancellationToken;
 
-pub use directory::{Directory, Everyone, SandboxDirectory};
-pub use sandbox::{Sandbox, SandboxConfig, SandboxWorld};
+pub use clock::Clock;
 
-/// A message on its way out: its id, recipient and canonical request JSON, and the shard (of
-/// how many) that sends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message on its way out: its id, the validated message, and the shard (of how many) that
+/// sends it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutboundMessage {
     pub id: String,
-    pub recipient: String,
-    pub payload: String,
+    pub message: Message,
     pub shard: u32,
     pub shards: u32,
+}
+
+impl OutboundMessage {
+    /// The recipient's WhatsApp id.
+    pub fn recipient(&self) -> &str {
+        self.message.to.as_str()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,15 @@ pub struct StatusEvent {
 /// Where upstreams report later statuses.
 pub type EventSink = tokio::sync::mpsc::Sender<StatusEvent>;
 
+/// What an upstream is built with: where to report later statuses, the clock, and the token
+/// that stops its background work (cancelled when the engine shuts down).
+#[derive(Debug, Clone)]
+pub struct UpstreamContext {
+    pub events: EventSink,
+    pub clock: Clock,
+    pub stop: CancellationToken,
+}
+
 /// A message the upstream acknowledged earlier and still owes statuses for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unfinished {
@@ -79,11 +88,19 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
     /// in-process sandbox lost it with the process that held the shard, and schedules the
     /// statuses still to come.
     async fn resume(&self, _unfinished: &[Unfinished]) {}
-}
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    /// Checks a template message before it is accepted: On-Premises hydrated templates when
+    /// the send was requested, so template errors (2000, 2001, 2005, 2012) answered the POST.
+    /// By default any well-formed template is accepted, and the far side's verdict comes back
+    /// later as a `failed` status.
+    fn check_template(&self, _template: &Template) -> Result<(), StatusError> {
+        Ok(())
+    }
+
+    /// Who is on WhatsApp, for `/v1/contacts`: the WhatsApp id of a well-formed `number`, or
+    /// `None` if it is not on WhatsApp. By default everyone is, with their digits as their id,
+    /// as On-Premises answered from v2.43 on.
+    async fn lookup_contact(&self, number: &PhoneNumber) -> Option<String> {
+        Some(number.as_str().to_owned())
+    }
 }

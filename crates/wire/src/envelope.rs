@@ -32,13 +32,6 @@ impl ErrorDetail {
     }
 }
 
-/// `{"errors":[...],"meta":{...}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorEnvelope {
-    pub errors: Vec<ErrorDetail>,
-    pub meta: Meta,
-}
-
 /// The client version Premise reports in `meta.version`: the newest one in Meta's own response
 /// samples, so integrations that gate features on the version see a client that has them all.
 pub const API_VERSION: &str = "v2.45.1";

@@ -17,17 +17,21 @@ mod time;
 mod users;
 mod webhooks;
 
-pub use envelope::{API_VERSION, ErrorDetail, ErrorEnvelope, Meta};
+// Envelopes and errors: what every answer carries.
+pub use envelope::{API_VERSION, ErrorDetail, Meta};
 pub use error::{ErrorCode, Rejection, shorten_quotes};
-pub use messages::{Content, MAX_CALLBACK_DATA, MAX_TEXT_BODY, Message, TextBody, WaId};
+
+// Requests, parsed into validated values.
+pub use messages::{Content, Message, WaId};
 pub use settings::AppSettings;
-pub use shards::{SHARD_COUNTS, ShardCount, shard_of};
-pub use time::format_expires_after;
+pub use shards::{ShardCount, shard_of};
 pub use users::{
     CreateUserRequest, LoginRequest, LoginToken, Password, Role, UpdateUserRequest, UserView,
     Username,
 };
+
+// Webhooks: statuses and what they carry.
+pub use time::format_expires_after;
 pub use webhooks::{
     Billing, Conversation, ConversationOrigin, MessageStatus, Pricing, StatusCallback, StatusError,
-    StatusWebhook,
 };

@@ -100,9 +100,3 @@ pub struct Billing {
     pub conversation: Conversation,
     pub pricing: Pricing,
 }
-
-/// `{"statuses":[...]}`: the body of a status webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusWebhook {
-    pub statuses: Vec<StatusCallback>,
-}

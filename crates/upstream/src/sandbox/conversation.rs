@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use premise_wire::{Billing, Conversation, ConversationOrigin, Pricing};
 
-use crate::window::{WINDOW_MS, window_open};
+use super::window::{WINDOW_MS, window_open};
 
 /// An open conversation with one user.
 #[derive(Debug, Clone, PartialEq, Eq)]

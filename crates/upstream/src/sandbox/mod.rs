@@ -1,33 +1,44 @@
 //! The sandbox: an emulated WhatsApp network. It acknowledges a send after a configurable
-//! latency, reports `delivered` and later `read` after configurable delays, can fail a
-//! fraction of sends transiently or for good, and can keep a journal: one JSON line per acknowledged send,
-//! written before the acknowledgement, so tests can prove every message reached it (once, and
-//! in order) even across a `kill -9` of the server.
+//! latency, reports `delivered` and later `read` after configurable delays ([`later`]), can
+//! fail a fraction of sends transiently or for good, and can keep a [`journal`] of what it
+//! acknowledged.
 //!
-//! It also misbehaves on purpose: [`crate::test_numbers`] have fixed outcomes, free-form
-//! messages outside the 24-hour customer-service window ([`crate::window`]) fail with 470, and
-//! template messages are checked against the registry ([`crate::templates`]); the journal line
-//! of an acknowledged template carries its hydrated text.
+//! It also misbehaves on purpose, each rule pure logic in a module of its own:
+//! [`test_numbers`] have fixed outcomes (and answer `/v1/contacts`), free-form messages outside
+//! the 24-hour customer-service [`window`] fail with 470, template messages are checked against
+//! the [`templates`] registry, sends are billed in [`conversation`]s, and acknowledgements can be
+//! paced like the real client's ([`pacing`]). Its state is shared by every replica through the
+//! store ([`world`]).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::io::Write;
+pub mod conversation;
+mod journal;
+mod later;
+pub mod pacing;
+pub mod templates;
+pub mod test_numbers;
+pub mod window;
+mod world;
+
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use premise_wire::{Billing, MessageStatus, StatusError};
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
+use premise_store::Store;
+use premise_wire::contacts::PhoneNumber;
+use premise_wire::messages::template::Template;
+use premise_wire::{Billing, Content, MessageStatus, StatusError};
 
-use crate::conversation::Conversations;
-use crate::pacing::Pacer;
-use crate::templates::{self, Registry, TemplateDef};
-use crate::test_numbers::{self, Behaviour};
-use crate::window::{CustomerWindows, SandboxClock, window_open};
-use crate::{EventSink, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, now_ms};
+use self::journal::Journal;
+use self::later::Later;
+use self::pacing::Pacer;
+use self::test_numbers::Behaviour;
+use self::window::window_open;
+pub use self::world::SandboxWorld;
+use crate::{
+    Clock, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, UpstreamContext,
+};
 
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -50,120 +61,43 @@ pub struct SandboxConfig {
     pub node: String,
     /// Whether free-form messages outside the 24-hour customer-service window fail (470).
     pub customer_service_window: bool,
-    /// Whether acknowledgements are paced like the real client's ([`crate::pacing`]).
+    /// Whether acknowledgements are paced like the real client's ([`pacing`]).
     pub pacing: bool,
-    /// Whether template messages are checked against the registry ([`crate::templates`]).
+    /// Whether template messages are checked against the registry ([`templates`]).
     pub check_templates: bool,
-}
-
-/// The sandbox's state that the HTTP front also acts on: its clock, who wrote when, the
-/// template registry. Clock, windows and templates are caches of the store's: the HTTP front
-/// writes through, and the server reloads them every few seconds for other replicas' changes.
-#[derive(Debug, Default)]
-pub struct SandboxWorld {
-    pub clock: SandboxClock,
-    pub windows: CustomerWindows,
-    pub conversations: Conversations,
-    templates: RwLock<Registry>,
-    /// Counts changes made here, so a reload read before one of them does not undo it.
-    changes: AtomicU64,
-}
-
-impl SandboxWorld {
-    /// Marks a change made through this replica (after it is in the store).
-    pub fn changed(&self) {
-        self.changes.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// The change count, to take before reading the store for a reload.
-    pub fn changes(&self) -> u64 {
-        self.changes.load(Ordering::SeqCst)
-    }
-
-    /// Applies a reload of templates and clock offset read from the store, unless this replica
-    /// changed something since `changes_before` (the next reload will carry it).
-    pub fn reload(&self, changes_before: u64, templates: Vec<TemplateDef>, clock_offset_ms: i64) {
-        if self.changes() != changes_before {
-            return;
-        }
-        self.set_templates(templates);
-        self.clock.set_offset(clock_offset_ms);
-    }
-
-    /// A customer message arrived from `wa_id` now (sandbox time): it opens their window.
-    pub fn customer_wrote(&self, wa_id: &str) {
-        self.windows.customer_wrote(wa_id, self.clock.now_ms());
-    }
-
-    /// Replaces the cached registry.
-    pub fn set_templates(&self, templates: Vec<TemplateDef>) {
-        let registry = templates.into_iter().map(|t| ((t.name.clone(), t.language.clone()), t));
-        if let Ok(mut cached) = self.templates.write() {
-            *cached = registry.collect();
-        }
-    }
-
-    pub fn put_template(&self, template: TemplateDef) {
-        self.changed();
-        if let Ok(mut cached) = self.templates.write() {
-            cached.insert((template.name.clone(), template.language.clone()), template);
-        }
-    }
-
-    pub fn remove_template(&self, name: &str, language: &str) {
-        self.changed();
-        if let Ok(mut cached) = self.templates.write() {
-            cached.remove(&(name.to_owned(), language.to_owned()));
-        }
-    }
-
-    /// Checks a template message against the registry: its hydrated text, or its error.
-    pub fn hydrate(&self, template: &serde_json::Value) -> Result<String, StatusError> {
-        match self.templates.read() {
-            Ok(registry) => templates::hydrate(&registry, template),
-            Err(_) => Err(StatusError {
-                code: 1000,
-                title: "Generic error".to_owned(),
-                details: Some("sandbox: the template registry is unavailable".to_owned()),
-            }),
-        }
-    }
 }
 
 #[derive(Debug)]
 pub struct Sandbox {
     config: SandboxConfig,
     world: Arc<SandboxWorld>,
+    clock: Clock,
     rng: Mutex<fastrand::Rng>,
     pacer: Pacer,
     /// Failed attempts so far of messages to a [`Behaviour::TransientFirst`] number.
     attempts: Mutex<HashMap<String, u32>>,
-    later: mpsc::UnboundedSender<(Instant, StatusEvent)>,
-    journal: Option<mpsc::UnboundedSender<(String, oneshot::Sender<()>)>>,
+    later: Later,
+    journal: Option<Journal>,
 }
 
 impl Sandbox {
-    /// Starts the sandbox's background tasks; statuses after the acknowledgement go to `events`.
+    /// Starts the sandbox's background work (statuses that come later, the journal, keeping
+    /// `world` in step with `store`), all stopping with the context's token.
     pub fn start(
         config: SandboxConfig,
         world: Arc<SandboxWorld>,
-        events: EventSink,
+        store: Arc<dyn Store>,
+        context: UpstreamContext,
     ) -> std::io::Result<Self> {
-        let (later, scheduled) = mpsc::unbounded_channel();
-        tokio::spawn(report_later(scheduled, events));
-        let journal = match &config.journal {
-            Some(path) => {
-                let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-                let (tx, rx) = mpsc::unbounded_channel();
-                std::thread::spawn(move || write_journal(file, rx));
-                Some(tx)
-            }
-            None => None,
-        };
+        let UpstreamContext { events, clock, stop } = context;
+        let (later, _) = Later::start(events, clock.clone(), stop.clone());
+        let journal = config.journal.as_deref().map(Journal::open).transpose()?;
+        world.keep_in_step(store, clock.clone(), stop);
         let rng = config.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
         Ok(Self {
             config,
             world,
+            clock,
             rng: Mutex::new(rng),
             pacer: Pacer::default(),
             attempts: Mutex::new(HashMap::new()),
@@ -180,16 +114,19 @@ impl Sandbox {
 #[async_trait]
 impl Upstream for Sandbox {
     async fn send(&self, message: &OutboundMessage) -> SendOutcome {
-        let behaviour = test_numbers::lookup(&message.recipient);
+        let recipient = message.recipient();
+        let behaviour = test_numbers::lookup(recipient);
         let latency = match behaviour {
             Some(Behaviour::SlowAck(latency)) => latency,
             _ => self.config.ack_latency,
         };
         if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+            self.clock.sleep(latency).await;
         }
-        let request: serde_json::Value = serde_json::from_str(&message.payload).unwrap_or_default();
-        let template = request.get("template").filter(|_| request["type"] == "template");
+        let template = match &message.message.content {
+            Content::Template { template } => Some(template),
+            _ => None,
+        };
         if let Some(outcome) = self.misbehave(message, behaviour, template.is_some()) {
             return outcome;
         }
@@ -200,30 +137,30 @@ impl Upstream for Sandbox {
             Err(error) => return SendOutcome::Permanent(error),
         };
         if self.config.pacing {
-            let slot = self.pacer.reserve(message.shard, message.shards, Instant::now());
-            tokio::time::sleep_until(slot).await;
+            let slot_us =
+                self.pacer.reserve(message.shard, message.shards, self.clock.now_ms() * 1000);
+            self.clock.sleep_until_ms((slot_us + 999) / 1000).await;
         }
         let now = self.world.clock.now_ms();
         let billing = self.world.conversations.bill(
-            &message.recipient,
-            self.world.windows.last_inbound(&message.recipient),
+            recipient,
+            self.world.windows.last_inbound(recipient),
             now,
             || format!("{:032x}", self.rng.lock().map_or(0, |mut rng| rng.u128(..))),
         );
-        let acked_at = now_ms();
+        let acked_at = self.clock.now_ms();
         if let Some(journal) = &self.journal {
             let mut line = serde_json::json!({
                 "at_us": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
                 "node": self.config.node,
                 "id": message.id,
-                "to": message.recipient,
-                "message": request,
+                "to": recipient,
+                "message": message.message,
             });
             if let Some(text) = hydrated {
                 line["hydrated"] = serde_json::Value::String(text);
             }
-            let (done, written) = oneshot::channel();
-            if journal.send((line.to_string(), done)).is_err() || written.await.is_err() {
+            if !journal.append(line.to_string()).await {
                 return SendOutcome::Transient("sandbox: journal unavailable".to_owned());
             }
         }
@@ -237,6 +174,19 @@ impl Upstream for Sandbox {
             self.schedule(&message.message_id, behaviour, message.status, message.since_ms, None);
         }
     }
+
+    /// A template must exist in the registry in its language and fit it.
+    fn check_template(&self, template: &Template) -> Result<(), StatusError> {
+        if !self.config.check_templates {
+            return Ok(());
+        }
+        self.world.hydrate(template).map(drop)
+    }
+
+    /// Everyone is on WhatsApp but the invalid test number.
+    async fn lookup_contact(&self, number: &PhoneNumber) -> Option<String> {
+        test_numbers::is_valid(number.as_str()).then(|| number.as_str().to_owned())
+    }
 }
 
 impl Sandbox {
@@ -248,6 +198,7 @@ impl Sandbox {
         behaviour: Option<Behaviour>,
         is_template: bool,
     ) -> Option<SendOutcome> {
+        let recipient = message.recipient();
         match behaviour {
             Some(Behaviour::Fails(code)) => return Some(failure(code)),
             Some(Behaviour::Invalid) => return Some(failure(1013)),
@@ -257,8 +208,7 @@ impl Sandbox {
                 if *done < n {
                     *done += 1;
                     return Some(SendOutcome::Transient(format!(
-                        "sandbox: test number {}, transient failure {done} of {n}",
-                        message.recipient
+                        "sandbox: test number {recipient}, transient failure {done} of {n}"
                     )));
                 }
                 attempts.remove(&message.id);
@@ -267,10 +217,7 @@ impl Sandbox {
         }
         if self.config.customer_service_window
             && !is_template
-            && !window_open(
-                self.world.windows.last_inbound(&message.recipient),
-                self.world.clock.now_ms(),
-            )
+            && !window_open(self.world.windows.last_inbound(recipient), self.world.clock.now_ms())
         {
             return Some(failure(470));
         }
@@ -310,42 +257,32 @@ impl Sandbox {
         if !deliver {
             return;
         }
-        let (now, now_ms) = (Instant::now(), now_ms());
-        let at =
-            |due_ms: i64| now + Duration::from_millis(u64::try_from(due_ms - now_ms).unwrap_or(0));
-        let event = |status, due_ms| {
-            (
-                at(due_ms),
-                StatusEvent {
-                    message_id: id.to_owned(),
-                    status,
-                    at_ms: due_ms.max(now_ms),
-                    errors: Vec::new(),
-                    billing: if status == MessageStatus::Delivered {
-                        billing.cloned()
-                    } else {
-                        None
-                    },
-                },
-            )
+        let now_ms = self.clock.now_ms();
+        let event = |status, due_ms: i64| StatusEvent {
+            message_id: id.to_owned(),
+            status,
+            at_ms: due_ms.max(now_ms),
+            errors: Vec::new(),
+            billing: if status == MessageStatus::Delivered { billing.cloned() } else { None },
         };
         let delivered_ms = match status {
             MessageStatus::Sent => {
-                let due = since_ms + self.config.delivered_after.as_millis() as i64;
-                let _ = self.later.send(event(MessageStatus::Delivered, due));
+                let due = since_ms + millis(self.config.delivered_after);
+                self.later.schedule(due, event(MessageStatus::Delivered, due));
                 due
             }
             MessageStatus::Delivered => since_ms,
             _ => return,
         };
-        if !read {
-            return;
+        if read {
+            let due = delivered_ms + millis(self.config.read_after);
+            self.later.schedule(due, event(MessageStatus::Read, due));
         }
-        let _ = self.later.send(event(
-            MessageStatus::Read,
-            delivered_ms + self.config.read_after.as_millis() as i64,
-        ));
     }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A permanent failure with an On-Premises async error code (`onprem-api.md` section 10.2).
@@ -367,152 +304,4 @@ fn failure(code: u32) -> SendOutcome {
         title: title.to_owned(),
         details: Some(details.to_owned()),
     })
-}
-
-/// Emits scheduled statuses when they fall due, in due order (ties in scheduling order).
-async fn report_later(
-    mut scheduled: mpsc::UnboundedReceiver<(Instant, StatusEvent)>,
-    events: EventSink,
-) {
-    let mut due: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
-    let mut waiting: HashMap<u64, StatusEvent> = HashMap::new();
-    let mut counter = 0u64;
-    loop {
-        let next_due = due.peek().map(|Reverse((at, _))| *at);
-        tokio::select! {
-            item = scheduled.recv() => match item {
-                Some((at, event)) => {
-                    counter += 1;
-                    due.push(Reverse((at, counter)));
-                    waiting.insert(counter, event);
-                }
-                None if due.is_empty() => return,
-                None => {}
-            },
-            () = async { tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)).await }, if next_due.is_some() => {
-                let now = Instant::now();
-                while let Some(&Reverse((at, key))) = due.peek() {
-                    if at > now {
-                        break;
-                    }
-                    due.pop();
-                    let Some(event) = waiting.remove(&key) else { continue };
-                    if events.send(event).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Appends journal lines in batches; each waiting send is released once its line is in the
-/// file (the kernel's page cache survives the process being killed).
-fn write_journal(
-    mut file: std::fs::File,
-    mut lines: mpsc::UnboundedReceiver<(String, oneshot::Sender<()>)>,
-) {
-    while let Some(first) = lines.blocking_recv() {
-        let mut batch = vec![first];
-        while let Ok(more) = lines.try_recv() {
-            batch.push(more);
-        }
-        let mut text = String::new();
-        for (line, _) in &batch {
-            text.push_str(line);
-            text.push('\n');
-        }
-        if let Err(e) = file.write_all(text.as_bytes()) {
-            tracing::error!(error = %e, "sandbox journal write failed");
-            continue;
-        }
-        for (_, done) in batch {
-            let _ = done.send(());
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config() -> SandboxConfig {
-        SandboxConfig {
-            ack_latency: Duration::ZERO,
-            delivered_after: Duration::ZERO,
-            read_after: Duration::ZERO,
-            lifecycle: true,
-            transient_failure_rate: 0.0,
-            permanent_failure_rate: 0.0,
-            journal: None,
-            seed: Some(7),
-            node: "test".into(),
-            customer_service_window: true,
-            pacing: false,
-            check_templates: true,
-        }
-    }
-
-    /// A replica taking over a shard resumes statuses as far as each test number allows.
-    #[tokio::test]
-    async fn resumed_messages_keep_their_test_number_behaviour() {
-        let (events, mut received) = mpsc::channel(16);
-        let sandbox = Sandbox::start(config(), Arc::default(), events).unwrap();
-        let unfinished = |id: &str, recipient: &str| Unfinished {
-            message_id: id.into(),
-            recipient: recipient.into(),
-            status: MessageStatus::Sent,
-            since_ms: now_ms(),
-        };
-        sandbox
-            .resume(&[
-                unfinished("never-read", "16505550101"),
-                unfinished("offline", "16505550102"),
-                unfinished("normal", "16505550107"),
-            ])
-            .await;
-        let mut got = Vec::new();
-        while let Ok(Some(event)) =
-            tokio::time::timeout(Duration::from_millis(200), received.recv()).await
-        {
-            got.push((event.message_id, event.status));
-        }
-        got.sort_by_key(|(id, status)| (id.clone(), *status));
-        assert_eq!(
-            got,
-            [
-                ("never-read".to_owned(), MessageStatus::Delivered),
-                ("normal".to_owned(), MessageStatus::Delivered),
-                ("normal".to_owned(), MessageStatus::Read),
-            ]
-        );
-    }
-
-    /// Outside the window only templates go; a customer's message opens it.
-    #[tokio::test]
-    async fn the_window_refuses_free_form_until_the_customer_writes() {
-        let (events, _received) = mpsc::channel(16);
-        let world = Arc::new(SandboxWorld::default());
-        let sandbox = Sandbox::start(config(), world.clone(), events).unwrap();
-        let message = |payload: &str| OutboundMessage {
-            id: "m".into(),
-            recipient: "16505550107".into(),
-            payload: payload.into(),
-            shard: 0,
-            shards: 1,
-        };
-        let text = r#"{"to":"16505550107","type":"text","text":{"body":"hi"}}"#;
-        match sandbox.send(&message(text)).await {
-            SendOutcome::Permanent(error) => assert_eq!(error.code, 470),
-            other => panic!("{other:?}"),
-        }
-        world.customer_wrote("16505550107");
-        assert!(matches!(sandbox.send(&message(text)).await, SendOutcome::Acknowledged(Some(_))));
-        // A template checked at acceptance but gone from the registry since fails at the send.
-        let template = r#"{"to":"16505550107","type":"template","template":{"name":"gone","language":{"code":"en"}}}"#;
-        match sandbox.send(&message(template)).await {
-            SendOutcome::Permanent(error) => assert_eq!(error.code, 2001),
-            other => panic!("{other:?}"),
-        }
-    }
 }

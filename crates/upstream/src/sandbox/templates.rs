@@ -13,8 +13,8 @@
 use std::collections::BTreeMap;
 
 use premise_wire::StatusError;
+use premise_wire::messages::template::{Component, Parameter, Template};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// A template in the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,21 +196,18 @@ fn format_mismatch(details: String) -> StatusError {
 }
 
 /// The text a parameter puts in place of its placeholder, checked against the declared kind.
-fn value(param: &Value, expected: Option<&str>, path: &str) -> Result<String, StatusError> {
-    let kind = param["type"].as_str().unwrap_or("");
+fn value(param: &Parameter, expected: Option<&str>, path: &str) -> Result<String, StatusError> {
+    let kind = param.kind();
     let allowed = expected.map_or(VALUE_KINDS.contains(&kind), |e| e == kind);
     if !allowed {
         let wanted = expected.unwrap_or("text, currency or date_time");
         return Err(format_mismatch(format!("{path}: expected {wanted}, got {kind}")));
     }
-    Ok(match kind {
-        "text" => param["text"].as_str().unwrap_or("").to_owned(),
-        other => param[other]["fallback_value"].as_str().unwrap_or("").to_owned(),
-    })
+    Ok(param.text().unwrap_or_default().to_owned())
 }
 
 /// Fills a component's placeholders from the request's parameters of that component.
-fn fill(def: &ComponentDef, params: &[Value], path: &str) -> Result<String, StatusError> {
+fn fill(def: &ComponentDef, params: &[&Parameter], path: &str) -> Result<String, StatusError> {
     let text = def.text.as_deref().unwrap_or("");
     let count = placeholders(text).unwrap_or(0);
     if params.len() != count {
@@ -228,11 +225,10 @@ fn fill(def: &ComponentDef, params: &[Value], path: &str) -> Result<String, Stat
     Ok(out)
 }
 
-/// Checks the `template` object of a send against the registry: the hydrated text (header,
-/// body and footer, one per line) or the error that fails the message.
-pub fn hydrate(registry: &Registry, template: &Value) -> Result<String, StatusError> {
-    let name = template["name"].as_str().unwrap_or("");
-    let language = template["language"]["code"].as_str().unwrap_or("");
+/// Checks a template message against the registry: the hydrated text (header, body and
+/// footer, one per line) or the error that fails the message.
+pub fn hydrate(registry: &Registry, template: &Template) -> Result<String, StatusError> {
+    let (name, language) = (template.name(), template.language());
     let Some(def) = registry.get(&(name.to_owned(), language.to_owned())) else {
         let languages: Vec<&str> =
             registry.keys().filter(|(n, _)| n == name).map(|(_, l)| l.as_str()).collect();
@@ -245,18 +241,14 @@ pub fn hydrate(registry: &Registry, template: &Value) -> Result<String, StatusEr
             )
         }));
     };
-    if let Some(namespace) = template["namespace"].as_str()
+    if let Some(namespace) = template.namespace()
         && namespace != def.namespace
     {
         return Err(missing(format!("template '{name}' is not in namespace '{namespace}'")));
     }
-    let sent: Vec<&Value> =
-        template["components"].as_array().map(|c| c.iter().collect()).unwrap_or_default();
-    let params_of = |kind: &str| -> Vec<Value> {
-        sent.iter()
-            .filter(|c| c["type"] == kind)
-            .flat_map(|c| c["parameters"].as_array().cloned().unwrap_or_default())
-            .collect()
+    let sent = template.components();
+    let params_of = |kind: &str| -> Vec<&Parameter> {
+        sent.iter().filter(|c| c.kind() == kind).flat_map(|c| c.parameters()).collect()
     };
     let component = |kind: &str| def.components.iter().find(|c| c.kind == kind);
     let mut lines = Vec::new();
@@ -266,11 +258,11 @@ pub fn hydrate(registry: &Registry, template: &Value) -> Result<String, StatusEr
         Some(header) if header.format.as_deref().is_some_and(|f| f != "TEXT") => {
             let format = header.format.as_deref().unwrap_or("").to_ascii_lowercase();
             match header_params.as_slice() {
-                [one] if one["type"] == format.as_str() => lines.push(format!("[{format}]")),
+                [one] if one.kind() == format.as_str() => lines.push(format!("[{format}]")),
                 [one] => {
                     return Err(format_mismatch(format!(
                         "header.parameters[0]: expected {format}, got {}",
-                        one["type"].as_str().unwrap_or("")
+                        one.kind()
                     )));
                 }
                 other => {
@@ -304,28 +296,28 @@ pub fn hydrate(registry: &Registry, template: &Value) -> Result<String, StatusEr
     if let Some(footer) = component("FOOTER") {
         lines.push(footer.text.clone().unwrap_or_default());
     }
-    check_buttons(component("BUTTONS").map_or(&[][..], |c| &c.buttons), &sent)?;
+    check_buttons(component("BUTTONS").map_or(&[][..], |c| &c.buttons), sent)?;
     Ok(lines.join("\n"))
 }
 
 /// Button components of the message: each names a button of the template by `index`, of the
 /// matching `sub_type`, with the parameter that button takes. Dynamic URL and copy-code buttons
 /// must get theirs.
-fn check_buttons(defs: &[ButtonDef], sent: &[&Value]) -> Result<(), StatusError> {
+fn check_buttons(defs: &[ButtonDef], sent: &[Component]) -> Result<(), StatusError> {
     let mut given = vec![false; defs.len()];
-    for c in sent.iter().filter(|c| c["type"] == "button") {
-        let index = c["index"].as_str().and_then(|i| i.parse::<usize>().ok()).unwrap_or(usize::MAX);
+    for c in sent {
+        let Component::Button { sub_type, index, parameters } = c else { continue };
+        let index = usize::from(index.get());
         let path = format!("button[{index}]");
         let Some(def) = defs.get(index) else {
             return Err(count_mismatch(format!("{path}: the template has {} buttons", defs.len())));
         };
-        let sub_type = c["sub_type"].as_str().unwrap_or("");
         let (wanted, param_kind) = match def.kind.as_str() {
             "QUICK_REPLY" => ("quick_reply", "payload"),
-            "URL" => ("url", "text"),
-            "OTP" => ("url", "text"),
+            "URL" | "OTP" => ("url", "text"),
             _ => ("", ""),
         };
+        let sub_type = sub_type.as_str();
         let sub_type_ok = sub_type == wanted || (def.kind == "OTP" && sub_type == "copy_code");
         if !sub_type_ok {
             return Err(format_mismatch(format!(
@@ -333,14 +325,13 @@ fn check_buttons(defs: &[ButtonDef], sent: &[&Value]) -> Result<(), StatusError>
                 def.kind
             )));
         }
-        let params = c["parameters"].as_array().cloned().unwrap_or_default();
-        if params.len() != 1 {
+        let [param] = parameters.as_slice() else {
             return Err(count_mismatch(format!(
                 "{path}: takes 1 parameter, the message has {}",
-                params.len()
+                parameters.len()
             )));
-        }
-        let kind = params[0]["type"].as_str().unwrap_or("");
+        };
+        let kind = param.kind();
         let kind_ok = kind == param_kind || (def.kind == "OTP" && kind == "coupon_code");
         if !kind_ok {
             return Err(format_mismatch(format!(
@@ -372,32 +363,42 @@ pub fn parse_file(json: &str) -> Result<Vec<TemplateDef>, String> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use premise_wire::{Content, Message};
+    use serde_json::{Value, json};
 
     use super::*;
 
     fn registry() -> Registry {
-        parse_file(include_str!("../../../config/templates.json"))
+        parse_file(include_str!("../../../../config/templates.json"))
             .unwrap()
             .into_iter()
             .map(|d| ((d.name.clone(), d.language.clone()), d))
             .collect()
     }
 
+    /// The `template` object of a send, validated as `POST /v1/messages` does.
+    fn typed(template: &Value) -> Template {
+        let send = json!({"to": "16315551234", "type": "template", "template": template});
+        match Message::parse(&send).unwrap().content {
+            Content::Template { template } => *template,
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn code(template: &Value) -> u32 {
-        hydrate(&registry(), template).unwrap_err().code
+        hydrate(&registry(), &typed(template)).unwrap_err().code
     }
 
     #[test]
     fn the_default_file_hydrates() {
         let hello = json!({"name": "hello_world", "language": {"code": "en_US"}});
-        assert!(hydrate(&registry(), &hello).unwrap().starts_with("Hello World\n"));
+        assert!(hydrate(&registry(), &typed(&hello)).unwrap().starts_with("Hello World\n"));
         let order = json!({"namespace": "premise_sandbox", "name": "order_update", "language": {"code": "en_US"}, "components": [
             {"type": "body", "parameters": [
                 {"type": "text", "text": "Ada"}, {"type": "text", "text": "#1234"},
                 {"type": "currency", "currency": {"fallback_value": "$12.50", "code": "USD", "amount_1000": 12500}},
                 {"type": "date_time", "date_time": {"fallback_value": "March 3, 2027"}}]}]});
-        let text = hydrate(&registry(), &order).unwrap();
+        let text = hydrate(&registry(), &typed(&order)).unwrap();
         assert!(text.contains("Hi Ada, your order #1234 of $12.50"), "{text}");
         assert!(text.contains("March 3, 2027"), "{text}");
     }

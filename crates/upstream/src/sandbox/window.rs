@@ -2,15 +2,15 @@
 //!
 //! WhatsApp let a business send free-form messages to a user only within 24 hours of the
 //! user's last message; outside, only templates, and anything else ended `failed` with 470.
-//! The sandbox keeps when each user last wrote, in sandbox time: real time plus an offset that
-//! tests move forward (`POST /v1/sandbox/clock`) instead of waiting a day. Both are caches of the
-//! store's (so every replica judges alike), refreshed by the server.
+//! The sandbox keeps when each user last wrote, in sandbox time: the server's clock plus an
+//! offset that tests move forward (`POST /v1/sandbox/clock`) instead of waiting a day. Both are
+//! caches of the store's (so every replica judges alike), kept in step by [`super::world`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::now_ms;
+use crate::Clock;
 
 /// How long a user's message keeps the window open.
 pub const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -21,15 +21,20 @@ pub fn window_open(last_inbound_ms: Option<i64>, now_ms: i64) -> bool {
     last_inbound_ms.is_some_and(|at| now_ms >= at && now_ms - at < WINDOW_MS)
 }
 
-/// The sandbox's time: real time shifted by an offset that only moves when told to.
-#[derive(Debug, Default)]
+/// The sandbox's time: the server's clock shifted by an offset that only moves when told to.
+#[derive(Debug)]
 pub struct SandboxClock {
+    base: Clock,
     offset_ms: AtomicI64,
 }
 
 impl SandboxClock {
+    pub fn new(base: Clock) -> Self {
+        Self { base, offset_ms: AtomicI64::new(0) }
+    }
+
     pub fn now_ms(&self) -> i64 {
-        now_ms() + self.offset_ms.load(Ordering::Relaxed)
+        self.base.now_ms() + self.offset_ms.load(Ordering::Relaxed)
     }
 
     /// Moves sandbox time forward (or back, if negative) by `ms`; returns the new time.
@@ -40,7 +45,7 @@ impl SandboxClock {
 
     /// Sets sandbox time to `at_ms` (it keeps running from there); returns it.
     pub fn set(&self, at_ms: i64) -> i64 {
-        self.offset_ms.store(at_ms - now_ms(), Ordering::Relaxed);
+        self.offset_ms.store(at_ms - self.base.now_ms(), Ordering::Relaxed);
         self.now_ms()
     }
 
@@ -96,11 +101,9 @@ mod tests {
 
     #[test]
     fn the_clock_moves_only_when_told() {
-        let clock = SandboxClock::default();
-        let before = clock.now_ms();
-        let later = clock.advance(WINDOW_MS);
-        assert!(later - before >= WINDOW_MS);
-        assert!((clock.set(5_000) - 5_000).abs() < 1_000);
+        let clock = SandboxClock::new(Clock::manual(1_000));
+        assert_eq!(clock.advance(WINDOW_MS), 1_000 + WINDOW_MS);
+        assert_eq!((clock.set(5_000), clock.offset_ms()), (5_000, 4_000));
         let windows = CustomerWindows::default();
         windows.customer_wrote("1", 10);
         windows.customer_wrote("1", 5);

@@ -300,6 +300,22 @@ impl Message {
     pub fn context_message_id(&self) -> Option<&str> {
         self.context.as_ref().map(|c| c.message_id.as_str())
     }
+
+    /// The request as the store keeps it (`serde_json::to_string` of a [`Message`]): the
+    /// canonical request JSON.
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).expect("a validated message serialises")
+    }
+
+    /// A message read back from the store: its stored request, parsed and checked again. An
+    /// error means the stored payload is damaged or no longer valid (a rule tightened since it
+    /// was accepted), never the client's fault.
+    pub fn from_stored(payload: &str) -> Result<Self, Rejection> {
+        let value: Value = serde_json::from_str(payload).map_err(|e| {
+            Rejection::new(ErrorCode::InternalError, format!("stored request is not JSON: {e}"))
+        })?;
+        Self::parse(&value)
+    }
 }
 
 impl<'de> Deserialize<'de> for Message {
@@ -314,6 +330,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_stored_message_reads_back_as_itself() {
+        let m =
+            Message::parse(&json!({"to": "16315551234", "type": "text", "text": {"body": "hi"}}))
+                .unwrap();
+        assert_eq!(Message::from_stored(&m.to_stored()).unwrap(), m);
+        assert_eq!(Message::from_stored("{not json").unwrap_err().code, ErrorCode::InternalError);
+        assert_eq!(
+            Message::from_stored(r#"{"to":"1","type":"text","text":{"body":"hi"}}"#)
+                .unwrap_err()
+                .code,
+            ErrorCode::ParameterValueInvalid,
+            "no longer valid"
+        );
+    }
 
     #[test]
     fn parses_text_in_both_dialects() {

@@ -70,6 +70,64 @@ pub enum ButtonKind {
     CopyCode,
 }
 
+impl ButtonKind {
+    /// The `sub_type` as the request spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::QuickReply => "quick_reply",
+            Self::Url => "url",
+            Self::CopyCode => "copy_code",
+        }
+    }
+}
+
+impl Component {
+    /// The `type` as the request spells it: `header`, `body` or `button`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Header { .. } => "header",
+            Self::Body { .. } => "body",
+            Self::Button { .. } => "button",
+        }
+    }
+
+    pub fn parameters(&self) -> &[Parameter] {
+        match self {
+            Self::Header { parameters }
+            | Self::Body { parameters }
+            | Self::Button { parameters, .. } => parameters,
+        }
+    }
+}
+
+impl Parameter {
+    /// The `type` as the request spells it (`text`, `currency`, `date_time`, `image`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Text { .. } => "text",
+            Self::Currency { .. } => "currency",
+            Self::DateTime { .. } => "date_time",
+            Self::Image { .. } => "image",
+            Self::Document { .. } => "document",
+            Self::Video { .. } => "video",
+            Self::Location { .. } => "location",
+            Self::Payload { .. } => "payload",
+            Self::CouponCode { .. } => "coupon_code",
+        }
+    }
+
+    /// The text it puts in place of its placeholder: a text's, or a currency's or date's
+    /// `fallback_value`; `None` for the other kinds.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Self::Text { text } => Some(text),
+            Self::Currency { currency } => Some(&currency.fallback_value),
+            Self::DateTime { date_time } => Some(&date_time.fallback_value),
+            _ => None,
+        }
+    }
+}
+
 /// A button's position, 0 to 9. Stored as a string, as Meta's On-Premises samples send it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ButtonIndex(u8);
@@ -146,6 +204,23 @@ impl Template {
             language: Language::parse(&obj.req_obj("language")?)?,
             components,
         })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The language code (`en_US`).
+    pub fn language(&self) -> &str {
+        &self.language.code
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    pub fn components(&self) -> &[Component] {
+        &self.components
     }
 
     /// The uploaded media id of a media parameter, if any.
