@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use premise_store::Store;
+use premise_upstream::Clock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +38,7 @@ impl Backlog {
         &self,
         store: Arc<dyn Store>,
         every: Duration,
+        clock: Clock,
         cancel: CancellationToken,
     ) -> JoinHandle<()> {
         let this = self.clone();
@@ -51,7 +53,7 @@ impl Backlog {
                 }
                 tokio::select! {
                     () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(every) => {}
+                    () = clock.sleep(every) => {}
                 }
             }
         })

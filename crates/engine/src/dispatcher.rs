@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use premise_store::{PendingCallback, Store};
-use premise_upstream::now_ms;
+use premise_upstream::Clock;
 use sha2::Sha256;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -31,6 +31,7 @@ pub(crate) struct Dispatcher {
     pub config: Arc<EngineConfig>,
     pub ready: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    pub clock: Clock,
 }
 
 pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
@@ -45,7 +46,7 @@ pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
 impl Dispatcher {
     pub async fn run(self, stop: CancellationToken) {
         while !stop.is_cancelled() {
-            let started = tokio::time::Instant::now();
+            let started_ms = self.clock.now_ms();
             let wait = match self.step().await {
                 Ok(Some(wait)) => wait,
                 Ok(None) => Duration::ZERO,
@@ -61,24 +62,24 @@ impl Dispatcher {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = self.ready.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                () = self.clock.sleep(wait) => {}
             }
             // Whatever woke us, read no sooner than the gap after the previous read.
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep_until(started + self.config.callback_read_gap) => {}
+                () = self.clock.sleep_until_ms(started_ms + millis(self.config.callback_read_gap)) => {}
             }
         }
     }
 
     /// Delivers one round of callbacks. `None` when it did something (go again after the read
     /// gap), or how long to wait for something to do.
-    async fn step(&self) -> anyhow::Result<Option<Duration>> {
+    pub(crate) async fn step(&self) -> anyhow::Result<Option<Duration>> {
         let (_, settings) = self.settings.get().await?;
         let idle = self.config.poll_interval;
         let Some(url) = settings.webhook_url.clone() else { return Ok(Some(idle)) };
         let pending = self.store.pending_callbacks(self.shard, 1_000).await?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let (batches, next_due) = pick(
             pending,
             now,
@@ -102,7 +103,7 @@ impl Dispatcher {
             );
             posts.spawn(async move {
                 let _permit = permits.acquire_many_owned(per_request).await;
-                let started = tokio::time::Instant::now();
+                let started = std::time::Instant::now();
                 let delivered = post(&http, &url, secret.as_deref(), &batch).await;
                 metrics.callback_latency.observe(started.elapsed());
                 if delivered.is_ok() {
@@ -138,7 +139,7 @@ impl Dispatcher {
         }
         for (failures, seqs) in failed {
             if settings.callback_persist {
-                let at = now_ms() + settings.callback_retry_delay_ms(failures) as i64;
+                let at = self.clock.now_ms() + settings.callback_retry_delay_ms(failures) as i64;
                 self.store.callbacks_failed(&seqs, at).await?;
             } else {
                 tracing::warn!(
@@ -228,6 +229,10 @@ async fn post(
     }
 }
 
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Hex HMAC-SHA256 of the raw body: the Cloud API's `X-Hub-Signature-256` scheme.
 pub fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac =
@@ -277,5 +282,147 @@ mod tests {
             sign("Jefe", b"what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use premise_store::{NewCallback, StatusPlan};
+
+    use super::*;
+    use crate::testing::{Setup, T0, message, setup};
+
+    /// A webhook receiver that answers with the statuses it is given, in turn (then 200), and
+    /// counts.
+    #[derive(Clone, Default)]
+    pub(super) struct Receiver {
+        answers: Arc<Mutex<Vec<u16>>>,
+        hits: Arc<Mutex<usize>>,
+        pub url: String,
+    }
+
+    impl Receiver {
+        pub fn hits(&self) -> usize {
+            *self.hits.lock().unwrap()
+        }
+    }
+
+    async fn answer(State(receiver): State<Receiver>) -> StatusCode {
+        *receiver.hits.lock().unwrap() += 1;
+        let next = receiver.answers.lock().unwrap().pop().unwrap_or(200);
+        StatusCode::from_u16(next).unwrap()
+    }
+
+    /// A receiver giving `answers`, and a dispatcher for shard 0 on the setup's clock.
+    pub(super) async fn started(setup: &Setup, answers: &[u16]) -> (Receiver, Dispatcher) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = Receiver {
+            answers: Arc::new(Mutex::new(answers.iter().rev().copied().collect())),
+            hits: Arc::default(),
+            url: format!("http://{}/hook", listener.local_addr().unwrap()),
+        };
+        let app = axum::Router::new().fallback(answer).with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let dispatcher = Dispatcher {
+            shard: 0,
+            store: setup.store.clone(),
+            settings: setup.settings.clone(),
+            http: http_client(Duration::from_secs(5)),
+            permits: Arc::new(Semaphore::new(PERMITS as usize)),
+            config: setup.config.clone(),
+            ready: Arc::new(Notify::new()),
+            metrics: Metrics::new(setup.clock.clone()),
+            clock: setup.clock.clone(),
+        };
+        (receiver, dispatcher)
+    }
+
+    /// One message, sent, with its `sent` callback waiting in the outbox.
+    pub(super) async fn outbox_with_one_callback(setup: &Setup) {
+        setup.store.enqueue(&[message("m1", "16315550001")]).await.unwrap();
+        setup
+            .store
+            .record_statuses(&["m1".into()], T0, &|states| StatusPlan {
+                updates: vec![("m1".into(), 1)],
+                callbacks: states
+                    .iter()
+                    .map(|s| NewCallback {
+                        shard: s.shard,
+                        recipient_crc: s.recipient_crc,
+                        message_id: s.id.clone(),
+                        body: r#"{"id":"m1","status":"sent"}"#.into(),
+                    })
+                    .collect(),
+            })
+            .await
+            .unwrap();
+    }
+
+    /// A refused webhook is retried on the On-Premises schedule, linear steps of
+    /// `callback_backoff_delay_ms`: nothing before its time, the POST right at it.
+    #[tokio::test]
+    async fn a_refused_webhook_is_retried_after_each_step_of_backoff() {
+        let setup = setup().await;
+        let (receiver, dispatcher) = started(&setup, &[500, 503]).await;
+        let document = serde_json::json!({"webhooks": {"url": receiver.url}, "callback_backoff_delay_ms": 3000});
+        setup.settings.put(document).await.unwrap();
+        outbox_with_one_callback(&setup).await;
+        let waiting = || async { dispatcher.store.pending_callbacks(0, 10).await.unwrap() };
+
+        dispatcher.step().await.unwrap();
+        assert_eq!(receiver.hits(), 1, "refused with 500");
+        assert_eq!(waiting().await[0].next_attempt_at_ms, T0 + 3_000);
+        setup.clock.advance(Duration::from_millis(2_999));
+        assert_eq!(dispatcher.step().await.unwrap(), Some(Duration::from_millis(1)));
+        assert_eq!(receiver.hits(), 1, "not before its time");
+        setup.clock.advance(Duration::from_millis(1));
+        dispatcher.step().await.unwrap();
+        assert_eq!(receiver.hits(), 2, "refused again, with 503");
+        assert_eq!(waiting().await[0].next_attempt_at_ms, T0 + 3_000 + 6_000, "the next step");
+        setup.clock.advance(Duration::from_millis(6_000));
+        dispatcher.step().await.unwrap();
+        assert_eq!(receiver.hits(), 3);
+        assert!(waiting().await.is_empty(), "delivered: gone from the outbox");
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use std::time::Duration;
+
+    use super::backoff_tests::{outbox_with_one_callback, started};
+
+    /// The steps grow linearly to the cap and stay there: with a 200 ms step and a 600 ms cap,
+    /// attempts come 200, 400, 600, 600 ms apart, each exactly when due.
+    #[tokio::test]
+    async fn the_backoff_grows_by_its_step_up_to_its_cap() {
+        let setup = crate::testing::setup().await;
+        let (receiver, dispatcher) = started(&setup, &[500, 500, 500, 500]).await;
+        setup
+            .settings
+            .put(serde_json::json!({
+                "webhooks": {"url": receiver.url},
+                "callback_backoff_delay_ms": 200,
+                "max_callback_backoff_delay_ms": 600,
+            }))
+            .await
+            .unwrap();
+        outbox_with_one_callback(&setup).await;
+        dispatcher.step().await.unwrap();
+        for gap in [200, 400, 600, 600] {
+            setup.clock.advance(Duration::from_millis(gap - 1));
+            let before = receiver.hits();
+            dispatcher.step().await.unwrap();
+            assert_eq!(receiver.hits(), before, "not yet, {gap} ms after the last attempt");
+            setup.clock.advance(Duration::from_millis(1));
+            dispatcher.step().await.unwrap();
+            assert_eq!(receiver.hits(), before + 1, "{gap} ms after the last attempt");
+        }
+        assert!(dispatcher.store.pending_callbacks(0, 10).await.unwrap().is_empty());
     }
 }

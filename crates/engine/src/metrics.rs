@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use premise_store::{ShardBacklog, Store};
-use premise_upstream::now_ms;
+use premise_upstream::Clock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -124,11 +124,12 @@ pub struct Metrics {
     shard_count: AtomicU32,
     /// When `shards` was last refreshed (Unix ms).
     refreshed_at_ms: AtomicI64,
+    clock: Clock,
 }
 
 impl Metrics {
-    pub fn new() -> Arc<Self> {
-        Arc::default()
+    pub fn new(clock: Clock) -> Arc<Self> {
+        Arc::new(Self { clock, ..Self::default() })
     }
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -149,13 +150,13 @@ impl Metrics {
                     Ok((shards, account)) => {
                         *this.shards.write().expect("metrics lock") = shards;
                         this.shard_count.store(account.shards, Ordering::Relaxed);
-                        this.refreshed_at_ms.store(now_ms(), Ordering::Relaxed);
+                        this.refreshed_at_ms.store(this.clock.now_ms(), Ordering::Relaxed);
                     }
                     Err(e) => tracing::warn!(error = %e, "metrics: cannot read the shard backlog"),
                 }
                 tokio::select! {
                     () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(every) => {}
+                    () = this.clock.sleep(every) => {}
                 }
             }
         })
@@ -177,7 +178,7 @@ impl Metrics {
         use Kind::{Counter, Gauge, Histogram};
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
         let shards = self.shards.read().expect("metrics lock").clone();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let by_shard = |f: &dyn Fn(&ShardBacklog) -> f64| {
             (0..shard_count)
                 .map(|s| {

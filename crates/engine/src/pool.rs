@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use premise_store::{Enqueued, Lease, Store};
-use premise_upstream::{Upstream, now_ms};
+use premise_upstream::{Clock, Upstream};
 use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +50,7 @@ pub(crate) struct ShardPool {
     pub committed: broadcast::Sender<Arc<Enqueued>>,
     pub callbacks_ready: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    pub clock: Clock,
 }
 
 struct Held {
@@ -72,19 +73,18 @@ impl ShardPool {
             permits: Arc::new(Semaphore::new(PERMITS as usize)),
         };
         let mut held: HashMap<u32, Held> = HashMap::new();
-        let mut ticks = tokio::time::interval(self.config.lease_renew);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                () = cancel.cancelled() => break,
-            }
+        while !cancel.is_cancelled() {
+            let started_ms = self.clock.now_ms();
             if let Err(e) = self.tick(&mut held, &view, &shared).await {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     "shard pool: store unreachable; keeping what is held until its lease runs out"
                 );
                 self.expire_unrenewed(&mut held);
+            }
+            tokio::select! {
+                () = self.clock.sleep_until_ms(started_ms + millis(self.config.lease_renew)) => {}
+                () = cancel.cancelled() => {}
             }
         }
         self.stop_all(held).await;
@@ -96,8 +96,8 @@ impl ShardPool {
         view: &NodeView,
         shared: &Shared,
     ) -> anyhow::Result<()> {
-        let ttl = self.config.lease_ttl.as_millis() as i64;
-        let now = now_ms();
+        let ttl = millis(self.config.lease_ttl);
+        let now = self.clock.now_ms();
         let nodes = self
             .store
             .heartbeat(&self.config.node, now, now - ttl)
@@ -173,7 +173,7 @@ impl ShardPool {
 
     /// Without the store a lease cannot be renewed: stop workers whose lease has run out.
     fn expire_unrenewed(&self, held: &mut HashMap<u32, Held>) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         held.retain(|shard, h| {
             let valid = h.valid_until.load(Ordering::Relaxed) > now;
             if !valid {
@@ -198,6 +198,7 @@ impl ShardPool {
             valid_until: valid_until.clone(),
             committed: Some(self.committed.subscribe()),
             metrics: self.metrics.clone(),
+            clock: self.clock.clone(),
         };
         let dispatcher = Dispatcher {
             shard: lease.shard,
@@ -208,6 +209,7 @@ impl ShardPool {
             config: self.config.clone(),
             ready: self.callbacks_ready.clone(),
             metrics: self.metrics.clone(),
+            clock: self.clock.clone(),
         };
         // The sender records each outcome before finishing it, so when both halves are done
         // everything this worker learnt is in the store and the shard can be handed on.
@@ -226,13 +228,20 @@ impl ShardPool {
         for h in held.values() {
             h.stop.cancel();
         }
-        let ttl = self.config.lease_ttl.as_millis() as i64;
-        while held.values().any(|h| !h.task.is_finished()) {
-            for h in held.values() {
-                let _ = self.store.renew_lease(&h.lease, &self.config.node, now_ms(), ttl).await;
+        let ttl = millis(self.config.lease_ttl);
+        let leases: Vec<Lease> = held.values().map(|h| h.lease).collect();
+        for h in held.values_mut() {
+            loop {
+                tokio::select! {
+                    _ = &mut h.task => break,
+                    () = self.clock.sleep(self.config.lease_renew / 2) => {
+                        for lease in &leases {
+                            let now = self.clock.now_ms();
+                            let _ = self.store.renew_lease(lease, &self.config.node, now, ttl).await;
+                        }
+                    }
+                }
             }
-            tokio::time::sleep(self.config.lease_renew.min(std::time::Duration::from_millis(200)))
-                .await;
         }
         for (shard, h) in held.drain() {
             match self.store.release_lease(&h.lease, &self.config.node).await {
@@ -248,7 +257,74 @@ impl ShardPool {
     }
 }
 
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 struct Shared {
     http: reqwest::Client,
     permits: Arc<Semaphore>,
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::{Notify, Semaphore, broadcast};
+
+    use super::*;
+    use crate::testing::{Setup, T0, Unreached, setup};
+
+    fn pool(setup: &Setup, node: &str) -> ShardPool {
+        ShardPool {
+            store: setup.store.clone(),
+            config: Arc::new(EngineConfig::for_node(node)),
+            upstream: Arc::new(Unreached),
+            recorder: setup.recorder.clone(),
+            settings: setup.settings.clone(),
+            committed: broadcast::channel(16).0,
+            callbacks_ready: Arc::new(Notify::new()),
+            metrics: Metrics::new(setup.clock.clone()),
+            clock: setup.clock.clone(),
+        }
+    }
+
+    fn shared() -> Shared {
+        Shared {
+            http: http_client(std::time::Duration::from_secs(1)),
+            permits: Arc::new(Semaphore::new(PERMITS as usize)),
+        }
+    }
+
+    /// Two replicas on one store, ticking on a driven clock: the first takes the shard; when it
+    /// stops renewing (it died), the second takes the shard over exactly when the lease runs
+    /// out, with a new fencing epoch.
+    #[tokio::test]
+    async fn a_dead_replicas_shard_is_taken_over_when_its_lease_runs_out() {
+        let setup = setup().await;
+        let (a, b) = (pool(&setup, "node-a"), pool(&setup, "node-b"));
+        let (view_a, view_b) = (NodeView::default(), NodeView::default());
+        let (mut held_a, mut held_b) = (HashMap::new(), HashMap::new());
+        let shared = shared();
+        a.tick(&mut held_a, &view_a, &shared).await.unwrap();
+        b.tick(&mut held_b, &view_b, &shared).await.unwrap();
+        assert_eq!((view_a.shards(), view_b.shards()), (vec![0], vec![]));
+        assert_eq!(held_a[&0].lease.epoch, 1);
+        assert_eq!(view_b.nodes(), ["node-a", "node-b"], "both alive");
+
+        // node-a dies: its workers stop with it, nothing renews its lease.
+        for held in held_a.values() {
+            held.task.abort();
+        }
+        let ttl = millis(a.config.lease_ttl);
+        setup.clock.advance(std::time::Duration::from_millis((ttl - 1) as u64));
+        b.tick(&mut held_b, &view_b, &shared).await.unwrap();
+        assert!(view_b.shards().is_empty(), "the lease still holds at {}", T0 + ttl - 1);
+        setup.clock.advance(std::time::Duration::from_millis(2));
+        b.tick(&mut held_b, &view_b, &shared).await.unwrap();
+        assert_eq!(view_b.nodes(), ["node-b"], "node-a's heartbeat aged out");
+        assert_eq!(view_b.shards(), [0], "taken over once the lease ran out");
+        assert_eq!(held_b[&0].lease.epoch, 2, "a new fencing epoch");
+        for held in held_b.values() {
+            held.stop.cancel();
+        }
+    }
 }

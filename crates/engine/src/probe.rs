@@ -6,13 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use premise_store::Store;
+use premise_upstream::Clock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// How often a down database is tried again.
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);
 
-pub(crate) fn spawn(store: Arc<dyn Store>, cancel: CancellationToken) -> JoinHandle<()> {
+pub(crate) fn spawn(
+    store: Arc<dyn Store>,
+    clock: Clock,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let health = store.health().clone();
         let mut changes = health.subscribe();
@@ -25,7 +30,7 @@ pub(crate) fn spawn(store: Arc<dyn Store>, cancel: CancellationToken) -> JoinHan
                 continue;
             }
             tokio::select! {
-                () = tokio::time::sleep(PROBE_EVERY) => {}
+                () = clock.sleep(PROBE_EVERY) => {}
                 () = cancel.cancelled() => return,
             }
             health.record(&store.probe().await);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use premise_store::Store;
-use premise_upstream::{EventSink, StatusEvent, now_ms};
+use premise_upstream::{Clock, EventSink, StatusEvent};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -32,11 +32,12 @@ impl Recorder {
         store: Arc<dyn Store>,
         settings: SettingsCache,
         callbacks_ready: Arc<Notify>,
+        clock: Clock,
         cancel: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (events, event_rx) = mpsc::channel(50_000);
         let (tracked, tracked_rx) = mpsc::channel(50_000);
-        let recording = Recording { store, settings };
+        let recording = Recording { store, settings, clock };
         let task = tokio::spawn(run(event_rx, tracked_rx, recording, callbacks_ready, cancel));
         (Self { events, tracked }, task)
     }
@@ -63,6 +64,7 @@ impl Recorder {
 struct Recording {
     store: Arc<dyn Store>,
     settings: SettingsCache,
+    clock: Clock,
 }
 
 async fn run(
@@ -128,7 +130,7 @@ impl Recording {
                     let delay = retry::backoff(failures, RETRY_INITIAL, RETRY_MAX, fastrand::f64());
                     tracing::warn!(error = format!("{e:#}"), events = batch.len(), retry_in = ?delay, "recording statuses failed");
                     tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
+                        () = self.clock.sleep(delay) => {}
                         () = cancel.cancelled() => return false,
                     }
                 }
@@ -140,7 +142,9 @@ impl Recording {
     async fn attempt(&self, ids: &[String], batch: &[StatusEvent]) -> anyhow::Result<()> {
         let (_, current) = self.settings.get().await?;
         self.store
-            .record_statuses(ids, now_ms(), &|states| lifecycle::plan(states, batch, &current))
+            .record_statuses(ids, self.clock.now_ms(), &|states| {
+                lifecycle::plan(states, batch, &current)
+            })
             .await
             .inspect_err(|e| self.store.health().record_failure(e))?;
         Ok(())

@@ -3,9 +3,10 @@
 //! replica that made the change.
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use premise_store::Store;
+use premise_upstream::Clock;
 use premise_wire::AppSettings;
 use serde_json::Value;
 
@@ -14,18 +15,20 @@ const MAX_AGE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct SettingsCache {
     store: Arc<dyn Store>,
-    cached: Arc<RwLock<Option<(Instant, Value, AppSettings)>>>,
+    /// The document, its typed view, and when it was read (Unix ms).
+    cached: Arc<RwLock<Option<(i64, Value, AppSettings)>>>,
+    clock: Clock,
 }
 
 impl SettingsCache {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, cached: Arc::new(RwLock::new(None)) }
+    pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+        Self { store, cached: Arc::new(RwLock::new(None)), clock }
     }
 
     /// The stored document and its typed view, at most a second old.
     pub async fn get(&self) -> anyhow::Result<(Value, AppSettings)> {
         if let Some((at, doc, settings)) = self.cached.read().expect("settings lock").as_ref()
-            && at.elapsed() < MAX_AGE
+            && self.clock.now_ms() - at < MAX_AGE.as_millis() as i64
         {
             return Ok((doc.clone(), settings.clone()));
         }
@@ -45,7 +48,7 @@ impl SettingsCache {
     fn remember(&self, doc: Value) -> (Value, AppSettings) {
         let settings = AppSettings::from_document(&doc);
         *self.cached.write().expect("settings lock") =
-            Some((Instant::now(), doc.clone(), settings.clone()));
+            Some((self.clock.now_ms(), doc.clone(), settings.clone()));
         (doc, settings)
     }
 }

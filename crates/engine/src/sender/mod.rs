@@ -1,30 +1,33 @@
-//! A shard worker's sending half. It holds a window of the shard's queue in memory, sends the
-//! oldest message of each recipient (never two of one recipient at once, so each recipient's
-//! messages reach the upstream in acceptance order) and many recipients concurrently. A
-//! transient failure delays only that recipient, with capped exponential backoff; a permanent
-//! one fails the message. A message leaves the queue only when its acknowledgement or failure
-//! is recorded (promise 2), and the recipient's next message is sent only after that, so a
-//! crash repeats at most the one message per recipient that was in flight.
+//! A shard worker's sending half. It holds a [`Window`] of the shard's queue in memory, sends
+//! the oldest message of each recipient (never two of one recipient at once, so each
+//! recipient's messages reach the upstream in acceptance order) and many recipients
+//! concurrently. A transient failure delays only that recipient, with capped exponential
+//! backoff; a permanent one fails the message. A message leaves the queue only when its
+//! acknowledgement or failure is recorded (promise 2), and the recipient's next message is sent
+//! only after that, so a crash repeats at most the one message per recipient that was in flight.
 //!
 //! New messages come in two ways: batches this replica committed, announced by its committers,
 //! and reads of the store (at start, every `poll_interval` for other replicas' messages, and
 //! whenever an announced batch does not follow on from what the worker has seen).
+//!
+//! [`ShardSender::step`] is one unit of work at a given time; [`ShardSender::settle`] takes in
+//! how a send ended; [`ShardSender::run`] is the loop around them.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+mod window;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use premise_store::{Enqueued, QueueRead, QueuedMessage, Store};
-use premise_upstream::{OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, now_ms};
-use premise_wire::{MessageStatus, StatusError};
+use premise_store::{Enqueued, QueuedMessage, Store};
+use premise_upstream::{Clock, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream};
+use premise_wire::{Message, MessageStatus, StatusError};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use self::window::Window;
 use crate::{EngineConfig, Metrics, Recorder, retry};
 
 pub(crate) struct ShardSender {
@@ -42,139 +45,94 @@ pub(crate) struct ShardSender {
     /// Batches committed by this replica (taken by `run`).
     pub committed: Option<broadcast::Receiver<Arc<Enqueued>>>,
     pub metrics: Arc<Metrics>,
+    pub clock: Clock,
 }
 
 type Sent = (QueuedMessage, SendOutcome);
 
-/// The worker's cache of its queue.
-#[derive(Default)]
-struct Window {
-    /// Queued messages per recipient, oldest first; the head is in flight or next.
-    queues: HashMap<String, VecDeque<QueuedMessage>>,
-    /// Recipients whose head may be sent now.
-    ready: VecDeque<String>,
-    /// Recipients waiting out a backoff, by when.
-    backoff: BinaryHeap<Reverse<(Instant, String)>>,
-    /// Failed attempts of each recipient's head.
-    attempts: HashMap<String, u32>,
-    buffered: usize,
-    /// The highest `seq` read. The store hands out `seq` in commit order, so nothing older can
-    /// appear later.
-    cursor: i64,
-    /// Every queued message of the shard up to this `seq` has been taken in.
-    covered: i64,
-}
-
-impl Window {
-    /// Takes rows (in `seq` order, all newer than the cursor).
-    fn add(&mut self, rows: Vec<QueuedMessage>) {
-        for row in rows {
-            self.cursor = self.cursor.max(row.seq);
-            self.buffered += 1;
-            let queue = self.queues.entry(row.recipient.clone()).or_default();
-            if queue.is_empty() {
-                self.ready.push_back(row.recipient.clone());
-            }
-            queue.push_back(row);
-        }
-    }
-
-    /// Takes in what a store read returned.
-    fn read(&mut self, read: QueueRead) {
-        self.add(read.messages);
-        self.covered = self.covered.max(read.covered_through);
-    }
-
-    /// Takes this shard's share of a batch committed by this replica, if the batch follows on
-    /// from what the window has seen. `false` when it does not (a batch of another replica came
-    /// between, or the buffer is full): the store must be read.
-    fn follow(&mut self, batch: &Enqueued, shard: u32, generation: i64, buffer: usize) -> bool {
-        if batch.generation != generation {
-            // Routed with another shard count: an older batch was moved by the change and is
-            // in the store, a newer one is for the next generation's workers.
-            return true;
-        }
-        if batch.previous_seq > self.covered {
-            return false;
-        }
-        let mine: Vec<QueuedMessage> = batch
-            .messages
-            .iter()
-            .filter(|(s, m)| *s == shard && m.seq > self.cursor)
-            .map(|(_, m)| m.clone())
-            .collect();
-        if self.buffered + mine.len() > buffer {
-            return false;
-        }
-        self.add(mine);
-        self.covered = self.covered.max(batch.last_seq);
-        true
-    }
-
-    /// The head of `recipient` is done (acknowledged or failed): move to its next message.
-    fn done(&mut self, recipient: &str) {
-        self.attempts.remove(recipient);
-        if let Some(queue) = self.queues.get_mut(recipient) {
-            queue.pop_front();
-            self.buffered -= 1;
-            if queue.is_empty() {
-                self.queues.remove(recipient);
-            } else {
-                self.ready.push_back(recipient.to_owned());
-            }
-        }
-    }
-}
-
 impl ShardSender {
+    /// One step at `now_ms`: reads the store if a read is due, lets recipients whose backoff
+    /// has run out go again, and takes the messages to send now, up to `room` (the head of each
+    /// ready recipient). The caller sends each and hands the outcome to [`ShardSender::settle`].
+    pub async fn step(&self, window: &mut Window, now_ms: i64, room: usize) -> Vec<QueuedMessage> {
+        if window.read_due(now_ms) {
+            self.refill(window).await;
+            window.was_read(now_ms, millis(self.config.poll_interval));
+        }
+        window.release_due(now_ms);
+        window.take(room)
+    }
+
+    /// Takes in how a send ended, at `now_ms` (acknowledgements and failures arrive already
+    /// recorded, see [`send`]): the recipient moves on to its next message, or waits out a
+    /// backoff (`jitter` in [0, 1) spreads the retries of many recipients).
+    pub fn settle(
+        &self,
+        window: &mut Window,
+        message: &QueuedMessage,
+        outcome: &SendOutcome,
+        now_ms: i64,
+        jitter: f64,
+    ) {
+        match outcome {
+            SendOutcome::Acknowledged(_) => window.done(&message.recipient),
+            SendOutcome::Permanent(error) => {
+                tracing::info!(shard = self.shard, id = %message.id, code = error.code, "message failed permanently");
+                window.done(&message.recipient);
+            }
+            SendOutcome::Transient(why) => {
+                let attempts = window.failed_again(&message.recipient);
+                Metrics::add(&self.metrics.retries, 1);
+                let wait = retry::backoff(
+                    attempts,
+                    self.config.retry_initial,
+                    self.config.retry_max,
+                    jitter,
+                );
+                tracing::debug!(shard = self.shard, id = %message.id, attempts, ?wait, why, "send failed; will retry");
+                window.retry_at(&message.recipient, now_ms + millis(wait));
+            }
+        }
+    }
+
+    /// The loop: steps, sends, settles, takes in announced batches, until `stop`; then lets
+    /// the sends in flight finish.
     pub async fn run(mut self, stop: CancellationToken) {
         // Listen before the first read, so no batch falls between the two.
         let mut committed = self.committed.take();
         self.resume().await;
         let mut window = Window::default();
         let mut in_flight: JoinSet<Sent> = JoinSet::new();
-        let mut next_poll = Instant::now();
-        let mut last_read = Instant::now();
         loop {
             let stopping = stop.is_cancelled();
             if stopping && in_flight.is_empty() {
                 return;
             }
-            let now = Instant::now();
-            if !stopping && now >= next_poll {
-                self.refill(&mut window).await;
-                last_read = now;
-                next_poll = now + self.config.poll_interval;
-            }
-            while let Some(Reverse((at, _))) = window.backoff.peek() {
-                if *at > now {
-                    break;
-                }
-                let Some(Reverse((_, recipient))) = window.backoff.pop() else { break };
-                window.ready.push_back(recipient);
-            }
-            if !stopping && self.lease_valid() {
-                while in_flight.len() < self.config.shard_window {
-                    let Some(recipient) = window.ready.pop_front() else { break };
-                    let Some(head) = window.queues.get(&recipient).and_then(|q| q.front()).cloned()
-                    else {
-                        continue;
-                    };
+            if !stopping {
+                let now = self.clock.now_ms();
+                let room = if self.lease_valid(now) {
+                    self.config.shard_window.saturating_sub(in_flight.len())
+                } else {
+                    0
+                };
+                for message in self.step(&mut window, now, room).await {
                     in_flight.spawn(send(
                         self.upstream.clone(),
                         self.recorder.clone(),
                         (self.shard, self.shards),
-                        head,
+                        message,
                         self.config.send_timeout,
                         self.metrics.clone(),
+                        self.clock.clone(),
                     ));
                 }
             }
-            let wake_at =
-                window.backoff.peek().map_or(next_poll, |Reverse((at, _))| (*at).min(next_poll));
             tokio::select! {
                 Some(joined) = in_flight.join_next() => match joined {
-                    Ok((message, outcome)) => self.settle(&mut window, message, outcome),
+                    Ok((message, outcome)) => {
+                        let now = self.clock.now_ms();
+                        self.settle(&mut window, &message, &outcome, now, fastrand::f64());
+                    }
                     Err(e) => tracing::error!(shard = self.shard, error = %e, "a send task failed"),
                 },
                 batch = recv(&mut committed), if !stopping && committed.is_some() => {
@@ -187,10 +145,10 @@ impl ShardSender {
                         }
                     };
                     if !follows {
-                        next_poll = next_poll.min((last_read + self.config.read_gap).max(Instant::now()));
+                        window.read_soon(self.clock.now_ms(), millis(self.config.read_gap));
                     }
                 }
-                () = tokio::time::sleep_until(wake_at), if !stopping => {}
+                () = self.clock.sleep_until_ms(window.wake_at()), if !stopping => {}
                 () = stop.cancelled(), if !stopping => {}
             }
         }
@@ -226,8 +184,8 @@ impl ShardSender {
         }
     }
 
-    fn lease_valid(&self) -> bool {
-        now_ms() < self.valid_until.load(Ordering::Relaxed)
+    fn lease_valid(&self, now_ms: i64) -> bool {
+        now_ms < self.valid_until.load(Ordering::Relaxed)
     }
 
     async fn refill(&self, window: &mut Window) {
@@ -241,74 +199,66 @@ impl ShardSender {
             Err(e) => tracing::warn!(shard = self.shard, error = %e, "cannot read the queue"),
         }
     }
-
-    /// Acknowledgements and failures arrive here already recorded (see [`send`]).
-    fn settle(&self, window: &mut Window, message: QueuedMessage, outcome: SendOutcome) {
-        match outcome {
-            SendOutcome::Acknowledged(_) => window.done(&message.recipient),
-            SendOutcome::Permanent(error) => {
-                tracing::info!(shard = self.shard, id = %message.id, code = error.code, "message failed permanently");
-                window.done(&message.recipient);
-            }
-            SendOutcome::Transient(why) => {
-                let attempts = window.attempts.entry(message.recipient.clone()).or_insert(0);
-                *attempts += 1;
-                Metrics::add(&self.metrics.retries, 1);
-                let wait = retry::backoff(
-                    *attempts,
-                    self.config.retry_initial,
-                    self.config.retry_max,
-                    fastrand::f64(),
-                );
-                tracing::debug!(shard = self.shard, id = %message.id, attempts = *attempts, ?wait, why, "send failed; will retry");
-                window.backoff.push(Reverse((Instant::now() + wait, message.recipient)));
-            }
-        }
-    }
 }
 
 /// Sends one message and, if the upstream settled it (acknowledged or failed for good),
-/// records that durably before returning: the recipient's next message waits for it.
+/// records that durably before returning: the recipient's next message waits for it. A message
+/// whose stored request no longer reads back as one fails, loudly, without reaching the
+/// upstream.
 async fn send(
     upstream: Arc<dyn Upstream>,
     recorder: Recorder,
     (shard, shards): (u32, u32),
-    message: QueuedMessage,
+    queued: QueuedMessage,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    clock: Clock,
 ) -> Sent {
-    let outbound = OutboundMessage {
-        id: message.id.clone(),
-        recipient: message.recipient.clone(),
-        payload: message.payload.clone(),
-        shard,
-        shards,
+    let outcome = match Message::from_stored(&queued.payload) {
+        Ok(message) => {
+            let outbound = OutboundMessage { id: queued.id.clone(), message, shard, shards };
+            let in_flight = InFlight::start(&metrics);
+            let started = std::time::Instant::now();
+            let outcome =
+                clock.timeout(timeout, upstream.send(&outbound)).await.unwrap_or_else(|_| {
+                    SendOutcome::Transient(format!(
+                        "no answer from the upstream within {timeout:?}"
+                    ))
+                });
+            metrics.upstream_latency.observe(started.elapsed());
+            drop(in_flight);
+            outcome
+        }
+        Err(unreadable) => {
+            tracing::error!(
+                id = %queued.id,
+                error = %unreadable,
+                "a queued message's stored request does not read back; it fails with 1014"
+            );
+            SendOutcome::Permanent(StatusError {
+                code: 1014,
+                title: "Internal error".to_owned(),
+                details: Some(format!("the stored message could not be read back: {unreadable}")),
+            })
+        }
     };
-    let in_flight = InFlight::start(&metrics);
-    let started = Instant::now();
-    let outcome =
-        tokio::time::timeout(timeout, upstream.send(&outbound)).await.unwrap_or_else(|_| {
-            SendOutcome::Transient(format!("no answer from the upstream within {timeout:?}"))
-        });
-    metrics.upstream_latency.observe(started.elapsed());
-    drop(in_flight);
     match &outcome {
         SendOutcome::Acknowledged(billing) => {
             let sent = StatusEvent {
                 billing: billing.clone(),
-                ..event(&message.id, MessageStatus::Sent, Vec::new())
+                ..event(&queued.id, MessageStatus::Sent, Vec::new(), &clock)
             };
             recorder.record_committed(sent).await;
             Metrics::add(&metrics.acknowledged, 1);
         }
         SendOutcome::Permanent(error) => {
-            let failed = event(&message.id, MessageStatus::Failed, vec![error.clone()]);
+            let failed = event(&queued.id, MessageStatus::Failed, vec![error.clone()], &clock);
             recorder.record_committed(failed).await;
             Metrics::add(&metrics.failed, 1);
         }
         SendOutcome::Transient(_) => {}
     }
-    (message, outcome)
+    (queued, outcome)
 }
 
 /// Counts a send in flight until dropped, also when its worker is aborted mid-send.
@@ -336,64 +286,106 @@ async fn recv(
     }
 }
 
-fn event(id: &str, status: MessageStatus, errors: Vec<StatusError>) -> StatusEvent {
-    StatusEvent { message_id: id.to_owned(), status, at_ms: now_ms(), errors, billing: None }
+fn event(id: &str, status: MessageStatus, errors: Vec<StatusError>, clock: &Clock) -> StatusEvent {
+    StatusEvent { message_id: id.to_owned(), status, at_ms: clock.now_ms(), errors, billing: None }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicI64;
+
+    use premise_upstream::SendOutcome;
+
     use super::*;
+    use crate::Metrics;
+    use crate::testing::{T0, Unreached, message, setup};
 
-    fn queued(seq: i64, recipient: &str) -> QueuedMessage {
-        QueuedMessage {
-            seq,
-            id: format!("m{seq}"),
-            recipient: recipient.into(),
-            payload: "{}".into(),
-        }
+    fn ids(messages: &[QueuedMessage]) -> Vec<&str> {
+        messages.iter().map(|m| m.id.as_str()).collect()
     }
 
-    fn batch(previous_seq: i64, generation: i64, rows: &[(u32, i64, &str)]) -> Enqueued {
-        let messages: Vec<_> = rows.iter().map(|&(s, seq, r)| (s, queued(seq, r))).collect();
-        let last_seq = messages.last().map_or(previous_seq, |(_, m)| m.seq);
-        Enqueued { previous_seq, last_seq, generation, messages }
+    fn transient() -> SendOutcome {
+        SendOutcome::Transient("the upstream timed out".into())
     }
 
-    fn ids(window: &Window, recipient: &str) -> Vec<i64> {
-        window.queues.get(recipient).map_or(Vec::new(), |q| q.iter().map(|m| m.seq).collect())
-    }
-
-    #[test]
-    fn batches_that_follow_on_are_taken_without_a_read() {
+    /// The retry schedule, step by step on a driven clock: a recipient whose send fails waits
+    /// `retry_initial`, then twice that, and so on, sending nothing meanwhile; its next message
+    /// waits behind it; other recipients are not held up.
+    #[tokio::test]
+    async fn a_failing_recipient_waits_out_its_backoff_while_others_flow() {
+        let setup = setup().await;
+        let batch = [
+            message("a1", "16315550001"),
+            message("a2", "16315550001"),
+            message("b1", "16315550002"),
+        ];
+        setup.store.enqueue(&batch).await.unwrap();
+        let sender = ShardSender {
+            shard: 0,
+            shards: 1,
+            generation: 1,
+            store: setup.store.clone(),
+            upstream: Arc::new(Unreached),
+            recorder: setup.recorder.clone(),
+            config: setup.config.clone(),
+            valid_until: Arc::new(AtomicI64::new(i64::MAX)),
+            committed: None,
+            metrics: Metrics::new(setup.clock.clone()),
+            clock: setup.clock.clone(),
+        };
+        let initial = millis(setup.config.retry_initial);
         let mut window = Window::default();
-        window.read(QueueRead { messages: vec![queued(3, "a")], covered_through: 5 });
-        assert!(window.follow(&batch(5, 1, &[(0, 6, "a"), (1, 7, "b"), (0, 8, "c")]), 0, 1, 100));
-        assert_eq!((ids(&window, "a"), ids(&window, "c")), (vec![3, 6], vec![8]));
-        assert!(ids(&window, "b").is_empty(), "another shard's");
-        assert_eq!((window.cursor, window.covered), (8, 8));
-        assert!(
-            window.follow(&batch(8, 1, &[(1, 9, "b")]), 0, 1, 100),
-            "none of ours still counts"
-        );
-        assert_eq!(window.covered, 9);
+
+        let first = sender.step(&mut window, T0, 64).await;
+        assert_eq!(ids(&first), ["a1", "b1"], "one head per recipient");
+        // Full jitter (1.0): the whole backoff, so the schedule is exact.
+        sender.settle(&mut window, &first[0], &transient(), T0, 1.0);
+        sender.settle(&mut window, &first[1], &SendOutcome::Acknowledged(None), T0, 1.0);
+        assert!(sender.step(&mut window, T0 + initial - 1, 64).await.is_empty());
+        let again = sender.step(&mut window, T0 + initial, 64).await;
+        assert_eq!(ids(&again), ["a1"], "the same head, not a2");
+
+        let failed_at = T0 + initial;
+        sender.settle(&mut window, &again[0], &transient(), failed_at, 1.0);
+        assert!(sender.step(&mut window, failed_at + 2 * initial - 1, 64).await.is_empty());
+        let third = sender.step(&mut window, failed_at + 2 * initial, 64).await;
+        assert_eq!(ids(&third), ["a1"], "the second wait is twice the first");
+
+        sender.settle(&mut window, &third[0], &SendOutcome::Acknowledged(None), failed_at, 1.0);
+        let next = sender.step(&mut window, failed_at + 2 * initial, 64).await;
+        assert_eq!(ids(&next), ["a2"], "acknowledged: the recipient moves on at once");
+        assert_eq!(sender.metrics.retries.load(Ordering::Relaxed), 2);
     }
 
-    #[test]
-    fn a_gap_a_full_buffer_or_a_seen_batch_fall_back_to_the_store() {
+    /// Messages accepted by another replica are found by reading the store, every
+    /// `poll_interval` of the clock.
+    #[tokio::test]
+    async fn the_store_is_read_again_each_poll_interval() {
+        let setup = setup().await;
+        let sender = ShardSender {
+            shard: 0,
+            shards: 1,
+            generation: 1,
+            store: setup.store.clone(),
+            upstream: Arc::new(Unreached),
+            recorder: setup.recorder.clone(),
+            config: setup.config.clone(),
+            valid_until: Arc::new(AtomicI64::new(i64::MAX)),
+            committed: None,
+            metrics: Metrics::new(setup.clock.clone()),
+            clock: setup.clock.clone(),
+        };
+        let poll = millis(setup.config.poll_interval);
         let mut window = Window::default();
-        window.read(QueueRead { messages: vec![], covered_through: 10 });
-        assert!(!window.follow(&batch(12, 1, &[(0, 13, "a")]), 0, 1, 100), "11..12 unseen");
-        assert!(ids(&window, "a").is_empty());
-        assert!(!window.follow(&batch(10, 1, &[(0, 11, "a"), (0, 12, "b")]), 0, 1, 1), "no room");
-        assert_eq!(window.covered, 10);
-        // The read that follows the gap catches up; the batch arriving late adds nothing twice.
-        window.read(QueueRead {
-            messages: vec![queued(11, "a"), queued(12, "b"), queued(13, "a")],
-            covered_through: 13,
-        });
-        assert!(window.follow(&batch(10, 1, &[(0, 11, "a"), (0, 12, "b")]), 0, 1, 100));
-        assert_eq!(ids(&window, "a"), [11, 13]);
-        assert!(window.follow(&batch(13, 2, &[(0, 14, "a")]), 0, 1, 100), "other generation");
-        assert_eq!((ids(&window, "a"), window.covered), (vec![11, 13], 13));
+        assert!(sender.step(&mut window, T0, 64).await.is_empty());
+        setup.store.enqueue(&[message("c1", "16315550003")]).await.unwrap();
+        assert!(sender.step(&mut window, T0 + poll - 1, 64).await.is_empty(), "not read yet");
+        assert_eq!(window.wake_at(), T0 + poll);
+        assert_eq!(ids(&sender.step(&mut window, T0 + poll, 64).await), ["c1"]);
     }
 }

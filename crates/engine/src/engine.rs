@@ -1,0 +1,118 @@
+//! The running pipeline of one process: its parts started in order, and stopped in order.
+
+use std::sync::Arc;
+
+use premise_store::Store;
+use premise_upstream::{Clock, Upstream, UpstreamContext};
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Backlog, EngineConfig, Enqueuer, Metrics, NodeView, Recorder, SettingsCache};
+use crate::{pool, probe};
+
+#[derive(Debug)]
+pub struct Engine {
+    pub enqueuer: Enqueuer,
+    pub settings: SettingsCache,
+    pub nodes: NodeView,
+    pub metrics: Arc<Metrics>,
+    /// Where messages are delivered; the HTTP front asks it about templates and contacts.
+    pub upstream: Arc<dyn Upstream>,
+    /// Stops the shard pool (first at shutdown).
+    stop_pool: CancellationToken,
+    pool: JoinHandle<()>,
+    /// Stops the recorder, the upstream's background work and the counters (last at shutdown).
+    stop_rest: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Builds the upstream once the recorder exists (upstreams report later statuses to it).
+pub type UpstreamFactory =
+    Box<dyn FnOnce(UpstreamContext) -> anyhow::Result<Arc<dyn Upstream>> + Send>;
+
+impl Engine {
+    /// Starts the pipeline on `store`, its time read from `clock`.
+    pub fn start(
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        clock: Clock,
+        upstream: UpstreamFactory,
+    ) -> anyhow::Result<Self> {
+        let stop_pool = CancellationToken::new();
+        let stop_rest = CancellationToken::new();
+        let config = Arc::new(config);
+        let settings = SettingsCache::new(store.clone(), clock.clone());
+        // Committed batches, announced to this replica's shard workers. A worker that falls
+        // behind the channel notices the gap and reads the store instead.
+        let (committed, _) = broadcast::channel(1_024);
+        let callbacks_ready = Arc::new(Notify::new());
+        let backlog = Backlog::new();
+        let metrics = Metrics::new(clock.clone());
+        let mut tasks = vec![probe::spawn(store.clone(), clock.clone(), stop_rest.clone())];
+
+        let (recorder, recorder_task) = Recorder::start(
+            store.clone(),
+            settings.clone(),
+            callbacks_ready.clone(),
+            clock.clone(),
+            stop_rest.clone(),
+        );
+        tasks.push(recorder_task);
+        let upstream = upstream(UpstreamContext {
+            events: recorder.sink(),
+            clock: clock.clone(),
+            stop: stop_rest.clone(),
+        })?;
+        tasks.push(backlog.spawn_refresh(
+            store.clone(),
+            config.backlog_refresh,
+            clock.clone(),
+            stop_rest.clone(),
+        ));
+        tasks.push(metrics.spawn_refresh(
+            store.clone(),
+            config.queue_stats_refresh,
+            stop_rest.clone(),
+        ));
+        let (enqueuer, committers) =
+            Enqueuer::start(&store, config.clone(), backlog, &committed, &metrics);
+        tasks.extend(committers);
+        let (nodes, pool_task) = pool::ShardPool {
+            store,
+            config,
+            upstream: upstream.clone(),
+            recorder,
+            settings: settings.clone(),
+            committed,
+            callbacks_ready,
+            metrics: metrics.clone(),
+            clock,
+        }
+        .start(stop_pool.clone());
+        Ok(Self {
+            enqueuer,
+            settings,
+            nodes,
+            metrics,
+            upstream,
+            stop_pool,
+            pool: pool_task,
+            stop_rest,
+            tasks,
+        })
+    }
+
+    /// Stops taking work, lets shard workers finish what is in flight, records what they
+    /// learnt, releases their leases so other replicas take over at once, then returns.
+    /// Call after the HTTP server has stopped: committers finish the requests still queued.
+    pub async fn shutdown(self) {
+        drop(self.enqueuer);
+        self.stop_pool.cancel();
+        let _ = self.pool.await;
+        self.stop_rest.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
