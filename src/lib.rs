@@ -13,3 +13,4 @@ pub mod listener;
 pub mod operator;
 pub mod server;
 pub mod telemetry;
+pub mod upstream;

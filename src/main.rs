@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
     if let Command::Sandbox(SandboxCommand::Numbers) = command {
         // Needs no configuration, so it works anywhere.
         let mut out = std::io::stdout().lock();
-        return match out.write_all(premise_upstream::test_numbers::table().as_bytes()) {
+        return match out.write_all(premise_upstream::sandbox::test_numbers::table().as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(_) => ExitCode::FAILURE,
         };

@@ -5,6 +5,8 @@ use std::io::BufRead;
 use anyhow::{Context, bail};
 use premise_wire::{Password, Role, Username};
 
+use premise_upstream::Clock;
+
 use crate::auth::{AccountError, Accounts};
 use crate::cli::{RoleArg, UsersCommand};
 use crate::config::Config;
@@ -17,7 +19,8 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn users(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
-    let accounts = Accounts::new(open_store(config).await?, config.password_hasher());
+    let accounts =
+        Accounts::new(open_store(config).await?, config.password_hasher(), Clock::system());
     match command {
         UsersCommand::Create { username, password, role } => {
             let username = Username::parse("--username", &username)?;

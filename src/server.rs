@@ -14,8 +14,7 @@ use axum::extract::Request;
 use axum::serve::ListenerExt;
 use premise_engine::Engine;
 use premise_store::Store;
-use premise_upstream::templates::TemplateDef;
-use premise_upstream::{Sandbox, SandboxWorld};
+use premise_upstream::Clock;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -23,9 +22,6 @@ use crate::auth::{Accounts, LoginThrottle, SubjectChecks, Tokens};
 use crate::config::{Config, redact_url};
 use crate::http::{AppState, app, metrics_routes};
 use crate::listener::{Incoming, tls_acceptor};
-
-/// How often each replica reloads the sandbox's shared state from the store.
-const SANDBOX_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Name of the generated token signing key in the store's secrets.
 const SIGNING_KEY: &str = "token_signing_key";
@@ -37,7 +33,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
     store.migrate().await.context("cannot migrate the database")?;
-    Accounts::new(store.clone(), config.password_hasher()).ensure_default_admin().await?;
+    Accounts::new(store.clone(), config.password_hasher(), Clock::system())
+        .ensure_default_admin()
+        .await?;
     tracing::info!(database = %redact_url(url), backend = ?store.backend(), "database ready");
     Ok(store)
 }
@@ -55,31 +53,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let lifetime =
         i64::try_from(config.auth.token_lifetime_secs).context("auth.token_lifetime_secs")?;
     let node = node_name(&config.node.name);
-    let sandbox = config.sandbox(node.clone());
-    let world = Arc::new(SandboxWorld::default());
-    seed_templates(&config, &store).await?;
-    load_sandbox(store.as_ref(), &world).await?;
-    let refresh_sandbox = tokio::spawn(refresh_sandbox(store.clone(), world.clone()));
-    let sandbox_world = world.clone();
-    let engine = Engine::start(
-        store.clone(),
-        config.engine(node.clone()),
-        Box::new(move |events| {
-            let sandbox = Sandbox::start(sandbox, sandbox_world, events)
-                .context("cannot start the sandbox")?;
-            Ok(Arc::new(sandbox) as Arc<dyn premise_upstream::Upstream>)
-        }),
-    )?;
-    tracing::info!(%node, "outbound pipeline started");
+    let clock = Clock::system();
+    let upstream = crate::upstream::prepare(&config, &store, &node, &clock).await?;
+    let engine =
+        Engine::start(store.clone(), config.engine(node.clone()), clock.clone(), upstream.factory)?;
+    tracing::info!(%node, upstream = ?config.upstream.kind, "outbound pipeline started");
     let config = Arc::new(config);
     let state = AppState {
         enqueuer: engine.enqueuer.clone(),
         settings: engine.settings.clone(),
         nodes: engine.nodes.clone(),
-        directory: Arc::new(premise_upstream::SandboxDirectory),
+        upstream: engine.upstream.clone(),
+        sandbox: upstream.sandbox,
         metrics: engine.metrics.clone(),
         http_metrics: Arc::default(),
-        accounts: Accounts::new(store.clone(), config.password_hasher()),
+        accounts: Accounts::new(store.clone(), config.password_hasher(), clock.clone()),
         throttle: LoginThrottle::new(
             store.clone(),
             config.auth.max_failed_logins,
@@ -90,7 +78,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         draining: Arc::new(AtomicBool::new(false)),
         store,
         config: config.clone(),
-        sandbox: world,
+        clock,
     };
 
     let tls = match (config.server.tls_cert.as_str(), config.server.tls_key.as_str()) {
@@ -151,49 +139,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     tracing::info!("HTTP stopped; handing back shards");
-    refresh_sandbox.abort();
     engine.shutdown().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Adds the templates file's templates the store lacks.
-async fn seed_templates(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<()> {
-    let templates =
-        config.sandbox_templates().map_err(|why| anyhow::anyhow!("sandbox.templates: {why}"))?;
-    for template in &templates {
-        let definition = serde_json::to_string(template)?;
-        store.put_sandbox_template(&template.name, &template.language, &definition, false).await?;
-    }
-    Ok(())
-}
-
-/// Loads the sandbox's shared state from the store: templates, clock, customer windows.
-async fn load_sandbox(store: &dyn Store, world: &SandboxWorld) -> anyhow::Result<()> {
-    let changes = world.changes();
-    let mut templates: Vec<TemplateDef> = Vec::new();
-    for definition in store.sandbox_templates().await? {
-        match serde_json::from_str(&definition) {
-            Ok(template) => templates.push(template),
-            Err(e) => tracing::warn!(error = %e, "skipping an unreadable sandbox template"),
-        }
-    }
-    let offset = store.sandbox_clock_offset().await?;
-    world.reload(changes, templates, offset);
-    let since = world.clock.now_ms() - premise_upstream::window::WINDOW_MS;
-    world.windows.merge(&store.customer_windows(since).await?);
-    Ok(())
-}
-
-/// Keeps the sandbox in step with the store, so what an admin did through another replica
-/// (a template, the clock, a customer's message) counts here within seconds.
-async fn refresh_sandbox(store: Arc<dyn Store>, world: Arc<SandboxWorld>) {
-    loop {
-        tokio::time::sleep(SANDBOX_REFRESH).await;
-        if let Err(e) = load_sandbox(store.as_ref(), &world).await {
-            tracing::debug!(error = format!("{e:#}"), "cannot refresh the sandbox's state");
-        }
-    }
 }
 
 /// The configured node name, or `<hostname>:<random>` like On-Premises' `<hostname>:<container-id>`.

@@ -7,7 +7,9 @@ use premise_store::{Store, User};
 use premise_wire::{Password, Role, Username};
 
 use super::password::PasswordError;
-use super::{PasswordHasher, now_secs};
+use premise_upstream::Clock;
+
+use super::PasswordHasher;
 
 /// The account every install starts with; it cannot be deleted.
 pub const DEFAULT_ADMIN: &str = "admin";
@@ -46,11 +48,12 @@ impl From<premise_store::StoreError> for AccountError {
 pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: PasswordHasher,
+    clock: Clock,
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, hasher: PasswordHasher) -> Self {
-        Self { store, hasher }
+    pub fn new(store: Arc<dyn Store>, hasher: PasswordHasher, clock: Clock) -> Self {
+        Self { store, hasher, clock }
     }
 
     /// Creates `admin`/`secret`, flagged for a password change, unless `admin` exists. Safe to
@@ -117,7 +120,7 @@ impl Accounts {
             password_hash: self.hasher.hash(password).await?,
             role,
             must_change_password: must_change,
-            created_at: now_secs(),
+            created_at: self.clock.now_secs(),
         })
     }
 }

@@ -14,10 +14,3 @@ pub use password::{PasswordError, PasswordHasher};
 pub use subjects::SubjectChecks;
 pub use throttle::LoginThrottle;
 pub use token::{Claims, TokenError, Tokens};
-
-/// Seconds since the Unix epoch, the unit every stored time uses.
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}

@@ -93,14 +93,13 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     use super::*;
-    use crate::auth::now_secs;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     #[test]
     fn round_trip() {
         let tokens = Tokens::new(KEY, 3600);
-        let now = now_secs();
+        let now = 1_800_000_000;
         let (token, claims) = tokens.issue("admin", "uid-1", now);
         assert_eq!(token.split('.').count(), 3);
         assert_eq!(tokens.verify(&token, now).unwrap(), claims);
@@ -110,7 +109,7 @@ mod tests {
     #[test]
     fn rejects_other_keys_alg_none_expiry_and_future_iat() {
         let tokens = Tokens::new(KEY, 3600);
-        let now = now_secs();
+        let now = 1_800_000_000;
         let (token, _) =
             Tokens::new(b"another key, also thirty-two bytes", 3600).issue("admin", "u", now);
         assert!(tokens.verify(&token, now).is_err(), "foreign key");

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use premise_wire::Role;
 
 use super::{ApiError, AppState};
-use crate::auth::{Claims, now_secs};
+use crate::auth::Claims;
 
 /// An authenticated caller: a valid, unrevoked token of an existing account.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = credentials(&parts.headers, "Bearer").ok_or_else(ApiError::unauthorized)?;
-        let claims = state.tokens.verify(token, now_secs()).map_err(|e| {
+        let claims = state.tokens.verify(token, state.clock.now_secs()).map_err(|e| {
             tracing::debug!(error = %e, "bearer token refused");
             ApiError::unauthorized()
         })?;
@@ -96,7 +96,10 @@ impl FromRequestParts<AppState> for Monitor {
             // signature may still read health and metrics, so monitoring sees the outage
             // rather than a timeout.
             let token = credentials(&parts.headers, "Bearer").ok_or_else(ApiError::unauthorized)?;
-            state.tokens.verify(token, now_secs()).map_err(|_| ApiError::unauthorized())?;
+            state
+                .tokens
+                .verify(token, state.clock.now_secs())
+                .map_err(|_| ApiError::unauthorized())?;
             return Ok(Self);
         }
         Caller::from_request_parts(parts, state).await.map(|_| Self)

@@ -1,7 +1,7 @@
 //! `POST /v1/contacts`: which numbers are on WhatsApp, and their WhatsApp ids
 //! (`onprem-api.md` section 4).
 //!
-//! Each well-formed number is looked up in the [`Directory`](premise_upstream::Directory), and
+//! Each well-formed number is looked up by the upstream ([`premise_upstream::Upstream`]), and
 //! the result is cached in the store for 7 days as On-Premises did, shared by every replica;
 //! `force_check` looks again and refreshes the cache. Numbers that are not phone numbers are
 //! answered `invalid` without a lookup. Lookups answer at once, so `blocking` makes no
@@ -23,7 +23,6 @@ use super::auth::Caller;
 use super::body::JsonBody;
 use super::reply::reply;
 use super::{ApiError, AppState};
-use crate::auth::now_secs;
 
 /// How long a check is reused (On-Premises: 7 days).
 pub const CACHE_SECS: i64 = 7 * 24 * 3600;
@@ -39,7 +38,7 @@ async fn check(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let request = ContactsRequest::parse(&body)?;
-    let now = now_secs();
+    let now = state.clock.now_secs();
     let mut numbers: Vec<&PhoneNumber> =
         request.contacts.iter().filter_map(|c| c.number.as_ref().ok()).collect();
     numbers.sort();
@@ -54,7 +53,7 @@ async fn check(
     }
     let mut fresh = Vec::new();
     for number in numbers.into_iter().filter(|n| !known.contains_key(n.as_str())) {
-        let wa_id = state.directory.lookup(number).await;
+        let wa_id = state.upstream.lookup_contact(number).await;
         fresh.push(ContactCheck { number: number.as_str().to_owned(), wa_id, checked_at: now });
     }
     if !fresh.is_empty() {

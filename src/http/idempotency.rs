@@ -31,11 +31,11 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use premise_store::{Reservation, Store, StoredResponse};
+use premise_upstream::Clock;
 use premise_wire::{ErrorCode, Rejection};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState, body};
-use crate::auth::now_secs;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on a replayed answer.
@@ -71,7 +71,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let store = state.store.clone();
     let deadline = Instant::now() + WAIT;
     loop {
-        let now = now_secs();
+        let now = state.clock.now_secs();
         let reservation = store
             .reserve_idempotency_key(
                 &scope,
@@ -109,8 +109,8 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
 
     let request = Request::from_parts(parts, Body::from(bytes));
     let task = {
-        let (store, scope) = (store.clone(), scope.clone());
-        tokio::spawn(async move { settle(&*store, &scope, next.run(request).await).await })
+        let (store, scope, clock) = (store.clone(), scope.clone(), state.clock.clone());
+        tokio::spawn(async move { settle(&*store, &scope, next.run(request).await, &clock).await })
     };
     match task.await {
         Ok(response) => response,
@@ -135,7 +135,7 @@ fn parse_key(raw: &HeaderValue) -> Result<String, Rejection> {
 }
 
 /// Stores the answer (or frees the key) and hands the answer on.
-async fn settle(store: &dyn Store, scope: &str, response: Response) -> Response {
+async fn settle(store: &dyn Store, scope: &str, response: Response, clock: &Clock) -> Response {
     let (parts, body) = response.into_parts();
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
@@ -147,7 +147,7 @@ async fn settle(store: &dyn Store, scope: &str, response: Response) -> Response 
     };
     if worth_replaying(parts.status) {
         let stored = StoredResponse { status: parts.status.as_u16(), body: bytes.to_vec() };
-        if let Err(e) = store.complete_idempotency_key(scope, &stored, now_secs()).await {
+        if let Err(e) = store.complete_idempotency_key(scope, &stored, clock.now_secs()).await {
             // The request itself succeeded; say so. A retry within the lock time waits and is
             // then refused as in progress rather than sent twice.
             tracing::error!(error = format!("{e:#}"), "cannot store an idempotent answer");

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body::{Frame, SizeHint};
 use premise_store::Store;
+use premise_upstream::Clock;
 use premise_wire::media::{MAX_MEDIA_BYTES, MediaType, empty_upload};
 use premise_wire::{ErrorCode, Rejection};
 use serde_json::json;
@@ -30,7 +31,6 @@ use tokio::sync::mpsc;
 use super::auth::Caller;
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
-use crate::auth::now_secs;
 
 /// Bytes per stored chunk: large enough that a 64 MB file is 128 rows, small enough that an
 /// upload or a download in flight costs well under a megabyte of memory.
@@ -78,7 +78,7 @@ async fn upload(
         _ => {}
     }
 
-    let mut upload = Upload::new(state.store.clone(), media_type);
+    let mut upload = Upload::new(state.store.clone(), media_type, state.clock.clone());
     let mut received = 0u64;
     while let Some(frame) = next_frame(&mut body).await {
         let data = match frame.map(Frame::into_data) {
@@ -113,6 +113,7 @@ async fn upload(
 #[derive(Debug)]
 struct Upload {
     store: Arc<dyn Store>,
+    clock: Clock,
     id: String,
     media_type: MediaType,
     buffer: Vec<u8>,
@@ -125,9 +126,10 @@ struct Upload {
 }
 
 impl Upload {
-    fn new(store: Arc<dyn Store>, media_type: MediaType) -> Self {
+    fn new(store: Arc<dyn Store>, media_type: MediaType, clock: Clock) -> Self {
         Self {
             store,
+            clock,
             id: uuid::Uuid::new_v4().to_string(),
             media_type,
             buffer: Vec::with_capacity(CHUNK_BYTES),
@@ -155,7 +157,7 @@ impl Upload {
 
     async fn flush(&mut self) -> Result<(), ApiError> {
         if !self.begun {
-            let now = now_secs();
+            let now = self.clock.now_secs();
             self.store.purge_unfinished_media(now - UNFINISHED_UPLOAD_SECS).await?;
             if !self.store.begin_media(&self.id, self.media_type.as_str(), now).await? {
                 // A UUID v4 collision: answered as the Webapp did.

@@ -8,8 +8,8 @@ use axum::response::Response;
 use axum::routing::{post, put};
 use premise_engine::{EnqueueError, new_message_id};
 use premise_store::NewMessage;
-use premise_upstream::now_ms;
 use premise_wire::messages::parse_read;
+use premise_wire::messages::template::Template;
 use premise_wire::{Content, ErrorCode, Message};
 use serde_json::{Value, json};
 
@@ -45,17 +45,15 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
             format!("media id '{media}' is not an uploaded media (POST /v1/media first)"),
         ));
     }
-    if let Content::Template { template } = &message.content
-        && state.config.sandbox.check_templates
-    {
-        check_template(state, &serde_json::to_value(template).map_err(ApiError::internal)?)?;
+    if let Content::Template { template } = &message.content {
+        check_template(state, template)?;
     }
     let queued = NewMessage {
         id: id.to_owned(),
         recipient: message.to.as_str().to_owned(),
         recipient_crc: message.to.crc32(),
-        payload: serde_json::to_string(message).map_err(ApiError::internal)?,
-        accepted_at_ms: now_ms(),
+        payload: message.to_stored(),
+        accepted_at_ms: state.clock.now_ms(),
         callback_data: message.callback_data().map(str::to_owned),
     };
     state.enqueuer.submit(queued).await.map_err(|e| match e {
@@ -65,11 +63,11 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
     })
 }
 
-/// A template must exist in the sandbox's registry in its language and fit it: On-Premises
-/// hydrated templates from its language packs when the send was requested, so template errors
-/// (2000, 2001, 2005, 2012) answer the POST (`onprem-api.md` section 10.1).
-fn check_template(state: &AppState, template: &Value) -> Result<(), ApiError> {
-    state.sandbox.hydrate(template).map(drop).map_err(|error| {
+/// The upstream's verdict on a template, before acceptance: On-Premises hydrated templates from
+/// its language packs when the send was requested, so template errors (2000, 2001, 2005, 2012)
+/// answer the POST (`onprem-api.md` section 10.1).
+fn check_template(state: &AppState, template: &Template) -> Result<(), ApiError> {
+    state.upstream.check_template(template).map_err(|error| {
         let code = ErrorCode::from_code(error.code).unwrap_or(ErrorCode::GenericError);
         ApiError::new(code, error.details.unwrap_or(error.title))
     })
@@ -89,7 +87,7 @@ async fn mark_read(
 
 /// Marks the inbound message `id` read, or 404/1006.
 pub(super) async fn read(state: &AppState, id: &str) -> Result<(), ApiError> {
-    if state.store.mark_inbound_read(id, now_ms()).await? {
+    if state.store.mark_inbound_read(id, state.clock.now_ms()).await? {
         Ok(())
     } else {
         Err(ApiError::new(ErrorCode::ResourceNotFound, format!("message '{id}' not found")))

@@ -29,8 +29,8 @@ use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use premise_engine::{Enqueuer, Metrics, NodeView, SettingsCache};
 use premise_store::Store;
-use premise_upstream::Directory;
-use premise_upstream::SandboxWorld;
+use premise_upstream::sandbox::SandboxWorld;
+use premise_upstream::{Clock, Upstream};
 use premise_wire::ErrorCode;
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -60,13 +60,14 @@ pub struct AppState {
     pub enqueuer: Enqueuer,
     pub settings: SettingsCache,
     pub nodes: NodeView,
-    /// Who is on WhatsApp, for `/v1/contacts`.
-    pub directory: Arc<dyn Directory>,
+    /// Where messages are delivered: asked about templates and contacts.
+    pub upstream: Arc<dyn Upstream>,
     /// The pipeline's counters and this process's HTTP counters, for `/metrics`.
     pub metrics: Arc<Metrics>,
     pub http_metrics: Arc<HttpMetrics>,
-    /// The sandbox's clock and customer-service windows.
-    pub sandbox: Arc<SandboxWorld>,
+    /// The sandbox's state, for its admin endpoints; `None` with another upstream.
+    pub sandbox: Option<Arc<SandboxWorld>>,
+    pub clock: Clock,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -10,6 +10,8 @@
 //!   the template registry that template messages are checked against (kept in the store, so
 //!   every replica agrees).
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::Path;
 use axum::extract::State;
@@ -18,8 +20,8 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use premise_engine::new_message_id;
 use premise_store::NewInbound;
-use premise_upstream::now_ms;
-use premise_upstream::templates::TemplateDef;
+use premise_upstream::sandbox::SandboxWorld;
+use premise_upstream::sandbox::templates::TemplateDef;
 use premise_wire::messages::inbound::Inbound;
 use premise_wire::{ErrorCode, Rejection};
 use serde_json::{Value, json};
@@ -28,6 +30,16 @@ use super::auth::Admin;
 use super::body::{JsonBody, OptionalJsonBody};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
+
+/// The sandbox's state; 404 like any unknown path when the upstream is not the sandbox.
+fn world(state: &AppState) -> Result<Arc<SandboxWorld>, ApiError> {
+    state.sandbox.clone().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ResourceNotFound,
+            "the sandbox endpoints exist only with upstream.kind = sandbox",
+        )
+    })
+}
 
 /// `contacts[0].profile.name` when the injection names no profile.
 const DEFAULT_PROFILE_NAME: &str = "Sandbox Customer";
@@ -46,20 +58,21 @@ async fn inbound(
     _admin: Admin,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
+    let world = world(&state)?;
     let inbound = Inbound::parse(&body)?;
     let id = inbound.id.clone().unwrap_or_else(|| format!("ABG{}", &new_message_id()[3..]));
     let sent_at_secs = match &inbound.timestamp {
         Some(given) => given
             .parse::<i64>()
             .map_err(|_| Rejection::invalid("timestamp", format!("'{given}' is out of range")))?,
-        None => state.sandbox.clock.now_ms() / 1000,
+        None => world.clock.now_ms() / 1000,
     };
     let (message, webhook) = inbound.webhook(&id, &sent_at_secs.to_string(), DEFAULT_PROFILE_NAME);
     let stored = NewInbound {
         id: id.clone(),
         from: inbound.from.as_str().to_owned(),
         from_crc: inbound.from.crc32(),
-        received_at_ms: now_ms(),
+        received_at_ms: state.clock.now_ms(),
         payload: message.to_string(),
         webhook: webhook.to_string(),
     };
@@ -70,7 +83,7 @@ async fn inbound(
         ));
     }
     state.store.customer_wrote(inbound.from.as_str(), sent_at_secs * 1000).await?;
-    state.sandbox.windows.customer_wrote(inbound.from.as_str(), sent_at_secs * 1000);
+    world.windows.customer_wrote(inbound.from.as_str(), sent_at_secs * 1000);
     Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] })))
 }
 
@@ -82,7 +95,8 @@ async fn clock(
     _admin: Admin,
     OptionalJsonBody(body): OptionalJsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let clock = &state.sandbox.clock;
+    let world = world(&state)?;
+    let clock = &world.clock;
     let now = match body {
         None => clock.now_ms(),
         Some(body) => {
@@ -105,14 +119,14 @@ async fn clock(
                 (Some(advance), None) => {
                     let delta = seconds("advance_seconds", advance)? * 1000;
                     let moved = state.store.move_sandbox_clock(delta, false).await?;
-                    state.sandbox.changed();
+                    world.changed();
                     clock.set_offset(moved);
                     clock.now_ms()
                 }
                 (None, Some(at)) => {
-                    let offset = seconds("timestamp", at)? * 1000 - now_ms();
+                    let offset = seconds("timestamp", at)? * 1000 - state.clock.now_ms();
                     let moved = state.store.move_sandbox_clock(offset, true).await?;
-                    state.sandbox.changed();
+                    world.changed();
                     clock.set_offset(moved);
                     clock.now_ms()
                 }
@@ -143,6 +157,7 @@ async fn list_templates(
     State(state): State<AppState>,
     _admin: Admin,
 ) -> Result<Response, ApiError> {
+    world(&state)?;
     let mut templates = Vec::new();
     for definition in state.store.sandbox_templates().await? {
         templates.push(serde_json::from_str::<Value>(&definition).map_err(ApiError::internal)?);
@@ -156,6 +171,7 @@ async fn add_template(
     _admin: Admin,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
+    let world = world(&state)?;
     let template: TemplateDef = serde_path_to_error::deserialize(&body).map_err(|e| {
         let path = e.path().to_string();
         Rejection::invalid(if path == "." { "template" } else { &path }, e.inner())
@@ -163,7 +179,7 @@ async fn add_template(
     template.validate().map_err(|why| Rejection::new(ErrorCode::ParameterValueInvalid, why))?;
     let definition = serde_json::to_string(&template).map_err(ApiError::internal)?;
     state.store.put_sandbox_template(&template.name, &template.language, &definition, true).await?;
-    state.sandbox.put_template(template.clone());
+    world.put_template(template.clone());
     Ok(reply(StatusCode::CREATED, json!({ "templates": [template] })))
 }
 
@@ -173,12 +189,13 @@ async fn delete_template(
     _admin: Admin,
     Path((name, language)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    let world = world(&state)?;
     if !state.store.delete_sandbox_template(&name, &language).await? {
         return Err(ApiError::new(
             ErrorCode::ResourceNotFound,
             format!("no template '{name}' in language '{language}'"),
         ));
     }
-    state.sandbox.remove_template(&name, &language);
+    world.remove_template(&name, &language);
     Ok(reply_empty(StatusCode::OK))
 }

@@ -18,7 +18,7 @@ use super::auth::{Admin, Caller, ClientAddr, credentials};
 use super::body::{JsonBody, OptionalJsonBody};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
-use crate::auth::{AccountError, DEFAULT_ADMIN, now_secs};
+use crate::auth::{AccountError, DEFAULT_ADMIN};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,7 +35,7 @@ async fn login(
     headers: HeaderMap,
     OptionalJsonBody(body): OptionalJsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let now = now_secs();
+    let now = state.clock.now_secs();
     let (username, password) = basic_credentials(&headers).ok_or_else(ApiError::unauthorized)?;
     // Counted as failed before the password is checked, cleared if it was right.
     if !state.throttle.reserve(&client, now).await? {
@@ -66,7 +66,7 @@ async fn login(
 
 /// `POST /v1/users/logout`: revokes the presented token, and only that one.
 async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    state.store.revoke_token(&caller.claims.jti, caller.claims.exp, now_secs()).await?;
+    state.store.revoke_token(&caller.claims.jti, caller.claims.exp, state.clock.now_secs()).await?;
     Ok(reply_empty(StatusCode::OK))
 }
 

@@ -1,0 +1,99 @@
+//! The settings as the other crates take them: the engine's, the sandbox's, the store's, the
+//! listener's and the password hasher's configurations.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Config, DEFAULT_TEMPLATES};
+
+impl Config {
+    /// The templates that seed the sandbox's registry: from `sandbox.templates`, or the
+    /// built-in `config/templates.json` when that is empty.
+    pub fn sandbox_templates(
+        &self,
+    ) -> Result<Vec<premise_upstream::sandbox::templates::TemplateDef>, String> {
+        let text = match self.sandbox.templates.as_str() {
+            "" => DEFAULT_TEMPLATES.to_owned(),
+            path => {
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?
+            }
+        };
+        premise_upstream::sandbox::templates::parse_file(&text)
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.server.listen.parse().expect("validated at load")
+    }
+
+    pub fn connection_limits(&self) -> crate::connection::Limits {
+        crate::connection::Limits {
+            header_read_timeout: Duration::from_millis(self.server.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.server.idle_timeout_ms),
+            max_connections: self.server.max_connections,
+        }
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.server.shutdown_timeout_secs)
+    }
+
+    pub fn engine(&self, node: String) -> premise_engine::EngineConfig {
+        let ms = Duration::from_millis;
+        premise_engine::EngineConfig {
+            node,
+            accept_queue: self.queue.accept_queue,
+            max_batch: self.queue.max_batch,
+            committers: self.queue.committers,
+            max_queued: self.queue.max_queued,
+            max_callback_backlog: self.queue.max_callback_backlog,
+            backlog_refresh: ms(500),
+            queue_stats_refresh: ms(self.metrics.queue_refresh_ms),
+            shard_window: self.sender.shard_window,
+            shard_buffer: self.sender.shard_buffer,
+            poll_interval: ms(self.sender.poll_interval_ms),
+            read_gap: ms(self.sender.read_gap_ms),
+            lease_ttl: ms(self.sender.lease_ttl_ms),
+            lease_renew: ms(self.sender.lease_renew_ms),
+            retry_initial: ms(self.sender.retry_initial_ms),
+            retry_max: ms(self.sender.retry_max_ms),
+            send_timeout: ms(self.sender.send_timeout_ms),
+            webhook_timeout: ms(self.callbacks.timeout_ms),
+            webhook_batch: self.callbacks.max_statuses_per_request,
+            callback_read_gap: ms(self.callbacks.read_gap_ms),
+        }
+    }
+
+    pub fn sandbox(&self, node: String) -> premise_upstream::sandbox::SandboxConfig {
+        let ms = Duration::from_millis;
+        premise_upstream::sandbox::SandboxConfig {
+            ack_latency: ms(self.sandbox.ack_latency_ms),
+            delivered_after: ms(self.sandbox.delivered_after_ms),
+            read_after: ms(self.sandbox.read_after_ms),
+            lifecycle: self.sandbox.lifecycle,
+            transient_failure_rate: self.sandbox.transient_failure_rate,
+            permanent_failure_rate: self.sandbox.permanent_failure_rate,
+            journal: (!self.sandbox.journal.is_empty())
+                .then(|| self.sandbox.journal.clone().into()),
+            seed: (self.sandbox.seed != 0).then_some(self.sandbox.seed),
+            customer_service_window: self.sandbox.customer_service_window,
+            pacing: self.sandbox.pacing,
+            check_templates: self.sandbox.check_templates,
+            node,
+        }
+    }
+
+    /// Password hashing, bounded as `auth.password_checks` and `auth.password_check_wait_ms` say.
+    pub fn password_hasher(&self) -> crate::auth::PasswordHasher {
+        crate::auth::PasswordHasher::new(
+            self.auth.password_checks,
+            Duration::from_millis(self.auth.password_check_wait_ms),
+        )
+    }
+
+    pub fn store_options(&self) -> premise_store::ConnectOptions {
+        premise_store::ConnectOptions {
+            max_connections: self.database.max_connections,
+            acquire_timeout: Duration::from_secs(self.database.acquire_timeout_secs),
+        }
+    }
+}
