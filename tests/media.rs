@@ -8,6 +8,7 @@ use std::time::Instant;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use support::pipeline::ask_until;
 use support::{Backend, Server, TestDb, assert_error, assert_meta};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -219,15 +220,9 @@ async fn type_and_size_limits(backend: Backend) {
 
 /// An upload cut off by its client is deleted by a background task; give it a moment.
 async fn wait_for_chunks(db: &TestDb, expected: i64) {
-    let deadline = Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let chunks = db.scalar("SELECT COUNT(*) FROM media_chunks").await;
-        if chunks == expected {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{chunks} chunks stored, expected {expected}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let chunks = || db.scalar("SELECT COUNT(*) FROM media_chunks");
+    let what = format!("{expected} chunks stored");
+    ask_until(std::time::Duration::from_secs(10), &what, chunks, |n| *n == expected).await;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,11 +372,9 @@ async fn abandoned_upload_leaves_nothing(backend: Backend) {
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&Bytes::take(9, 3 * MB)).await.unwrap();
     // Until some chunks are stored, so there is something to clean up.
-    let deadline = Instant::now() + std::time::Duration::from_secs(10);
-    while db.scalar("SELECT COUNT(*) FROM media_chunks").await < 4 {
-        assert!(Instant::now() < deadline, "the upload did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let chunks = || db.scalar("SELECT COUNT(*) FROM media_chunks");
+    ask_until(std::time::Duration::from_secs(10), "the upload's first chunks", chunks, |n| *n >= 4)
+        .await;
     drop(stream);
     wait_for_chunks(&db, 0).await;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM media").await, 0);

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use support::pipeline::Receiver;
+use support::pipeline::{Receiver, ask_until};
 use support::prometheus::{Scrape, parse};
 use support::{Backend, Server, TestDb};
 
@@ -68,19 +68,20 @@ async fn metrics_move_as_messages_flow() {
     let resp = server.http.get(server.url("/metrics")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let after = loop {
-        let after = scrape(&server, "/metrics").await;
-        let done = after.value("premise_messages_acknowledged_total", &[]) >= 20.0
+    let settled = |after: &_| {
+        let after: &Scrape = after;
+        after.value("premise_messages_acknowledged_total", &[]) >= 20.0
             && after.value("premise_callbacks_delivered_total", &[]) >= 60.0
             && after.value("premise_queue_depth", &[("shard", "0")]) == 0.0
-            && after.value("premise_callback_backlog", &[("shard", "0")]) == 0.0;
-        if done {
-            break after;
-        }
-        assert!(std::time::Instant::now() < deadline, "metrics did not settle: {after:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            && after.value("premise_callback_backlog", &[("shard", "0")]) == 0.0
     };
+    let after = ask_until(
+        Duration::from_secs(30),
+        "metrics to settle",
+        || scrape(&server, "/metrics"),
+        settled,
+    )
+    .await;
     assert_eq!(after.value("premise_messages_accepted_total", &[]), 20.0);
     assert_eq!(after.value("premise_messages_acknowledged_total", &[]), 20.0);
     assert_eq!(after.value("premise_messages_failed_total", &[]), 0.0);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::pipeline::{Receiver, wait_for};
+use support::pipeline::{Receiver, ask_until, wait_for};
 use support::{Backend, Server, TestDb, assert_error};
 
 both_backends!(inbound_messages_arrive_as_onprem_webhooks);
@@ -116,17 +116,11 @@ async fn test_numbers_have_their_documented_outcomes() {
         ("16505550121", &["sent"], None),
         (CUSTOMER, &["sent"], None),
     ];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_for(Duration::from_secs(20), "each test number's statuses", || {
         let got = statuses(&receiver);
-        if expected.iter().all(|(to, want, _)| names(got.get(&ids[to])).len() >= want.len()) {
-            break;
-        }
-        let progress: Vec<_> =
-            expected.iter().map(|(to, _, _)| (to, names(got.get(&ids[to])))).collect();
-        assert!(Instant::now() < deadline, "timed out; so far {progress:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        expected.iter().all(|(to, want, _)| names(got.get(&ids[to])).len() >= want.len())
+    })
+    .await;
     // Time for a status that should not come to show up.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let got = statuses(&receiver);
@@ -653,11 +647,8 @@ async fn replicas_share_the_clock_and_the_windows() {
     let text = json!({"from": CUSTOMER, "type": "text", "text": {"body": "hi"}});
     assert_eq!(inject(&a, &token, text).await.0, StatusCode::CREATED);
     let moved = move_clock(&a, &token, json!({"advance_seconds": 86_400 - 60})).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while move_clock(&b, &token, json!({})).await < moved {
-        assert!(Instant::now() < deadline, "B never saw A's clock");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let seen = || move_clock(&b, &token, json!({}));
+    ask_until(Duration::from_secs(10), "B seeing A's clock", seen, |at| *at >= moved).await;
     // A leaves; B takes every shard and judges by what A recorded.
     a.terminate(Duration::from_secs(20));
     let inside = send_ok(&b, &token, CUSTOMER).await;

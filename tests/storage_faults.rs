@@ -16,7 +16,7 @@ use premise_testkit::{Cluster, ClusterOptions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::faults::SmallDisk;
-use support::pipeline::{Receiver, journal, journal_path, wait_for};
+use support::pipeline::{Receiver, ask_until, journal, journal_path, wait_for};
 use support::{Server, TestDb};
 
 /// What a round of concurrent sends got back.
@@ -187,15 +187,9 @@ async fn full_disk(disk: &SmallDisk, db: &TestDb, after_freeing: &dyn Fn()) {
 
     disk.free();
     after_freeing();
-    let resumed_by = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, _, answer) = server.send_text(&token, "17770009999", "space is back").await;
-        if status == StatusCode::CREATED {
-            break;
-        }
-        assert!(Instant::now() < resumed_by, "did not resume within 20 s: {status} {answer}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let space_back = || server.send_text(&token, "17770009999", "space is back");
+    ask_until(Duration::from_secs(20), "a 201 once space is back", space_back, |a| a.0 == 201)
+        .await;
     let after = round(&server, &token, 16, Duration::from_secs(2)).await;
     assert!(!after.accepted.is_empty(), "{:?}", after.refused);
     let (ready, _) = server.get("/readyz", None).await;
@@ -271,15 +265,11 @@ async fn a_stopped_database_answers_503_at_once_and_loses_nothing() {
     assert_ne!(health["health"]["gateway_status"], "connected", "{health}");
 
     cluster.restart();
-    let resumed_by = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, _, answer) = server.send_text(&token, "17770009999", "database is back").await;
-        if status == StatusCode::CREATED {
-            break;
-        }
-        assert!(Instant::now() < resumed_by, "did not resume within 30 s: {status} {answer}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let database_back = || server.send_text(&token, "17770009999", "database is back");
+    ask_until(Duration::from_secs(30), "a 201 once Postgres is back", database_back, |a| {
+        a.0 == 201
+    })
+    .await;
     let after = round(&server, &token, 16, Duration::from_secs(1)).await;
     assert!(!after.accepted.is_empty(), "{:?}", after.refused);
 

@@ -193,6 +193,29 @@ pub fn assert_order(sent: &[Sent], accepted: &HashMap<String, Vec<String>>) {
     }
 }
 
+/// Asks the server (through `ask`) until the answer satisfies it or `timeout` passes (then
+/// panics with `what`); the last answer.
+pub async fn ask_until<T, F, Fut>(
+    timeout: Duration,
+    what: &str,
+    mut ask: F,
+    done: impl Fn(&T) -> bool,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let answer = ask().await;
+        if done(&answer) {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls `check` until it holds or `timeout` passes (then panics with `what`).
 pub async fn wait_for(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
