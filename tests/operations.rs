@@ -20,7 +20,8 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
 async fn bad_settings_stop_the_server_naming_the_setting() {
     let db = TestDb::new(Backend::Sqlite).await;
     let url = db.url.as_str();
-    let cases: [(&[(&str, &str)], &str); 7] = [
+    let cases: [(&[(&str, &str)], &str); 8] = [
+        (&[("PREMISE_UPSTREAM__KIND", "carrier-pigeon")], "upstream.kind"),
         (&[("PREMISE_LISTEN", "not-an-address")], "server.listen"),
         (&[("PREMISE_AUTH__TOKEN_LIFETIME_SECS", "soon")], "auth.token_lifetime_secs"),
         (&[("PREMISE_AUTH__TOKEN_LIFETIME_SECS", "0")], "auth.token_lifetime_secs"),

@@ -118,6 +118,87 @@ async fn stored_ids(db: &TestDb) -> HashSet<String> {
     db.strings("SELECT id FROM messages").await.into_iter().collect()
 }
 
+/// A server on `db` with a journal and a webhook receiver outside the faulty disk.
+struct Scene<'a> {
+    db: &'a TestDb,
+    env: Vec<(&'static str, String)>,
+    server: Server,
+    token: String,
+    receiver: Receiver,
+    journal_file: std::path::PathBuf,
+    _outside: premise_testkit::TempDir,
+}
+
+impl<'a> Scene<'a> {
+    async fn start(db: &'a TestDb, extra: &[(&'static str, &str)]) -> Self {
+        let outside = premise_testkit::TempDir::new("premise-storage-fault");
+        let journal_file = journal_path(outside.path());
+        let mut env = vec![
+            ("PREMISE_SANDBOX__JOURNAL", journal_file.to_str().unwrap().to_owned()),
+            ("PREMISE_SANDBOX__LIFECYCLE", "false".to_owned()),
+            ("PREMISE_SENDER__LEASE_RENEW_MS", "300".to_owned()),
+            ("PREMISE_SENDER__LEASE_TTL_MS", "3000".to_owned()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let server = Self::serve(db, &env).await;
+        let token = server.admin_token().await;
+        let receiver = Receiver::start().await;
+        server.use_webhook(&token, &receiver.url()).await;
+        Self { db, env, server, token, receiver, journal_file, _outside: outside }
+    }
+
+    async fn serve(db: &TestDb, env: &[(&'static str, String)]) -> Server {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Server::start_with(db, &env).await
+    }
+
+    /// A round while all is well: every send answered 201.
+    async fn healthy_round(&self, duration: Duration) -> Outcomes {
+        let outcomes = round(&self.server, &self.token, 16, duration).await;
+        assert!(!outcomes.accepted.is_empty(), "{:?}", outcomes.refused);
+        assert!(outcomes.refused.is_empty(), "{:?}", outcomes.refused);
+        outcomes
+    }
+
+    /// A round once the fault cleared: messages are accepted again.
+    async fn round_after(&self, duration: Duration) -> Outcomes {
+        let outcomes = round(&self.server, &self.token, 16, duration).await;
+        assert!(!outcomes.accepted.is_empty(), "{:?}", outcomes.refused);
+        outcomes
+    }
+
+    /// Waits (up to `within`) until a message is accepted again.
+    async fn resumes(&self, within: Duration, what: &str) {
+        let send = || self.server.send_text(&self.token, "17770009999", what);
+        ask_until(within, what, send, |answer| answer.0 == 201).await;
+    }
+
+    /// Stops the server with SIGTERM and starts it again: every id answered 201 in `rounds`
+    /// must be stored, sent and called back.
+    async fn restart_and_check(mut self, rounds: &[&Outcomes]) {
+        self.server.terminate(Duration::from_secs(30));
+        self.server = Self::serve(self.db, &self.env).await;
+        let accepted: Vec<String> =
+            rounds.iter().flat_map(|o| o.accepted.iter().cloned()).collect();
+        let stored = stored_ids(self.db).await;
+        let lost = accepted.iter().filter(|id| !stored.contains(*id)).count();
+        assert_eq!(lost, 0, "{lost} of {} ids answered 201 are not stored", accepted.len());
+        let (journal_file, receiver) = (&self.journal_file, &self.receiver);
+        wait_for(
+            Duration::from_secs(60),
+            "every acknowledged message sent and called back",
+            || {
+                let sent: HashSet<String> =
+                    journal(journal_file).into_iter().map(|s| s.id).collect();
+                let called: HashSet<String> =
+                    receiver.statuses().into_iter().map(|(id, _)| id).collect();
+                accepted.iter().all(|id| sent.contains(id) && called.contains(id))
+            },
+        )
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn a_full_disk_never_acknowledges_what_it_did_not_store_on_sqlite() {
     let disk = SmallDisk::mount(24);
@@ -149,72 +230,31 @@ async fn a_full_disk_never_acknowledges_what_it_did_not_store_on_postgres() {
 
 /// `after_freeing` runs once the space is back (a database supervisor's part).
 async fn full_disk(disk: &SmallDisk, db: &TestDb, after_freeing: &dyn Fn()) {
-    let outside = premise_testkit::TempDir::new("premise-disk-full");
-    let journal_file = journal_path(outside.path());
-    let env = [
-        ("PREMISE_SANDBOX__JOURNAL", journal_file.to_str().unwrap()),
-        ("PREMISE_SANDBOX__LIFECYCLE", "false"),
-        ("PREMISE_SENDER__LEASE_RENEW_MS", "300"),
-        ("PREMISE_SENDER__LEASE_TTL_MS", "3000"),
-    ];
-    let mut server = Server::start_with(db, &env).await;
-    let token = server.admin_token().await;
-    let receiver = Receiver::start().await;
-    server.use_webhook(&token, &receiver.url()).await;
-
-    let before = round(&server, &token, 16, Duration::from_millis(500)).await;
-    assert!(!before.accepted.is_empty() && before.refused.is_empty(), "{:?}", before.refused);
+    let scene = Scene::start(db, &[]).await;
+    let before = scene.healthy_round(Duration::from_millis(500)).await;
 
     disk.fill();
-    let full = round(&server, &token, 16, Duration::from_secs(3)).await;
-    let (ready, _) = server.get("/readyz", None).await;
-    let (_, health) = server.get("/v1/health", Some(&token)).await;
+    let full = round(&scene.server, &scene.token, 16, Duration::from_secs(3)).await;
+    let (ready, _) = scene.server.get("/readyz", None).await;
+    let (_, health) = scene.server.get("/v1/health", Some(&scene.token)).await;
     println!(
         "while full: {} accepted, refused {:?}; /readyz {ready}; health {health}",
         full.accepted.len(),
         full.refused
     );
-    assert_eq!(
-        full.count(500),
-        0,
-        "never 500: {:?}\nserver log:\n{}",
-        full.refused,
-        errors_in(&server.logs())
-    );
+    let logs = errors_in(&scene.server.logs());
+    assert_eq!(full.count(500), 0, "never 500: {:?}\nserver log:\n{logs}", full.refused);
     assert!(full.unavailable() > 0, "503/1016 naming the database: {:?}", full.refused);
     assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE, "/readyz fails while the disk is full");
     assert_ne!(health["health"]["gateway_status"], "connected", "{health}");
 
     disk.free();
     after_freeing();
-    let space_back = || server.send_text(&token, "17770009999", "space is back");
-    ask_until(Duration::from_secs(20), "a 201 once space is back", space_back, |a| a.0 == 201)
-        .await;
-    let after = round(&server, &token, 16, Duration::from_secs(2)).await;
-    assert!(!after.accepted.is_empty(), "{:?}", after.refused);
-    let (ready, _) = server.get("/readyz", None).await;
+    scene.resumes(Duration::from_secs(20), "space is back").await;
+    let after = scene.round_after(Duration::from_secs(2)).await;
+    let (ready, _) = scene.server.get("/readyz", None).await;
     assert_eq!(ready, StatusCode::OK);
-
-    server.terminate(Duration::from_secs(30));
-    let server = Server::start_with(db, &env).await;
-    let accepted: Vec<String> =
-        [&before, &full, &after].iter().flat_map(|o| o.accepted.iter().cloned()).collect();
-    let stored = stored_ids(db).await;
-    let lost: Vec<&String> = accepted.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} of {} ids answered 201 are not stored",
-        lost.len(),
-        accepted.len()
-    );
-
-    wait_for(Duration::from_secs(60), "every acknowledged message sent and called back", || {
-        let sent: HashSet<String> = journal(&journal_file).into_iter().map(|s| s.id).collect();
-        let called: HashSet<String> = receiver.statuses().into_iter().map(|(id, _)| id).collect();
-        accepted.iter().all(|id| sent.contains(id) && called.contains(id))
-    })
-    .await;
-    drop(server);
+    scene.restart_and_check(&[&before, &full, &after]).await;
 }
 
 /// Postgres stopped under load: 503/1016 at once (not after the pool's whole acquire timeout
@@ -223,26 +263,13 @@ async fn full_disk(disk: &SmallDisk, db: &TestDb, after_freeing: &dyn Fn()) {
 async fn a_stopped_database_answers_503_at_once_and_loses_nothing() {
     let cluster = Cluster::start(&ClusterOptions { durable: true, ..ClusterOptions::default() });
     let db = TestDb::at(&cluster.fresh_database().await);
-    let outside = premise_testkit::TempDir::new("premise-db-stopped");
-    let journal_file = journal_path(outside.path());
-    let env = [
-        ("PREMISE_SANDBOX__JOURNAL", journal_file.to_str().unwrap()),
-        ("PREMISE_SANDBOX__LIFECYCLE", "false"),
-        ("PREMISE_SENDER__LEASE_RENEW_MS", "300"),
-        ("PREMISE_SENDER__LEASE_TTL_MS", "3000"),
-        ("PREMISE_DATABASE__ACQUIRE_TIMEOUT_SECS", "5"),
-    ];
-    let mut server = Server::start_with(&db, &env).await;
-    let token = server.admin_token().await;
-    let receiver = Receiver::start().await;
-    server.use_webhook(&token, &receiver.url()).await;
-    let before = round(&server, &token, 16, Duration::from_millis(500)).await;
-    assert!(!before.accepted.is_empty() && before.refused.is_empty(), "{:?}", before.refused);
+    let scene = Scene::start(&db, &[("PREMISE_DATABASE__ACQUIRE_TIMEOUT_SECS", "5")]).await;
+    let before = scene.healthy_round(Duration::from_millis(500)).await;
 
     cluster.stop();
-    let down = round(&server, &token, 16, Duration::from_secs(3)).await;
-    let (ready, _) = server.get("/readyz", None).await;
-    let (_, health) = server.get("/v1/health", Some(&token)).await;
+    let down = round(&scene.server, &scene.token, 16, Duration::from_secs(3)).await;
+    let (ready, _) = scene.server.get("/readyz", None).await;
+    let (_, health) = scene.server.get("/v1/health", Some(&scene.token)).await;
     let mut times = down.refusal_times.clone();
     times.sort();
     let median = times.get(times.len() / 2).copied().unwrap_or_default();
@@ -253,38 +280,19 @@ async fn a_stopped_database_answers_503_at_once_and_loses_nothing() {
         down.accepted.len(),
         down.refused
     );
-    assert_eq!(down.count(500), 0, "never 500: {:?}\n{}", down.refused, errors_in(&server.logs()));
+    let logs = errors_in(&scene.server.logs());
+    assert_eq!(down.count(500), 0, "never 500: {:?}\n{logs}", down.refused);
     assert!(down.unavailable() > 0, "503/1016 naming the database: {:?}", down.refused);
     assert!(
         median < Duration::from_millis(200),
-        "refused at once, not after a timeout: {median:?}\n{}",
-        server.logs()
+        "refused at once, not after a timeout: {median:?}"
     );
     assert!(slowest < Duration::from_secs(7), "bounded by the pool's acquire timeout: {slowest:?}");
     assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
     assert_ne!(health["health"]["gateway_status"], "connected", "{health}");
 
     cluster.restart();
-    let database_back = || server.send_text(&token, "17770009999", "database is back");
-    ask_until(Duration::from_secs(30), "a 201 once Postgres is back", database_back, |a| {
-        a.0 == 201
-    })
-    .await;
-    let after = round(&server, &token, 16, Duration::from_secs(1)).await;
-    assert!(!after.accepted.is_empty(), "{:?}", after.refused);
-
-    server.terminate(Duration::from_secs(30));
-    let server = Server::start_with(&db, &env).await;
-    let accepted: Vec<String> =
-        [&before, &down, &after].iter().flat_map(|o| o.accepted.iter().cloned()).collect();
-    let stored = stored_ids(&db).await;
-    let lost = accepted.iter().filter(|id| !stored.contains(*id)).count();
-    assert_eq!(lost, 0, "{lost} of {} ids answered 201 are not stored", accepted.len());
-    wait_for(Duration::from_secs(60), "every acknowledged message sent and called back", || {
-        let sent: HashSet<String> = journal(&journal_file).into_iter().map(|s| s.id).collect();
-        let called: HashSet<String> = receiver.statuses().into_iter().map(|(id, _)| id).collect();
-        accepted.iter().all(|id| sent.contains(id) && called.contains(id))
-    })
-    .await;
-    drop(server);
+    scene.resumes(Duration::from_secs(30), "database is back").await;
+    let after = scene.round_after(Duration::from_secs(1)).await;
+    scene.restart_and_check(&[&before, &down, &after]).await;
 }

@@ -303,10 +303,27 @@ mod tests {
 
     use super::*;
     use crate::Metrics;
-    use crate::testing::{T0, Unreached, message, setup};
+    use crate::testing::{Setup, T0, Unreached, message, setup};
 
     fn ids(messages: &[QueuedMessage]) -> Vec<&str> {
         messages.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    /// The sender of shard 0 of 1, its lease valid for good.
+    fn sender(setup: &Setup) -> ShardSender {
+        ShardSender {
+            shard: 0,
+            shards: 1,
+            generation: 1,
+            store: setup.store.clone(),
+            upstream: Arc::new(Unreached),
+            recorder: setup.recorder.clone(),
+            config: setup.config.clone(),
+            valid_until: Arc::new(AtomicI64::new(i64::MAX)),
+            committed: None,
+            metrics: Metrics::new(setup.clock.clone()),
+            clock: setup.clock.clone(),
+        }
     }
 
     fn transient() -> SendOutcome {
@@ -325,19 +342,7 @@ mod tests {
             message("b1", "16315550002"),
         ];
         setup.store.enqueue(&batch).await.unwrap();
-        let sender = ShardSender {
-            shard: 0,
-            shards: 1,
-            generation: 1,
-            store: setup.store.clone(),
-            upstream: Arc::new(Unreached),
-            recorder: setup.recorder.clone(),
-            config: setup.config.clone(),
-            valid_until: Arc::new(AtomicI64::new(i64::MAX)),
-            committed: None,
-            metrics: Metrics::new(setup.clock.clone()),
-            clock: setup.clock.clone(),
-        };
+        let sender = sender(&setup);
         let initial = millis(setup.config.retry_initial);
         let mut window = Window::default();
 
@@ -367,19 +372,7 @@ mod tests {
     #[tokio::test]
     async fn the_store_is_read_again_each_poll_interval() {
         let setup = setup().await;
-        let sender = ShardSender {
-            shard: 0,
-            shards: 1,
-            generation: 1,
-            store: setup.store.clone(),
-            upstream: Arc::new(Unreached),
-            recorder: setup.recorder.clone(),
-            config: setup.config.clone(),
-            valid_until: Arc::new(AtomicI64::new(i64::MAX)),
-            committed: None,
-            metrics: Metrics::new(setup.clock.clone()),
-            clock: setup.clock.clone(),
-        };
+        let sender = sender(&setup);
         let poll = millis(setup.config.poll_interval);
         let mut window = Window::default();
         assert!(sender.step(&mut window, T0, 64).await.is_empty());
@@ -387,5 +380,37 @@ mod tests {
         assert!(sender.step(&mut window, T0 + poll - 1, 64).await.is_empty(), "not read yet");
         assert_eq!(window.wake_at(), T0 + poll);
         assert_eq!(ids(&sender.step(&mut window, T0 + poll, 64).await), ["c1"]);
+    }
+
+    /// A queued message whose stored request no longer reads back (damaged, or a rule
+    /// tightened since) fails with 1014 and is recorded `failed`; the upstream never sees it.
+    #[tokio::test]
+    async fn a_stored_request_that_no_longer_parses_fails_loudly() {
+        let setup = setup().await;
+        let mut damaged = message("d1", "16315550009");
+        damaged.payload = r#"{"to":"16315550009","type":"text","text":{}}"#.into();
+        setup.store.enqueue(&[damaged]).await.unwrap();
+        let sender = sender(&setup);
+        let mut window = Window::default();
+        let taken = sender.step(&mut window, T0, 64).await;
+        let (_, outcome) = send(
+            sender.upstream.clone(),
+            sender.recorder.clone(),
+            (0, 1),
+            taken[0].clone(),
+            Duration::from_secs(1),
+            sender.metrics.clone(),
+            setup.clock.clone(),
+        )
+        .await;
+        match outcome {
+            SendOutcome::Permanent(error) => {
+                assert_eq!(error.code, 1014);
+                assert!(error.details.unwrap().contains("text.body"), "names what is wrong");
+            }
+            other => panic!("{other:?}"),
+        }
+        let (_, status) = setup.store.message("d1").await.unwrap().unwrap();
+        assert_eq!(MessageStatus::from_code(status), Some(MessageStatus::Failed));
     }
 }
