@@ -5,21 +5,27 @@ use std::sync::Arc;
 use anyhow::Context;
 use premise_engine::UpstreamFactory;
 use premise_store::Store;
+use premise_upstream::cloud::{Cloud, CloudClient};
 use premise_upstream::sandbox::{Sandbox, SandboxWorld};
 use premise_upstream::{Clock, Upstream};
 
 use crate::config::{Config, UpstreamKind};
 
-/// The configured upstream, ready to start with the engine, and the sandbox's world when the
-/// upstream is the sandbox (its admin endpoints act on it).
+/// The configured upstream, ready to start with the engine; the sandbox's world when the
+/// upstream is the sandbox (its admin endpoints act on it), the Cloud API client when it is
+/// Cloud (its webhook intake downloads media with it).
 pub struct Prepared {
     pub factory: UpstreamFactory,
     pub sandbox: Option<Arc<SandboxWorld>>,
+    pub cloud: Option<Arc<CloudClient>>,
 }
 
 impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prepared").field("sandbox", &self.sandbox.is_some()).finish_non_exhaustive()
+        f.debug_struct("Prepared")
+            .field("sandbox", &self.sandbox.is_some())
+            .field("cloud", &self.cloud)
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,7 +51,17 @@ pub async fn prepare(
                     .context("cannot start the sandbox")?;
                 Ok(Arc::new(sandbox) as Arc<dyn Upstream>)
             });
-            Ok(Prepared { factory, sandbox: Some(world) })
+            Ok(Prepared { factory, sandbox: Some(world), cloud: None })
+        }
+        UpstreamKind::Cloud => {
+            let client = Arc::new(
+                CloudClient::new(config.cloud()).context("cannot set up the Cloud API client")?,
+            );
+            let (for_upstream, store) = (client.clone(), store.clone());
+            let factory: UpstreamFactory = Box::new(move |context| {
+                Ok(Arc::new(Cloud::start(for_upstream, store, &context)) as Arc<dyn Upstream>)
+            });
+            Ok(Prepared { factory, sandbox: None, cloud: Some(client) })
         }
     }
 }

@@ -63,6 +63,27 @@ impl Config {
         }
     }
 
+    /// The Cloud bridge's settings.
+    pub fn cloud(&self) -> premise_upstream::cloud::CloudSettings {
+        use premise_upstream::cloud::Hidden;
+        let cloud = &self.cloud;
+        premise_upstream::cloud::CloudSettings {
+            base_url: cloud.base_url.trim_end_matches('/').to_owned(),
+            api_version: cloud.api_version.clone(),
+            phone_number_id: cloud.phone_number_id.clone(),
+            access_token: Hidden::new(cloud.access_token.expose()),
+            app_secret: Hidden::new(cloud.app_secret.expose()),
+            verify_token: Hidden::new(cloud.verify_token.expose()),
+            max_per_second: cloud.max_per_second,
+            timeout: Duration::from_millis(cloud.timeout_ms),
+            // What the engine's send timeout leaves after the call's own, less a second.
+            max_pacing_wait: Duration::from_millis(
+                self.sender.send_timeout_ms.saturating_sub(cloud.timeout_ms + 1_000),
+            ),
+            check_interval: Duration::from_secs(60),
+        }
+    }
+
     pub fn sandbox(&self, node: String) -> premise_upstream::sandbox::SandboxConfig {
         let ms = Duration::from_millis;
         premise_upstream::sandbox::SandboxConfig {

@@ -35,6 +35,7 @@ pub struct Config {
     pub sender: SenderConfig,
     pub callbacks: CallbacksConfig,
     pub upstream: UpstreamSettings,
+    pub cloud: CloudConfig,
     pub sandbox: SandboxSettings,
 }
 
@@ -50,6 +51,22 @@ pub struct UpstreamSettings {
 pub enum UpstreamKind {
     /// The built-in emulated WhatsApp network.
     Sandbox,
+    /// Meta's WhatsApp Cloud API.
+    Cloud,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudConfig {
+    pub base_url: String,
+    pub api_version: String,
+    #[serde(deserialize_with = "text_or_number")]
+    pub phone_number_id: String,
+    pub access_token: Secret,
+    pub app_secret: Secret,
+    pub verify_token: Secret,
+    pub max_per_second: u32,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,24 +184,41 @@ pub enum LogFormat {
 
 /// A value that must never reach a log line. Numbers are accepted too, because an environment
 /// variable of digits arrives as one.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(from = "SecretRepr")]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SecretRepr {
-    Text(String),
-    Int(i128),
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text_or_number(d).map(Self)
+    }
 }
 
-impl From<SecretRepr> for Secret {
-    fn from(raw: SecretRepr) -> Self {
-        match raw {
-            SecretRepr::Text(s) => Self(s),
-            SecretRepr::Int(n) => Self(n.to_string()),
+/// A string setting whose value may be all digits: an environment variable of digits arrives
+/// as a number.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct TextOrNumber;
+    impl serde::de::Visitor<'_> for TextOrNumber {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or a whole number")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<String, E> {
+            Ok(v.to_string())
         }
     }
+    d.deserialize_any(TextOrNumber)
 }
 
 impl Secret {

@@ -122,6 +122,7 @@ impl Config {
         if self.sender.retry_max_ms < self.sender.retry_initial_ms {
             return bad("sender.retry_max_ms", "must be at least sender.retry_initial_ms");
         }
+        self.validate_cloud()?;
         if !(0.0..=1.0).contains(&self.sandbox.transient_failure_rate) {
             return bad("sandbox.transient_failure_rate", "must be between 0 and 1");
         }
@@ -136,6 +137,57 @@ impl Config {
                 "log.level",
                 "must be a level such as info or a filter such as info,premise=debug",
             );
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// `[cloud]`: always well-formed; with `upstream.kind = "cloud"`, complete.
+    fn validate_cloud(&self) -> Result<(), ConfigError> {
+        let bad = |setting: &str, why: &str| Err(ConfigError(format!("{setting}: {why}")));
+        let cloud = &self.cloud;
+        let base = &cloud.base_url;
+        if !(base.starts_with("https://") || base.starts_with("http://"))
+            || base.contains(|c: char| c.is_whitespace() || "?#".contains(c))
+        {
+            return bad(
+                "cloud.base_url",
+                "must be an http(s) URL such as https://graph.facebook.com",
+            );
+        }
+        let version = cloud.api_version.strip_prefix('v').unwrap_or_default();
+        if version.split('.').count() != 2
+            || !version.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return bad("cloud.api_version", "must be a Graph API version such as v23.0");
+        }
+        if !(1..=1_000).contains(&cloud.max_per_second) {
+            return bad("cloud.max_per_second", "must be between 1 and 1000");
+        }
+        if !(100..=600_000).contains(&cloud.timeout_ms) {
+            return bad("cloud.timeout_ms", "must be between 100 and 600000");
+        }
+        let id = &cloud.phone_number_id;
+        if !id.is_empty() && !id.bytes().all(|b| b.is_ascii_digit()) {
+            return bad("cloud.phone_number_id", "must be the phone number's id, digits only");
+        }
+        if self.upstream.kind == super::UpstreamKind::Cloud {
+            let required = [
+                ("cloud.phone_number_id", id.is_empty()),
+                ("cloud.access_token", cloud.access_token.expose().is_empty()),
+                ("cloud.app_secret", cloud.app_secret.expose().is_empty()),
+            ];
+            if let Some((setting, _)) = required.iter().find(|(_, missing)| *missing) {
+                return bad(setting, "is required with upstream.kind = \"cloud\"");
+            }
+            if cloud.timeout_ms + 1_000 >= self.sender.send_timeout_ms {
+                return bad(
+                    "cloud.timeout_ms",
+                    "must be at least a second shorter than sender.send_timeout_ms (a Cloud call cut \
+                     by the send timeout might have been taken, and would be sent twice)",
+                );
+            }
         }
         Ok(())
     }

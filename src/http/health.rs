@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use premise_store::Down;
+use premise_upstream::Gateway;
 use premise_wire::{ErrorCode, ErrorDetail};
 use serde_json::json;
 
@@ -28,7 +29,8 @@ pub fn probes() -> Router<AppState> {
 }
 
 /// `{"health":{"gateway_status": ...}}`: `connected` when the database answers with every
-/// migration applied, `uninitialized` while the schema is behind (On-Premises' word for a
+/// migration applied and the upstream takes sends (with the Cloud API: it answers and takes
+/// the token; otherwise `disconnected` with an `errors` entry saying why), `uninitialized` while the schema is behind (On-Premises' word for a
 /// database being initialised), `disconnected` when the database cannot be reached or cannot
 /// take writes (disk full, ...), with an `errors` entry saying why. With several replicas
 /// alive, the On-Premises multiconnect shape: one entry per node with its `gateway_status` and
@@ -49,14 +51,20 @@ async fn health(_: Monitor, State(state): State<AppState>) -> Response {
             }
         },
     };
-    let status = if down.is_some() { "disconnected" } else { "connected" };
-    let errors: Vec<ErrorDetail> = down.iter().map(database_error).collect();
+    let gateway = state.upstream.gateway();
+    let status =
+        if down.is_some() || gateway != Gateway::Connected { "disconnected" } else { "connected" };
+    let mut errors: Vec<ErrorDetail> = down.iter().map(database_error).collect();
+    if let Gateway::Disconnected(why) = gateway {
+        errors.push(ErrorDetail::new(ErrorCode::ServiceNotReady, why));
+    }
     let nodes = state.nodes.nodes();
     if nodes.len() <= 1 {
         let mut payload = json!({ "health": { "gateway_status": status } });
         if !errors.is_empty() {
             payload["errors"] = json!(errors);
         }
+        add_cloud(&state, &mut payload);
         return reply(StatusCode::OK, payload);
     }
     let health: serde_json::Map<String, serde_json::Value> = nodes
@@ -73,7 +81,28 @@ async fn health(_: Monitor, State(state): State<AppState>) -> Response {
     if !errors.is_empty() {
         payload["errors"] = json!(errors);
     }
+    add_cloud(&state, &mut payload);
     reply(StatusCode::OK, payload)
+}
+
+/// With the Cloud API as upstream, `"cloud"`: the phone number as its last check found it
+/// (`display_phone_number`, `verified_name`, `quality_rating`), beside `health`.
+fn add_cloud(state: &AppState, payload: &mut serde_json::Value) {
+    if let Some(cloud) = &state.cloud {
+        let mut number = json!({ "phone_number_id": cloud.settings().phone_number_id });
+        if let Some(phone) = cloud.phone() {
+            for (key, value) in [
+                ("display_phone_number", phone.display_phone_number),
+                ("verified_name", phone.verified_name),
+                ("quality_rating", phone.quality_rating),
+            ] {
+                if let Some(value) = value {
+                    number[key] = json!(value);
+                }
+            }
+        }
+        payload["cloud"] = number;
+    }
 }
 
 /// 1023 "Database error occurred", saying what and since when.

@@ -109,13 +109,14 @@ async fn upload(
 }
 
 /// An upload in progress. Dropped before [`Upload::finish`] (an error, or the client went
-/// away and the request was cancelled), it deletes whatever it stored.
+/// away and the request was cancelled), it deletes whatever it stored. Also how media a
+/// customer sent through the Cloud API is stored (see `webhook`).
 #[derive(Debug)]
-struct Upload {
+pub(super) struct Upload {
     store: Arc<dyn Store>,
     clock: Clock,
     id: String,
-    media_type: MediaType,
+    pub(super) media_type: MediaType,
     buffer: Vec<u8>,
     size: u64,
     chunks: u32,
@@ -127,10 +128,20 @@ struct Upload {
 
 impl Upload {
     fn new(store: Arc<dyn Store>, media_type: MediaType, clock: Clock) -> Self {
+        Self::with_id(uuid::Uuid::new_v4().to_string(), store, media_type, clock)
+    }
+
+    /// An upload stored under `id`.
+    pub(super) fn with_id(
+        id: String,
+        store: Arc<dyn Store>,
+        media_type: MediaType,
+        clock: Clock,
+    ) -> Self {
         Self {
             store,
             clock,
-            id: uuid::Uuid::new_v4().to_string(),
+            id,
             media_type,
             buffer: Vec::with_capacity(CHUNK_BYTES),
             size: 0,
@@ -141,7 +152,7 @@ impl Upload {
         }
     }
 
-    async fn write(&mut self, mut data: &[u8]) -> Result<(), ApiError> {
+    pub(super) async fn write(&mut self, mut data: &[u8]) -> Result<(), ApiError> {
         self.size += data.len() as u64;
         self.sha256.update(data);
         while !data.is_empty() {
@@ -174,7 +185,7 @@ impl Upload {
         Ok(())
     }
 
-    async fn finish(mut self) -> Result<String, ApiError> {
+    pub(super) async fn finish(mut self) -> Result<String, ApiError> {
         if self.size == 0 {
             return Err(empty_upload().into());
         }
@@ -200,7 +211,7 @@ impl Upload {
 
 impl Upload {
     /// Deletes what was stored, before the refusal is answered.
-    async fn abandon(mut self) {
+    pub(super) async fn abandon(mut self) {
         self.settled = true;
         if self.begun
             && let Err(e) = self.store.delete_media(&self.id).await

@@ -19,6 +19,7 @@ mod reply;
 mod sandbox;
 mod settings;
 mod users;
+mod webhook;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -27,8 +28,9 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use premise_engine::{Enqueuer, Metrics, NodeView, SettingsCache};
+use premise_engine::{Enqueuer, Metrics, NodeView, Recorder, SettingsCache};
 use premise_store::Store;
+use premise_upstream::cloud::CloudClient;
 use premise_upstream::sandbox::SandboxWorld;
 use premise_upstream::{Clock, Upstream};
 use premise_wire::ErrorCode;
@@ -65,8 +67,12 @@ pub struct AppState {
     /// The pipeline's counters and this process's HTTP counters, for `/metrics`.
     pub metrics: Arc<Metrics>,
     pub http_metrics: Arc<HttpMetrics>,
+    /// Records statuses the upstream's webhooks carry.
+    pub recorder: Recorder,
     /// The sandbox's state, for its admin endpoints; `None` with another upstream.
     pub sandbox: Option<Arc<SandboxWorld>>,
+    /// The Cloud API, for its webhooks (media downloads); `None` with another upstream.
+    pub cloud: Option<Arc<CloudClient>>,
     pub clock: Clock,
 }
 
@@ -91,6 +97,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             .merge(settings::routes())
             .merge(account::routes())
             .merge(sandbox::routes())
+            .merge(webhook::routes())
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 health::refuse_while_unreachable,

@@ -358,6 +358,7 @@ mod backoff_tests {
                         body: r#"{"id":"m1","status":"sent"}"#.into(),
                     })
                     .collect(),
+                upstream_ids: Vec::new(),
             })
             .await
             .unwrap();

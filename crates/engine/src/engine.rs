@@ -19,6 +19,8 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// Where messages are delivered; the HTTP front asks it about templates and contacts.
     pub upstream: Arc<dyn Upstream>,
+    /// Records statuses; the HTTP front hands it those the upstream's webhooks carry.
+    pub recorder: Recorder,
     /// Stops the shard pool (first at shutdown).
     stop_pool: CancellationToken,
     pool: JoinHandle<()>,
@@ -82,7 +84,7 @@ impl Engine {
             store,
             config,
             upstream: upstream.clone(),
-            recorder,
+            recorder: recorder.clone(),
             settings: settings.clone(),
             committed,
             callbacks_ready,
@@ -96,6 +98,7 @@ impl Engine {
             nodes,
             metrics,
             upstream,
+            recorder,
             stop_pool,
             pool: pool_task,
             stop_rest,

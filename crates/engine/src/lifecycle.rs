@@ -32,8 +32,12 @@ pub fn plan(
         states.into_iter().map(|s| (s.id.clone(), s)).collect();
     let mut changed: Vec<String> = Vec::new();
     let mut callbacks = Vec::new();
+    let mut upstream_ids = Vec::new();
     for event in events {
         let Some(state) = states.get_mut(&event.message_id) else { continue };
+        if let Some(upstream_id) = &event.upstream_id {
+            upstream_ids.push((state.id.clone(), upstream_id.clone()));
+        }
         let current = MessageStatus::from_code(state.status).unwrap_or(MessageStatus::Queued);
         let steps = advance(current, event.status);
         let Some(last) = steps.last() else { continue };
@@ -75,7 +79,7 @@ pub fn plan(
         let status = states[&id].status;
         (id, status)
     });
-    StatusPlan { updates: updates.collect(), callbacks }
+    StatusPlan { updates: updates.collect(), callbacks, upstream_ids }
 }
 
 #[cfg(test)]
@@ -133,13 +137,7 @@ mod tests {
             status: 0,
             callback_data: None,
         };
-        let ev = |status| StatusEvent {
-            message_id: "m1".into(),
-            status,
-            at_ms: 5_000,
-            errors: vec![],
-            billing: None,
-        };
+        let ev = |status| StatusEvent::new("m1", status, 5_000);
         let settings = AppSettings::default(); // sent not emitted by default
         let p = plan(vec![state], &[ev(Delivered), ev(Sent), ev(Read)], &settings);
         assert_eq!(p.updates, vec![("m1".to_owned(), Read.code())]);

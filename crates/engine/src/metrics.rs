@@ -120,6 +120,15 @@ pub struct Metrics {
     pub callback_posts_failed: AtomicU64,
     pub callbacks_delivered: AtomicU64,
     pub callback_latency: Histogram,
+    /// Upstream webhooks (the Cloud API's) taken, and refused for a bad signature or body.
+    pub upstream_webhooks_ok: AtomicU64,
+    pub upstream_webhooks_unsigned: AtomicU64,
+    pub upstream_webhooks_invalid: AtomicU64,
+    /// Statuses those webhooks carried: of Premise's messages, and of ids Premise does not know.
+    pub upstream_statuses: AtomicU64,
+    pub upstream_statuses_unknown: AtomicU64,
+    /// Customers' messages those webhooks carried.
+    pub inbound_received: AtomicU64,
     shards: RwLock<Vec<ShardBacklog>>,
     shard_count: AtomicU32,
     /// When `shards` was last refreshed (Unix ms).
@@ -132,7 +141,7 @@ impl Metrics {
         Arc::new(Self { clock, ..Self::default() })
     }
 
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
@@ -271,6 +280,27 @@ impl Metrics {
                 Histogram,
             )
             .with_histogram(vec![], &self.callback_latency),
+            Family::new(
+                "premise_upstream_webhooks_total",
+                "Webhooks from the upstream (the Cloud API) by result",
+                Counter,
+            )
+            .with(vec![("result", "accepted".into())], n(&self.upstream_webhooks_ok))
+            .with(vec![("result", "bad_signature".into())], n(&self.upstream_webhooks_unsigned))
+            .with(vec![("result", "invalid".into())], n(&self.upstream_webhooks_invalid)),
+            Family::new(
+                "premise_upstream_statuses_total",
+                "Statuses the upstream's webhooks carried, by whether the message is Premise's",
+                Counter,
+            )
+            .with(vec![("message", "known".into())], n(&self.upstream_statuses))
+            .with(vec![("message", "unknown".into())], n(&self.upstream_statuses_unknown)),
+            Family::new(
+                "premise_inbound_messages_total",
+                "Customers' messages received from the upstream by this replica",
+                Counter,
+            )
+            .with(vec![], n(&self.inbound_received)),
             Family::new("premise_shard_leases_held", "Shards this replica holds a lease on", Gauge)
                 .with(vec![], nodes.shards().len() as f64),
             Family::new("premise_shards", "The account's shard count", Gauge)

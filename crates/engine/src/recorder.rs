@@ -60,6 +60,28 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    /// Records the events (in one or a few batches) and answers whether all were committed;
+    /// `false` if the recorder stopped first (shutting down), when the caller must not
+    /// acknowledge them to whoever sent them.
+    pub async fn record_all(&self, events: Vec<StatusEvent>) -> bool {
+        let mut waiting = Vec::with_capacity(events.len());
+        for event in events {
+            let (done, committed) = oneshot::channel();
+            if self.tracked.send((event, done)).await.is_err() {
+                return false;
+            }
+            waiting.push(committed);
+        }
+        for committed in waiting {
+            if committed.await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 /// What recording a batch needs.
 struct Recording {
     store: Arc<dyn Store>,

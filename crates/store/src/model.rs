@@ -164,6 +164,8 @@ pub struct StatusPlan {
     /// (message id, new status code).
     pub updates: Vec<(String, i16)>,
     pub callbacks: Vec<NewCallback>,
+    /// (message id, the upstream's id for it), learnt from acknowledgements.
+    pub upstream_ids: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

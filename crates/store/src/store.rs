@@ -16,7 +16,16 @@ pub type PlanFn<'a> = &'a (dyn Fn(Vec<MessageState>) -> StatusPlan + Send + Sync
 /// the rules that depend on them can be tested with any clock.
 #[async_trait]
 pub trait Store:
-    Pipeline + Inbox + SandboxState + Media + ContactCache + Idempotency + Send + Sync + std::fmt::Debug
+    Pipeline
+    + Inbox
+    + SandboxState
+    + CloudBridge
+    + Media
+    + ContactCache
+    + Idempotency
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     fn backend(&self) -> Backend;
 
@@ -310,4 +319,29 @@ pub trait SandboxState: Send + Sync {
     async fn customer_wrote(&self, wa_id: &str, at_ms: i64) -> Result<(), StoreError>;
     /// Customers who last wrote at or after `since_ms`: (wa_id, when).
     async fn customer_windows(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError>;
+}
+
+/// What the Cloud bridge keeps so that every replica shares it: the Cloud API's ids of sent
+/// messages (written with their acknowledgement, see [`crate::StatusPlan::upstream_ids`]) and
+/// the Cloud media ids of uploaded media.
+#[async_trait]
+pub trait CloudBridge: Send + Sync {
+    /// The messages the upstream knows by these ids: (upstream id, Premise's id). Unknown ids
+    /// are left out.
+    async fn messages_by_upstream_id(
+        &self,
+        upstream_ids: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError>;
+    /// The Cloud media id of uploaded media `media_id` and when it was uploaded (Unix seconds).
+    async fn cloud_media(&self, media_id: &str) -> Result<Option<(String, i64)>, StoreError>;
+    /// Records (or replaces) the Cloud media id of `media_id`.
+    async fn put_cloud_media(
+        &self,
+        media_id: &str,
+        cloud_id: &str,
+        uploaded_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Forgets `cloud_id` as the Cloud id of `media_id` (Cloud no longer knows it); a newer id
+    /// recorded meanwhile by another replica is kept.
+    async fn forget_cloud_media(&self, media_id: &str, cloud_id: &str) -> Result<(), StoreError>;
 }

@@ -45,6 +45,7 @@ conformance!(
     contact_cache,
     idempotency_keys,
     inbound_webhooks_and_sandbox_templates,
+    cloud_media,
 );
 
 fn user(name: &str, role: Role) -> User {
@@ -228,6 +229,10 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
                     body: format!("{{\"id\":\"{}\"}}", s.id),
                 })
                 .collect(),
+            upstream_ids: states
+                .iter()
+                .map(|s| (s.id.clone(), format!("wamid.{}", s.id)))
+                .collect(),
         }
     };
     store.record_statuses(&["m1".into(), "m2".into(), "nope".into()], 5_000, &plan).await.unwrap();
@@ -237,6 +242,16 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
         "sent messages leave the queue"
     );
     assert_eq!(store.message("m1").await.unwrap().map(|(_, s)| s), Some(1));
+    let mut mapped = store
+        .messages_by_upstream_id(&["wamid.m2".into(), "wamid.m1".into(), "wamid.nope".into()])
+        .await
+        .unwrap();
+    mapped.sort();
+    assert_eq!(
+        mapped,
+        [("wamid.m1".into(), "m1".into()), ("wamid.m2".into(), "m2".into())],
+        "upstream ids are written with the plan; unknown ones are left out"
+    );
     assert_eq!(
         store.unfinished(1, 10).await.unwrap().iter().map(|u| u.0.as_str()).collect::<Vec<_>>(),
         ["m1"]
@@ -501,4 +516,27 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
         [("1555".to_owned(), 2_000)],
         "the latest message counts; older windows are left out"
     );
+}
+
+async fn cloud_media(store: Arc<dyn Store>) {
+    assert_eq!(store.cloud_media("m-1").await.unwrap(), None);
+    store.put_cloud_media("m-1", "111", 1_000).await.unwrap();
+    assert_eq!(store.cloud_media("m-1").await.unwrap(), Some(("111".into(), 1_000)));
+    store.put_cloud_media("m-1", "222", 2_000).await.unwrap();
+    assert_eq!(store.cloud_media("m-1").await.unwrap(), Some(("222".into(), 2_000)), "replaced");
+    store.forget_cloud_media("m-1", "111").await.unwrap();
+    assert_eq!(
+        store.cloud_media("m-1").await.unwrap(),
+        Some(("222".into(), 2_000)),
+        "forgetting an older id keeps the newer"
+    );
+    store.forget_cloud_media("m-1", "222").await.unwrap();
+    assert_eq!(store.cloud_media("m-1").await.unwrap(), None);
+
+    // Deleting the upload forgets its Cloud id.
+    assert!(store.begin_media("m-2", "image/png", 1_000).await.unwrap());
+    assert!(store.finish_media("m-2", 0, 0, "e3b0").await.unwrap());
+    store.put_cloud_media("m-2", "333", 1_000).await.unwrap();
+    assert!(store.delete_media("m-2").await.unwrap());
+    assert_eq!(store.cloud_media("m-2").await.unwrap(), None);
 }

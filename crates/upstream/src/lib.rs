@@ -1,7 +1,7 @@
 //! The upstream: the far side Premise delivers messages to. One folder per upstream:
-//! [`sandbox`], the built-in emulated WhatsApp network (development, CI, load tests), and next
-//! to it a bridge to the Cloud API. This file holds what every upstream shares: the
-//! [`Upstream`] trait the engine drives, and the types that cross it.
+//! [`sandbox`], the built-in emulated WhatsApp network (development, CI, load tests), and
+//! [`cloud`], the bridge to Meta's WhatsApp Cloud API (production). This file holds what every
+//! upstream shares: the [`Upstream`] trait the engine drives, and the types that cross it.
 //!
 //! An upstream answers each send with a [`SendOutcome`]: acknowledged, a transient failure (the
 //! engine retries until acknowledged) or a permanent failure (the message ends `failed`). What
@@ -9,7 +9,10 @@
 //! sink the upstream was built with ([`UpstreamContext`]). Time is a [`Clock`], passed in.
 
 mod clock;
+pub mod cloud;
 pub mod sandbox;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use premise_wire::contacts::PhoneNumber;
@@ -38,12 +41,27 @@ impl OutboundMessage {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
-    /// Taken; with the conversation it was billed in, if the upstream says.
-    Acknowledged(Option<Billing>),
-    /// Worth retrying: timeouts, 5xx, 429, lost connections.
-    Transient(String),
+    /// Taken. `upstream_id`: the far side's own id for the message, if it has one (the Cloud
+    /// API's `wamid`), stored against Premise's id so any replica maps its statuses back;
+    /// `billing`: the conversation it was billed in, if the upstream says.
+    Acknowledged { upstream_id: Option<String>, billing: Option<Billing> },
+    /// Worth retrying: timeouts, 5xx, 429, lost connections. `retry_after`: the far side asked
+    /// for at least this long before the next try (`Retry-After`).
+    Transient { why: String, retry_after: Option<Duration> },
     /// Will never succeed; the message fails with this error.
     Permanent(StatusError),
+}
+
+impl SendOutcome {
+    /// Taken, with nothing more to say.
+    pub const fn acknowledged() -> Self {
+        Self::Acknowledged { upstream_id: None, billing: None }
+    }
+
+    /// Worth retrying on the engine's own schedule.
+    pub fn transient(why: impl Into<String>) -> Self {
+        Self::Transient { why: why.into(), retry_after: None }
+    }
 }
 
 /// Something that happened to a message, reported by the upstream or the engine.
@@ -55,6 +73,23 @@ pub struct StatusEvent {
     pub errors: Vec<StatusError>,
     /// The message's conversation and pricing, carried by its `sent` and `delivered` statuses.
     pub billing: Option<Billing>,
+    /// The upstream's own id for the message, learnt when it acknowledged it: recorded with
+    /// the acknowledgement, in the same transaction.
+    pub upstream_id: Option<String>,
+}
+
+impl StatusEvent {
+    /// `status` reached at `at_ms`, with nothing else to carry.
+    pub fn new(message_id: impl Into<String>, status: MessageStatus, at_ms: i64) -> Self {
+        Self {
+            message_id: message_id.into(),
+            status,
+            at_ms,
+            errors: Vec::new(),
+            billing: None,
+            upstream_id: None,
+        }
+    }
 }
 
 /// Where upstreams report later statuses.
@@ -103,4 +138,24 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
     async fn lookup_contact(&self, number: &PhoneNumber) -> Option<String> {
         Some(number.as_str().to_owned())
     }
+
+    /// Tells the far side the integration read the customer's message `inbound_id`
+    /// (`PUT /v1/messages/{id}`). Nothing to tell by default.
+    async fn mark_read(&self, _inbound_id: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether the far side is reachable and takes Premise's credentials, for `/v1/health`.
+    fn gateway(&self) -> Gateway {
+        Gateway::Connected
+    }
+}
+
+/// The upstream's connection, as `/v1/health` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gateway {
+    Connected,
+    /// Sends cannot go through: why (an expired token, the far side unreachable, ...). Messages
+    /// are kept and retried meanwhile.
+    Disconnected(String),
 }

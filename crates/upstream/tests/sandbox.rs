@@ -90,7 +90,7 @@ async fn delivered_and_read_come_when_the_clock_says() {
     let mut sandbox = start().await;
     sandbox.world.customer_wrote("16505550107");
     let sent = sandbox.sandbox.send(&outbound("m1", &text("16505550107"))).await;
-    assert!(matches!(sent, SendOutcome::Acknowledged(Some(_))), "{sent:?}");
+    assert!(matches!(sent, SendOutcome::Acknowledged { billing: Some(_), .. }), "{sent:?}");
     assert!(sandbox.nothing().await, "nothing before delivered_after");
     sandbox.clock.advance(Duration::from_millis(99));
     assert!(sandbox.nothing().await);
@@ -149,7 +149,7 @@ async fn the_window_refuses_free_form_until_the_customer_writes() {
     }
     sandbox.world.customer_wrote("16505550107");
     let sent = sandbox.sandbox.send(&outbound("m", &text("16505550107"))).await;
-    assert!(matches!(sent, SendOutcome::Acknowledged(Some(_))), "{sent:?}");
+    assert!(matches!(sent, SendOutcome::Acknowledged { billing: Some(_), .. }), "{sent:?}");
     sandbox.world.clock.advance(24 * 3600 * 1000);
     match sandbox.sandbox.send(&outbound("m", &text("16505550107"))).await {
         SendOutcome::Permanent(error) => assert_eq!(error.code, 470, "closed after 24 h"),

@@ -83,6 +83,21 @@ impl MediaType {
         Ok(Self { value, kind })
     }
 
+    /// A type another party vouches for (media a customer sent through the Cloud API): one
+    /// [`MediaType::parse`] takes keeps its kind; any other is kept as a document, and what is
+    /// not a media type at all becomes `application/octet-stream`.
+    pub fn received(content_type: &str) -> Self {
+        Self::parse(Some(content_type)).unwrap_or_else(|_| {
+            let essence = content_type.split(';').next().unwrap_or_default().trim();
+            let well_formed =
+                essence.split_once('/').is_some_and(|(t, s)| is_token(t) && is_token(s))
+                    && content_type.len() <= 255
+                    && content_type.chars().all(|c| c.is_ascii() && !c.is_ascii_control());
+            let value = if well_formed { content_type.trim() } else { "application/octet-stream" };
+            Self { value: value.to_ascii_lowercase(), kind: MediaKind::Document }
+        })
+    }
+
     /// The type as stored and served back on download.
     pub fn as_str(&self) -> &str {
         &self.value

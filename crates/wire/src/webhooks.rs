@@ -73,8 +73,10 @@ pub struct StatusCallback {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
     pub id: String,
-    /// When the conversation ends, Unix seconds as a string (like `timestamp`).
-    pub expiration_timestamp: String,
+    /// When the conversation ends, Unix seconds as a string (like `timestamp`). The Cloud API
+    /// gives it on a conversation's first status only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expiration_timestamp: Option<String>,
     pub origin: ConversationOrigin,
 }
 

@@ -75,20 +75,22 @@ impl ShardSender {
         jitter: f64,
     ) {
         match outcome {
-            SendOutcome::Acknowledged(_) => window.done(&message.recipient),
+            SendOutcome::Acknowledged { .. } => window.done(&message.recipient),
             SendOutcome::Permanent(error) => {
                 tracing::info!(shard = self.shard, id = %message.id, code = error.code, "message failed permanently");
                 window.done(&message.recipient);
             }
-            SendOutcome::Transient(why) => {
+            SendOutcome::Transient { why, retry_after } => {
                 let attempts = window.failed_again(&message.recipient);
                 Metrics::add(&self.metrics.retries, 1);
-                let wait = retry::backoff(
+                let backoff = retry::backoff(
                     attempts,
                     self.config.retry_initial,
                     self.config.retry_max,
                     jitter,
                 );
+                // The far side's `Retry-After` is a floor, never shortened by the backoff.
+                let wait = retry_after.map_or(backoff, |asked| asked.max(backoff));
                 tracing::debug!(shard = self.shard, id = %message.id, attempts, ?wait, why, "send failed; will retry");
                 window.retry_at(&message.recipient, now_ms + millis(wait));
             }
@@ -221,7 +223,7 @@ async fn send(
             let started = std::time::Instant::now();
             let outcome =
                 clock.timeout(timeout, upstream.send(&outbound)).await.unwrap_or_else(|_| {
-                    SendOutcome::Transient(format!(
+                    SendOutcome::transient(format!(
                         "no answer from the upstream within {timeout:?}"
                     ))
                 });
@@ -243,9 +245,10 @@ async fn send(
         }
     };
     match &outcome {
-        SendOutcome::Acknowledged(billing) => {
+        SendOutcome::Acknowledged { upstream_id, billing } => {
             let sent = StatusEvent {
                 billing: billing.clone(),
+                upstream_id: upstream_id.clone(),
                 ..event(&queued.id, MessageStatus::Sent, Vec::new(), &clock)
             };
             recorder.record_committed(sent).await;
@@ -256,7 +259,7 @@ async fn send(
             recorder.record_committed(failed).await;
             Metrics::add(&metrics.failed, 1);
         }
-        SendOutcome::Transient(_) => {}
+        SendOutcome::Transient { .. } => {}
     }
     (queued, outcome)
 }
@@ -287,7 +290,7 @@ async fn recv(
 }
 
 fn event(id: &str, status: MessageStatus, errors: Vec<StatusError>, clock: &Clock) -> StatusEvent {
-    StatusEvent { message_id: id.to_owned(), status, at_ms: clock.now_ms(), errors, billing: None }
+    StatusEvent { errors, ..StatusEvent::new(id, status, clock.now_ms()) }
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -327,7 +330,7 @@ mod tests {
     }
 
     fn transient() -> SendOutcome {
-        SendOutcome::Transient("the upstream timed out".into())
+        SendOutcome::transient("the upstream timed out")
     }
 
     /// The retry schedule, step by step on a driven clock: a recipient whose send fails waits
@@ -350,7 +353,7 @@ mod tests {
         assert_eq!(ids(&first), ["a1", "b1"], "one head per recipient");
         // Full jitter (1.0): the whole backoff, so the schedule is exact.
         sender.settle(&mut window, &first[0], &transient(), T0, 1.0);
-        sender.settle(&mut window, &first[1], &SendOutcome::Acknowledged(None), T0, 1.0);
+        sender.settle(&mut window, &first[1], &SendOutcome::acknowledged(), T0, 1.0);
         assert!(sender.step(&mut window, T0 + initial - 1, 64).await.is_empty());
         let again = sender.step(&mut window, T0 + initial, 64).await;
         assert_eq!(ids(&again), ["a1"], "the same head, not a2");
@@ -361,7 +364,7 @@ mod tests {
         let third = sender.step(&mut window, failed_at + 2 * initial, 64).await;
         assert_eq!(ids(&third), ["a1"], "the second wait is twice the first");
 
-        sender.settle(&mut window, &third[0], &SendOutcome::Acknowledged(None), failed_at, 1.0);
+        sender.settle(&mut window, &third[0], &SendOutcome::acknowledged(), failed_at, 1.0);
         let next = sender.step(&mut window, failed_at + 2 * initial, 64).await;
         assert_eq!(ids(&next), ["a2"], "acknowledged: the recipient moves on at once");
         assert_eq!(sender.metrics.retries.load(Ordering::Relaxed), 2);

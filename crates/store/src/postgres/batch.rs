@@ -100,6 +100,18 @@ impl PgStore {
             .execute(tx.conn())
             .await?;
         }
+        if !plan.upstream_ids.is_empty() {
+            let (ids, upstream_ids): (Vec<&str>, Vec<&str>) =
+                plan.upstream_ids.iter().map(|(id, u)| (id.as_str(), u.as_str())).unzip();
+            sqlx::query(
+                "UPDATE messages m SET upstream_id = u.upstream_id
+                 FROM UNNEST($1::text[], $2::text[]) AS u(id, upstream_id) WHERE m.id = u.id",
+            )
+            .bind(&ids)
+            .bind(&upstream_ids)
+            .execute(tx.conn())
+            .await?;
+        }
         if !plan.callbacks.is_empty() {
             let shards: Vec<i32> = plan.callbacks.iter().map(|c| c.shard.cast_signed()).collect();
             let crcs: Vec<i64> =

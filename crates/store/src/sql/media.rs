@@ -91,6 +91,10 @@ for_each_backend! {
                 .bind(id)
                 .execute(tx.conn())
                 .await?;
+            sqlx::query("DELETE FROM cloud_media WHERE media_id = $1")
+                .bind(id)
+                .execute(tx.conn())
+                .await?;
             let result =
                 sqlx::query("DELETE FROM media WHERE id = $1").bind(id).execute(tx.conn()).await?;
             tx.commit().await?;

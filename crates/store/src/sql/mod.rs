@@ -38,6 +38,7 @@ macro_rules! for_each_backend {
 }
 
 mod accounts;
+mod cloud;
 mod connections;
 mod contacts;
 mod idempotency;

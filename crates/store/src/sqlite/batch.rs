@@ -76,6 +76,13 @@ impl SqliteStore {
                 .execute(tx.conn())
                 .await?;
         }
+        for (id, upstream_id) in &plan.upstream_ids {
+            sqlx::query("UPDATE messages SET upstream_id = $2 WHERE id = $1")
+                .bind(id)
+                .bind(upstream_id)
+                .execute(tx.conn())
+                .await?;
+        }
         for c in &plan.callbacks {
             sqlx::query(
                 "INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at)

@@ -43,7 +43,7 @@ impl Open {
         Billing {
             conversation: Conversation {
                 id: self.id.clone(),
-                expiration_timestamp: (self.expires_ms / 1000).to_string(),
+                expiration_timestamp: Some((self.expires_ms / 1000).to_string()),
                 origin: ConversationOrigin { kind: origin.to_owned() },
             },
             pricing: Pricing {
@@ -97,7 +97,7 @@ mod tests {
         assert_eq!(billing.pricing.pricing_model, "CBP");
         assert_eq!(
             billing.conversation.expiration_timestamp,
-            ((1_000 + 2 * WINDOW_MS) / 1000).to_string()
+            Some(((1_000 + 2 * WINDOW_MS) / 1000).to_string())
         );
     }
 }

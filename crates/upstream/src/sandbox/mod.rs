@@ -161,11 +161,11 @@ impl Upstream for Sandbox {
                 line["hydrated"] = serde_json::Value::String(text);
             }
             if !journal.append(line.to_string()).await {
-                return SendOutcome::Transient("sandbox: journal unavailable".to_owned());
+                return SendOutcome::transient("sandbox: journal unavailable");
             }
         }
         self.schedule(&message.id, behaviour, MessageStatus::Sent, acked_at, billing.as_ref());
-        SendOutcome::Acknowledged(billing)
+        SendOutcome::Acknowledged { upstream_id: None, billing }
     }
 
     async fn resume(&self, unfinished: &[Unfinished]) {
@@ -207,7 +207,7 @@ impl Sandbox {
                 let done = attempts.entry(message.id.clone()).or_insert(0);
                 if *done < n {
                     *done += 1;
-                    return Some(SendOutcome::Transient(format!(
+                    return Some(SendOutcome::transient(format!(
                         "sandbox: test number {recipient}, transient failure {done} of {n}"
                     )));
                 }
@@ -227,7 +227,7 @@ impl Sandbox {
         if self.config.transient_failure_rate > 0.0
             && self.draw() < self.config.transient_failure_rate
         {
-            return Some(SendOutcome::Transient("sandbox: simulated transient failure".to_owned()));
+            return Some(SendOutcome::transient("sandbox: simulated transient failure"));
         }
         if self.config.permanent_failure_rate > 0.0
             && self.draw() < self.config.permanent_failure_rate
@@ -259,11 +259,8 @@ impl Sandbox {
         }
         let now_ms = self.clock.now_ms();
         let event = |status, due_ms: i64| StatusEvent {
-            message_id: id.to_owned(),
-            status,
-            at_ms: due_ms.max(now_ms),
-            errors: Vec::new(),
             billing: if status == MessageStatus::Delivered { billing.cloned() } else { None },
+            ..StatusEvent::new(id, status, due_ms.max(now_ms))
         };
         let delivered_ms = match status {
             MessageStatus::Sent => {

@@ -1,0 +1,79 @@
+//! What the Cloud bridge keeps: the Cloud API's ids of sent messages (a column of `messages`,
+//! written with the acknowledgement) and the Cloud ids of uploaded media.
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+use crate::store::CloudBridge;
+
+/// Ids looked up in one statement at most (a webhook carries a handful).
+const LOOKUP_CHUNK: usize = 500;
+
+/// `SELECT ... WHERE upstream_id IN ($1, ..., $n)`.
+fn lookup_statement(count: usize) -> String {
+    let placeholders: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
+    format!(
+        "SELECT upstream_id, id FROM messages WHERE upstream_id IN ({})",
+        placeholders.join(", ")
+    )
+}
+
+for_each_backend! {
+    #[async_trait]
+    impl CloudBridge for Db {
+        async fn messages_by_upstream_id(
+            &self,
+            upstream_ids: &[String],
+        ) -> Result<Vec<(String, String)>, StoreError> {
+            let mut found = Vec::new();
+            for chunk in upstream_ids.chunks(LOOKUP_CHUNK) {
+                let statement = lookup_statement(chunk.len());
+                let mut query = sqlx::query_as::<_, (String, String)>(&statement);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                found.extend(query.fetch_all(&self.pool).await?);
+            }
+            Ok(found)
+        }
+
+        async fn cloud_media(&self, media_id: &str) -> Result<Option<(String, i64)>, StoreError> {
+            Ok(sqlx::query_as("SELECT cloud_id, uploaded_at FROM cloud_media WHERE media_id = $1")
+                .bind(media_id)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn put_cloud_media(
+            &self,
+            media_id: &str,
+            cloud_id: &str,
+            uploaded_at: i64,
+        ) -> Result<(), StoreError> {
+            let mut tx = self.tx().await?;
+            sqlx::query(
+                "INSERT INTO cloud_media (media_id, cloud_id, uploaded_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (media_id) DO UPDATE
+                 SET cloud_id = excluded.cloud_id, uploaded_at = excluded.uploaded_at",
+            )
+            .bind(media_id)
+            .bind(cloud_id)
+            .bind(uploaded_at)
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn forget_cloud_media(&self, media_id: &str, cloud_id: &str) -> Result<(), StoreError> {
+            let mut tx = self.tx().await?;
+            sqlx::query("DELETE FROM cloud_media WHERE media_id = $1 AND cloud_id = $2")
+                .bind(media_id)
+                .bind(cloud_id)
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    }
+}

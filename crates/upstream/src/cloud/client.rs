@@ -1,0 +1,363 @@
+//! The Cloud API over HTTP: one function per call Premise makes, each answering what Cloud
+//! said, typed. Nothing here decides what an answer means for a message ([`super::errors`]
+//! does); every call notes what it learnt about the connection in [`super::gateway`].
+//!
+//! Paths (Meta's OpenAPI, `cloud-api/business-messaging-api_v23.0.yaml`):
+//! `POST /{version}/{phone-number-id}/messages` (sends and read receipts),
+//! `POST /{version}/{phone-number-id}/media` (multipart upload), `GET /{version}/{media-id}`
+//! (a media's short-lived URL), that URL itself, and `GET /{version}/{phone-number-id}`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::gateway::GatewayState;
+use super::settings::CloudSettings;
+
+/// What a failed Cloud call came back with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudError {
+    /// No answer: a timeout, a refused or broken connection.
+    Transport(String),
+    /// An answer other than 2xx, with Cloud's error object when the body held one.
+    Http { status: u16, retry_after: Option<Duration>, error: Option<GraphError> },
+}
+
+/// Cloud's error object: `{"error":{"message","type","code","error_subcode","error_data":
+/// {"details"},"fbtrace_id"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GraphError {
+    pub code: i64,
+    pub subcode: Option<i64>,
+    /// `message`, e.g. "(#131026) Message Undeliverable".
+    pub message: String,
+    /// `error_data.details`, what Meta says to build logic on (with `code`).
+    pub details: Option<String>,
+}
+
+impl GraphError {
+    /// The message without its "(#code) " prefix: the error's title.
+    pub fn title(&self) -> String {
+        let message = self.message.trim();
+        match message.strip_prefix("(#").and_then(|rest| rest.split_once(") ")) {
+            Some((_, title)) if !title.is_empty() => title.to_owned(),
+            _ => message.to_owned(),
+        }
+    }
+
+    fn parse(body: &[u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            error: Inner,
+        }
+        #[derive(Deserialize)]
+        struct Inner {
+            code: i64,
+            #[serde(default)]
+            error_subcode: Option<i64>,
+            #[serde(default)]
+            message: String,
+            #[serde(default)]
+            error_data: Option<ErrorData>,
+        }
+        #[derive(Deserialize)]
+        struct ErrorData {
+            #[serde(default)]
+            details: Option<String>,
+        }
+        let envelope: Envelope = serde_json::from_slice(body).ok()?;
+        Some(Self {
+            code: envelope.error.code,
+            subcode: envelope.error.error_subcode,
+            message: envelope.error.message,
+            details: envelope.error.error_data.and_then(|d| d.details),
+        })
+    }
+}
+
+impl fmt::Display for CloudError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Transport(why) => write!(f, "no answer from the Cloud API: {why}"),
+            Self::Http { status, error: Some(error), .. } => {
+                write!(
+                    f,
+                    "the Cloud API answered {status}, code {}: {}",
+                    error.code, error.message
+                )?;
+                if let Some(details) = &error.details {
+                    write!(f, " ({details})")?;
+                }
+                Ok(())
+            }
+            Self::Http { status, error: None, .. } => {
+                write!(f, "the Cloud API answered {status} without an error object")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CloudError {}
+
+/// What `GET /{media-id}` says of a media.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MediaUrl {
+    pub url: String,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+/// What `GET /{phone-number-id}` says of the number.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+pub struct PhoneNumber {
+    #[serde(default)]
+    pub display_phone_number: Option<String>,
+    #[serde(default)]
+    pub verified_name: Option<String>,
+    #[serde(default)]
+    pub quality_rating: Option<String>,
+}
+
+/// The Cloud API, as one phone number of one business uses it.
+pub struct CloudClient {
+    settings: CloudSettings,
+    http: reqwest::Client,
+    /// What the last calls said about the connection, for `/v1/health`.
+    pub(crate) gateway: Arc<GatewayState>,
+}
+
+impl fmt::Debug for CloudClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloudClient").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl CloudClient {
+    pub fn new(settings: CloudSettings) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(256)
+            .build()?;
+        Ok(Self { settings, http, gateway: Arc::new(GatewayState::default()) })
+    }
+
+    pub fn settings(&self) -> &CloudSettings {
+        &self.settings
+    }
+
+    /// `POST /{phone-number-id}/messages` with a send body: the message's `wamid`.
+    pub async fn send_message(&self, body: &Value) -> Result<String, CloudError> {
+        #[derive(Deserialize)]
+        struct Sent {
+            messages: Vec<SentMessage>,
+        }
+        #[derive(Deserialize)]
+        struct SentMessage {
+            id: String,
+        }
+        let url = self.number_url("messages");
+        let answer = self.call(self.request(Method::POST, &url).json(body)).await?;
+        match serde_json::from_slice::<Sent>(&answer) {
+            Ok(sent) if !sent.messages.is_empty() => {
+                Ok(sent.messages.into_iter().next().map(|m| m.id).unwrap_or_default())
+            }
+            _ => Err(CloudError::Transport(format!(
+                "the Cloud API accepted the message but its answer names no message id: {}",
+                String::from_utf8_lossy(&answer)
+            ))),
+        }
+    }
+
+    /// `POST /{phone-number-id}/messages` with a read receipt for the customer's message.
+    pub async fn mark_read(&self, message_id: &str) -> Result<(), CloudError> {
+        let body =
+            json!({ "messaging_product": "whatsapp", "status": "read", "message_id": message_id });
+        let url = self.number_url("messages");
+        self.call(self.request(Method::POST, &url).json(&body)).await.map(drop)
+    }
+
+    /// `POST /{phone-number-id}/media`, multipart, the bytes streamed from `chunks`: the
+    /// Cloud media id.
+    pub async fn upload_media<S>(
+        &self,
+        mime_type: &str,
+        size: u64,
+        file_name: &str,
+        chunks: S,
+    ) -> Result<String, CloudError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
+    {
+        #[derive(Deserialize)]
+        struct Uploaded {
+            id: String,
+        }
+        let file =
+            reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(chunks), size)
+                .file_name(file_name.to_owned())
+                .mime_str(mime_type)
+                .map_err(|e| CloudError::Transport(format!("media type '{mime_type}': {e}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime_type.to_owned())
+            .part("file", file);
+        let url = self.number_url("media");
+        // An upload may take longer than an API call; the engine's send timeout bounds it.
+        let upload = self.request(Method::POST, &url).multipart(form);
+        let answer =
+            self.call(upload.timeout(self.settings.timeout.max(Duration::from_secs(300)))).await?;
+        serde_json::from_slice::<Uploaded>(&answer).map(|u| u.id).map_err(|e| {
+            CloudError::Transport(format!("the Cloud API's answer to an upload has no id: {e}"))
+        })
+    }
+
+    /// `GET /{media-id}`: where to download a customer's media from (valid 5 minutes).
+    pub async fn media_url(&self, media_id: &str) -> Result<MediaUrl, CloudError> {
+        let url = format!("{}/{}/{}", self.base(), self.settings.api_version, media_id);
+        let answer = self.call(self.request(Method::GET, &url)).await?;
+        serde_json::from_slice(&answer)
+            .map_err(|e| CloudError::Transport(format!("the media lookup's answer: {e}")))
+    }
+
+    /// Downloads a media URL from [`CloudClient::media_url`], with the token: the response,
+    /// its body still to be read.
+    pub async fn download(&self, url: &str) -> Result<reqwest::Response, CloudError> {
+        let response = self
+            .request(Method::GET, url)
+            // A download may take longer than an API call; its body is read as it streams.
+            .timeout(self.settings.timeout.max(Duration::from_secs(300)))
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        if response.status().is_success() {
+            self.gateway.answered();
+            Ok(response)
+        } else {
+            Err(self.failed(response).await)
+        }
+    }
+
+    /// `GET /{phone-number-id}`: the number's name and quality rating.
+    pub async fn phone_number(&self) -> Result<PhoneNumber, CloudError> {
+        let url = format!(
+            "{}?fields=display_phone_number,verified_name,quality_rating",
+            self.number_base()
+        );
+        let answer = self.call(self.request(Method::GET, &url)).await?;
+        serde_json::from_slice(&answer)
+            .map_err(|e| CloudError::Transport(format!("the phone number's answer: {e}")))
+    }
+
+    fn base(&self) -> &str {
+        self.settings.base_url.trim_end_matches('/')
+    }
+
+    fn number_base(&self) -> String {
+        format!("{}/{}/{}", self.base(), self.settings.api_version, self.settings.phone_number_id)
+    }
+
+    fn number_url(&self, edge: &str) -> String {
+        format!("{}/{edge}", self.number_base())
+    }
+
+    fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.http
+            .request(method, url)
+            .header(AUTHORIZATION, format!("Bearer {}", self.settings.access_token.expose()))
+    }
+
+    /// Sends the request; the body of a 2xx answer, or what went wrong.
+    async fn call(&self, request: RequestBuilder) -> Result<Bytes, CloudError> {
+        let response = request.send().await.map_err(|e| self.transport(&e))?;
+        if !response.status().is_success() {
+            return Err(self.failed(response).await);
+        }
+        let body = response.bytes().await.map_err(|e| self.transport(&e))?;
+        self.gateway.answered();
+        Ok(body)
+    }
+
+    fn transport(&self, error: &reqwest::Error) -> CloudError {
+        // reqwest's message names the URL; the URL never holds a secret.
+        let mut why = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            why.push_str(": ");
+            why.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let error = CloudError::Transport(why);
+        self.gateway.failed(&error);
+        error
+    }
+
+    async fn failed(&self, response: reqwest::Response) -> CloudError {
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let body = response.bytes().await.unwrap_or_default();
+        let error = CloudError::Http {
+            status: status.as_u16(),
+            retry_after,
+            error: GraphError::parse(&body),
+        };
+        if status != StatusCode::NOT_FOUND
+            || !matches!(&error, CloudError::Http { error: None, .. })
+        {
+            self.gateway.failed(&error);
+        } else {
+            // A bare 404: the base URL or the phone number id is wrong.
+            self.gateway.failed(&CloudError::Transport(format!(
+                "{} answered 404: check cloud.base_url, cloud.api_version and cloud.phone_number_id",
+                self.base()
+            )));
+        }
+        error
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the Graph API).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let seconds: f64 = value.parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3_600.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cloud_errors() {
+        let body =
+            br#"{"error":{"message":"(#131026) Message Undeliverable","type":"OAuthException",
+            "code":131026,"error_data":{"messaging_product":"whatsapp","details":"not on WhatsApp"},
+            "fbtrace_id":"A1"}}"#;
+        let error = GraphError::parse(body).unwrap();
+        assert_eq!((error.code, error.title()), (131026, "Message Undeliverable".to_owned()));
+        assert_eq!(error.details.as_deref(), Some("not on WhatsApp"));
+        assert_eq!(GraphError::parse(b"<html>bad gateway</html>"), None);
+        let plain =
+            GraphError { message: "Invalid OAuth access token".into(), ..GraphError::default() };
+        assert_eq!(plain.title(), "Invalid OAuth access token");
+    }
+
+    #[test]
+    fn reads_retry_after() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+}

@@ -1,0 +1,93 @@
+//! The connection to the Cloud API as `/v1/health` reports it: connected while calls are
+//! answered, disconnected (and why) while they are not or the token is refused. Kept up to date
+//! by every call and by a periodic look at the phone number, which also gives its name and
+//! quality rating.
+
+use std::sync::Mutex;
+
+use super::client::{CloudClient, CloudError, PhoneNumber};
+use super::errors::is_token_error;
+use crate::{Clock, Gateway};
+
+#[derive(Debug, Default)]
+pub(crate) struct GatewayState {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Why sends cannot go through; `None` while they can.
+    down: Option<String>,
+    phone: Option<PhoneNumber>,
+}
+
+impl GatewayState {
+    /// A call was answered: the connection and the token are good.
+    pub(crate) fn answered(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.down = None;
+        }
+    }
+
+    /// A call failed; the connection is down if no call can go through (no answer, the token
+    /// refused, Cloud failing). An error about one message says nothing about the connection.
+    pub(crate) fn failed(&self, error: &CloudError) {
+        let down = match error {
+            CloudError::Transport(why) => Some(format!("cannot reach the Cloud API: {why}")),
+            CloudError::Http { status, error: Some(graph), .. } if is_token_error(graph.code) => {
+                Some(format!(
+                    "the Cloud API refused the access token (HTTP {status}, code {}: {}); \
+                     messages are kept and retried: set a valid cloud.access_token and restart",
+                    graph.code, graph.message
+                ))
+            }
+            CloudError::Http { status: 401 | 403, error: None, .. } => Some(
+                "the Cloud API refused the access token; messages are kept and retried: \
+                 set a valid cloud.access_token and restart"
+                    .to_owned(),
+            ),
+            CloudError::Http { status, .. } if *status >= 500 => {
+                Some(format!("the Cloud API is failing: {error}"))
+            }
+            CloudError::Http { .. } => None,
+        };
+        if let (Some(down), Ok(mut inner)) = (down, self.inner.lock()) {
+            inner.down = Some(down);
+        }
+    }
+
+    pub(crate) fn gateway(&self) -> Gateway {
+        match self.inner.lock().ok().and_then(|inner| inner.down.clone()) {
+            Some(why) => Gateway::Disconnected(why),
+            None => Gateway::Connected,
+        }
+    }
+
+    pub(crate) fn phone(&self) -> Option<PhoneNumber> {
+        self.inner.lock().ok().and_then(|inner| inner.phone.clone())
+    }
+
+    fn checked(&self, phone: PhoneNumber) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.phone = Some(phone);
+        }
+    }
+}
+
+/// Looks the phone number up now and every `client.settings().check_interval`, until `stop`.
+pub(crate) async fn watch(
+    client: std::sync::Arc<CloudClient>,
+    clock: Clock,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        match client.phone_number().await {
+            Ok(phone) => client.gateway.checked(phone),
+            Err(e) => tracing::warn!(error = %e, "cannot look up the Cloud phone number"),
+        }
+        tokio::select! {
+            () = clock.sleep(client.settings().check_interval) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}

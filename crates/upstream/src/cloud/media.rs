@@ -1,0 +1,99 @@
+//! Media a message names by its Premise id (uploaded to `/v1/media`): Cloud cannot fetch it, so
+//! its bytes are uploaded to Cloud once (`POST /{phone-number-id}/media`, multipart, streamed
+//! chunk by chunk from the store) and the Cloud id is kept in the store, where every replica
+//! finds it. Cloud forgets uploads after 30 days: an id older than [`REUSE_FOR_SECS`] is
+//! replaced by a new upload, and one Cloud says it does not know is forgotten.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use premise_store::Store;
+use premise_wire::StatusError;
+
+use super::client::{CloudClient, CloudError};
+use crate::Clock;
+
+/// Cloud keeps uploaded media 30 days; an upload is reused for a day less, so it is never
+/// sent just as it expires.
+pub const REUSE_FOR_SECS: i64 = 29 * 24 * 3600;
+
+/// Why a message's media could not be given Cloud ids.
+#[derive(Debug)]
+pub enum MediaError {
+    /// The media is gone from Premise (deleted after the message was accepted).
+    Missing(StatusError),
+    /// The store or Cloud failed; worth retrying.
+    Failed(String, Option<CloudError>),
+}
+
+/// The Cloud id of each of `media_ids`, uploading those Cloud does not have (or may have
+/// forgotten). Also answers when each id was uploaded, Unix seconds.
+pub async fn cloud_ids(
+    client: &CloudClient,
+    store: &Arc<dyn Store>,
+    clock: &Clock,
+    media_ids: &[String],
+) -> Result<HashMap<String, (String, i64)>, MediaError> {
+    let mut ids = HashMap::new();
+    for media_id in media_ids {
+        let known = store.cloud_media(media_id).await.map_err(|e| {
+            MediaError::Failed(format!("cannot read the Cloud media ids: {e}"), None)
+        })?;
+        let now = clock.now_secs();
+        let cloud = match known {
+            Some((cloud_id, uploaded_at)) if uploaded_at > now - REUSE_FOR_SECS => {
+                (cloud_id, uploaded_at)
+            }
+            _ => {
+                let cloud_id = upload(client, store, media_id).await?;
+                store.put_cloud_media(media_id, &cloud_id, now).await.map_err(|e| {
+                    MediaError::Failed(format!("cannot record the Cloud media id: {e}"), None)
+                })?;
+                (cloud_id, now)
+            }
+        };
+        ids.insert(media_id.clone(), cloud);
+    }
+    Ok(ids)
+}
+
+async fn upload(
+    client: &CloudClient,
+    store: &Arc<dyn Store>,
+    media_id: &str,
+) -> Result<String, MediaError> {
+    let info = store
+        .media(media_id)
+        .await
+        .map_err(|e| MediaError::Failed(format!("cannot read media {media_id}: {e}"), None))?
+        .ok_or_else(|| {
+            MediaError::Missing(StatusError {
+                code: 1006,
+                title: "Resource not found".to_owned(),
+                details: Some(format!("media {media_id} was deleted before it could be sent")),
+            })
+        })?;
+    // Chunks are read by a task of their own, one ahead of the upload, so the request body is a
+    // plain channel (the HTTP client wants a body it can share between threads).
+    let (chunks, mut receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    let (reader_store, id) = (store.clone(), media_id.to_owned());
+    let reader = tokio::spawn(async move {
+        for index in 0..info.chunks {
+            let chunk = match reader_store.media_chunk(&id, index).await {
+                Ok(Some(bytes)) => Ok(Bytes::from(bytes)),
+                Ok(None) => Err(std::io::Error::other(format!("media {id} lost chunk {index}"))),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            let failed = chunk.is_err();
+            if chunks.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    let body = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+    let uploaded = client.upload_media(&info.mime_type, info.size, media_id, body).await;
+    reader.abort();
+    uploaded
+        .map_err(|e| MediaError::Failed(format!("cannot upload media {media_id}: {e}"), Some(e)))
+}

@@ -1,0 +1,159 @@
+//! The bridge to Meta's WhatsApp Cloud API: On-Premises messages, translated
+//! ([`translate`]), sent to `POST /{phone-number-id}/messages`; what Cloud answers turned into
+//! an outcome the engine understands ([`errors`]); uploaded media exchanged for Cloud media
+//! ids ([`media`]); sends paced to the number's throughput ([`limit`]); the connection's health
+//! ([`gateway`]). What Cloud sends back (statuses, customers' messages) arrives as signed
+//! webhooks, read by [`webhook`] and recorded by the HTTP front.
+
+mod client;
+pub mod errors;
+mod gateway;
+mod limit;
+pub mod media;
+mod settings;
+pub mod translate;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use premise_store::Store;
+
+pub use client::{CloudClient, CloudError, GraphError, MediaUrl, PhoneNumber};
+pub use settings::{CloudSettings, GRAPH_URL, Hidden};
+
+use self::errors::Verdict;
+use self::limit::Limiter;
+use self::media::MediaError;
+use crate::{Clock, Gateway, OutboundMessage, SendOutcome, Upstream, UpstreamContext};
+
+/// The Cloud API as the engine's upstream.
+#[derive(Debug)]
+pub struct Cloud {
+    client: Arc<CloudClient>,
+    store: Arc<dyn Store>,
+    limiter: Limiter,
+    clock: Clock,
+}
+
+impl Cloud {
+    /// The upstream, and its background look at the phone number (stopped with `context.stop`).
+    pub fn start(
+        client: Arc<CloudClient>,
+        store: Arc<dyn Store>,
+        context: &UpstreamContext,
+    ) -> Self {
+        tokio::spawn(gateway::watch(client.clone(), context.clock.clone(), context.stop.clone()));
+        let limiter = Limiter::new(client.settings().max_per_second, context.clock.clone());
+        Self { client, store, limiter, clock: context.clock.clone() }
+    }
+
+    /// The send, after its media have Cloud ids.
+    async fn send_translated(
+        &self,
+        message: &OutboundMessage,
+        cloud_media: &std::collections::HashMap<String, (String, i64)>,
+    ) -> SendOutcome {
+        let ids = cloud_media.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect();
+        let body = translate::cloud_request(&message.message, &ids);
+        let max_wait = self.client.settings().max_pacing_wait;
+        if let Err(wait) = self.limiter.acquire(message.shard, message.shards, max_wait).await {
+            return SendOutcome::Transient {
+                why: format!("paced: the shard's next send slot is {wait:?} away"),
+                retry_after: Some(wait),
+            };
+        }
+        match self.client.send_message(&body).await {
+            Ok(wamid) => SendOutcome::Acknowledged { upstream_id: Some(wamid), billing: None },
+            Err(error) => {
+                if self.forgot_media(&error, cloud_media).await {
+                    return SendOutcome::transient(format!(
+                        "Cloud no longer knows the message's media ({error}); uploading again"
+                    ));
+                }
+                match errors::classify(&error) {
+                    Verdict::Retry { why, retry_after, pause_all } => {
+                        if let Some(pause) = pause_all {
+                            self.limiter.pause(pause);
+                        }
+                        SendOutcome::Transient { why, retry_after }
+                    }
+                    Verdict::Fail(error) => SendOutcome::Permanent(error),
+                }
+            }
+        }
+    }
+
+    /// When Cloud refuses a media id it gave out more than a minute ago (expired or lost), the
+    /// ids are forgotten so the retry uploads again. A fresh id refused is the message's fault.
+    async fn forgot_media(
+        &self,
+        error: &CloudError,
+        cloud_media: &std::collections::HashMap<String, (String, i64)>,
+    ) -> bool {
+        let CloudError::Http { error: Some(graph), .. } = error else { return false };
+        let says_media = [&graph.message, graph.details.as_deref().unwrap_or_default()]
+            .iter()
+            .any(|text| text.to_ascii_lowercase().contains("media"));
+        if !matches!(graph.code, 100 | 131009 | 131053) || !says_media {
+            return false;
+        }
+        let stale_before = self.clock.now_secs() - 60;
+        let mut forgot = false;
+        for (media_id, (cloud_id, uploaded_at)) in cloud_media {
+            if *uploaded_at < stale_before {
+                forgot |= self.store.forget_cloud_media(media_id, cloud_id).await.is_ok();
+            }
+        }
+        forgot
+    }
+}
+
+#[async_trait]
+impl Upstream for Cloud {
+    async fn send(&self, message: &OutboundMessage) -> SendOutcome {
+        let uploaded = translate::uploaded_media(&message.message);
+        let cloud_media = if uploaded.is_empty() {
+            Default::default()
+        } else {
+            match media::cloud_ids(&self.client, &self.store, &self.clock, &uploaded).await {
+                Ok(ids) => ids,
+                Err(MediaError::Missing(error)) => return SendOutcome::Permanent(error),
+                Err(MediaError::Failed(why, cloud)) => {
+                    return match cloud.as_ref().map(errors::classify) {
+                        // Cloud refused the upload for good (a type or size it does not take).
+                        Some(Verdict::Fail(error)) => SendOutcome::Permanent(error),
+                        Some(Verdict::Retry { retry_after, pause_all, .. }) => {
+                            if let Some(pause) = pause_all {
+                                self.limiter.pause(pause);
+                            }
+                            SendOutcome::Transient { why, retry_after }
+                        }
+                        None => SendOutcome::transient(why),
+                    };
+                }
+            }
+        };
+        self.send_translated(message, &cloud_media).await
+    }
+
+    async fn mark_read(&self, inbound_id: &str) -> Result<(), String> {
+        self.client.mark_read(inbound_id).await.map_err(|e| e.to_string())
+    }
+
+    fn gateway(&self) -> Gateway {
+        self.client.gateway.gateway()
+    }
+}
+
+impl CloudClient {
+    /// What the last calls and the phone number check said about the connection.
+    pub fn gateway(&self) -> Gateway {
+        self.gateway.gateway()
+    }
+
+    /// The phone number as the last check found it (name, quality rating).
+    pub fn phone(&self) -> Option<PhoneNumber> {
+        self.gateway.phone()
+    }
+}
