@@ -44,3 +44,23 @@ async fn the_smoke_scenario_runs_and_reports() {
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("polyline"), "{chart}");
 }
+
+/// The Cloud scenario's smoke version: the fake, its webhooks, the figures it reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_smoke_scenario_runs_and_reports() {
+    let scenarios = Scenario::named("cloud-smoke").expect("the cloud smoke scenario exists");
+    let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
+    bench.quiet = true;
+    let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
+    let smoke = &report.scenarios[0];
+    assert!(smoke.accepted > 500, "{} accepted: {:?}", smoke.accepted, smoke.errors);
+    assert_eq!(smoke.lost, 0);
+    assert_eq!(smoke.order_violations, 0);
+    let cloud = smoke.cloud.as_ref().expect("Cloud figures");
+    assert_eq!(cloud.invalid, 0, "requests the fake found invalid");
+    assert_eq!(cloud.sends, smoke.accepted + smoke.upstream_repeats);
+    // Offered 240/s against a limit of 200/s: the limit holds (loosely: a short run on a
+    // shared machine).
+    assert!(cloud.per_s <= 200.0 * 1.1, "{} sends/s", cloud.per_s);
+    assert!(report.table().contains("Cloud API fake in cloud-smoke"));
+}

@@ -14,8 +14,9 @@ use premise_bench::{Bench, Scenario, scenario};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// smoke, pg-1, pg-32, pg-1-latency20, sqlite-1, lifecycle, fixed-2000, or all (every one
-    /// but smoke). Repeat or separate with commas for several.
+    /// smoke, cloud-smoke, pg-1, pg-32, pg-1-latency20, sqlite-1, lifecycle, fixed-2000,
+    /// cloud-1000, cloud-1000-latency20, cloud-80, or all (every one but the smoke ones).
+    /// Repeat or separate with commas for several.
     #[arg(long, default_value = "all", value_delimiter = ',')]
     scenario: Vec<String>,
     /// Seconds of load per scenario (default: 60; smoke: 20 or 3,000 messages).
@@ -67,11 +68,13 @@ async fn main() -> anyhow::Result<()> {
     let broken: Vec<_> = report
         .scenarios
         .iter()
-        .filter(|o| o.lost > 0 || o.order_violations > 0)
+        .filter(|o| {
+            o.lost > 0 || o.order_violations > 0 || o.cloud.as_ref().is_some_and(|c| c.invalid > 0)
+        })
         .map(|o| o.name.as_str())
         .collect();
     if !broken.is_empty() {
-        bail!("messages lost or out of order in: {}", broken.join(", "));
+        bail!("messages lost, out of order or invalid at Cloud in: {}", broken.join(", "));
     }
     Ok(())
 }

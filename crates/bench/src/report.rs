@@ -117,7 +117,8 @@ impl Report {
         let _ = writeln!(
             out,
             "latencies in ms; e2e = accepted → acknowledged by the sandbox → final callback received \
-             (`sent`, or `read` for lifecycle); ÷ceil = accept rate ÷ the same database's single-row \
+             (`sent`, or `read` for lifecycle; for cloud-*: accepted → sent to the Cloud API fake → \
+             its `delivered` webhook → the `delivered` callback); ÷ceil = accept rate ÷ the same database's single-row \
              INSERT+COMMIT rate at the same concurrency; ×OnPrem = e2e ÷ the real client's figure \
              ({ONPREM_ONE_SHARD} msg/s on 1 shard, {ONPREM_32_SHARDS} on 32)"
         );
@@ -130,6 +131,24 @@ impl Report {
                 o.db_cpu_us_per_msg.map_or("in the server".to_owned(), |d| format!("{d:.0} µs")),
                 o.bench_cpu_us_per_msg
             );
+        }
+        for o in &self.scenarios {
+            if let Some(c) = &o.cloud {
+                let _ = writeln!(
+                    out,
+                    "Cloud API fake in {} (max_per_second {}, {} ms): {} sends, {:.1}/s over the load ({:+.1}% of the limit), whole seconds {}..{}, peak in any second {}, {} invalid",
+                    o.name,
+                    c.max_per_second,
+                    c.latency_ms,
+                    c.sends,
+                    c.per_s,
+                    (c.per_s / f64::from(c.max_per_second) - 1.0) * 100.0,
+                    c.min_1s,
+                    c.max_1s,
+                    c.peak_1s,
+                    c.invalid
+                );
+            }
         }
         for o in self.scenarios.iter().filter(|o| !o.errors.is_empty()) {
             let _ = writeln!(out, "errors in {}: {:?}", o.name, o.errors);

@@ -12,9 +12,11 @@ use hdrhistogram::Histogram;
 use premise_testkit::{Cluster, TempDir};
 use serde::Serialize;
 
+use premise_testkit::cloud::{AutoStatuses, FakeCloud};
+
 use crate::load::{self, Accepted, Client};
 use crate::receiver::Receiver;
-use crate::scenario::{Database, Scenario};
+use crate::scenario::{Database, Scenario, Upstream};
 use crate::server::Server;
 use crate::{ceiling, cpu, progress};
 
@@ -55,6 +57,26 @@ pub struct Outcome {
     pub db_cpu_us_per_msg: Option<f64>,
     pub bench_cpu_us_per_msg: f64,
     pub series: Vec<progress::Sample>,
+    /// With the Cloud API fake as upstream: what it saw.
+    pub cloud: Option<CloudFigures>,
+}
+
+/// The pace of sends at the Cloud API fake, and what it found wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudFigures {
+    pub max_per_second: u32,
+    pub latency_ms: u64,
+    /// Sends the fake accepted.
+    pub sends: u64,
+    /// Sends per second over the load's duration, from the first send.
+    pub per_s: f64,
+    /// The fewest and most sends in one whole second of that window.
+    pub min_1s: u64,
+    pub max_1s: u64,
+    /// The most sends in any one-second window (sliding, 10 ms steps), over the whole run.
+    pub peak_1s: u64,
+    /// Requests the fake found invalid against Meta's description (must be 0).
+    pub invalid: u64,
 }
 
 /// What scenarios share: the server binary, a durable Postgres server, where to keep files.
@@ -109,17 +131,40 @@ impl Bench {
         ));
 
         let journal = dir.join("sandbox-journal.jsonl");
-        let env = vec![
-            ("PREMISE_SANDBOX__ACK_LATENCY_MS", scenario.ack_latency_ms.to_string()),
-            ("PREMISE_SANDBOX__LIFECYCLE", scenario.lifecycle.to_string()),
-            // The benchmark sends free-form texts to customers who never wrote.
-            ("PREMISE_SANDBOX__CUSTOMER_SERVICE_WINDOW", "false".to_owned()),
-            ("PREMISE_SANDBOX__DELIVERED_AFTER_MS", "0".to_owned()),
-            ("PREMISE_SANDBOX__READ_AFTER_MS", "0".to_owned()),
-            ("PREMISE_SANDBOX__JOURNAL", journal.display().to_string()),
-        ];
+        let fake = match scenario.upstream {
+            Upstream::Sandbox => None,
+            Upstream::Cloud { latency_ms, .. } => {
+                let fake = FakeCloud::start().await;
+                fake.set_latency(Duration::from_millis(latency_ms));
+                Some(fake)
+            }
+        };
+        let env = match (scenario.upstream, &fake) {
+            (Upstream::Cloud { max_per_second, .. }, Some(fake)) => cloud_env(fake, max_per_second),
+            _ => vec![
+                ("PREMISE_SANDBOX__ACK_LATENCY_MS", scenario.ack_latency_ms.to_string()),
+                ("PREMISE_SANDBOX__LIFECYCLE", scenario.lifecycle.to_string()),
+                // The benchmark sends free-form texts to customers who never wrote.
+                ("PREMISE_SANDBOX__CUSTOMER_SERVICE_WINDOW", "false".to_owned()),
+                ("PREMISE_SANDBOX__DELIVERED_AFTER_MS", "0".to_owned()),
+                ("PREMISE_SANDBOX__READ_AFTER_MS", "0".to_owned()),
+                ("PREMISE_SANDBOX__JOURNAL", journal.display().to_string()),
+            ],
+        };
         let server = Server::start(&self.binary, &database_url, &env)?;
-        let final_status = if scenario.lifecycle { "read" } else { "sent" };
+        if let Some(fake) = &fake {
+            let auto = AutoStatuses {
+                statuses: vec!["sent", "delivered"],
+                batch: 200,
+                ..AutoStatuses::none()
+            };
+            fake.send_webhooks_to(&format!("{}/cloud/webhook", server.base), auto);
+        }
+        let final_status = match (scenario.upstream, scenario.lifecycle) {
+            (Upstream::Cloud { .. }, _) => "delivered",
+            (Upstream::Sandbox, true) => "read",
+            (Upstream::Sandbox, false) => "sent",
+        };
         let (receiver, webhook_url) = Receiver::start(final_status).await?;
         let client = Client::login(&server.base).await?;
         client.configure(&webhook_url, &scenario).await?;
@@ -154,11 +199,23 @@ impl Bench {
         let accepted = std::mem::take(&mut *tally.accepted.lock().expect("tally"));
         let errors = tally.errors.lock().expect("tally").clone();
         let latency = tally.latency_us.lock().expect("tally").clone();
-        let journal = read_journal(&journal)?;
+        let (journal, cloud) = match (&fake, scenario.upstream) {
+            (Some(fake), Upstream::Cloud { max_per_second, latency_ms }) => {
+                let journal = cloud_journal(fake, &database_url).await?;
+                let figures = cloud_figures(fake, scenario.duration, max_per_second, latency_ms);
+                (journal, Some(figures))
+            }
+            _ => (read_journal(&journal)?, None),
+        };
         let finish = |a: &Accepted| {
-            receiver
-                .arrivals(&a.id)
-                .and_then(|r| if scenario.lifecycle { r.read } else { r.sent }.or(r.failed))
+            receiver.arrivals(&a.id).and_then(|r| {
+                match final_status {
+                    "read" => r.read,
+                    "delivered" => r.delivered,
+                    _ => r.sent,
+                }
+                .or(r.failed)
+            })
         };
         let mut e2e = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)?;
         let mut lost = 0;
@@ -203,6 +260,7 @@ impl Bench {
             bench_cpu_us_per_msg: per_msg(cpu_after.2 - cpu_before.2),
             series,
             scenario,
+            cloud,
         })
     }
 
@@ -226,6 +284,103 @@ async fn drain(receiver: &Receiver, accepted: usize) {
         } else if moved.elapsed() > Duration::from_secs(30) {
             return;
         }
+    }
+}
+
+/// Premise's settings for the Cloud API fake.
+fn cloud_env(fake: &FakeCloud, max_per_second: u32) -> Vec<(&'static str, String)> {
+    use premise_testkit::cloud::{ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID};
+    vec![
+        ("PREMISE_UPSTREAM__KIND", "cloud".to_owned()),
+        ("PREMISE_CLOUD__BASE_URL", fake.base_url()),
+        ("PREMISE_CLOUD__PHONE_NUMBER_ID", PHONE_NUMBER_ID.to_owned()),
+        ("PREMISE_CLOUD__ACCESS_TOKEN", ACCESS_TOKEN.to_owned()),
+        ("PREMISE_CLOUD__APP_SECRET", APP_SECRET.to_owned()),
+        ("PREMISE_CLOUD__MAX_PER_SECOND", max_per_second.to_string()),
+    ]
+}
+
+/// The fake's sends in the order they reached it, as a journal of Premise's ids (each `wamid`
+/// mapped back through the `messages` table).
+async fn cloud_journal(fake: &FakeCloud, database_url: &str) -> anyhow::Result<Journal> {
+    let rows: Vec<(String, String)> = if database_url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(database_url).await?;
+        let rows = sqlx::query_as(MAPPED).fetch_all(&pool).await?;
+        pool.close().await;
+        rows
+    } else {
+        let pool = sqlx::PgPool::connect(database_url).await?;
+        let rows = sqlx::query_as(MAPPED).fetch_all(&pool).await?;
+        pool.close().await;
+        rows
+    };
+    let premise_id: HashMap<String, String> = rows.into_iter().map(|(id, w)| (w, id)).collect();
+    let mut journal = Journal { first_line: HashMap::new(), repeats: 0 };
+    for (n, sent) in fake.accepted().iter().enumerate() {
+        let Some(id) = premise_id.get(&sent.wamid) else {
+            // Accepted by Cloud, its acknowledgement never recorded: sent again later.
+            journal.repeats += 1;
+            continue;
+        };
+        match journal.first_line.entry(id.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => journal.repeats += 1,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(n);
+            }
+        }
+    }
+    Ok(journal)
+}
+
+const MAPPED: &str = "SELECT id, upstream_id FROM messages WHERE upstream_id IS NOT NULL";
+
+fn cloud_figures(
+    fake: &FakeCloud,
+    load: Duration,
+    max_per_second: u32,
+    latency_ms: u64,
+) -> CloudFigures {
+    let times: Vec<Instant> = fake.accepted().iter().map(|a| a.at).collect();
+    let Some(&first) = times.first() else {
+        return CloudFigures {
+            max_per_second,
+            latency_ms,
+            sends: 0,
+            per_s: 0.0,
+            min_1s: 0,
+            max_1s: 0,
+            peak_1s: 0,
+            invalid: fake.invalid().len() as u64,
+        };
+    };
+    let offsets: Vec<f64> = times.iter().map(|t| t.duration_since(first).as_secs_f64()).collect();
+    let window = load.as_secs_f64();
+    let in_window = offsets.iter().filter(|&&o| o < window).count();
+    let seconds = window.floor() as usize;
+    let mut per_second = vec![0u64; seconds.max(1)];
+    for &o in &offsets {
+        if let Some(slot) = per_second.get_mut(o as usize) {
+            *slot += 1;
+        }
+    }
+    // The most sends in any one-second window, the window sliding in 10 ms steps.
+    let mut peak = 0;
+    let mut start = 0;
+    for end in 0..offsets.len() {
+        while offsets[end] - offsets[start] >= 1.0 {
+            start += 1;
+        }
+        peak = peak.max(end - start + 1);
+    }
+    CloudFigures {
+        max_per_second,
+        latency_ms,
+        sends: times.len() as u64,
+        per_s: in_window as f64 / window,
+        min_1s: per_second.iter().copied().min().unwrap_or(0),
+        max_1s: per_second.iter().copied().max().unwrap_or(0),
+        peak_1s: peak as u64,
+        invalid: fake.invalid().len() as u64,
     }
 }
 

@@ -23,6 +23,18 @@ pub enum Load {
     Open { per_second: u32 },
 }
 
+/// Where messages are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Upstream {
+    /// The built-in sandbox.
+    Sandbox,
+    /// The Cloud API fake (`premise_testkit::cloud`), with `cloud.max_per_second` set and the
+    /// fake answering after `latency_ms`. It sends `sent` and `delivered` back as signed
+    /// webhooks; end to end means the `delivered` callback, the whole round trip.
+    Cloud { max_per_second: u32, latency_ms: u64 },
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Scenario {
     pub name: &'static str,
@@ -43,6 +55,7 @@ pub struct Scenario {
     pub recipients: usize,
     /// The real On-Premises client's figure for this shard count, msg/s.
     pub onprem_per_s: f64,
+    pub upstream: Upstream,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -56,8 +69,23 @@ pub const ONPREM_32_SHARDS: f64 = 250.0;
 /// Concurrent clients of the closed-loop scenarios (and of the ceiling measurement).
 pub const CLIENTS: usize = 64;
 
-pub const NAMES: [&str; 7] =
-    ["smoke", "pg-1", "pg-32", "pg-1-latency20", "sqlite-1", "lifecycle", "fixed-2000"];
+pub const NAMES: [&str; 11] = [
+    "smoke",
+    "cloud-smoke",
+    "pg-1",
+    "pg-32",
+    "pg-1-latency20",
+    "sqlite-1",
+    "lifecycle",
+    "fixed-2000",
+    "cloud-1000",
+    "cloud-1000-latency20",
+    "cloud-80",
+];
+
+/// A Cloud scenario offers this much more than the throughput it is set to, so the limit, not
+/// the load, sets the pace.
+const CLOUD_OVERLOAD: f64 = 1.2;
 
 impl Scenario {
     fn base(name: &'static str, about: &'static str, database: Database, shards: u32) -> Self {
@@ -73,6 +101,21 @@ impl Scenario {
             max_messages: None,
             recipients: 10_000,
             onprem_per_s: if shards == 1 { ONPREM_ONE_SHARD } else { ONPREM_32_SHARDS },
+            upstream: Upstream::Sandbox,
+        }
+    }
+
+    /// Postgres, 32 shards, the Cloud API fake at `max_per_second`, offered 20% more.
+    fn cloud(
+        name: &'static str,
+        about: &'static str,
+        max_per_second: u32,
+        latency_ms: u64,
+    ) -> Self {
+        Self {
+            load: Load::Open { per_second: (f64::from(max_per_second) * CLOUD_OVERLOAD) as u32 },
+            upstream: Upstream::Cloud { max_per_second, latency_ms },
+            ..Self::base(name, about, Database::Postgres, 32)
         }
     }
 
@@ -107,8 +150,45 @@ impl Scenario {
                 load: Load::Open { per_second: 2_000 },
                 ..Self::base("fixed-2000", "Postgres, 32 shards, 2,000 msg/s offered", Postgres, 32)
             },
+            "cloud-smoke" => Self {
+                database: Sqlite,
+                shards: 4,
+                duration: Duration::from_secs(5),
+                recipients: 300,
+                ..Self::cloud(
+                    "cloud-smoke",
+                    "SQLite, 4 shards, Cloud API fake at 200 msg/s for 5 s: the tool works",
+                    200,
+                    0,
+                )
+            },
+            "cloud-1000" => Self::cloud(
+                "cloud-1000",
+                "Postgres, 32 shards, Cloud API fake at 0 ms, max_per_second 1000",
+                1_000,
+                0,
+            ),
+            "cloud-1000-latency20" => Self::cloud(
+                "cloud-1000-latency20",
+                "Postgres, 32 shards, Cloud API fake at 20 ms, max_per_second 1000",
+                1_000,
+                20,
+            ),
+            "cloud-80" => Self::cloud(
+                "cloud-80",
+                "Postgres, 32 shards, Cloud API fake at 0 ms, max_per_second 80 (the default)",
+                80,
+                0,
+            ),
             "all" => {
-                return Some(NAMES[1..].iter().filter_map(|n| Self::named(n)).flatten().collect());
+                return Some(
+                    NAMES
+                        .iter()
+                        .filter(|n| !n.contains("smoke"))
+                        .filter_map(|n| Self::named(n))
+                        .flatten()
+                        .collect(),
+                );
             }
             _ => return None,
         };

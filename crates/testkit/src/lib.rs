@@ -9,6 +9,7 @@
 //! the shell stops Postgres and removes the directory. Without binaries and without
 //! `DATABASE_URL` the tests fail with instructions; they never skip.
 
+pub mod cloud;
 mod postgres;
 
 pub use postgres::{Cluster, ClusterOptions, fresh_postgres_url};
