@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use premise_testkit::cloud::webhooks::{
@@ -134,19 +133,8 @@ fn names(statuses: &[Value]) -> Vec<&str> {
 
 /// The contract's example requests, by name (`crates/wire/tests/fixtures`).
 fn fixtures() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/wire/tests/fixtures");
-    let mut all: Vec<(String, Value)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap())
-        })
-        .filter(|(_, v)| Message::parse(v).is_ok())
-        .collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    all
+    let all = premise_testkit::contract_fixtures();
+    all.into_iter().filter(|(_, v)| Message::parse(v).is_ok()).collect()
 }
 
 /// Replaces every media `id` in `value` by `with`.

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use premise_store::{ConnectOptions, connect};
@@ -22,20 +21,11 @@ const TO: &str = "16315551234";
 /// The contract's example requests (`crates/wire/tests/fixtures`), except those that refer to
 /// uploaded media ids (which must exist in the media store) and the read receipt.
 fn examples() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/wire/tests/fixtures");
-    let mut all: Vec<(String, Value)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap())
-        })
+    premise_testkit::contract_fixtures()
+        .into_iter()
         .filter(|(name, _)| name != "postman_mark_message_as_read")
         .filter(|(_, v)| Message::parse(v).is_ok_and(|m| m.media_id().is_none()))
-        .collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    all
+        .collect()
 }
 
 async fn post(server: &Server, token: &str, path: &str, body: Value) -> (StatusCode, Value) {

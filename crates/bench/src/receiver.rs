@@ -58,6 +58,13 @@ impl Receiver {
         self.inner.lock().ok()?.by_id.get(id).copied()
     }
 
+    /// When each message's `delivered` callback first arrived, in no order.
+    pub fn delivered_at(&self) -> Vec<Instant> {
+        self.inner
+            .lock()
+            .map_or_else(|_| Vec::new(), |r| r.by_id.values().filter_map(|a| a.delivered).collect())
+    }
+
     pub fn duplicates(&self) -> u64 {
         self.inner.lock().map_or(0, |r| r.by_id.values().map(|a| u64::from(a.duplicates)).sum())
     }

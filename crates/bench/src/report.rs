@@ -136,13 +136,15 @@ impl Report {
             if let Some(c) = &o.cloud {
                 let _ = writeln!(
                     out,
-                    "Cloud API fake in {} (max_per_second {}, {} ms): {} sends, {:.1}/s over the load ({:+.1}% of the limit), whole seconds {}..{}, peak in any second {}, {} invalid",
+                    "Cloud API fake in {} (max_per_second {}, {} ms): {} sends, {:.1}/s over the load ({:+.1}% of the limit), end to end {:.1}/s ({:+.1}%), whole seconds {}..{}, peak in any second {}, {} invalid",
                     o.name,
                     c.max_per_second,
                     c.latency_ms,
                     c.sends,
                     c.per_s,
                     (c.per_s / f64::from(c.max_per_second) - 1.0) * 100.0,
+                    c.e2e_per_s,
+                    (c.e2e_per_s / f64::from(c.max_per_second) - 1.0) * 100.0,
                     c.min_1s,
                     c.max_1s,
                     c.peak_1s,

@@ -70,6 +70,9 @@ pub struct CloudFigures {
     pub sends: u64,
     /// Sends per second over the load's duration, from the first send.
     pub per_s: f64,
+    /// `delivered` callbacks per second at the integration over the load's duration, from the
+    /// first: the whole round trip's pace.
+    pub e2e_per_s: f64,
     /// The fewest and most sends in one whole second of that window.
     pub min_1s: u64,
     pub max_1s: u64,
@@ -202,7 +205,9 @@ impl Bench {
         let (journal, cloud) = match (&fake, scenario.upstream) {
             (Some(fake), Upstream::Cloud { max_per_second, latency_ms }) => {
                 let journal = cloud_journal(fake, &database_url).await?;
-                let figures = cloud_figures(fake, scenario.duration, max_per_second, latency_ms);
+                let mut figures =
+                    cloud_figures(fake, scenario.duration, max_per_second, latency_ms);
+                figures.e2e_per_s = rate_over(&receiver.delivered_at(), scenario.duration);
                 (journal, Some(figures))
             }
             _ => (read_journal(&journal)?, None),
@@ -347,6 +352,7 @@ fn cloud_figures(
             latency_ms,
             sends: 0,
             per_s: 0.0,
+            e2e_per_s: 0.0,
             min_1s: 0,
             max_1s: 0,
             peak_1s: 0,
@@ -377,11 +383,19 @@ fn cloud_figures(
         latency_ms,
         sends: times.len() as u64,
         per_s: in_window as f64 / window,
+        e2e_per_s: 0.0,
         min_1s: per_second.iter().copied().min().unwrap_or(0),
         max_1s: per_second.iter().copied().max().unwrap_or(0),
         peak_1s: peak as u64,
         invalid: fake.invalid().len() as u64,
     }
+}
+
+/// Events per second over `window` from the first of `times`.
+fn rate_over(times: &[Instant], window: Duration) -> f64 {
+    let Some(first) = times.iter().min() else { return 0.0 };
+    let within = times.iter().filter(|t| t.duration_since(*first) < window).count();
+    within as f64 / window.as_secs_f64()
 }
 
 struct Journal {

@@ -52,3 +52,21 @@ pub fn unique_suffix() -> String {
         .map_or(0, |d| d.subsec_nanos());
     format!("{}-{}-{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
+
+/// The On-Premises contract's example requests (`crates/wire/tests/fixtures/*.json`), by file
+/// name without `.json`, in name order.
+pub fn contract_fixtures() -> Vec<(String, serde_json::Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wire/tests/fixtures");
+    let mut all: Vec<(String, serde_json::Value)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let name = p.file_stem().expect("a file name").to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&p).expect("a readable fixture");
+            (name, serde_json::from_str(&text).expect("a fixture is JSON"))
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}

@@ -2,7 +2,6 @@
 //! description of the Cloud API accepts (with the errata the fake documents).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use premise_testkit::cloud::schema::schemas;
 use premise_upstream::cloud::translate::{cloud_request, uploaded_media};
@@ -10,18 +9,7 @@ use premise_wire::Message;
 use serde_json::Value;
 
 fn fixtures() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wire/tests/fixtures");
-    let mut all: Vec<(String, Value)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap())
-        })
-        .collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    all
+    premise_testkit::contract_fixtures()
 }
 
 #[test]

@@ -1,11 +1,98 @@
-//! What a Cloud API error means for a message: retry it (and maybe hold every send a while),
-//! or fail it for good with the On-Premises code of the error (`onprem-api.md` section 12.1).
+//! Cloud API errors: what a failed call came back with ([`CloudError`], Cloud's error object
+//! [`GraphError`]), and what that means for a message: retry it (and maybe hold every send a
+//! while), or fail it for good with the On-Premises code of the error (`onprem-api.md` section
+//! 12.1).
 
+use std::fmt;
 use std::time::Duration;
 
 use premise_wire::StatusError;
+use serde::Deserialize;
 
-use super::client::{CloudError, GraphError};
+/// What a failed Cloud call came back with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudError {
+    /// No answer: a timeout, a refused or broken connection.
+    Transport(String),
+    /// An answer other than 2xx, with Cloud's error object when the body held one.
+    Http { status: u16, retry_after: Option<Duration>, error: Option<GraphError> },
+}
+
+/// Cloud's error object: `{"error":{"message","type","code","error_subcode","error_data":
+/// {"details"},"fbtrace_id"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GraphError {
+    pub code: i64,
+    pub subcode: Option<i64>,
+    /// `message`, e.g. "(#131026) Message Undeliverable".
+    pub message: String,
+    /// `error_data.details`, what Meta says to build logic on (with `code`).
+    pub details: Option<String>,
+}
+
+impl GraphError {
+    /// The message without its "(#code) " prefix: the error's title.
+    pub fn title(&self) -> String {
+        let message = self.message.trim();
+        match message.strip_prefix("(#").and_then(|rest| rest.split_once(") ")) {
+            Some((_, title)) if !title.is_empty() => title.to_owned(),
+            _ => message.to_owned(),
+        }
+    }
+
+    pub(crate) fn parse(body: &[u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            error: Inner,
+        }
+        #[derive(Deserialize)]
+        struct Inner {
+            code: i64,
+            #[serde(default)]
+            error_subcode: Option<i64>,
+            #[serde(default)]
+            message: String,
+            #[serde(default)]
+            error_data: Option<ErrorData>,
+        }
+        #[derive(Deserialize)]
+        struct ErrorData {
+            #[serde(default)]
+            details: Option<String>,
+        }
+        let envelope: Envelope = serde_json::from_slice(body).ok()?;
+        Some(Self {
+            code: envelope.error.code,
+            subcode: envelope.error.error_subcode,
+            message: envelope.error.message,
+            details: envelope.error.error_data.and_then(|d| d.details),
+        })
+    }
+}
+
+impl fmt::Display for CloudError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Transport(why) => write!(f, "no answer from the Cloud API: {why}"),
+            Self::Http { status, error: Some(error), .. } => {
+                write!(
+                    f,
+                    "the Cloud API answered {status}, code {}: {}",
+                    error.code, error.message
+                )?;
+                if let Some(details) = &error.details {
+                    write!(f, " ({details})")?;
+                }
+                Ok(())
+            }
+            Self::Http { status, error: None, .. } => {
+                write!(f, "the Cloud API answered {status} without an error object")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CloudError {}
 
 /// What to do with a message Cloud did not take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +198,21 @@ pub fn onprem_code(cloud: i64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_cloud_errors() {
+        let body =
+            br#"{"error":{"message":"(#131026) Message Undeliverable","type":"OAuthException",
+            "code":131026,"error_data":{"messaging_product":"whatsapp","details":"not on WhatsApp"},
+            "fbtrace_id":"A1"}}"#;
+        let error = GraphError::parse(body).unwrap();
+        assert_eq!((error.code, error.title()), (131026, "Message Undeliverable".to_owned()));
+        assert_eq!(error.details.as_deref(), Some("not on WhatsApp"));
+        assert_eq!(GraphError::parse(b"<html>bad gateway</html>"), None);
+        let plain =
+            GraphError { message: "Invalid OAuth access token".into(), ..GraphError::default() };
+        assert_eq!(plain.title(), "Invalid OAuth access token");
+    }
 
     fn http(status: u16, code: i64, retry_after: Option<u64>) -> CloudError {
         CloudError::Http {

@@ -5,9 +5,21 @@
 
 use std::sync::Mutex;
 
-use super::client::{CloudClient, CloudError, PhoneNumber};
-use super::errors::is_token_error;
-use crate::{Clock, Gateway};
+use serde::Deserialize;
+
+use super::errors::{CloudError, is_token_error};
+use crate::Gateway;
+
+/// What `GET /{phone-number-id}` says of the number.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+pub struct PhoneNumber {
+    #[serde(default)]
+    pub display_phone_number: Option<String>,
+    #[serde(default)]
+    pub verified_name: Option<String>,
+    #[serde(default)]
+    pub quality_rating: Option<String>,
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct GatewayState {
@@ -67,27 +79,9 @@ impl GatewayState {
         self.inner.lock().ok().and_then(|inner| inner.phone.clone())
     }
 
-    fn checked(&self, phone: PhoneNumber) {
+    pub(crate) fn checked(&self, phone: PhoneNumber) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.phone = Some(phone);
-        }
-    }
-}
-
-/// Looks the phone number up now and every `client.settings().check_interval`, until `stop`.
-pub(crate) async fn watch(
-    client: std::sync::Arc<CloudClient>,
-    clock: Clock,
-    stop: tokio_util::sync::CancellationToken,
-) {
-    loop {
-        match client.phone_number().await {
-            Ok(phone) => client.gateway.checked(phone),
-            Err(e) => tracing::warn!(error = %e, "cannot look up the Cloud phone number"),
-        }
-        tokio::select! {
-            () = clock.sleep(client.settings().check_interval) => {}
-            () = stop.cancelled() => return,
         }
     }
 }

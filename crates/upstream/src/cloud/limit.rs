@@ -1,8 +1,12 @@
 //! Pacing sends to Cloud: at most `max_per_second` across the whole deployment, so Premise never
 //! provokes a throttle (130429) in steady state. A replica cannot see the others' sends, so the
-//! rate is shared out by shard: each shard may send `max_per_second / shards` a second, evenly
-//! spaced, and a replica's share is the shards it holds. When Cloud throttles the number anyway
-//! (or refuses the token), every send of this replica waits until the pause is over.
+//! rate is shared out by shard: each shard may send `max_per_second / shards` a second, and a
+//! replica's share is the shards it holds. The slots lie on one grid of wall-clock time, a
+//! send every `1 / max_per_second` seconds, dealt out to the shards in turn (shard `s` of `n`
+//! owns every `n`-th slot from the `s`-th): however the shards are spread over replicas, no two
+//! sends share a slot and no second holds more than `max_per_second` of them. When Cloud
+//! throttles the number anyway (or refuses the token), every send of this replica waits until
+//! the pause is over.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -54,12 +58,17 @@ impl Limiter {
     /// Takes the shard's next slot if it comes within `max_wait`: when this send may go,
     /// Unix ms; otherwise how long until that slot.
     fn reserve(&self, shard: u32, shards: u32, max_wait: Duration) -> Result<f64, Duration> {
-        let interval = 1_000.0 * f64::from(shards.max(1)) / self.per_second;
+        let step = 1_000.0 / self.per_second;
+        let shards = shards.max(1);
+        let interval = step * f64::from(shards);
+        let phase = step * f64::from(shard % shards);
         let now = self.clock.now_ms() as f64;
         let Ok(mut state) = self.state.lock() else { return Ok(now) };
         let paused_until = state.paused_until;
         let next = state.next.entry(shard).or_insert(now);
-        let slot = next.max(now).max(paused_until);
+        let earliest = next.max(now).max(paused_until);
+        // The shard's first slot of the grid at or after `earliest`.
+        let slot = phase + ((earliest - phase) / interval).ceil() * interval;
         if slot - now > max_wait.as_secs_f64() * 1_000.0 {
             return Err(Duration::from_secs_f64((slot - now) / 1_000.0));
         }
@@ -86,10 +95,11 @@ mod tests {
     #[test]
     fn spaces_each_shard_by_its_share() {
         let limiter = Limiter::new(1_000, Clock::manual(T0));
-        // 32 shards: each may send every 32 ms.
+        // 32 shards: each may send every 32 ms, shard 5 in the 5th millisecond of each 32.
         let slots: Vec<f64> = (0..4).map(|_| limiter.reserve(5, 32, WAIT).unwrap()).collect();
-        assert_eq!(slots, [T0 as f64, T0 as f64 + 32.0, T0 as f64 + 64.0, T0 as f64 + 96.0]);
-        assert_eq!(limiter.reserve(6, 32, WAIT), Ok(T0 as f64), "another shard has its own slots");
+        let t0 = T0 as f64;
+        assert_eq!(slots, [t0 + 5.0, t0 + 37.0, t0 + 69.0, t0 + 101.0]);
+        assert_eq!(limiter.reserve(6, 32, WAIT), Ok(t0 + 6.0), "the next shard, the next slot");
         // 80/s on one shard: 12.5 ms apart, so 80 sends fill exactly one second.
         let limiter = Limiter::new(80, Clock::manual(T0));
         let last = (0..80).map(|_| limiter.reserve(0, 1, WAIT).unwrap()).last().unwrap();
@@ -97,9 +107,28 @@ mod tests {
     }
 
     #[test]
+    fn all_shards_together_never_exceed_the_rate_in_any_second() {
+        // 80/s over 32 shards, every shard sending as fast as it may, starting together: in
+        // any one-second window, at most 80 slots.
+        let limiter = Limiter::new(80, Clock::manual(T0));
+        let mut slots: Vec<f64> = (0..32)
+            .flat_map(|shard| (0..10).map(move |_| shard))
+            .map(|shard| limiter.reserve(shard, 32, WAIT).unwrap())
+            .collect();
+        slots.sort_by(f64::total_cmp);
+        slots.dedup();
+        assert_eq!(slots.len(), 320, "no two sends share a slot");
+        for (i, start) in slots.iter().enumerate() {
+            let within = slots[i..].iter().take_while(|s| **s < start + 1_000.0).count();
+            assert!(within <= 80, "{within} sends in the second from {start}");
+        }
+    }
+
+    #[test]
     fn a_slot_too_far_away_is_not_taken() {
         // 1/s on one shard: the second slot is a second away.
         let limiter = Limiter::new(1, Clock::manual(T0));
+        assert_eq!(T0 % 1_000, 0, "T0 lies on the grid");
         let short = Duration::from_millis(500);
         assert_eq!(limiter.reserve(0, 1, short), Ok(T0 as f64));
         assert_eq!(limiter.reserve(0, 1, short), Err(Duration::from_secs(1)));
@@ -114,7 +143,7 @@ mod tests {
         let after = T0 as f64 + 2_000.0;
         assert_eq!(limiter.reserve(0, 1, WAIT), Ok(after));
         assert_eq!(limiter.reserve(0, 1, WAIT), Ok(after + 10.0), "spaced after the pause");
-        assert_eq!(limiter.reserve(3, 4, WAIT), Ok(after));
+        assert_eq!(limiter.reserve(3, 4, WAIT), Ok(after + 30.0), "shard 3's slot after it");
     }
 
     #[tokio::test]

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use premise_store::Store;
 use premise_wire::StatusError;
 
-use super::client::{CloudClient, CloudError};
+use super::client::CloudClient;
+use super::errors::CloudError;
 use crate::Clock;
 
 /// Cloud keeps uploaded media 30 days; an upload is reused for a day less, so it is never

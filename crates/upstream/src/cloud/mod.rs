@@ -19,7 +19,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use premise_store::Store;
 
-pub use client::{CloudClient, CloudError, GraphError, MediaUrl, PhoneNumber};
+pub use client::{CloudClient, MediaUrl};
+pub use errors::{CloudError, GraphError};
+pub use gateway::PhoneNumber;
 pub use settings::{CloudSettings, GRAPH_URL, Hidden};
 
 use self::errors::Verdict;
@@ -43,7 +45,7 @@ impl Cloud {
         store: Arc<dyn Store>,
         context: &UpstreamContext,
     ) -> Self {
-        tokio::spawn(gateway::watch(client.clone(), context.clock.clone(), context.stop.clone()));
+        tokio::spawn(watch(client.clone(), context.clock.clone(), context.stop.clone()));
         let limiter = Limiter::new(client.settings().max_per_second, context.clock.clone());
         Self { client, store, limiter, clock: context.clock.clone() }
     }
@@ -155,5 +157,19 @@ impl CloudClient {
     /// The phone number as the last check found it (name, quality rating).
     pub fn phone(&self) -> Option<PhoneNumber> {
         self.gateway.phone()
+    }
+}
+
+/// Looks the phone number up now and every `client.settings().check_interval`, until `stop`.
+async fn watch(client: Arc<CloudClient>, clock: Clock, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        match client.phone_number().await {
+            Ok(phone) => client.gateway.checked(phone),
+            Err(e) => tracing::warn!(error = %e, "cannot look up the Cloud phone number"),
+        }
+        tokio::select! {
+            () = clock.sleep(client.settings().check_interval) => {}
+            () = stop.cancelled() => return,
+        }
     }
 }
