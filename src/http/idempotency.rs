@@ -78,7 +78,8 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                 &fingerprint,
                 now,
                 now + LOCK_SECS,
-                now.saturating_add(ttl),
+                // `now` is rounded down to the second: one more so a key lives at least `ttl`.
+                now.saturating_add(ttl).saturating_add(1),
             )
             .await;
         match reservation {
