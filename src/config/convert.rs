@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use premise_upstream::cloud::Hidden;
+
 use super::{Config, DEFAULT_TEMPLATES};
 
 impl Config {
@@ -60,12 +62,29 @@ impl Config {
             webhook_timeout: ms(self.callbacks.timeout_ms),
             webhook_batch: self.callbacks.max_statuses_per_request,
             callback_read_gap: ms(self.callbacks.read_gap_ms),
+            cloud_identity: self.cloud_identity(),
+            cloud_app_secret: Hidden::new(self.cloud.app_secret.expose()),
+        }
+    }
+
+    /// Who Cloud-form webhooks are about: `[cloud]`'s ids (the business account id defaults to
+    /// the phone number id).
+    pub fn cloud_identity(&self) -> premise_wire::cloud_webhooks::CloudIdentity {
+        let cloud = &self.cloud;
+        let business = if cloud.business_account_id.is_empty() {
+            cloud.phone_number_id.clone()
+        } else {
+            cloud.business_account_id.clone()
+        };
+        premise_wire::cloud_webhooks::CloudIdentity {
+            business_account_id: business,
+            phone_number_id: cloud.phone_number_id.clone(),
+            display_phone_number: cloud.display_phone_number.clone(),
         }
     }
 
     /// The Cloud bridge's settings.
     pub fn cloud(&self) -> premise_upstream::cloud::CloudSettings {
-        use premise_upstream::cloud::Hidden;
         let cloud = &self.cloud;
         premise_upstream::cloud::CloudSettings {
             base_url: cloud.base_url.trim_end_matches('/').to_owned(),

@@ -62,6 +62,10 @@ pub struct CloudConfig {
     pub api_version: String,
     #[serde(deserialize_with = "text_or_number")]
     pub phone_number_id: String,
+    #[serde(deserialize_with = "text_or_number")]
+    pub business_account_id: String,
+    #[serde(deserialize_with = "text_or_number")]
+    pub display_phone_number: String,
     pub access_token: Secret,
     pub app_secret: Secret,
     pub verify_token: Secret,

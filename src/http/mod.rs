@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use premise_engine::{Enqueuer, Metrics, NodeView, Recorder, SettingsCache};
@@ -93,6 +93,9 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                 axum::middleware::from_fn_with_state(state.clone(), idempotency::guard),
             ))
             .merge(media::routes())
+            .merge(cloud::media_routes().layer(DefaultBodyLimit::max(
+                premise_wire::media::MAX_MEDIA_BYTES as usize + 65_536,
+            )))
             .merge(contacts::routes())
             .merge(settings::routes())
             .merge(account::routes())
@@ -136,8 +139,15 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 
-async fn not_found(uri: Uri) -> ApiError {
-    not_found_path(uri.path())
+/// An unknown path: in Cloud's envelope when it is one of the Cloud dialect's (it starts with a
+/// Graph version or an object id), in On-Premises' otherwise.
+async fn not_found(State(state): State<AppState>, uri: Uri) -> Response {
+    let path = uri.path();
+    let within = path.strip_prefix(state.config.server.path_prefix.as_str()).unwrap_or(path);
+    let first = within.trim_start_matches('/').split('/').next().unwrap_or_default();
+    let cloud = cloud::is_graph_version(first)
+        || (!first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()));
+    if cloud { cloud::unknown_path(within) } else { not_found_path(path).into_response() }
 }
 
 fn not_found_path(path: &str) -> ApiError {

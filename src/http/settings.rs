@@ -1,12 +1,16 @@
 //! `/v1/settings/application` (admin): read, change the fields given, reset. Stored, so every
 //! replica acts on the same settings.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
+use premise_engine::verify_webhook;
 use premise_wire::settings::{apply_patch, view};
+use premise_wire::{AppSettings, Rejection, WebhookFormat};
 use serde_json::{Value, json};
 
 use super::auth::Admin;
@@ -28,11 +32,37 @@ async fn change(
     Admin(admin): Admin,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let (doc, _) = state.settings.get().await?;
-    let doc = apply_patch(&doc, &patch)?;
+    let (before, _) = state.settings.get().await?;
+    let doc = apply_patch(&before, &patch)?;
+    verify_cloud_webhook(&state, &AppSettings::from_document(&before), &doc).await?;
     state.settings.put(doc).await?;
     tracing::info!(by = %admin.username, "application settings changed");
     Ok(reply_empty(StatusCode::OK))
+}
+
+/// When Cloud-form webhooks go to a URL they did not go to before (or with another verify
+/// token), the URL gets the check Meta makes: `GET` with `hub.mode=subscribe`,
+/// `hub.verify_token` and `hub.challenge`, answered with the challenge. A URL that fails it is
+/// refused (400/1009), as Meta's dashboard refuses it, and the settings stay as they were.
+async fn verify_cloud_webhook(
+    state: &AppState,
+    before: &AppSettings,
+    doc: &Value,
+) -> Result<(), ApiError> {
+    let after = AppSettings::from_document(doc);
+    let Some(url) = after.webhook_url.as_deref() else { return Ok(()) };
+    let changed = before.webhook_format != WebhookFormat::Cloud
+        || before.webhook_url != after.webhook_url
+        || before.webhook_verify_token != after.webhook_verify_token;
+    if after.webhook_format != WebhookFormat::Cloud || !changed {
+        return Ok(());
+    }
+    let token = after.webhook_verify_token.as_deref().unwrap_or_default();
+    let timeout = Duration::from_millis(state.config.callbacks.timeout_ms);
+    verify_webhook(url, token, timeout).await.map_err(|why| {
+        tracing::warn!(%url, %why, "the Cloud-form webhook URL failed its verification");
+        ApiError::from(Rejection::invalid("webhooks.url", why))
+    })
 }
 
 async fn reset(State(state): State<AppState>, Admin(admin): Admin) -> Result<Response, ApiError> {

@@ -39,6 +39,11 @@ pub struct EngineConfig {
     pub webhook_timeout: Duration,
     /// Statuses in one webhook POST at most.
     pub webhook_batch: usize,
+    /// The business account and number Cloud-form webhooks are about (`webhooks.format`).
+    pub cloud_identity: premise_wire::cloud_webhooks::CloudIdentity,
+    /// `[cloud] app_secret`: signs Cloud-form webhooks when `webhooks.secret` is not set, as
+    /// Meta signs its own with the app's secret. Empty: unsigned.
+    pub cloud_app_secret: premise_upstream::cloud::Hidden,
 }
 
 impl EngineConfig {
@@ -65,6 +70,8 @@ impl EngineConfig {
             send_timeout: Duration::from_secs(30),
             webhook_timeout: Duration::from_secs(10),
             webhook_batch: 50,
+            cloud_identity: premise_wire::cloud_webhooks::CloudIdentity::default(),
+            cloud_app_secret: premise_upstream::cloud::Hidden::default(),
         }
     }
 }

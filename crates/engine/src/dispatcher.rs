@@ -11,6 +11,8 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use premise_store::{PendingCallback, Store};
 use premise_upstream::Clock;
+use premise_wire::WebhookFormat;
+use premise_wire::cloud_webhooks::CloudIdentity;
 use sha2::Sha256;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -95,16 +97,28 @@ impl Dispatcher {
         let mut posts = JoinSet::new();
         for batch in batches {
             let http = self.http.clone();
-            let (url, secret, permits, metrics) = (
+            let (url, mut secret, permits, metrics) = (
                 url.clone(),
                 settings.webhook_secret.clone(),
                 self.permits.clone(),
                 self.metrics.clone(),
             );
+            let form = match settings.webhook_format {
+                WebhookFormat::OnPrem => None,
+                WebhookFormat::Cloud => {
+                    // As Meta signs with the app's secret when the integration set none.
+                    let app_secret = self.config.cloud_app_secret.expose();
+                    if secret.is_none() && !app_secret.is_empty() {
+                        secret = Some(app_secret.to_owned());
+                    }
+                    Some(self.config.cloud_identity.clone())
+                }
+            };
             posts.spawn(async move {
                 let _permit = permits.acquire_many_owned(per_request).await;
                 let started = std::time::Instant::now();
-                let delivered = post(&http, &url, secret.as_deref(), &batch).await;
+                let body = body(&batch, form.as_ref());
+                let delivered = post(&http, &url, secret.as_deref(), body).await;
                 metrics.callback_latency.observe(started.elapsed());
                 if delivered.is_ok() {
                     Metrics::add(&metrics.callback_posts_ok, 1);
@@ -197,15 +211,12 @@ pub(crate) fn pick(
     (batches, next_due)
 }
 
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    secret: Option<&str>,
-    batch: &[PendingCallback],
-) -> Result<(), String> {
-    let body = match batch {
-        [only] if only.inbound => only.body.clone(),
-        _ => {
+/// The webhook body of a batch: On-Premises' `{"statuses":[...]}` (or an inbound message's own
+/// body), or with `cloud`, the Cloud API's form of the same.
+fn body(batch: &[PendingCallback], cloud: Option<&CloudIdentity>) -> String {
+    match (batch, cloud) {
+        ([only], None) if only.inbound => only.body.clone(),
+        (_, None) => {
             let mut body = String::from(r#"{"statuses":["#);
             for (i, c) in batch.iter().enumerate() {
                 if i > 0 {
@@ -216,7 +227,24 @@ async fn post(
             body.push_str("]}");
             body
         }
-    };
+        ([only], Some(identity)) if only.inbound => {
+            let inbound = serde_json::from_str(&only.body).unwrap_or(serde_json::Value::Null);
+            identity.inbound(&inbound).to_string()
+        }
+        (_, Some(identity)) => {
+            let statuses: Vec<serde_json::Value> =
+                batch.iter().filter_map(|c| serde_json::from_str(&c.body).ok()).collect();
+            identity.statuses(&statuses).to_string()
+        }
+    }
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    secret: Option<&str>,
+    body: String,
+) -> Result<(), String> {
     let mut request = http.post(url).header("content-type", "application/json");
     if let Some(secret) = secret {
         request = request
@@ -425,5 +453,41 @@ mod schedule_tests {
             assert_eq!(receiver.hits(), before + 1, "{gap} ms after the last attempt");
         }
         assert!(dispatcher.store.pending_callbacks(0, 10).await.unwrap().is_empty());
+    }
+}
+
+/// The check Meta makes of a webhook URL before it sends anything there, made by Premise of
+/// the integration's URL when Cloud-form webhooks are switched on: `GET url?hub.mode=subscribe
+/// &hub.verify_token=...&hub.challenge=...`, which must answer 200 with the challenge.
+pub async fn verify_webhook(
+    url: &str,
+    verify_token: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let http = reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot make the verification request: {e}"))?;
+    let challenge = format!("{}", fastrand::u64(1_000_000_000..10_000_000_000));
+    let response = http
+        .get(url)
+        .query(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", verify_token),
+            ("hub.challenge", challenge.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|e| format!("the verification request failed: {e}"))?;
+    let status = response.status();
+    let answer = response.text().await.unwrap_or_default();
+    if status.is_success() && answer.trim() == challenge {
+        Ok(())
+    } else {
+        Err(format!(
+            "the verification request (GET with hub.mode=subscribe, hub.verify_token and \
+             hub.challenge) was answered {status} without the challenge"
+        ))
     }
 }

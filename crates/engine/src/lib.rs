@@ -33,6 +33,7 @@ mod testing;
 
 pub use backlog::Backlog;
 pub use config::EngineConfig;
+pub use dispatcher::verify_webhook;
 pub use engine::{Engine, UpstreamFactory};
 pub use enqueue::{EnqueueError, Enqueuer};
 pub use ids::new_message_id;

@@ -332,6 +332,12 @@ pub trait CloudBridge: Send + Sync {
         &self,
         upstream_ids: &[String],
     ) -> Result<Vec<(String, String)>, StoreError>;
+    /// The upstream's ids of these messages of Premise's: (Premise's id, upstream id). Messages
+    /// without one (not sent yet, or unknown) are left out.
+    async fn upstream_ids_of(
+        &self,
+        message_ids: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError>;
     /// The Cloud media id of uploaded media `media_id` and when it was uploaded (Unix seconds).
     async fn cloud_media(&self, media_id: &str) -> Result<Option<(String, i64)>, StoreError>;
     /// Records (or replaces) the Cloud media id of `media_id`.

@@ -252,6 +252,16 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
         [("wamid.m1".into(), "m1".into()), ("wamid.m2".into(), "m2".into())],
         "upstream ids are written with the plan; unknown ones are left out"
     );
+    let mut ids_of = store
+        .upstream_ids_of(&["m1".into(), "m2".into(), "m3".into(), "nope".into()])
+        .await
+        .unwrap();
+    ids_of.sort();
+    assert_eq!(
+        ids_of,
+        [("m1".into(), "wamid.m1".into()), ("m2".into(), "wamid.m2".into())],
+        "messages without an upstream id are left out"
+    );
     assert_eq!(
         store.unfinished(1, 10).await.unwrap().iter().map(|u| u.0.as_str()).collect::<Vec<_>>(),
         ["m1"]

@@ -6,6 +6,8 @@
 //! is pure (no I/O, no async) so it can be unit-, property- and fuzz-tested on its own, and every
 //! other crate depends on it rather than the other way round.
 
+pub mod cloud_codes;
+pub mod cloud_webhooks;
 pub mod contacts;
 mod envelope;
 mod error;
@@ -23,7 +25,7 @@ pub use error::{ErrorCode, Rejection, shorten_quotes};
 
 // Requests, parsed into validated values.
 pub use messages::{Content, Message, WaId};
-pub use settings::AppSettings;
+pub use settings::{AppSettings, WebhookFormat};
 pub use shards::{ShardCount, shard_of};
 pub use users::{
     CreateUserRequest, LoginRequest, LoginToken, Password, Role, UpdateUserRequest, UserView,

@@ -15,12 +15,34 @@ use crate::webhooks::MessageStatus;
 /// The `webhooks.max_concurrent_requests` values On-Premises offered.
 pub const MAX_CONCURRENT_REQUESTS: [u64; 4] = [6, 12, 18, 24];
 
+/// The form webhooks are delivered in (`webhooks.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookFormat {
+    /// `{"statuses":[...]}` and `{"contacts":[...],"messages":[...]}`, as On-Premises sent them.
+    #[default]
+    OnPrem,
+    /// `{"object":"whatsapp_business_account","entry":[...]}`, as the Cloud API sends them.
+    Cloud,
+}
+
+impl WebhookFormat {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OnPrem => "onprem",
+            Self::Cloud => "cloud",
+        }
+    }
+}
+
 /// The settings the pipeline acts on, with On-Premises defaults for what was never set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSettings {
     pub webhook_url: Option<String>,
     /// Signs webhook bodies (`X-Hub-Signature-256`) when set.
     pub webhook_secret: Option<String>,
+    pub webhook_format: WebhookFormat,
+    /// Sent back in the `hub.challenge` check a Cloud-form webhook URL gets when it is set.
+    pub webhook_verify_token: Option<String>,
     pub max_concurrent_requests: u32,
     pub callback_persist: bool,
     pub callback_backoff_delay_ms: u64,
@@ -51,6 +73,11 @@ impl AppSettings {
         Self {
             webhook_url: text(&["webhooks", "url"]),
             webhook_secret: text(&["webhooks", "secret"]),
+            webhook_format: match text(&["webhooks", "format"]).as_deref() {
+                Some("cloud") => WebhookFormat::Cloud,
+                _ => WebhookFormat::OnPrem,
+            },
+            webhook_verify_token: text(&["webhooks", "verify_token"]),
             max_concurrent_requests: u32::try_from(number(
                 &["webhooks", "max_concurrent_requests"],
                 6,
@@ -88,7 +115,7 @@ impl AppSettings {
 }
 
 /// The `GET` answer's `application` object: defaults, overlaid with what was set. The webhook
-/// secret is never shown.
+/// secret and verify token are never shown.
 pub fn view(doc: &Value) -> Value {
     let s = AppSettings::from_document(doc);
     let mut view = json!({
@@ -99,6 +126,7 @@ pub fn view(doc: &Value) -> Value {
         "sent_status": s.sent_status,
         "webhooks": {
             "url": s.webhook_url.clone().unwrap_or_default(),
+            "format": s.webhook_format.as_str(),
             "max_concurrent_requests": s.max_concurrent_requests,
             "message": {"sent": s.message_sent, "delivered": s.message_delivered, "read": s.message_read},
         },
@@ -106,6 +134,7 @@ pub fn view(doc: &Value) -> Value {
     merge_unknown(&mut view, doc);
     if let Some(webhooks) = view.get_mut("webhooks").and_then(Value::as_object_mut) {
         webhooks.remove("secret");
+        webhooks.remove("verify_token");
     }
     view
 }
@@ -199,7 +228,11 @@ fn normalise(path: &str, value: &Value) -> Result<Value, Rejection> {
             }
             Ok(json!(url))
         }
-        "webhooks.secret" => string(path, value).map(|s| json!(s)),
+        "webhooks.secret" | "webhooks.verify_token" => string(path, value).map(|s| json!(s)),
+        "webhooks.format" => match string(path, value)? {
+            format @ ("onprem" | "cloud") => Ok(json!(format)),
+            other => Err(Rejection::invalid(path, format!("'{other}' is not onprem or cloud"))),
+        },
         "webhooks" | "webhooks.message" => match value {
             Value::Object(_) => Ok(value.clone()),
             other => {

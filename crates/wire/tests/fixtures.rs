@@ -88,3 +88,24 @@ fn stored_forms_are_canonical() {
     let cloud = get("seed003_text_template");
     assert!(cloud.get("messaging_product").is_none(), "{cloud}");
 }
+
+/// Template component, sub-type and parameter types in any case, as the Cloud API takes them
+/// (clients send `"BODY"`); stored in lower case.
+#[test]
+fn template_types_in_any_case() {
+    let request = serde_json::json!({"to": "16315551234", "type": "template", "template": {
+        "name": "order_update", "language": {"code": "en_US"},
+        "components": [
+            {"type": "HEADER", "parameters": [{"type": "IMAGE", "image": {"link": "https://example.com/a.jpg"}}]},
+            {"type": "Body", "parameters": [{"type": "TEXT", "text": "Ada"}]},
+            {"type": "BUTTON", "sub_type": "QUICK_REPLY", "index": "0",
+             "parameters": [{"type": "PAYLOAD", "payload": "yes"}]}]}});
+    let stored = serde_json::to_value(Message::parse(&request).unwrap()).unwrap();
+    let components = &stored["template"]["components"];
+    assert_eq!(components[0]["type"], "header");
+    assert_eq!(components[0]["parameters"][0]["type"], "image");
+    assert_eq!(components[1]["type"], "body");
+    assert_eq!(components[1]["parameters"][0]["type"], "text");
+    assert_eq!(components[2]["sub_type"], "quick_reply");
+    assert_eq!(components[2]["parameters"][0]["type"], "payload");
+}

@@ -9,11 +9,11 @@ use crate::store::CloudBridge;
 /// Ids looked up in one statement at most (a webhook carries a handful).
 const LOOKUP_CHUNK: usize = 500;
 
-/// `SELECT ... WHERE upstream_id IN ($1, ..., $n)`.
-fn lookup_statement(count: usize) -> String {
+/// `SELECT {columns} FROM messages WHERE {key} IN ($1, ..., $n) AND upstream_id IS NOT NULL`.
+fn lookup_statement(columns: &str, key: &str, count: usize) -> String {
     let placeholders: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
     format!(
-        "SELECT upstream_id, id FROM messages WHERE upstream_id IN ({})",
+        "SELECT {columns} FROM messages WHERE {key} IN ({}) AND upstream_id IS NOT NULL",
         placeholders.join(", ")
     )
 }
@@ -27,7 +27,23 @@ for_each_backend! {
         ) -> Result<Vec<(String, String)>, StoreError> {
             let mut found = Vec::new();
             for chunk in upstream_ids.chunks(LOOKUP_CHUNK) {
-                let statement = lookup_statement(chunk.len());
+                let statement = lookup_statement("upstream_id, id", "upstream_id", chunk.len());
+                let mut query = sqlx::query_as::<_, (String, String)>(&statement);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                found.extend(query.fetch_all(&self.pool).await?);
+            }
+            Ok(found)
+        }
+
+        async fn upstream_ids_of(
+            &self,
+            message_ids: &[String],
+        ) -> Result<Vec<(String, String)>, StoreError> {
+            let mut found = Vec::new();
+            for chunk in message_ids.chunks(LOOKUP_CHUNK) {
+                let statement = lookup_statement("id, upstream_id", "id", chunk.len());
                 let mut query = sqlx::query_as::<_, (String, String)>(&statement);
                 for id in chunk {
                     query = query.bind(id);

@@ -164,35 +164,7 @@ pub fn status_error(cloud_code: i64, title: String, details: Option<String>) -> 
 
 /// The On-Premises code of a Cloud code; an unmapped code keeps Cloud's.
 pub fn onprem_code(cloud: i64) -> u32 {
-    match cloud {
-        131001 => 1001,
-        131002 => 1002,
-        131005 => 1005,
-        131006 => 1006,
-        131008 => 1008,
-        131009 => 1009,
-        131021 => 1021,
-        131026 => 1026,
-        131031 => 1031,
-        131042 => 402,
-        131043 => 410,
-        131045 => 430,
-        131047 => 470,
-        131048 => 471,
-        131051 => 501,
-        131052 => 400,
-        130472 => 472,
-        132000 => 2000,
-        132001 => 2001,
-        132005 => 2005,
-        132007 => 2007,
-        132012 => 2012,
-        132015 => 2061,
-        132016 => 2062,
-        132068 => 2068,
-        132069 => 2069,
-        other => u32::try_from(other).unwrap_or(500),
-    }
+    premise_wire::cloud_codes::onprem_code(cloud)
 }
 
 #[cfg(test)]

@@ -56,7 +56,15 @@ impl Cloud {
         message: &OutboundMessage,
         cloud_media: &std::collections::HashMap<String, (String, i64)>,
     ) -> SendOutcome {
-        let ids = cloud_media.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect();
+        let mut ids: std::collections::HashMap<String, String> =
+            cloud_media.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect();
+        let referenced = translate::referenced_messages(&message.message);
+        if !referenced.is_empty() {
+            match self.store.upstream_ids_of(&referenced).await {
+                Ok(found) => ids.extend(found),
+                Err(e) => return SendOutcome::transient(format!("cannot read message ids: {e}")),
+            }
+        }
         let body = translate::cloud_request(&message.message, &ids);
         let max_wait = self.client.settings().max_pacing_wait;
         if let Err(wait) = self.limiter.acquire(message.shard, message.shards, max_wait).await {

@@ -23,11 +23,20 @@ use std::collections::HashMap;
 use premise_wire::Message;
 use serde_json::{Map, Value, json};
 
-/// The Cloud API body for `message`; `cloud_media` gives the Cloud media id of each uploaded
-/// media the message names (by Premise's media id).
-pub fn cloud_request(message: &Message, cloud_media: &HashMap<String, String>) -> Value {
+/// The Cloud API body for `message`; `cloud` gives Cloud's id for each id of Premise's the
+/// message names: uploaded media (by media id) and messages it replies or reacts to (by
+/// message id; a customer's message already has Cloud's id).
+pub fn cloud_request(message: &Message, cloud: &HashMap<String, String>) -> Value {
+    let cloud_media = cloud;
     let mut request = serde_json::to_value(message).expect("a validated message serialises");
     let Value::Object(body) = &mut request else { unreachable!("a message is an object") };
+    for pointer in REFERENCES {
+        if let Some(Value::String(id)) = body_pointer(body, &pointer)
+            && let Some(cloud_id) = cloud.get(id.as_str())
+        {
+            *id = cloud_id.clone();
+        }
+    }
     body.insert("messaging_product".into(), json!("whatsapp"));
     body.insert("recipient_type".into(), json!("individual"));
     let kind = body.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -75,6 +84,23 @@ pub fn cloud_request(message: &Message, cloud_media: &HashMap<String, String>) -
         _ => {}
     }
     request
+}
+
+/// Where a message names another message: the one it replies to, the one it reacts to.
+const REFERENCES: [[&str; 2]; 2] = [["context", "message_id"], ["reaction", "message_id"]];
+
+fn body_pointer<'a>(body: &'a mut Map<String, Value>, path: &[&str; 2]) -> Option<&'a mut Value> {
+    body.get_mut(path[0]).and_then(|v| v.get_mut(path[1]))
+}
+
+/// The message ids of Premise's a message names (replied or reacted to), to exchange for
+/// Cloud's.
+pub fn referenced_messages(message: &Message) -> Vec<String> {
+    let request = serde_json::to_value(message).expect("a validated message serialises");
+    REFERENCES
+        .iter()
+        .filter_map(|[a, b]| request.get(*a)?.get(*b)?.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The Premise media ids a message names (uploaded media, to exchange for Cloud ids).
@@ -195,6 +221,22 @@ mod tests {
         assert_eq!(
             request["template"]["components"][0]["parameters"][0]["image"],
             json!({"id": "1234567890"})
+        );
+    }
+
+    #[test]
+    fn replies_and_reactions_name_clouds_ids() {
+        let m = message(&json!({"to": "16315551234", "type": "reaction",
+            "reaction": {"message_id": "gBEG1", "emoji": "👍"}}));
+        assert_eq!(referenced_messages(&m), ["gBEG1"]);
+        let cloud = HashMap::from([("gBEG1".to_owned(), "wamid.CLOUD1".to_owned())]);
+        assert_eq!(cloud_request(&m, &cloud)["reaction"]["message_id"], "wamid.CLOUD1");
+        let m = message(&json!({"to": "16315551234", "type": "text", "text": {"body": "yes"},
+            "context": {"message_id": "wamid.CUSTOMER"}}));
+        assert_eq!(
+            cloud_request(&m, &cloud)["context"]["message_id"],
+            "wamid.CUSTOMER",
+            "a customer's message keeps its (Cloud) id"
         );
     }
 

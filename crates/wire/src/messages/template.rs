@@ -323,8 +323,9 @@ impl Component {
     fn parse((path, value): Item<'_>) -> Result<Self, Rejection> {
         let obj = Obj::of(path, value)?;
         obj.only(&["type", "sub_type", "index", "parameters"])?;
-        let kind = obj.required("type", obj.str("type")?)?;
-        match kind {
+        // Any case, as the Cloud API takes it (clients send "BODY").
+        let kind = obj.required("type", obj.str("type")?)?.to_ascii_lowercase();
+        match kind.as_str() {
             "header" | "body" => {
                 obj.forbid("sub_type", "for header and body components")?;
                 obj.forbid("index", "for header and body components")?;
@@ -337,7 +338,8 @@ impl Component {
                 })
             }
             "button" => {
-                let sub_type = match obj.required("sub_type", obj.str("sub_type")?)? {
+                let sub_type = obj.required("sub_type", obj.str("sub_type")?)?.to_ascii_lowercase();
+                let sub_type = match sub_type.as_str() {
                     "quick_reply" => ButtonKind::QuickReply,
                     "url" => ButtonKind::Url,
                     "copy_code" => ButtonKind::CopyCode,
@@ -383,7 +385,8 @@ fn parameters(obj: &Obj<'_>, slot: Slot, required: bool) -> Result<Vec<Parameter
 
 impl Parameter {
     fn parse(obj: &Obj<'_>, slot: Slot) -> Result<Self, Rejection> {
-        let kind = obj.required("type", obj.str("type")?)?;
+        let kind = obj.required("type", obj.str("type")?)?.to_ascii_lowercase();
+        let kind = kind.as_str();
         if !slot.allows(kind) {
             let known = Slot::Header.allows(kind) || matches!(kind, "payload" | "coupon_code");
             let problem = if known {
