@@ -138,9 +138,11 @@ async fn upload(
         while let Some(field) = form.next_field().await.map_err(|e| unreadable(&e))? {
             match field.name().unwrap_or_default() {
                 "messaging_product" => {
-                    product = Some(field.text().await.map_err(|e| unreadable(&e))?)
+                    product = Some(field.text().await.map_err(|e| unreadable(&e))?);
                 }
-                "type" => declared = Some(field.text().await.map_err(|e| unreadable(&e))?),
+                "type" => {
+                    declared = Some(field.text().await.map_err(|e| unreadable(&e))?);
+                }
                 "file" if stored.is_none() => {
                     stored = Some(store_file(state, field, declared.as_deref()).await?);
                 }
