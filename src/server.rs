@@ -65,6 +65,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         nodes: engine.nodes.clone(),
         upstream: engine.upstream.clone(),
         recorder: engine.recorder.clone(),
+        retention: engine.retention.clone(),
         sandbox: upstream.sandbox,
         cloud: upstream.cloud,
         metrics: engine.metrics.clone(),

@@ -64,6 +64,24 @@ impl Config {
             callback_read_gap: ms(self.callbacks.read_gap_ms),
             cloud_identity: self.cloud_identity(),
             cloud_app_secret: Hidden::new(self.cloud.app_secret.expose()),
+            retention: self.retention(),
+        }
+    }
+
+    /// What is deleted when: `[retention]` (0: forever) and the lifetimes of what expires.
+    pub fn retention(&self) -> premise_engine::RetentionConfig {
+        let kept = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+        let retention = &self.retention;
+        premise_engine::RetentionConfig {
+            messages: kept(retention.messages_secs),
+            inbound: kept(retention.inbound_secs),
+            media: kept(retention.media_secs),
+            contact_checks: Duration::from_secs(
+                premise_wire::contacts::CHECK_CACHE_SECS.unsigned_abs(),
+            ),
+            login_window: Duration::from_secs(self.auth.failed_login_window_secs),
+            interval: Duration::from_millis(retention.interval_ms),
+            batch: retention.batch,
         }
     }
 

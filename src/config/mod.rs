@@ -37,6 +37,7 @@ pub struct Config {
     pub upstream: UpstreamSettings,
     pub cloud: CloudConfig,
     pub sandbox: SandboxSettings,
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +110,17 @@ pub struct CallbacksConfig {
     pub timeout_ms: u64,
     pub max_statuses_per_request: usize,
     pub read_gap_ms: u64,
+}
+
+/// `[retention]`: how long what is finished is kept, in seconds; 0 keeps it forever.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub messages_secs: u64,
+    pub inbound_secs: u64,
+    pub media_secs: u64,
+    pub interval_ms: u64,
+    pub batch: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -84,6 +84,12 @@ impl Config {
         if self.auth.max_failed_logins == 0 {
             return bad("auth.max_failed_logins", "must be at least 1");
         }
+        if !(1..=10_000).contains(&self.retention.batch) {
+            return bad("retention.batch", "must be between 1 and 10000");
+        }
+        if self.retention.interval_ms < 100 {
+            return bad("retention.interval_ms", "must be at least 100");
+        }
         if self.auth.failed_login_window_secs == 0 {
             return bad("auth.failed_login_window_secs", "must be at least 1");
         }

@@ -24,8 +24,7 @@ use super::body::JsonBody;
 use super::reply::reply;
 use super::{ApiError, AppState};
 
-/// How long a check is reused (On-Premises: 7 days).
-pub const CACHE_SECS: i64 = 7 * 24 * 3600;
+use premise_wire::contacts::CHECK_CACHE_SECS as CACHE_SECS;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/contacts", post(check))

@@ -17,6 +17,7 @@ mod messages;
 mod metrics;
 mod reply;
 mod sandbox;
+mod services;
 mod settings;
 mod users;
 mod webhook;
@@ -28,7 +29,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use premise_engine::{Enqueuer, Metrics, NodeView, Recorder, SettingsCache};
+use premise_engine::{Enqueuer, Metrics, NodeView, Recorder, Retention, SettingsCache};
 use premise_store::Store;
 use premise_upstream::cloud::CloudClient;
 use premise_upstream::sandbox::SandboxWorld;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub http_metrics: Arc<HttpMetrics>,
     /// Records statuses the upstream's webhooks carry.
     pub recorder: Recorder,
+    /// Deletes what is finished (`PUT /v1/services/message/gc`).
+    pub retention: Retention,
     /// The sandbox's state, for its admin endpoints; `None` with another upstream.
     pub sandbox: Option<Arc<SandboxWorld>>,
     /// The Cloud API, for its webhooks (media downloads); `None` with another upstream.
@@ -99,6 +102,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             .merge(contacts::routes())
             .merge(settings::routes())
             .merge(account::routes())
+            .merge(services::routes())
             .merge(sandbox::routes())
             .merge(webhook::routes())
             .route_layer(axum::middleware::from_fn_with_state(

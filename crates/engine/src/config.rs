@@ -44,6 +44,8 @@ pub struct EngineConfig {
     /// `[cloud] app_secret`: signs Cloud-form webhooks when `webhooks.secret` is not set, as
     /// Meta signs its own with the app's secret. Empty: unsigned.
     pub cloud_app_secret: premise_upstream::cloud::Hidden,
+    /// What is deleted when (`[retention]`).
+    pub retention: crate::RetentionConfig,
 }
 
 impl EngineConfig {
@@ -72,6 +74,7 @@ impl EngineConfig {
             webhook_batch: 50,
             cloud_identity: premise_wire::cloud_webhooks::CloudIdentity::default(),
             cloud_app_secret: premise_upstream::cloud::Hidden::default(),
+            retention: crate::RetentionConfig::default(),
         }
     }
 }

@@ -8,7 +8,9 @@ use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Backlog, EngineConfig, Enqueuer, Metrics, NodeView, Recorder, SettingsCache};
+use crate::{
+    Backlog, EngineConfig, Enqueuer, Metrics, NodeView, Recorder, Retention, SettingsCache,
+};
 use crate::{pool, probe};
 
 #[derive(Debug)]
@@ -21,6 +23,8 @@ pub struct Engine {
     pub upstream: Arc<dyn Upstream>,
     /// Records statuses; the HTTP front hands it those the upstream's webhooks carry.
     pub recorder: Recorder,
+    /// Deletes what is finished; `PUT /v1/services/message/gc` runs it at once.
+    pub retention: Retention,
     /// Stops the shard pool (first at shutdown).
     stop_pool: CancellationToken,
     pool: JoinHandle<()>,
@@ -77,6 +81,9 @@ impl Engine {
             config.queue_stats_refresh,
             stop_rest.clone(),
         ));
+        let retention =
+            Retention::new(store.clone(), config.retention.clone(), clock.clone(), metrics.clone());
+        tasks.push(retention.clone().spawn(config.node.clone(), stop_rest.clone()));
         let (enqueuer, committers) =
             Enqueuer::start(&store, config.clone(), backlog, &committed, &metrics);
         tasks.extend(committers);
@@ -99,6 +106,7 @@ impl Engine {
             metrics,
             upstream,
             recorder,
+            retention,
             stop_pool,
             pool: pool_task,
             stop_rest,

@@ -25,6 +25,7 @@ pub mod metrics;
 mod pool;
 mod probe;
 mod recorder;
+pub mod retention;
 pub mod retry;
 mod sender;
 mod settings;
@@ -40,6 +41,7 @@ pub use ids::new_message_id;
 pub use metrics::Metrics;
 pub use pool::NodeView;
 pub use recorder::Recorder;
+pub use retention::{Retention, RetentionConfig};
 pub use settings::SettingsCache;
 
 /// An error with its causes, for logs.

@@ -129,6 +129,11 @@ pub struct Metrics {
     pub upstream_statuses_unknown: AtomicU64,
     /// Customers' messages those webhooks carried.
     pub inbound_received: AtomicU64,
+    /// Rows the retention passes of this replica deleted.
+    pub purged_messages: AtomicU64,
+    pub purged_inbound: AtomicU64,
+    pub purged_media: AtomicU64,
+    pub purged_expired: AtomicU64,
     shards: RwLock<Vec<ShardBacklog>>,
     shard_count: AtomicU32,
     /// When `shards` was last refreshed (Unix ms).
@@ -301,6 +306,15 @@ impl Metrics {
                 Counter,
             )
             .with(vec![], n(&self.inbound_received)),
+            Family::new(
+                "premise_retention_deleted_total",
+                "Rows this replica's retention passes deleted, by what they were",
+                Counter,
+            )
+            .with(vec![("kind", "message".into())], n(&self.purged_messages))
+            .with(vec![("kind", "inbound".into())], n(&self.purged_inbound))
+            .with(vec![("kind", "media".into())], n(&self.purged_media))
+            .with(vec![("kind", "expired".into())], n(&self.purged_expired)),
             Family::new("premise_shard_leases_held", "Shards this replica holds a lease on", Gauge)
                 .with(vec![], nodes.shards().len() as f64),
             Family::new("premise_shards", "The account's shard count", Gauge)

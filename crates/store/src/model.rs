@@ -351,3 +351,16 @@ pub(crate) fn classify(
         })),
     }
 }
+
+/// The cutoffs of what expires by itself, for [`crate::Retention::purge_expired`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    /// Unix seconds: idempotency keys and revoked-token records expired by then go.
+    pub now: i64,
+    /// Contact checks made at or before this (Unix seconds) go.
+    pub contacts_before: i64,
+    /// Failed-login counters whose window started at or before this (Unix seconds) go.
+    pub logins_before: i64,
+    /// Sandbox conversation windows opened before this (Unix ms) go.
+    pub windows_before_ms: i64,
+}

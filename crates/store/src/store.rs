@@ -23,6 +23,7 @@ pub trait Store:
     + Media
     + ContactCache
     + Idempotency
+    + Retention
     + Send
     + Sync
     + std::fmt::Debug
@@ -350,4 +351,43 @@ pub trait CloudBridge: Send + Sync {
     /// Forgets `cloud_id` as the Cloud id of `media_id` (Cloud no longer knows it); a newer id
     /// recorded meanwhile by another replica is kept.
     async fn forget_cloud_media(&self, media_id: &str, cloud_id: &str) -> Result<(), StoreError>;
+}
+
+/// What the retention worker deletes, each in batches of at most `limit` rows, oldest first,
+/// so no statement holds the database for long. Cutoffs are passed in by the caller, who owns
+/// the clock; nothing is deleted that something still waits for.
+#[async_trait]
+pub trait Retention: Send + Sync {
+    /// Takes (or renews) the lease of `job` for `owner` until `now_ms + ttl_ms`, if it is free,
+    /// expired or already `owner`'s; `false` if another owner holds it.
+    async fn hold_job(
+        &self,
+        job: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Deletes finished messages: `read` or `failed` ones that changed at or before
+    /// `finished_before_ms`, and `sent` or `delivered` ones that have not changed since
+    /// `unconfirmed_before_ms`. Never a queued message, and never one with a callback still
+    /// waiting (every callback of a message is written when its status changes, so one that
+    /// last changed before the oldest waiting callback was written has none).
+    async fn purge_messages(
+        &self,
+        finished_before_ms: Option<i64>,
+        unconfirmed_before_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+    /// Deletes customers' messages received at or before `before_ms` whose webhook was
+    /// delivered.
+    async fn purge_inbound(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
+    /// Deletes media uploaded at or before `before` (Unix seconds), with its chunks and its
+    /// Cloud id; `limit` media at a time (each up to 128 chunks).
+    async fn purge_media(&self, before: i64, limit: u32) -> Result<u64, StoreError>;
+    /// Deletes what has expired by itself: contact checks made at or before
+    /// `contacts_before`, idempotency keys and revoked-token records past their expiry
+    /// (`now`), failed-login counters whose window started at or before `logins_before`, and
+    /// sandbox conversation windows older than `windows_before_ms`. At most `limit` rows of
+    /// each.
+    async fn purge_expired(&self, expired: &crate::Expired, limit: u32) -> Result<u64, StoreError>;
 }

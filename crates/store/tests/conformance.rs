@@ -46,6 +46,7 @@ conformance!(
     idempotency_keys,
     inbound_webhooks_and_sandbox_templates,
     cloud_media,
+    retention,
 );
 
 fn user(name: &str, role: Role) -> User {
@@ -549,4 +550,130 @@ async fn cloud_media(store: Arc<dyn Store>) {
     store.put_cloud_media("m-2", "333", 1_000).await.unwrap();
     assert!(store.delete_media("m-2").await.unwrap());
     assert_eq!(store.cloud_media("m-2").await.unwrap(), None);
+}
+
+/// Retention: what is finished goes, in batches; what something still waits for stays.
+async fn retention(store: Arc<dyn Store>) {
+    use premise_store::{Expired, NewCallback, StatusPlan};
+    // Jobs: one owner at a time, until the lease runs out.
+    assert!(store.hold_job("retention", "a", 1_000, 500).await.unwrap());
+    assert!(!store.hold_job("retention", "b", 1_200, 500).await.unwrap(), "held by a");
+    assert!(store.hold_job("retention", "a", 1_400, 500).await.unwrap(), "renewed");
+    assert!(!store.hold_job("retention", "b", 1_899, 500).await.unwrap());
+    assert!(store.hold_job("retention", "b", 1_900, 500).await.unwrap(), "expired: taken");
+    assert!(store.hold_job("other", "a", 1_900, 500).await.unwrap(), "jobs are separate");
+
+    // Messages: m1 read with its callback still waiting, m2 failed earlier, m3 sent, m4
+    // delivered later, m5 queued, m6 read later.
+    store.enqueue(&(1..=6).map(|n| message(n, 5)).collect::<Vec<_>>()).await.unwrap();
+    let set = |id: &'static str, status: i16, callback: bool, now_ms: i64| {
+        let store = store.clone();
+        async move {
+            let plan = move |states: Vec<premise_store::MessageState>| StatusPlan {
+                updates: states.iter().map(|s| (s.id.clone(), status)).collect(),
+                callbacks: states
+                    .iter()
+                    .filter(|_| callback)
+                    .map(|s| NewCallback {
+                        shard: s.shard,
+                        recipient_crc: s.recipient_crc,
+                        message_id: s.id.clone(),
+                        body: "{}".into(),
+                    })
+                    .collect(),
+                upstream_ids: Vec::new(),
+            };
+            store.record_statuses(&[id.to_owned()], now_ms, &plan).await.unwrap();
+        }
+    };
+    set("m2", 4, false, 5_000).await;
+    set("m1", 3, true, 10_000).await;
+    set("m3", 1, false, 10_000).await;
+    set("m6", 3, false, 20_000).await;
+    set("m4", 2, false, 50_000).await;
+    let exists = |id: &'static str| {
+        let store = store.clone();
+        async move { store.message(id).await.unwrap().is_some() }
+    };
+    let (finished, unconfirmed) = (Some(30_000), Some(30_000));
+    assert_eq!(
+        store.purge_messages(finished, unconfirmed, 100).await.unwrap(),
+        1,
+        "only m2: the others changed since m1's callback was written, which still waits"
+    );
+    assert!(!exists("m2").await && exists("m1").await && exists("m6").await);
+    let waiting = store.pending_callbacks(0, 10).await.unwrap();
+    store.delete_callbacks(&waiting.iter().map(|c| c.seq).collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(store.purge_messages(finished, None, 1).await.unwrap(), 1, "batches of `limit`");
+    assert!(!exists("m1").await, "the oldest first");
+    assert_eq!(store.purge_messages(finished, None, 100).await.unwrap(), 1, "m6");
+    assert!(exists("m3").await, "sent: kept while unconfirmed ones are kept");
+    assert_eq!(store.purge_messages(None, Some(9_999), 100).await.unwrap(), 0);
+    assert_eq!(store.purge_messages(None, unconfirmed, 100).await.unwrap(), 1, "m3");
+    assert!(exists("m4").await, "delivered after the cutoff");
+    assert!(exists("m5").await, "queued: never");
+    assert_eq!(store.purge_messages(Some(i64::MAX - 1), Some(i64::MAX - 1), 100).await.unwrap(), 1);
+    assert!(exists("m5").await, "queued: never, however old");
+
+    // Customers' messages: kept until their webhook was delivered.
+    let inbound = premise_store::NewInbound {
+        id: "ABG1".into(),
+        from: "16505550107".into(),
+        from_crc: 5,
+        received_at_ms: 1_000,
+        payload: "{}".into(),
+        webhook: "{}".into(),
+    };
+    assert!(store.receive_inbound(&inbound).await.unwrap());
+    assert!(store.insert_inbound("ABG0", "16505550107", 500, "{}").await.unwrap());
+    assert!(store.insert_inbound("ABG2", "16505550107", 9_000, "{}").await.unwrap());
+    assert_eq!(store.purge_inbound(5_000, 100).await.unwrap(), 1, "ABG0; ABG1's webhook waits");
+    assert!(store.inbound("ABG0").await.unwrap().is_none());
+    let waiting = store.pending_callbacks(0, 10).await.unwrap();
+    store.delete_callbacks(&waiting.iter().map(|c| c.seq).collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(store.purge_inbound(5_000, 100).await.unwrap(), 1);
+    assert!(store.inbound("ABG1").await.unwrap().is_none());
+    assert!(store.inbound("ABG2").await.unwrap().is_some(), "received after the cutoff");
+
+    // Media: finished uploads older than the cutoff, with their chunks and Cloud ids.
+    for (id, at) in [("old", 100), ("older", 50), ("new", 300)] {
+        assert!(store.begin_media(id, "image/png", at).await.unwrap());
+        store.put_media_chunk(id, 0, b"png").await.unwrap();
+        assert!(store.finish_media(id, 3, 1, "h").await.unwrap());
+    }
+    store.put_cloud_media("old", "cloud-1", 100).await.unwrap();
+    assert!(store.begin_media("uploading", "image/png", 10).await.unwrap());
+    assert_eq!(store.purge_media(200, 1).await.unwrap(), 1, "one at a time");
+    assert!(store.media("older").await.unwrap().is_none(), "the oldest first");
+    assert_eq!(store.purge_media(200, 10).await.unwrap(), 1);
+    assert_eq!(store.media_chunk("old", 0).await.unwrap(), None);
+    assert_eq!(store.cloud_media("old").await.unwrap(), None);
+    assert!(store.media("new").await.unwrap().is_some());
+    assert!(store.finish_media("uploading", 0, 0, "h").await.unwrap(), "uploads carry on");
+
+    // What expires by itself.
+    store
+        .record_contact_checks(
+            &[premise_store::ContactCheck {
+                number: "+1 555".into(),
+                wa_id: Some("1555".into()),
+                checked_at: 100,
+            }],
+            0,
+        )
+        .await
+        .unwrap();
+    store.reserve_idempotency_key("k", "f", 100, 130, 200).await.unwrap();
+    store.revoke_token("jti", 300, 100).await.unwrap();
+    store.record_login_failure("10.0.0.1", 400, 60).await.unwrap();
+    store.customer_wrote("1555", 500).await.unwrap();
+    let expired =
+        Expired { now: 199, contacts_before: 99, logins_before: 399, windows_before_ms: 500 };
+    assert_eq!(store.purge_expired(&expired, 100).await.unwrap(), 0, "nothing yet");
+    let expired =
+        Expired { now: 301, contacts_before: 100, logins_before: 400, windows_before_ms: 501 };
+    assert_eq!(store.purge_expired(&expired, 100).await.unwrap(), 5, "each of the five");
+    assert!(store.contact_checks(&["+1 555".into()], 0).await.unwrap().is_empty());
+    assert!(store.customer_windows(0).await.unwrap().is_empty());
+    assert_eq!(store.login_failures("10.0.0.1", 401, 60).await.unwrap(), 0);
 }

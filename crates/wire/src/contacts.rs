@@ -16,6 +16,9 @@ use crate::{ErrorCode, Rejection};
 pub const MIN_DIGITS: usize = 7;
 pub const MAX_DIGITS: usize = 15;
 
+/// How long a check is reused (On-Premises: 7 days), in seconds.
+pub const CHECK_CACHE_SECS: i64 = 7 * 24 * 3600;
+
 /// `blocking`: whether the caller waits for checks to finish (`wait`) or takes `processing`
 /// for numbers not yet known (`no_wait`, the default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -45,6 +45,7 @@ mod idempotency;
 mod inbox;
 mod media;
 mod pipeline;
+mod retention;
 mod sandbox;
 
 /// `statement` with the backend's row-lock clause appended.

@@ -1,0 +1,210 @@
+//! Retention: the database stops growing. A worker (one replica at a time, by a job lease)
+//! deletes every `interval` what is finished and older than its `[retention]` setting, in
+//! batches that each hold the database for one short statement:
+//!
+//! - messages `read` or `failed` for `messages`; `sent` or `delivered` ones once WhatsApp's
+//!   30-day offline window has passed as well (no status can come after it);
+//! - customers' messages after `inbound`, media after `media`;
+//! - what expires by itself (contact checks, idempotency keys, revoked-token records,
+//!   failed-login counters, sandbox conversation windows), on the same schedule.
+//!
+//! Queued messages and anything whose webhook has not been delivered are never deleted (the
+//! store's [`premise_store::Retention`] guarantees it). `PUT /v1/services/message/gc` runs a
+//! pass at once ([`Retention::run`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use premise_store::{Expired, Store, StoreError};
+use premise_upstream::Clock;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::Metrics;
+
+/// How long WhatsApp keeps a message for a phone that is offline: after it, no `delivered` or
+/// `read` can come, so a `sent` or `delivered` message is finished.
+pub const OFFLINE_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A customer service window (24 h) and a day's margin: sandbox windows older than this go.
+const WINDOW_KEPT: Duration = Duration::from_secs(2 * 24 * 3600);
+
+const JOB: &str = "retention";
+
+/// The `[retention]` settings, and the lifetimes of what expires by itself.
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// How long a finished message is kept; `None`: forever.
+    pub messages: Option<Duration>,
+    /// How long a customer's message is kept; `None`: forever.
+    pub inbound: Option<Duration>,
+    /// How long uploaded and received media is kept; `None`: forever.
+    pub media: Option<Duration>,
+    /// How long a `/v1/contacts` check is trusted (its cache).
+    pub contact_checks: Duration,
+    /// The failed-login counting window.
+    pub login_window: Duration,
+    /// Time between passes.
+    pub interval: Duration,
+    /// Rows deleted by one statement at most.
+    pub batch: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            messages: Some(Duration::from_secs(7 * 24 * 3600)),
+            inbound: Some(Duration::from_secs(7 * 24 * 3600)),
+            media: Some(Duration::from_secs(30 * 24 * 3600)),
+            contact_checks: Duration::from_secs(7 * 24 * 3600),
+            login_window: Duration::from_secs(60),
+            interval: Duration::from_secs(60),
+            batch: 500,
+        }
+    }
+}
+
+/// What a pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub messages: u64,
+    pub inbound: u64,
+    pub media: u64,
+    pub expired: u64,
+}
+
+impl Purged {
+    pub fn total(&self) -> u64 {
+        self.messages + self.inbound + self.media + self.expired
+    }
+}
+
+/// Runs retention passes on a store, with its clock.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    store: Arc<dyn Store>,
+    config: Arc<RetentionConfig>,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+}
+
+impl Retention {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: RetentionConfig,
+        clock: Clock,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self { store, config: Arc::new(config), clock, metrics }
+    }
+
+    /// One pass: everything due now, batch after batch until a batch comes back short.
+    pub async fn run(&self) -> Result<Purged, StoreError> {
+        self.pass(&|| async { Ok(true) }).await
+    }
+
+    /// A pass; `between` runs after each full batch (the worker renews its lease there) and
+    /// says whether to go on.
+    async fn pass<F, Fut>(&self, between: &F) -> Result<Purged, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<bool, StoreError>>,
+    {
+        let config = &self.config;
+        let (now_ms, now) = (self.clock.now_ms(), self.clock.now_secs());
+        let before_ms = |kept: Duration| now_ms.saturating_sub(millis(kept));
+        let before =
+            |kept: Duration| now.saturating_sub(kept.as_secs().min(i64::MAX as u64) as i64);
+        let limit = config.batch.max(1);
+        let mut purged = Purged::default();
+
+        let finished = config.messages.map(before_ms);
+        let unconfirmed = config.messages.map(|kept| before_ms(kept + OFFLINE_WINDOW));
+        if finished.is_some() {
+            purged.messages =
+                drain(limit, between, || self.store.purge_messages(finished, unconfirmed, limit))
+                    .await?;
+        }
+        if let Some(kept) = config.inbound {
+            purged.inbound =
+                drain(limit, between, || self.store.purge_inbound(before_ms(kept), limit)).await?;
+        }
+        if let Some(kept) = config.media {
+            // Media rows are large (up to 128 chunks each): fewer per statement.
+            let per_batch = (limit / 50).max(1);
+            purged.media =
+                drain(per_batch, between, || self.store.purge_media(before(kept), per_batch))
+                    .await?;
+        }
+        let sandbox_now_ms = now_ms.saturating_add(self.store.sandbox_clock_offset().await?);
+        let expired = Expired {
+            now,
+            contacts_before: before(config.contact_checks),
+            logins_before: before(config.login_window),
+            windows_before_ms: sandbox_now_ms.saturating_sub(millis(WINDOW_KEPT)),
+        };
+        purged.expired =
+            drain(limit, between, || self.store.purge_expired(&expired, limit)).await?;
+        let m = &self.metrics;
+        Metrics::add(&m.purged_messages, purged.messages);
+        Metrics::add(&m.purged_inbound, purged.inbound);
+        Metrics::add(&m.purged_media, purged.media);
+        Metrics::add(&m.purged_expired, purged.expired);
+        Ok(purged)
+    }
+
+    /// Runs a pass every `interval` while this replica holds the job's lease, until cancelled.
+    pub(crate) fn spawn(self, node: String, cancel: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let ttl = millis(self.config.interval.max(Duration::from_secs(10)) * 3);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = self.clock.sleep(self.config.interval) => {}
+                }
+                let held = self.store.hold_job(JOB, &node, self.clock.now_ms(), ttl).await;
+                if !matches!(held, Ok(true)) {
+                    continue;
+                }
+                // Another replica that took the lease over carries on: this one stops.
+                let renew =
+                    || async { self.store.hold_job(JOB, &node, self.clock.now_ms(), ttl).await };
+                match self.pass(&renew).await {
+                    Ok(purged) if purged.total() > 0 => tracing::info!(
+                        messages = purged.messages,
+                        inbound = purged.inbound,
+                        media = purged.media,
+                        expired = purged.expired,
+                        "retention: deleted what was finished"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention: pass stopped"),
+                }
+            }
+        })
+    }
+}
+
+/// Repeats `batch` while it deletes a full `limit` and `between` says to go on; the total.
+async fn drain<B, BF, F, Fut>(limit: u32, between: &F, batch: B) -> Result<u64, StoreError>
+where
+    B: Fn() -> BF,
+    BF: Future<Output = Result<u64, StoreError>>,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<bool, StoreError>>,
+{
+    let mut total = 0;
+    loop {
+        let deleted = batch().await?;
+        total += deleted;
+        if deleted < u64::from(limit) || !between().await? {
+            return Ok(total);
+        }
+        // Let the hot path's writes in between two batches.
+        tokio::task::yield_now().await;
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

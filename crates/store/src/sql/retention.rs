@@ -1,0 +1,140 @@
+//! Retention: deleting what is finished, in batches, and leases of jobs one replica runs.
+//!
+//! Every delete picks at most `limit` rows by a subquery and deletes them by key, so a batch is
+//! one short write whatever the table's size. The outer statement repeats the conditions: on
+//! Postgres, a row changed by a concurrent transaction is judged again on its new version (a
+//! `sent` message whose `read` was just recorded is kept).
+
+use async_trait::async_trait;
+
+use crate::store::Retention;
+use crate::{Expired, StoreError};
+
+/// When the oldest callback still waiting was written (Unix ms), or the largest time if none:
+/// a message or inbound message that last changed before it has no callback waiting.
+const OLDEST_WAITING_CALLBACK: &str =
+    "COALESCE((SELECT min(created_at) FROM callbacks), 9223372036854775807)";
+
+for_each_backend! {
+    #[async_trait]
+    impl Retention for Db {
+        async fn hold_job(
+            &self,
+            job: &str,
+            owner: &str,
+            now_ms: i64,
+            ttl_ms: i64,
+        ) -> Result<bool, StoreError> {
+            let mut tx = self.tx().await?;
+            let held = sqlx::query(
+                "INSERT INTO job_leases (name, owner, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE
+                 SET owner = excluded.owner, expires_at = excluded.expires_at
+                 WHERE job_leases.owner = excluded.owner OR job_leases.expires_at <= $4",
+            )
+            .bind(job)
+            .bind(owner)
+            .bind(now_ms.saturating_add(ttl_ms))
+            .bind(now_ms)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(held == 1)
+        }
+
+        async fn purge_messages(
+            &self,
+            finished_before_ms: Option<i64>,
+            unconfirmed_before_ms: Option<i64>,
+            limit: u32,
+        ) -> Result<u64, StoreError> {
+            let mut deleted = 0;
+            let kinds = [("3, 4", finished_before_ms, "ORDER BY updated_at"), ("1, 2", unconfirmed_before_ms, "")];
+            for (statuses, before, order) in kinds {
+                let Some(before) = before else { continue };
+                let condition = format!(
+                    "status IN ({statuses}) AND updated_at <= $1 AND updated_at < {OLDEST_WAITING_CALLBACK}"
+                );
+                let mut tx = self.tx().await?;
+                deleted += sqlx::query(&format!(
+                    "DELETE FROM messages WHERE seq IN
+                       (SELECT seq FROM messages WHERE {condition} {order} LIMIT $2)
+                     AND {condition}"
+                ))
+                .bind(before)
+                .bind(i64::from(limit))
+                .execute(tx.conn())
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+            }
+            Ok(deleted)
+        }
+
+        async fn purge_inbound(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+            let condition =
+                format!("received_at <= $1 AND received_at < {OLDEST_WAITING_CALLBACK}");
+            let mut tx = self.tx().await?;
+            let deleted = sqlx::query(&format!(
+                "DELETE FROM inbound_messages WHERE id IN
+                   (SELECT id FROM inbound_messages WHERE {condition} ORDER BY received_at LIMIT $2)"
+            ))
+            .bind(before_ms)
+            .bind(i64::from(limit))
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(deleted)
+        }
+
+        async fn purge_media(&self, before: i64, limit: u32) -> Result<u64, StoreError> {
+            let mut tx = self.tx().await?;
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM media WHERE complete AND created_at <= $1
+                 ORDER BY created_at LIMIT $2",
+            )
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(tx.conn())
+            .await?;
+            for id in &ids {
+                for table in ["media_chunks", "cloud_media"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE media_id = $1"))
+                        .bind(id)
+                        .execute(tx.conn())
+                        .await?;
+                }
+                sqlx::query("DELETE FROM media WHERE id = $1").bind(id).execute(tx.conn()).await?;
+            }
+            tx.commit().await?;
+            Ok(ids.len() as u64)
+        }
+
+        async fn purge_expired(&self, expired: &Expired, limit: u32) -> Result<u64, StoreError> {
+            let statements = [
+                ("contact_checks", "number", "checked_at <= $1", expired.contacts_before),
+                ("idempotency_keys", "key", "expires_at <= $1", expired.now),
+                ("revoked_tokens", "jti", "expires_at < $1", expired.now),
+                ("login_failures", "client", "window_started_at <= $1", expired.logins_before),
+                ("sandbox_windows", "wa_id", "last_inbound_ms < $1", expired.windows_before_ms),
+            ];
+            let mut tx = self.tx().await?;
+            let mut deleted = 0;
+            for (table, key, condition, cutoff) in statements {
+                deleted += sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE {key} IN
+                       (SELECT {key} FROM {table} WHERE {condition} LIMIT $2)"
+                ))
+                .bind(cutoff)
+                .bind(i64::from(limit))
+                .execute(tx.conn())
+                .await?
+                .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(deleted)
+        }
+    }
+}
