@@ -64,3 +64,26 @@ async fn the_cloud_smoke_scenario_runs_and_reports() {
     assert!(cloud.per_s <= 200.0 * 1.1, "{} sends/s", cloud.per_s);
     assert!(report.table().contains("Cloud API fake in cloud-smoke"));
 }
+
+/// The soak's smoke version: retention on, the database sampled while it runs, nothing owed
+/// deleted (every message's `read` callback arrives).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_soak_smoke_scenario_samples_the_database() {
+    let scenarios = Scenario::named("soak-smoke").expect("the soak smoke scenario exists");
+    let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
+    bench.quiet = true;
+    let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
+    let soak = &report.scenarios[0];
+    assert!(soak.accepted > 1_000, "{} accepted: {:?}", soak.accepted, soak.errors);
+    assert_eq!((soak.lost, soak.order_violations, soak.duplicates), (0, 0, 0));
+    assert!(soak.db_samples.len() >= 4, "{:?}", soak.db_samples);
+    assert!(soak.db_samples.iter().all(|d| d.bytes > 0));
+    let last = soak.db_samples.last().unwrap();
+    assert!(
+        (last.messages as u64) < soak.accepted,
+        "retention deleted finished messages: {} rows of {} accepted",
+        last.messages,
+        soak.accepted
+    );
+    assert!(report.table().contains("database in soak-smoke"));
+}

@@ -15,6 +15,7 @@ pub mod report;
 mod run;
 pub mod scenario;
 mod server;
+pub mod soak;
 
 pub use report::Report;
 pub use run::{Bench, Outcome};

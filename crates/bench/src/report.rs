@@ -152,6 +152,22 @@ impl Report {
                 );
             }
         }
+        for o in self.scenarios.iter().filter(|o| !o.db_samples.is_empty()) {
+            let keep = o.scenario.retention.map_or(0, |r| r.keep_secs);
+            let kept = if keep == 0 { "kept forever".to_owned() } else { format!("kept {keep} s") };
+            let _ = writeln!(out, "database in {} (finished messages {kept}):", o.name);
+            for d in &o.db_samples {
+                let _ = writeln!(
+                    out,
+                    "  {:>5.0} s {:>9.1} MB {:>9} messages {:>8} callbacks {:>7} inbound",
+                    d.t,
+                    d.bytes as f64 / 1e6,
+                    d.messages,
+                    d.callbacks,
+                    d.inbound
+                );
+            }
+        }
         for o in self.scenarios.iter().filter(|o| !o.errors.is_empty()) {
             let _ = writeln!(out, "errors in {}: {:?}", o.name, o.errors);
         }

@@ -59,6 +59,8 @@ pub struct Outcome {
     pub series: Vec<progress::Sample>,
     /// With the Cloud API fake as upstream: what it saw.
     pub cloud: Option<CloudFigures>,
+    /// With a soak's sampling: the database's size and row counts over time.
+    pub db_samples: Vec<crate::soak::DbSample>,
 }
 
 /// The pace of sends at the Cloud API fake, and what it found wrong.
@@ -142,7 +144,7 @@ impl Bench {
                 Some(fake)
             }
         };
-        let env = match (scenario.upstream, &fake) {
+        let mut env = match (scenario.upstream, &fake) {
             (Upstream::Cloud { max_per_second, .. }, Some(fake)) => cloud_env(fake, max_per_second),
             _ => vec![
                 ("PREMISE_SANDBOX__ACK_LATENCY_MS", scenario.ack_latency_ms.to_string()),
@@ -154,6 +156,9 @@ impl Bench {
                 ("PREMISE_SANDBOX__JOURNAL", journal.display().to_string()),
             ],
         };
+        if let Some(retention) = scenario.retention {
+            env.extend(crate::soak::env(&retention));
+        }
         let server = Server::start(&self.binary, &database_url, &env)?;
         if let Some(fake) = &fake {
             let auto = AutoStatuses {
@@ -189,11 +194,18 @@ impl Bench {
             server.pid(),
             self.quiet,
         );
+        let sampler = scenario.retention.map(|retention| {
+            crate::soak::sample(database_url.clone(), retention.sample_every, started, self.quiet)
+        });
         load::offer(&client, &scenario, tally.clone()).await;
         let offered_for = started.elapsed();
         let accepted_count = tally.accepted_count.load(Ordering::Relaxed) as usize;
         drain(&receiver, accepted_count).await;
         let series = watch.stop().await;
+        let db_samples = match sampler {
+            Some(sampler) => sampler.stop().await,
+            None => Vec::new(),
+        };
         let cpu_after =
             (cpu::process(server.pid()), postmaster.map(cpu::tree), cpu::this_process());
         let peak_rss_mb = server.peak_rss_mb();
@@ -266,6 +278,7 @@ impl Bench {
             series,
             scenario,
             cloud,
+            db_samples,
         })
     }
 

@@ -56,6 +56,21 @@ pub struct Scenario {
     /// The real On-Premises client's figure for this shard count, msg/s.
     pub onprem_per_s: f64,
     pub upstream: Upstream,
+    /// `[retention]` for the run (finished messages kept this long, a pass every
+    /// `retention_interval`), and the database's size and row counts sampled every
+    /// `sample_every` while it runs; `None`: Premise's defaults, no sampling.
+    pub retention: Option<Retention>,
+}
+
+/// A soak's retention and sampling.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Retention {
+    /// Seconds finished messages are kept; 0 keeps them forever (the baseline).
+    pub keep_secs: u64,
+    #[serde(serialize_with = "secs")]
+    pub interval: Duration,
+    #[serde(serialize_with = "secs")]
+    pub sample_every: Duration,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -69,9 +84,10 @@ pub const ONPREM_32_SHARDS: f64 = 250.0;
 /// Concurrent clients of the closed-loop scenarios (and of the ceiling measurement).
 pub const CLIENTS: usize = 64;
 
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 14] = [
     "smoke",
     "cloud-smoke",
+    "soak-smoke",
     "pg-1",
     "pg-32",
     "pg-1-latency20",
@@ -81,6 +97,8 @@ pub const NAMES: [&str; 11] = [
     "cloud-1000",
     "cloud-1000-latency20",
     "cloud-80",
+    "soak",
+    "soak-keep",
 ];
 
 /// A Cloud scenario offers this much more than the throughput it is set to, so the limit, not
@@ -102,6 +120,25 @@ impl Scenario {
             recipients: 10_000,
             onprem_per_s: if shards == 1 { ONPREM_ONE_SHARD } else { ONPREM_32_SHARDS },
             upstream: Upstream::Sandbox,
+            retention: None,
+        }
+    }
+
+    /// Postgres, 32 shards, `per_second` offered for `duration`, every message through to
+    /// `read`, finished messages kept `keep_secs` (0: forever), the database sampled.
+    fn soak(
+        name: &'static str,
+        about: &'static str,
+        per_second: u32,
+        duration: Duration,
+        retention: Retention,
+    ) -> Self {
+        Self {
+            lifecycle: true,
+            load: Load::Open { per_second },
+            duration,
+            retention: Some(retention),
+            ..Self::base(name, about, Database::Postgres, 32)
         }
     }
 
@@ -119,7 +156,7 @@ impl Scenario {
         }
     }
 
-    /// The scenario called `name`; `all` is every one but `smoke`.
+    /// The scenario called `name`; `all` is every one but the smoke and soak ones.
     pub fn named(name: &str) -> Option<Vec<Self>> {
         use Database::{Postgres, Sqlite};
         let one = match name {
@@ -180,11 +217,47 @@ impl Scenario {
                 80,
                 0,
             ),
+            "soak" => Self::soak(
+                "soak",
+                "Postgres, 32 shards, 1,000 msg/s for 10 min to `read`, retention 60 s",
+                1_000,
+                Duration::from_secs(600),
+                Retention {
+                    keep_secs: 60,
+                    interval: Duration::from_secs(10),
+                    sample_every: Duration::from_secs(60),
+                },
+            ),
+            "soak-keep" => Self::soak(
+                "soak-keep",
+                "the soak without retention (kept forever): the baseline of size and latency",
+                1_000,
+                Duration::from_secs(600),
+                Retention {
+                    keep_secs: 0,
+                    interval: Duration::from_secs(10),
+                    sample_every: Duration::from_secs(60),
+                },
+            ),
+            "soak-smoke" => Self {
+                recipients: 300,
+                ..Self::soak(
+                    "soak-smoke",
+                    "the soak for 20 s at 200 msg/s, retention 3 s: the tool works",
+                    200,
+                    Duration::from_secs(20),
+                    Retention {
+                        keep_secs: 3,
+                        interval: Duration::from_secs(1),
+                        sample_every: Duration::from_secs(5),
+                    },
+                )
+            },
             "all" => {
                 return Some(
                     NAMES
                         .iter()
-                        .filter(|n| !n.contains("smoke"))
+                        .filter(|n| !n.contains("smoke") && !n.starts_with("soak"))
                         .filter_map(|n| Self::named(n))
                         .flatten()
                         .collect(),
