@@ -96,3 +96,37 @@ async fn the_limit_is_per_forwarded_client_when_trusted() {
         "another client is not blocked"
     );
 }
+
+/// 50 PATCHes of 50 different fields, at once, half through each replica: every field lands
+/// (each PATCH is a compare-and-set on the stored document, redone when another came first).
+#[tokio::test]
+async fn concurrent_settings_patches_all_land() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let a = Server::start(&db).await;
+    let b = Server::start(&db).await;
+    let token = a.admin_token().await;
+    let mut tasks = Vec::new();
+    for n in 0..50 {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let (http, url, token) =
+            (server.http.clone(), server.url("/v1/settings/application"), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let patch = if n == 0 {
+                json!({"webhooks": {"max_concurrent_requests": 12}})
+            } else {
+                json!({ format!("field_{n}"): n })
+            };
+            support::send(http.patch(url).bearer_auth(token).json(&patch)).await
+        }));
+    }
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, body) = b.get("/v1/settings/application", Some(&token)).await;
+    let settings = &body["settings"]["application"];
+    for n in 1..50 {
+        assert_eq!(settings[format!("field_{n}")], n, "field_{n} lost: {settings}");
+    }
+    assert_eq!(settings["webhooks"]["max_concurrent_requests"], 12, "{settings}");
+}

@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::routing::get;
 use premise_engine::verify_webhook;
 use premise_wire::settings::{apply_patch, view};
-use premise_wire::{AppSettings, Rejection, WebhookFormat};
+use premise_wire::{AppSettings, ErrorCode, Rejection, WebhookFormat};
 use serde_json::{Value, json};
 
 use super::auth::Admin;
@@ -32,13 +32,25 @@ async fn change(
     Admin(admin): Admin,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let (before, _) = state.settings.get().await?;
-    let doc = apply_patch(&before, &patch)?;
-    verify_cloud_webhook(&state, &AppSettings::from_document(&before), &doc).await?;
-    state.settings.put(doc).await?;
-    tracing::info!(by = %admin.username, "application settings changed");
-    Ok(reply_empty(StatusCode::OK))
+    // Read, change, write if nobody wrote meanwhile; otherwise again on what they wrote, so
+    // concurrent PATCHes of different fields (on any replicas) all land.
+    for _ in 0..MAX_ATTEMPTS {
+        let (before, text) = state.settings.fresh().await?;
+        let doc = apply_patch(&before, &patch)?;
+        verify_cloud_webhook(&state, &AppSettings::from_document(&before), &doc).await?;
+        if state.settings.replace(text.as_deref(), doc).await? {
+            tracing::info!(by = %admin.username, "application settings changed");
+            return Ok(reply_empty(StatusCode::OK));
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::TooManyRequests,
+        "the settings are being changed by many requests at once: try again",
+    ))
 }
+
+/// Tries of a PATCH whose writes keep losing to concurrent ones.
+const MAX_ATTEMPTS: usize = 100;
 
 /// When Cloud-form webhooks go to a URL they did not go to before (or with another verify
 /// token), the URL gets the check Meta makes: `GET` with `hub.mode=subscribe`,

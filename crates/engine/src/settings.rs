@@ -45,6 +45,26 @@ impl SettingsCache {
         Ok(self.remember(doc).1)
     }
 
+    /// The stored document as it is now, not cached, and its text (for [`Self::replace`]).
+    pub async fn fresh(&self) -> anyhow::Result<(Value, Option<String>)> {
+        let text = self.store.settings_document().await?;
+        let doc = match &text {
+            Some(text) => serde_json::from_str(text)?,
+            None => Value::Object(serde_json::Map::new()),
+        };
+        Ok((doc, text))
+    }
+
+    /// Stores `doc` if the stored document is still `expected` (from [`Self::fresh`]);
+    /// `false` if another change came first: read again and redo the change.
+    pub async fn replace(&self, expected: Option<&str>, doc: Value) -> anyhow::Result<bool> {
+        if !self.store.replace_settings_document(expected, &doc.to_string()).await? {
+            return Ok(false);
+        }
+        self.remember(doc);
+        Ok(true)
+    }
+
     fn remember(&self, doc: Value) -> (Value, AppSettings) {
         let settings = AppSettings::from_document(&doc);
         *self.cached.write().expect("settings lock") =

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::model::{Account, MediaInfo, Node};
+use crate::model::{Account, MediaInfo, Node, SandboxConversation};
 use crate::{
     Backend, Backlog, ContactCheck, Enqueued, Health, InboundMessage, Lease, MessageState,
     NewInbound, NewMessage, PendingCallback, QueueRead, Reservation, ShardBacklog, StatusPlan,
@@ -106,6 +106,14 @@ pub trait Pipeline: Send + Sync {
     /// The `/v1/settings/application` document (JSON), if anything was ever set.
     async fn settings_document(&self) -> Result<Option<String>, StoreError>;
     async fn put_settings_document(&self, document: &str) -> Result<(), StoreError>;
+    /// Replaces the settings document only if it is still `expected` (its text as read, `None`
+    /// if there was none): `false` if another change came first, so a read-modify-write never
+    /// loses a concurrent one's fields.
+    async fn replace_settings_document(
+        &self,
+        expected: Option<&str>,
+        document: &str,
+    ) -> Result<bool, StoreError>;
 
     // --- the queue ----------------------------------------------------------------------
 
@@ -320,6 +328,14 @@ pub trait SandboxState: Send + Sync {
     async fn customer_wrote(&self, wa_id: &str, at_ms: i64) -> Result<(), StoreError>;
     /// Customers who last wrote at or after `since_ms`: (wa_id, when).
     async fn customer_windows(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError>;
+    /// The open conversation with `wa_id`: the stored one if it has not expired by `now_ms`,
+    /// otherwise `candidate`, stored. Every replica bills in the same conversation.
+    async fn open_conversation(
+        &self,
+        wa_id: &str,
+        candidate: &SandboxConversation,
+        now_ms: i64,
+    ) -> Result<SandboxConversation, StoreError>;
 }
 
 /// What the Cloud bridge keeps so that every replica shares it: the Cloud API's ids of sent
@@ -387,7 +403,7 @@ pub trait Retention: Send + Sync {
     /// Deletes what has expired by itself: contact checks made at or before
     /// `contacts_before`, idempotency keys and revoked-token records past their expiry
     /// (`now`), failed-login counters whose window started at or before `logins_before`, and
-    /// sandbox conversation windows older than `windows_before_ms`. At most `limit` rows of
-    /// each.
+    /// sandbox windows and conversations older than `windows_before_ms`. At most `limit` rows
+    /// of each.
     async fn purge_expired(&self, expired: &crate::Expired, limit: u32) -> Result<u64, StoreError>;
 }

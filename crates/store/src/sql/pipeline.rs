@@ -71,6 +71,32 @@ for_each_backend! {
             Ok(())
         }
 
+        async fn replace_settings_document(
+            &self,
+            expected: Option<&str>,
+            document: &str,
+        ) -> Result<bool, StoreError> {
+            let mut tx = self.tx().await?;
+            let replaced = match expected {
+                Some(expected) => sqlx::query(
+                    "UPDATE app_settings SET document = $2 WHERE id = 1 AND document = $1",
+                )
+                .bind(expected)
+                .bind(document),
+                None => sqlx::query(
+                    "INSERT INTO app_settings (id, document) VALUES (1, $2)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind("")
+                .bind(document),
+            }
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok(replaced == 1)
+        }
+
         async fn enqueue(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
             let mut tx = self.tx().await?;
             // The account row lock (on SQLite, the write transaction itself) serialises
