@@ -657,3 +657,85 @@ async fn replicas_share_the_clock_and_the_windows() {
     let outside = send_ok(&b, &token, CUSTOMER).await;
     assert_eq!(outcome(&receiver, &outside).await, ("failed".into(), Some(470)));
 }
+
+/// The conversation a replica opened is the one another replica bills in after a failover
+/// (conversations are kept in the store, not in a process).
+#[tokio::test]
+async fn a_conversation_outlives_the_replica_that_opened_it() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let receiver = Receiver::start().await;
+    let mut first = Server::start_with(&db, &FAST).await;
+    let token = first.admin_token().await;
+    first.use_webhook(&token, &receiver.url()).await;
+    let opened_by_first = send_template(&first, &token, CUSTOMER).await;
+    let sent = |id: &str| {
+        let got = statuses(&receiver);
+        got.get(id)?.iter().find(|(s, _)| s == "sent").map(|(_, e)| e["conversation"].clone())
+    };
+    wait_for(Duration::from_secs(10), "the first message sent", || {
+        sent(&opened_by_first).is_some()
+    })
+    .await;
+    first.terminate(Duration::from_secs(10));
+
+    let second = Server::start_with(&db, &FAST).await;
+    let (status, body) = second.login("admin", support::ADMIN_PASSWORD, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = support::token_of(&body);
+    let billed_by_second = send_template(&second, &token, CUSTOMER).await;
+    wait_for(Duration::from_secs(10), "the second message sent", || {
+        sent(&billed_by_second).is_some()
+    })
+    .await;
+    let (opened, billed) = (sent(&opened_by_first).unwrap(), sent(&billed_by_second).unwrap());
+    assert!(opened["id"].as_str().is_some_and(|id| id.len() == 32), "{opened}");
+    assert_eq!(billed, opened, "one conversation across the failover");
+}
+
+/// What one replica just changed (a customer's message opening the window, a new template) is
+/// what another judges by at once, not up to two seconds later: a refusal made on a replica's
+/// cached state is judged again on the store's.
+#[tokio::test]
+async fn another_replica_judges_by_what_one_just_changed() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut env = FAST.to_vec();
+    env.push(("PREMISE_SANDBOX__CUSTOMER_SERVICE_WINDOW", "true"));
+    // The sender: it holds the only shard before the other replica starts.
+    let sender = Server::start_with(&db, &env).await;
+    let token = sender.admin_token().await;
+    ask_until(
+        Duration::from_secs(10),
+        "the sender's shard lease",
+        || db.scalar("SELECT COUNT(*) FROM shard_leases"),
+        |n| *n == 1,
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    sender.use_webhook(&token, &receiver.url()).await;
+    let front = Server::start_with(&db, &env).await;
+    for round in 0..5 {
+        let customer = format!("1650555{:04}", 2_000 + round);
+        let text = json!({"from": customer, "type": "text", "text": {"body": "hi"}});
+        assert_eq!(inject(&front, &token, text).await.0, StatusCode::CREATED);
+        let reply = send_ok(&front, &token, &customer).await;
+        assert_eq!(outcome(&receiver, &reply).await, ("sent".into(), None), "round {round}");
+    }
+    let template = json!({"namespace": "premise_sandbox", "name": "fresh", "language": "en",
+        "components": [{"type": "BODY", "text": "Hi {{1}}"}]});
+    let (status, body) =
+        front.send_json(Method::POST, "/v1/sandbox/templates", Some(&token), template).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = sender
+        .send_json(
+            Method::POST,
+            "/v1/messages",
+            Some(&token),
+            json!({"to": CUSTOMER, "type": "template", "template": {"namespace": "premise_sandbox", "name": "fresh",
+                "language": {"code": "en"},
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ada"}]}]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "a template registered elsewhere: {body}");
+    let id = body["messages"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(outcome(&receiver, &id).await, ("sent".into(), None));
+}

@@ -45,7 +45,11 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
             format!("media id '{media}' is not an uploaded media (POST /v1/media first)"),
         ));
     }
-    if let Content::Template { template } = &message.content {
+    if let Content::Template { template } = &message.content
+        && check_template(state, template).is_err()
+    {
+        // Perhaps registered through another replica a moment ago: judge on fresh state.
+        state.upstream.refresh().await;
         check_template(state, template)?;
     }
     let queued = NewMessage {

@@ -27,10 +27,10 @@ pub use health::{Down, Health};
 pub use store::{CloudBridge, Idempotency, Media, Pipeline, Retention, Store};
 
 // What crosses it: accounts and tokens; the queue, statuses and callbacks; the rest.
-pub use model::Expired;
 pub use model::{Backend, TokenSubject, User};
 pub use model::{
     Backlog, Enqueued, Lease, MessageState, NewCallback, NewMessage, PendingCallback, QueueRead,
     QueuedMessage, ShardBacklog, StatusPlan,
 };
 pub use model::{ContactCheck, InboundMessage, NewInbound, Reservation, StoredResponse};
+pub use model::{Expired, SandboxConversation};

@@ -364,3 +364,13 @@ pub struct Expired {
     /// Sandbox conversation windows opened before this (Unix ms) go.
     pub windows_before_ms: i64,
 }
+
+/// A sandbox conversation (24 h of conversation-based pricing with one customer).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SandboxConversation {
+    pub id: String,
+    /// Whether the customer wrote first (`user_initiated`) or the business did.
+    pub user_initiated: bool,
+    /// When it expires, Unix ms.
+    pub expires_ms: i64,
+}

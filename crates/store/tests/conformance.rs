@@ -527,6 +527,24 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
         [("1555".to_owned(), 2_000)],
         "the latest message counts; older windows are left out"
     );
+
+    // Conversations: the open one is kept until it expires, whoever proposes another.
+    let conversation = |id: &str, expires_ms| premise_store::SandboxConversation {
+        id: id.into(),
+        user_initiated: false,
+        expires_ms,
+    };
+    let first = store.open_conversation("1555", &conversation("c1", 5_000), 1_000).await.unwrap();
+    assert_eq!(first, conversation("c1", 5_000));
+    let other = store.open_conversation("1555", &conversation("c2", 6_000), 4_999).await.unwrap();
+    assert_eq!(other, first, "open: another replica's proposal loses");
+    let next = store.open_conversation("1555", &conversation("c3", 9_000), 5_000).await.unwrap();
+    assert_eq!(next, conversation("c3", 9_000), "expired: replaced");
+    assert_eq!(
+        store.open_conversation("1666", &conversation("c4", 9_000), 5_000).await.unwrap().id,
+        "c4",
+        "per customer"
+    );
 }
 
 async fn cloud_media(store: Arc<dyn Store>) {
@@ -667,12 +685,18 @@ async fn retention(store: Arc<dyn Store>) {
     store.revoke_token("jti", 300, 100).await.unwrap();
     store.record_login_failure("10.0.0.1", 400, 60).await.unwrap();
     store.customer_wrote("1555", 500).await.unwrap();
+    let conversation = premise_store::SandboxConversation {
+        id: "c".into(),
+        user_initiated: true,
+        expires_ms: 500,
+    };
+    store.open_conversation("1555", &conversation, 0).await.unwrap();
     let expired =
         Expired { now: 199, contacts_before: 99, logins_before: 399, windows_before_ms: 500 };
     assert_eq!(store.purge_expired(&expired, 100).await.unwrap(), 0, "nothing yet");
     let expired =
         Expired { now: 301, contacts_before: 100, logins_before: 400, windows_before_ms: 501 };
-    assert_eq!(store.purge_expired(&expired, 100).await.unwrap(), 5, "each of the five");
+    assert_eq!(store.purge_expired(&expired, 100).await.unwrap(), 6, "each of the six");
     assert!(store.contact_checks(&["+1 555".into()], 0).await.unwrap().is_empty());
     assert!(store.customer_windows(0).await.unwrap().is_empty());
     assert_eq!(store.login_failures("10.0.0.1", 401, 60).await.unwrap(), 0);

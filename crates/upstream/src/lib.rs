@@ -132,6 +132,11 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// Reads again the shared state this replica caches from the store (the sandbox's
+    /// templates, clock and customer windows, which another replica may have just changed),
+    /// before a refusal based on it is made final. Nothing to read by default.
+    async fn refresh(&self) {}
+
     /// Who is on WhatsApp, for `/v1/contacts`: the WhatsApp id of a well-formed `number`, or
     /// `None` if it is not on WhatsApp. By default everyone is, with their digits as their id,
     /// as On-Premises answered from v2.43 on.

@@ -119,6 +119,7 @@ for_each_backend! {
                 ("revoked_tokens", "jti", "expires_at < $1", expired.now),
                 ("login_failures", "client", "window_started_at <= $1", expired.logins_before),
                 ("sandbox_windows", "wa_id", "last_inbound_ms < $1", expired.windows_before_ms),
+                ("sandbox_conversations", "wa_id", "expires_ms < $1", expired.windows_before_ms),
             ];
             let mut tx = self.tx().await?;
             let mut deleted = 0;

@@ -1,10 +1,10 @@
-//! The sandbox's shared state: its template registry, its clock, and when each customer last
-//! wrote, so every replica emulates the same network.
+//! The sandbox's shared state: its template registry, its clock, when each customer last
+//! wrote and the open conversations, so every replica emulates the same network.
 
 use async_trait::async_trait;
 
-use crate::StoreError;
 use crate::store::SandboxState;
+use crate::{SandboxConversation, StoreError};
 
 for_each_backend! {
     #[async_trait]
@@ -97,6 +97,37 @@ for_each_backend! {
             .bind(since_ms)
             .fetch_all(self.reader())
             .await?)
+        }
+
+        async fn open_conversation(
+            &self,
+            wa_id: &str,
+            candidate: &SandboxConversation,
+            now_ms: i64,
+        ) -> Result<SandboxConversation, StoreError> {
+            let mut tx = self.tx().await?;
+            sqlx::query(
+                "INSERT INTO sandbox_conversations (wa_id, id, user_initiated, expires_ms)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (wa_id) DO UPDATE SET id = excluded.id,
+                     user_initiated = excluded.user_initiated, expires_ms = excluded.expires_ms
+                 WHERE sandbox_conversations.expires_ms <= $5",
+            )
+            .bind(wa_id)
+            .bind(&candidate.id)
+            .bind(candidate.user_initiated)
+            .bind(candidate.expires_ms)
+            .bind(now_ms)
+            .execute(tx.conn())
+            .await?;
+            let open = sqlx::query_as(
+                "SELECT id, user_initiated, expires_ms FROM sandbox_conversations WHERE wa_id = $1",
+            )
+            .bind(wa_id)
+            .fetch_one(tx.conn())
+            .await?;
+            tx.commit().await?;
+            Ok(open)
         }
     }
 }

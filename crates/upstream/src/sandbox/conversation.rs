@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use premise_store::{SandboxConversation, Store};
 use premise_wire::{Billing, Conversation, ConversationOrigin, Pricing};
 
 use super::window::{WINDOW_MS, window_open};
@@ -55,23 +56,50 @@ impl Open {
     }
 }
 
-/// The open conversation of each user.
+/// The open conversation of each user, as this replica last knew it; the store has the truth
+/// (a conversation another replica opened is billed in here too).
 #[derive(Debug, Default)]
 pub struct Conversations {
     open: Mutex<HashMap<String, Open>>,
 }
 
 impl Conversations {
-    pub fn bill(
+    /// The billing of a message to `wa_id` sent at `now_ms`: in the open conversation this
+    /// replica knows, else in the one the store has, else in a new one (`new_id`), stored.
+    pub async fn bill(
         &self,
+        store: &dyn Store,
         wa_id: &str,
         last_inbound_ms: Option<i64>,
         now_ms: i64,
         new_id: impl FnOnce() -> String,
     ) -> Option<Billing> {
-        let mut open = self.open.lock().ok()?;
-        let current = billed_in(open.get(wa_id), last_inbound_ms, now_ms, new_id);
+        let known = self.open.lock().ok()?.get(wa_id).filter(|o| now_ms < o.expires_ms).cloned();
+        let current = match known {
+            Some(open) => open,
+            None => {
+                let candidate = billed_in(None, last_inbound_ms, now_ms, new_id);
+                let stored = SandboxConversation {
+                    id: candidate.id.clone(),
+                    user_initiated: candidate.user_initiated,
+                    expires_ms: candidate.expires_ms,
+                };
+                match store.open_conversation(wa_id, &stored, now_ms).await {
+                    Ok(open) => Open {
+                        id: open.id,
+                        user_initiated: open.user_initiated,
+                        expires_ms: open.expires_ms,
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sandbox: cannot share the conversation");
+                        candidate
+                    }
+                }
+            }
+        };
         let billing = current.billing();
+        let mut open = self.open.lock().ok()?;
+        open.retain(|_, o| now_ms < o.expires_ms);
         open.insert(wa_id.to_owned(), current);
         Some(billing)
     }

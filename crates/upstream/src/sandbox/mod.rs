@@ -78,6 +78,8 @@ pub struct Sandbox {
     attempts: Mutex<HashMap<String, u32>>,
     later: Later,
     journal: Option<Journal>,
+    /// Where conversations are shared with the other replicas.
+    store: Arc<dyn Store>,
 }
 
 impl Sandbox {
@@ -92,7 +94,7 @@ impl Sandbox {
         let UpstreamContext { events, clock, stop } = context;
         let (later, _) = Later::start(events, clock.clone(), stop.clone());
         let journal = config.journal.as_deref().map(Journal::open).transpose()?;
-        world.keep_in_step(store, clock.clone(), stop);
+        world.keep_in_step(store.clone(), clock.clone(), stop);
         let rng = config.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
         Ok(Self {
             config,
@@ -103,6 +105,7 @@ impl Sandbox {
             attempts: Mutex::new(HashMap::new()),
             later,
             journal,
+            store,
         })
     }
 
@@ -127,11 +130,18 @@ impl Upstream for Sandbox {
             Content::Template { template } => Some(template),
             _ => None,
         };
+        // Checked at acceptance too; this catches a registry changed since.
+        let checked = template.filter(|_| self.config.check_templates);
+        // A refusal judged on this replica's cache (a closed window, an unknown template) is
+        // judged again on the store's state: another replica may have just changed it.
+        if self.window_closed(recipient, template.is_some())
+            || checked.is_some_and(|t| self.world.hydrate(t).is_err())
+        {
+            self.refresh().await;
+        }
         if let Some(outcome) = self.misbehave(message, behaviour, template.is_some()) {
             return outcome;
         }
-        // Checked at acceptance too; this catches a registry changed since.
-        let checked = template.filter(|_| self.config.check_templates);
         let hydrated = match checked.map(|t| self.world.hydrate(t)).transpose() {
             Ok(hydrated) => hydrated,
             Err(error) => return SendOutcome::Permanent(error),
@@ -142,12 +152,17 @@ impl Upstream for Sandbox {
             self.clock.sleep_until_ms((slot_us + 999) / 1000).await;
         }
         let now = self.world.clock.now_ms();
-        let billing = self.world.conversations.bill(
-            recipient,
-            self.world.windows.last_inbound(recipient),
-            now,
-            || format!("{:032x}", self.rng.lock().map_or(0, |mut rng| rng.u128(..))),
-        );
+        let billing = self
+            .world
+            .conversations
+            .bill(
+                self.store.as_ref(),
+                recipient,
+                self.world.windows.last_inbound(recipient),
+                now,
+                || format!("{:032x}", self.rng.lock().map_or(0, |mut rng| rng.u128(..))),
+            )
+            .await;
         let acked_at = self.clock.now_ms();
         if let Some(journal) = &self.journal {
             let mut line = serde_json::json!({
@@ -183,6 +198,12 @@ impl Upstream for Sandbox {
         self.world.hydrate(template).map(drop)
     }
 
+    async fn refresh(&self) {
+        if let Err(e) = self.world.reload(self.store.as_ref()).await {
+            tracing::debug!(error = format!("{e:#}"), "cannot refresh the sandbox's state");
+        }
+    }
+
     /// Everyone is on WhatsApp but the invalid test number.
     async fn lookup_contact(&self, number: &PhoneNumber) -> Option<String> {
         test_numbers::is_valid(number.as_str()).then(|| number.as_str().to_owned())
@@ -190,6 +211,14 @@ impl Upstream for Sandbox {
 }
 
 impl Sandbox {
+    /// Whether the customer-service window (when enforced) refuses a free-form message to
+    /// `recipient` now.
+    fn window_closed(&self, recipient: &str, is_template: bool) -> bool {
+        self.config.customer_service_window
+            && !is_template
+            && !window_open(self.world.windows.last_inbound(recipient), self.world.clock.now_ms())
+    }
+
     /// What goes wrong with this send, if anything: a test number's failure, a transient
     /// failure, the customer-service window, or a random draw.
     fn misbehave(
@@ -215,10 +244,7 @@ impl Sandbox {
             }
             _ => {}
         }
-        if self.config.customer_service_window
-            && !is_template
-            && !window_open(self.world.windows.last_inbound(recipient), self.world.clock.now_ms())
-        {
+        if self.window_closed(recipient, is_template) {
             return Some(failure(470));
         }
         if behaviour.is_some() {
