@@ -130,3 +130,93 @@ async fn concurrent_settings_patches_all_land() {
     }
     assert_eq!(settings["webhooks"]["max_concurrent_requests"], 12, "{settings}");
 }
+
+/// With several replicas, `/v1/stats/app` and `/v1/stats/db` answer with every live one's
+/// figures keyed by node, as On-Premises multiconnect did; Prometheus text labels each sample
+/// with its node.
+#[tokio::test]
+async fn stats_show_every_replica() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let a = Server::start(&db).await;
+    let b = Server::start(&db).await;
+    let token = a.admin_token().await;
+    let (status, _) = a
+        .send_json(
+            Method::POST,
+            "/v1/account/shards",
+            Some(&token),
+            json!({"cc": "1", "phone_number": "5550000", "shards": 4}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for n in 0..40 {
+        let (status, body) = a
+            .send_json(
+                Method::POST,
+                "/v1/messages",
+                Some(&token),
+                json!({"to": format!("1631555{n:04}"), "type": "text", "text": {"body": "hi"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let sent_by_node = |body: &serde_json::Value| -> Vec<(String, i64)> {
+        body["stats"]["app"]
+            .as_object()
+            .map(|nodes| {
+                nodes
+                    .iter()
+                    .filter_map(|(node, app)| {
+                        Some((node.clone(), app["messages_sent"]["data"][0]["value"].as_i64()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let body = support::pipeline::ask_until(
+        std::time::Duration::from_secs(20),
+        "both replicas' figures adding up to 40 sent",
+        || async { b.get("/v1/stats/app", Some(&token)).await.1 },
+        |body| {
+            let nodes = sent_by_node(body);
+            nodes.len() == 2 && nodes.iter().map(|(_, n)| n).sum::<i64>() == 40
+        },
+    )
+    .await;
+    let nodes: Vec<String> = sent_by_node(&body).into_iter().map(|(node, _)| node).collect();
+    let (_, health) = b.get("/v1/health", Some(&token)).await;
+    let mut named: Vec<String> = health["health"].as_object().unwrap().keys().cloned().collect();
+    named.sort();
+    assert_eq!(nodes, named, "the same node names as /v1/health");
+
+    let (status, body) = a.get("/v1/stats/db", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    for node in &nodes {
+        let ready = &body["stats"]["db"][node]["db_ready"]["data"][0];
+        assert_eq!(
+            (ready["value"].as_i64(), ready["labels"]["backend"].as_str()),
+            (Some(1), Some("postgres")),
+            "{body}"
+        );
+    }
+    let sent_in_text = |text: &str| -> f64 {
+        let scrape = support::prometheus::parse(text).unwrap();
+        nodes.iter().map(|node| scrape.value("messages_sent", &[("node", node.as_str())])).sum()
+    };
+    support::pipeline::ask_until(
+        std::time::Duration::from_secs(20),
+        "40 sent in the Prometheus form, per node",
+        || async {
+            let response = a
+                .http
+                .get(a.url("/v1/stats/app?format=prometheus"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            response.text().await.unwrap()
+        },
+        |text| sent_in_text(text) == 40.0,
+    )
+    .await;
+}

@@ -16,6 +16,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use premise_engine::NodeStats;
 use premise_engine::metrics::{Family, Histogram, Kind};
 use premise_wire::ErrorCode;
 use serde::Deserialize;
@@ -236,53 +237,55 @@ async fn protected_metrics(
     metrics(state, query).await
 }
 
-/// On-Premises' Coreapp statistics, under their names where the sources show them.
+/// On-Premises' Coreapp statistics, under their names where the sources show them. With
+/// several replicas, every live one's figures keyed by node, as On-Premises multiconnect
+/// answered (`stats.app.<node>`); each replica's are as it published them with its last
+/// heartbeat (a few seconds old), this one's live.
 async fn stats_app(
     _: Monitor,
     State(state): State<AppState>,
     Query(query): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
     let format = format(&query, Format::Json)?;
-    let m = &state.metrics;
-    let n = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
-    let (buckets, sum) = m.callback_latency.snapshot();
-    let posts = buckets.last().map_or(0, |(_, c)| *c) as f64;
-    let backlog = m.callback_backlog_total() as f64;
+    Ok(per_node(&replicas(&state), format, "app", |_, s| app_families(s)))
+}
+
+fn app_families(s: &NodeStats) -> Vec<Family> {
     let status_change =
         |result: &str| vec![("result", result.to_owned()), ("type", "status_change".to_owned())];
-    let families = vec![
+    vec![
         Family::new("callback_queue_size", "Current callback queue size", Kind::Gauge)
-            .with(vec![], backlog),
+            .with(vec![], s.callback_queue_size as f64),
         Family::new("callback_requests", "Callback requests by result", Kind::Counter)
-            .with(status_change("success"), n(&m.callback_posts_ok))
-            .with(status_change("failure"), n(&m.callback_posts_failed)),
+            .with(status_change("success"), s.callback_posts_ok as f64)
+            .with(status_change("failure"), s.callback_posts_failed as f64),
         Family::new(
             "callback_requests_duration_ms_count",
             "Callback requests timed",
             Kind::Counter,
         )
-        .with(vec![("type", "status_change".to_owned())], posts),
+        .with(vec![("type", "status_change".to_owned())], s.callback_posts_timed as f64),
         Family::new(
             "callback_requests_duration_ms_sum",
             "Callback request time, ms",
             Kind::Counter,
         )
-        .with(vec![("type", "status_change".to_owned())], (sum * 1000.0).round()),
+        .with(vec![("type", "status_change".to_owned())], s.callback_ms_sum),
         Family::new(
             "message_queue_size",
             "Messages accepted and not yet acknowledged",
             Kind::Gauge,
         )
-        .with(vec![], m.queue_depth_total() as f64),
+        .with(vec![], s.message_queue_size as f64),
         Family::new("messages_sent", "Messages the upstream acknowledged", Kind::Counter)
-            .with(vec![], n(&m.acknowledged)),
+            .with(vec![], s.messages_sent as f64),
         Family::new("messages_failed", "Messages failed for good", Kind::Counter)
-            .with(vec![], n(&m.failed)),
-    ];
-    Ok(render(&families, format, |app| json!({ "stats": { "app": app } })))
+            .with(vec![], s.messages_failed as f64),
+    ]
 }
 
-/// Database statistics: whether it answers, its backend, and what waits in it.
+/// Database statistics: whether it answers, its backend, how long a query takes, and what
+/// waits in it; per node as `/v1/stats/app`.
 async fn stats_db(
     _: Monitor,
     State(state): State<AppState>,
@@ -294,27 +297,88 @@ async fn stats_db(
     let ping_us = started.elapsed().as_micros() as f64;
     let backlog = state.store.backlog().await?;
     let backend = format!("{:?}", state.store.backend()).to_ascii_lowercase();
-    let families = vec![
-        Family::new(
-            "db_ready",
-            "1 when the database answers with every migration applied",
-            Kind::Gauge,
-        )
-        .with(vec![("backend", backend)], f64::from(u8::from(ready))),
-        Family::new(
+    let me = state.nodes.me().to_owned();
+    Ok(per_node(&replicas(&state), format, "db", |node, s| {
+        // Another replica is alive by its heartbeat, which needed the database.
+        let (ready, ping) = if node == me { (ready, Some(ping_us)) } else { (true, None) };
+        let mut duration = Family::new(
             "db_request_duration_us",
-            "Time of a readiness query, microseconds",
+            "Time of a database round trip, microseconds",
             Kind::Gauge,
         )
-        .with(vec![("request", "ready".to_owned())], ping_us),
-        Family::new("db_queued_messages", "Messages queued in the database", Kind::Gauge)
-            .with(vec![], backlog.queued as f64),
-        Family::new(
-            "db_pending_callbacks",
-            "Status callbacks waiting in the database",
-            Kind::Gauge,
-        )
-        .with(vec![], backlog.callbacks as f64),
-    ];
-    Ok(render(&families, format, |db| json!({ "stats": { "db": db } })))
+        .with(vec![("request", "heartbeat".to_owned())], s.db_heartbeat_us as f64);
+        if let Some(ping) = ping {
+            duration = duration.with(vec![("request", "ready".to_owned())], ping);
+        }
+        vec![
+            Family::new(
+                "db_ready",
+                "1 when the database answers with every migration applied",
+                Kind::Gauge,
+            )
+            .with(vec![("backend", backend.clone())], f64::from(u8::from(ready))),
+            duration,
+            Family::new("db_queued_messages", "Messages queued in the database", Kind::Gauge)
+                .with(vec![], backlog.queued as f64),
+            Family::new(
+                "db_pending_callbacks",
+                "Status callbacks waiting in the database",
+                Kind::Gauge,
+            )
+            .with(vec![], backlog.callbacks as f64),
+        ]
+    }))
+}
+
+/// Every live replica's figures, this one's live, sorted by node.
+fn replicas(state: &AppState) -> Vec<(String, NodeStats)> {
+    let me = state.nodes.me();
+    let mut nodes: Vec<(String, NodeStats)> = state
+        .nodes
+        .stats()
+        .into_iter()
+        .filter(|(node, _)| node != me)
+        .filter_map(|(node, stats)| Some((node, stats?)))
+        .collect();
+    nodes.push((me.to_owned(), state.metrics.node_stats()));
+    nodes.sort_by(|a, b| a.0.cmp(&b.0));
+    nodes
+}
+
+/// `{"stats":{"<section>":{...}}}` for one replica; with several, `{"stats":{"<section>":
+/// {"<node>":{...},...}}}`, and in Prometheus text each sample labelled with its `node`.
+fn per_node(
+    nodes: &[(String, NodeStats)],
+    format: Format,
+    section: &str,
+    families: impl Fn(&str, &NodeStats) -> Vec<Family>,
+) -> Response {
+    if let [(node, stats)] = nodes {
+        return render(&families(node, stats), format, |v| json!({ "stats": { section: v } }));
+    }
+    match format {
+        Format::Json => {
+            let by_node: serde_json::Map<String, serde_json::Value> = nodes
+                .iter()
+                .map(|(node, stats)| (node.clone(), exposition::json(&families(node, stats))))
+                .collect();
+            reply(StatusCode::OK, json!({ "stats": { section: by_node } }))
+        }
+        Format::Prometheus => {
+            let mut merged: Vec<Family> = Vec::new();
+            for (node, stats) in nodes {
+                for family in families(node, stats) {
+                    let samples = family.samples.into_iter().map(|mut sample| {
+                        sample.labels.insert(0, ("node", node.clone()));
+                        sample
+                    });
+                    match merged.iter_mut().find(|f| f.name == family.name) {
+                        Some(existing) => existing.samples.extend(samples),
+                        None => merged.push(Family { samples: samples.collect(), ..family }),
+                    }
+                }
+            }
+            render(&merged, format, |v| v)
+        }
+    }
 }

@@ -23,7 +23,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn show(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
-    let (doc, _) = state.settings.get().await?;
+    // As stored now, not as cached: every replica answers alike, at once after a change.
+    let (doc, _) = state.settings.fresh().await?;
     Ok(reply(StatusCode::OK, json!({ "settings": { "application": view(&doc) } })))
 }
 

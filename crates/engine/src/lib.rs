@@ -38,7 +38,7 @@ pub use dispatcher::verify_webhook;
 pub use engine::{Engine, UpstreamFactory};
 pub use enqueue::{EnqueueError, Enqueuer};
 pub use ids::new_message_id;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, NodeStats};
 pub use pool::NodeView;
 pub use recorder::Recorder;
 pub use retention::{Retention, RetentionConfig};

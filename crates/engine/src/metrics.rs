@@ -105,6 +105,25 @@ impl Family {
     }
 }
 
+/// What `/v1/stats/app` and `/v1/stats/db` show of one replica. Each replica publishes its
+/// own with its heartbeat, so any replica can answer with every one's.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NodeStats {
+    /// Callbacks waiting in the shards this replica holds.
+    pub callback_queue_size: u64,
+    pub callback_posts_ok: u64,
+    pub callback_posts_failed: u64,
+    /// Webhook POSTs timed, and their total time in ms.
+    pub callback_posts_timed: u64,
+    pub callback_ms_sum: f64,
+    /// Messages queued in the store, acknowledged and failed by this replica.
+    pub message_queue_size: u64,
+    pub messages_sent: u64,
+    pub messages_failed: u64,
+    /// The last heartbeat's round trip to the database, microseconds.
+    pub db_heartbeat_us: u64,
+}
+
 /// The pipeline's counters. Shared by every worker of the process.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -129,6 +148,8 @@ pub struct Metrics {
     pub upstream_statuses_unknown: AtomicU64,
     /// Customers' messages those webhooks carried.
     pub inbound_received: AtomicU64,
+    /// The last heartbeat's round trip to the database, microseconds.
+    pub db_heartbeat_us: AtomicU64,
     /// Rows the retention passes of this replica deleted.
     pub purged_messages: AtomicU64,
     pub purged_inbound: AtomicU64,
@@ -148,6 +169,23 @@ impl Metrics {
 
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// This replica's figures for `/v1/stats/*`.
+    pub fn node_stats(&self) -> NodeStats {
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (buckets, sum) = self.callback_latency.snapshot();
+        NodeStats {
+            callback_queue_size: self.callback_backlog_total(),
+            callback_posts_ok: n(&self.callback_posts_ok),
+            callback_posts_failed: n(&self.callback_posts_failed),
+            callback_posts_timed: buckets.last().map_or(0, |(_, c)| *c),
+            callback_ms_sum: (sum * 1000.0).round(),
+            message_queue_size: self.queue_depth_total(),
+            messages_sent: n(&self.acknowledged),
+            messages_failed: n(&self.failed),
+            db_heartbeat_us: n(&self.db_heartbeat_us),
+        }
     }
 
     /// Refreshes the per-shard backlog from the store every `every` until cancelled.

@@ -23,7 +23,12 @@ use crate::{EngineConfig, Metrics, Recorder, SettingsCache};
 pub struct NodeView {
     me: String,
     state: Arc<RwLock<(Vec<String>, Vec<u32>)>>,
+    /// The figures each live replica published with its last heartbeat.
+    stats: Arc<RwLock<Vec<Published>>>,
 }
+
+/// A replica and the figures (JSON) it published with its last heartbeat.
+type Published = (String, Option<String>);
 
 impl NodeView {
     pub fn me(&self) -> &str {
@@ -38,6 +43,18 @@ impl NodeView {
     /// Shards this replica holds now.
     pub fn shards(&self) -> Vec<u32> {
         self.state.read().expect("node view lock").1.clone()
+    }
+
+    /// Each live replica's published figures, as of the last heartbeat: (node, figures);
+    /// `None` for a replica that published none (an older version).
+    pub fn stats(&self) -> Vec<(String, Option<crate::metrics::NodeStats>)> {
+        let stats = self.stats.read().expect("node view lock");
+        stats
+            .iter()
+            .map(|(node, json)| {
+                (node.clone(), json.as_deref().and_then(|j| serde_json::from_str(j).ok()))
+            })
+            .collect()
     }
 }
 
@@ -62,7 +79,7 @@ struct Held {
 
 impl ShardPool {
     pub fn start(self, cancel: CancellationToken) -> (NodeView, JoinHandle<()>) {
-        let view = NodeView { me: self.config.node.clone(), state: Arc::default() };
+        let view = NodeView { me: self.config.node.clone(), ..NodeView::default() };
         let task = tokio::spawn(self.run(cancel, view.clone()));
         (view, task)
     }
@@ -98,11 +115,15 @@ impl ShardPool {
     ) -> anyhow::Result<()> {
         let ttl = millis(self.config.lease_ttl);
         let now = self.clock.now_ms();
+        let stats = serde_json::to_string(&self.metrics.node_stats())?;
+        let started = std::time::Instant::now();
         let nodes = self
             .store
-            .heartbeat(&self.config.node, now, now - ttl)
+            .heartbeat(&self.config.node, now, now - ttl, &stats)
             .await
             .inspect_err(|e| self.store.health().record_failure(e))?;
+        let round_trip = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.metrics.db_heartbeat_us.store(round_trip, Ordering::Relaxed);
         let account = self.store.account().await?;
 
         // Renew what is held; reap finished workers; stop those of an old generation.
@@ -166,6 +187,8 @@ impl ShardPool {
         }
         let mut shards: Vec<u32> = held.keys().copied().collect();
         shards.sort_unstable();
+        *view.stats.write().expect("node view lock") =
+            nodes.iter().map(|n| (n.node.clone(), n.stats.clone())).collect();
         *view.state.write().expect("node view lock") =
             (nodes.into_iter().map(|n| n.node).collect(), shards);
         Ok(())

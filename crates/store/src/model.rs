@@ -220,6 +220,8 @@ pub struct ShardBacklog {
 pub struct Node {
     pub node: String,
     pub heartbeat_at_ms: i64,
+    /// The figures it published with its heartbeat (JSON), for `/v1/stats/*`.
+    pub stats: Option<String>,
 }
 
 /// A message a customer sent, to store and to deliver as an inbound webhook.

@@ -172,12 +172,14 @@ pub trait Pipeline: Send + Sync {
 
     // --- replicas and leases ------------------------------------------------------------
 
-    /// Records that `node` is alive and returns the nodes heard of since `alive_since_ms`.
+    /// Records that `node` is alive, with its figures (`stats`, JSON), and returns the nodes
+    /// heard of since `alive_since_ms` with theirs.
     async fn heartbeat(
         &self,
         node: &str,
         now_ms: i64,
         alive_since_ms: i64,
+        stats: &str,
     ) -> Result<Vec<Node>, StoreError>;
     /// Removes `node` from the live replicas (graceful shutdown), so others rebalance at once.
     async fn leave(&self, node: &str) -> Result<(), StoreError>;

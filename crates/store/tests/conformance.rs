@@ -317,17 +317,22 @@ async fn leases(store: Arc<dyn Store>) {
     store.release_lease(&c, "c").await.unwrap();
     assert!(store.acquire_lease(1, "a", g2, 2_500, 500).await.unwrap().is_some());
 
-    let nodes = store.heartbeat("a", 10_000, 9_000).await.unwrap();
+    let nodes = store.heartbeat("a", 10_000, 9_000, "{}").await.unwrap();
     assert_eq!(nodes.len(), 1);
-    store.heartbeat("b", 10_500, 9_500).await.unwrap();
-    assert_eq!(store.heartbeat("a", 11_000, 10_200).await.unwrap().len(), 2);
+    store.heartbeat("b", 10_500, 9_500, r#"{"sent":7}"#).await.unwrap();
+    let nodes = store.heartbeat("a", 11_000, 10_200, r#"{"sent":1}"#).await.unwrap();
     assert_eq!(
-        store.heartbeat("a", 12_000, 11_000).await.unwrap().len(),
+        nodes.iter().map(|n| (n.node.as_str(), n.stats.as_deref())).collect::<Vec<_>>(),
+        [("a", Some(r#"{"sent":1}"#)), ("b", Some(r#"{"sent":7}"#))],
+        "each with the figures it published"
+    );
+    assert_eq!(
+        store.heartbeat("a", 12_000, 11_000, "{}").await.unwrap().len(),
         1,
         "b is not heard of since"
     );
     store.leave("a").await.unwrap();
-    assert_eq!(store.heartbeat("b", 12_100, 11_000).await.unwrap().len(), 1, "a left");
+    assert_eq!(store.heartbeat("b", 12_100, 11_000, "{}").await.unwrap().len(), 1, "a left");
 }
 
 async fn inbound_messages(store: Arc<dyn Store>) {

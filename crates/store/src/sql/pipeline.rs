@@ -257,24 +257,30 @@ for_each_backend! {
             node: &str,
             now_ms: i64,
             alive_since_ms: i64,
+            stats: &str,
         ) -> Result<Vec<Node>, StoreError> {
             let mut tx = self.tx().await?;
             sqlx::query(
-                "INSERT INTO nodes (node, started_at, heartbeat_at) VALUES ($1, $2, $2)
-                 ON CONFLICT (node) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                "INSERT INTO nodes (node, started_at, heartbeat_at, stats) VALUES ($1, $2, $2, $3)
+                 ON CONFLICT (node) DO UPDATE
+                 SET heartbeat_at = excluded.heartbeat_at, stats = excluded.stats",
             )
             .bind(node)
             .bind(now_ms)
+            .bind(stats)
             .execute(tx.conn())
             .await?;
             tx.commit().await?;
-            let rows: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT node, heartbeat_at FROM nodes WHERE heartbeat_at >= $1 ORDER BY node",
+            let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+                "SELECT node, heartbeat_at, stats FROM nodes WHERE heartbeat_at >= $1 ORDER BY node",
             )
             .bind(alive_since_ms)
             .fetch_all(self.reader())
             .await?;
-            Ok(rows.into_iter().map(|(node, heartbeat_at_ms)| Node { node, heartbeat_at_ms }).collect())
+            Ok(rows
+                .into_iter()
+                .map(|(node, heartbeat_at_ms, stats)| Node { node, heartbeat_at_ms, stats })
+                .collect())
         }
 
         async fn leave(&self, node: &str) -> Result<(), StoreError> {
