@@ -659,8 +659,9 @@ async fn replicas_share_the_clock_and_the_windows() {
 }
 
 /// The conversation a replica opened is the one another replica bills in after a failover
-/// (conversations are kept in the store, not in a process).
-#[tokio::test]
+/// (conversations are kept in the store, not in a process). Multi-threaded: the receiver keeps
+/// answering while the test waits for the first replica to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conversation_outlives_the_replica_that_opened_it() {
     let db = TestDb::new(Backend::Postgres).await;
     let receiver = Receiver::start().await;

@@ -39,6 +39,7 @@ struct Running {
     world: Arc<SandboxWorld>,
     clock: Clock,
     events: mpsc::Receiver<StatusEvent>,
+    store: Arc<dyn Store>,
     _stop: tokio_util::sync::DropGuard,
     _dir: TempDir,
 }
@@ -53,11 +54,26 @@ async fn start() -> Running {
     let (sink, events) = mpsc::channel(64);
     let stop = CancellationToken::new();
     let context = UpstreamContext { events: sink, clock: clock.clone(), stop: stop.clone() };
-    let sandbox = Sandbox::start(config(), world.clone(), store, context).unwrap();
-    Running { sandbox, world, clock, events, _stop: stop.drop_guard(), _dir: dir }
+    let sandbox = Sandbox::start(config(), world.clone(), store.clone(), context).unwrap();
+    Running { sandbox, world, clock, events, store, _stop: stop.drop_guard(), _dir: dir }
 }
 
 impl Running {
+    /// A customer's message, recorded as `/v1/sandbox/inbound` records it: in the store, then
+    /// in this replica's cache.
+    async fn customer_wrote(&self, wa_id: &str) {
+        let now = self.world.clock.now_ms();
+        self.store.customer_wrote(wa_id, now).await.unwrap();
+        self.world.windows.customer_wrote(wa_id, now);
+    }
+
+    /// Moves the sandbox clock as `/v1/sandbox/clock` does: in the store, then here.
+    async fn advance_sandbox_clock(&self, by_ms: i64) {
+        let moved = self.store.move_sandbox_clock(by_ms, false).await.unwrap();
+        self.world.changed();
+        self.world.clock.set_offset(moved);
+    }
+
     /// The next status the sandbox reports, if one comes within a second (of real time: the
     /// sandbox's own tasks need a moment to run, not the clock to move).
     async fn next(&mut self) -> Option<(String, MessageStatus, i64)> {
@@ -147,10 +163,10 @@ async fn the_window_refuses_free_form_until_the_customer_writes() {
         SendOutcome::Permanent(error) => assert_eq!(error.code, 470),
         other => panic!("{other:?}"),
     }
-    sandbox.world.customer_wrote("16505550107");
+    sandbox.customer_wrote("16505550107").await;
     let sent = sandbox.sandbox.send(&outbound("m", &text("16505550107"))).await;
     assert!(matches!(sent, SendOutcome::Acknowledged { billing: Some(_), .. }), "{sent:?}");
-    sandbox.world.clock.advance(24 * 3600 * 1000);
+    sandbox.advance_sandbox_clock(24 * 3600 * 1000).await;
     match sandbox.sandbox.send(&outbound("m", &text("16505550107"))).await {
         SendOutcome::Permanent(error) => assert_eq!(error.code, 470, "closed after 24 h"),
         other => panic!("{other:?}"),
