@@ -740,3 +740,130 @@ async fn another_replica_judges_by_what_one_just_changed() {
     let id = body["messages"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(outcome(&receiver, &id).await, ("sent".into(), None));
 }
+
+/// With the default settings (`check_templates = "learn"`), an integration's own templates work
+/// at once: every template example of the seeds, each under a name of its own as an
+/// integration's templates are, is accepted and sent; a later use of one with another shape is
+/// refused as WhatsApp refuses it; learned templates are listed as learned, and an admin may
+/// replace or delete them.
+#[tokio::test]
+async fn templates_are_learned_from_their_first_use_by_default() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut cmd = support::premise();
+    cmd.env_remove("PREMISE_SANDBOX__CHECK_TEMPLATES");
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url]);
+    cmd.envs(FAST.iter().filter(|(k, _)| !k.contains("CHECK_TEMPLATES")).copied());
+    let server = Server::spawn(cmd);
+    let token = server.admin_token().await;
+    let receiver = Receiver::start().await;
+    server.use_webhook(&token, &receiver.url()).await;
+    let examples: Vec<(String, Value)> = premise_testkit::contract_fixtures()
+        .into_iter()
+        .filter(|(name, body)| name.starts_with("seed") && body["type"] == "template")
+        .collect();
+    assert!(examples.len() >= 9, "{}", examples.len());
+    // Media named by id must have been uploaded: the examples' ids become one uploaded file's.
+    let upload = server
+        .http
+        .post(server.url("/v1/media"))
+        .bearer_auth(&token)
+        .header("content-type", "application/pdf")
+        .body(b"%PDF-1.4 an invoice".to_vec())
+        .send()
+        .await
+        .unwrap();
+    let uploaded: Value = upload.json().await.unwrap();
+    let media_id = uploaded["media"][0]["id"].as_str().unwrap().to_owned();
+    let mut sent = Vec::new();
+    for (name, mut body) in examples {
+        use_media(&mut body, &media_id);
+        // An integration's own template, in its own namespace.
+        body["template"]["name"] = json!(name);
+        body["template"]["namespace"] = json!("acme_corp_namespace");
+        body["to"] = json!(CUSTOMER);
+        let (status, answer) =
+            server.send_json(Method::POST, "/v1/messages", Some(&token), body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{name}: {answer}");
+        sent.push((name, body, answer["messages"][0]["id"].as_str().unwrap().to_owned()));
+    }
+    for (name, _, id) in &sent {
+        assert_eq!(outcome(&receiver, id).await, ("sent".into(), None), "{name}");
+    }
+    // The same template again, the same shape: fine; another shape: WhatsApp's refusal.
+    let (name, body, _) = sent.iter().find(|(n, _, _)| n == "seed003_text_template").unwrap();
+    let (status, answer) =
+        server.send_json(Method::POST, "/v1/messages", Some(&token), body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let mut fewer = body.clone();
+    fewer["template"]["components"][0]["parameters"].as_array_mut().unwrap().pop();
+    let (status, answer) =
+        server.send_json(Method::POST, "/v1/messages", Some(&token), fewer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_error(&answer, 2000, "body");
+    let mut other_kind = body.clone();
+    other_kind["template"]["components"][0]["parameters"][0] =
+        json!({"type": "date_time", "date_time": {"fallback_value": "today"}});
+    let (status, answer) =
+        server.send_json(Method::POST, "/v1/messages", Some(&token), other_kind).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_error(&answer, 2012, "body.parameters[0]");
+    // Registered templates are still checked as registered (namespace aside).
+    let (status, answer) = server
+        .send_json(
+            Method::POST,
+            "/v1/messages",
+            Some(&token),
+            json!({"to": CUSTOMER, "type": "template", "template": {"namespace": "whatever",
+                "name": "order_update", "language": {"code": "en_US"},
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ada"}]}]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_error(&answer, 2000, "body");
+
+    // Listed as learned; replaced by an admin, it is a registered one; deleted, it is learned
+    // again from its next use.
+    let (_, listing) = server.get("/v1/sandbox/templates", Some(&token)).await;
+    let templates = listing["templates"].as_array().unwrap();
+    let learned = templates.iter().find(|t| t["name"] == name.as_str()).unwrap();
+    assert_eq!(learned["learned"], true, "{learned}");
+    assert_eq!(learned["namespace"], "acme_corp_namespace");
+    assert!(templates.iter().any(|t| t["name"] == "hello_world" && t.get("learned").is_none()));
+    let mut replacement = learned.clone();
+    replacement["components"][0]["text"] = json!("Hello {{1}}, {{2}} due {{3}}");
+    let (status, answer) =
+        server.send_json(Method::POST, "/v1/sandbox/templates", Some(&token), replacement).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert!(answer["templates"][0].get("learned").is_none(), "{answer}");
+    let response = server
+        .http
+        .delete(server.url(&format!("/v1/sandbox/templates/{name}/en_US")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut reshaped = body.clone();
+    reshaped["template"]["components"][0]["parameters"].as_array_mut().unwrap().truncate(1);
+    let (status, answer) =
+        server.send_json(Method::POST, "/v1/messages", Some(&token), reshaped).await;
+    assert_eq!(status, StatusCode::CREATED, "deleted, then learned anew: {answer}");
+}
+
+/// Points every media object's `id` in `value` at `media_id`.
+fn use_media(value: &mut Value, media_id: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                if ["image", "video", "document", "audio", "sticker"].contains(&key.as_str())
+                    && inner.get("id").is_some()
+                {
+                    inner["id"] = json!(media_id);
+                }
+                use_media(inner, media_id);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| use_media(v, media_id)),
+        _ => {}
+    }
+}

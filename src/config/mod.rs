@@ -136,7 +136,7 @@ pub struct SandboxSettings {
     pub seed: u64,
     pub customer_service_window: bool,
     pub templates: String,
-    pub check_templates: bool,
+    pub check_templates: premise_upstream::sandbox::TemplateCheck,
     pub pacing: bool,
 }
 

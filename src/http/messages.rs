@@ -45,12 +45,8 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
             format!("media id '{media}' is not an uploaded media (POST /v1/media first)"),
         ));
     }
-    if let Content::Template { template } = &message.content
-        && check_template(state, template).is_err()
-    {
-        // Perhaps registered through another replica a moment ago: judge on fresh state.
-        state.upstream.refresh().await;
-        check_template(state, template)?;
+    if let Content::Template { template } = &message.content {
+        check_template(state, template).await?;
     }
     let queued = NewMessage {
         id: id.to_owned(),
@@ -70,8 +66,8 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
 /// The upstream's verdict on a template, before acceptance: On-Premises hydrated templates from
 /// its language packs when the send was requested, so template errors (2000, 2001, 2005, 2012)
 /// answer the POST (`onprem-api.md` section 10.1).
-fn check_template(state: &AppState, template: &Template) -> Result<(), ApiError> {
-    state.upstream.check_template(template).map_err(|error| {
+async fn check_template(state: &AppState, template: &Template) -> Result<(), ApiError> {
+    state.upstream.check_template(template).await.map_err(|error| {
         let code = ErrorCode::from_code(error.code).unwrap_or(ErrorCode::GenericError);
         ApiError::new(code, error.details.unwrap_or(error.title))
     })

@@ -152,7 +152,8 @@ fn seconds(field: &str, value: &Value) -> Result<i64, Rejection> {
         .ok_or_else(|| Rejection::invalid(field, "expected a whole number of seconds"))
 }
 
-/// 200 `{"templates":[...]}`, every definition in the registry.
+/// 200 `{"templates":[...]}`, every definition in the registry; those learned from their first
+/// use (`sandbox.check_templates = "learn"`) carry `"learned": true`.
 async fn list_templates(
     State(state): State<AppState>,
     _admin: Admin,
@@ -172,10 +173,12 @@ async fn add_template(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let world = world(&state)?;
-    let template: TemplateDef = serde_path_to_error::deserialize(&body).map_err(|e| {
+    let mut template: TemplateDef = serde_path_to_error::deserialize(&body).map_err(|e| {
         let path = e.path().to_string();
         Rejection::invalid(if path == "." { "template" } else { &path }, e.inner())
     })?;
+    // Registered by an admin: no longer a learned guess, even if it replaces one.
+    template.learned = false;
     template.validate().map_err(|why| Rejection::new(ErrorCode::ParameterValueInvalid, why))?;
     let definition = serde_json::to_string(&template).map_err(ApiError::internal)?;
     state.store.put_sandbox_template(&template.name, &template.language, &definition, true).await?;

@@ -128,14 +128,9 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
     /// the send was requested, so template errors (2000, 2001, 2005, 2012) answered the POST.
     /// By default any well-formed template is accepted, and the far side's verdict comes back
     /// later as a `failed` status.
-    fn check_template(&self, _template: &Template) -> Result<(), StatusError> {
+    async fn check_template(&self, _template: &Template) -> Result<(), StatusError> {
         Ok(())
     }
-
-    /// Reads again the shared state this replica caches from the store (the sandbox's
-    /// templates, clock and customer windows, which another replica may have just changed),
-    /// before a refusal based on it is made final. Nothing to read by default.
-    async fn refresh(&self) {}
 
     /// Who is on WhatsApp, for `/v1/contacts`: the WhatsApp id of a well-formed `number`, or
     /// `None` if it is not on WhatsApp. By default everyone is, with their digits as their id,

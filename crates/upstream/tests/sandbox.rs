@@ -30,7 +30,7 @@ fn config() -> SandboxConfig {
         node: "test".into(),
         customer_service_window: true,
         pacing: false,
-        check_templates: true,
+        check_templates: premise_upstream::sandbox::TemplateCheck::Strict,
     }
 }
 

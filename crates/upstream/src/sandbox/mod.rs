@@ -33,6 +33,7 @@ use premise_wire::{Billing, Content, MessageStatus, StatusError};
 use self::journal::Journal;
 use self::later::Later;
 use self::pacing::Pacer;
+pub use self::templates::TemplateCheck;
 use self::test_numbers::Behaviour;
 use self::window::window_open;
 pub use self::world::SandboxWorld;
@@ -63,8 +64,8 @@ pub struct SandboxConfig {
     pub customer_service_window: bool,
     /// Whether acknowledgements are paced like the real client's ([`pacing`]).
     pub pacing: bool,
-    /// Whether template messages are checked against the registry ([`templates`]).
-    pub check_templates: bool,
+    /// How template messages are checked against the registry ([`templates`]).
+    pub check_templates: TemplateCheck,
 }
 
 #[derive(Debug)]
@@ -130,21 +131,22 @@ impl Upstream for Sandbox {
             Content::Template { template } => Some(template),
             _ => None,
         };
-        // Checked at acceptance too; this catches a registry changed since.
-        let checked = template.filter(|_| self.config.check_templates);
-        // A refusal judged on this replica's cache (a closed window, an unknown template) is
-        // judged again on the store's state: another replica may have just changed it.
-        if self.window_closed(recipient, template.is_some())
-            || checked.is_some_and(|t| self.world.hydrate(t).is_err())
-        {
+        // A closed window judged on this replica's cache is judged again on the store's state:
+        // another replica may have just recorded the customer's message.
+        if self.window_closed(recipient, template.is_some()) {
             self.refresh().await;
         }
         if let Some(outcome) = self.misbehave(message, behaviour, template.is_some()) {
             return outcome;
         }
-        let hydrated = match checked.map(|t| self.world.hydrate(t)).transpose() {
-            Ok(hydrated) => hydrated,
-            Err(error) => return SendOutcome::Permanent(error),
+        // Checked at acceptance too; this catches a registry changed since.
+        let hydrated = match template {
+            Some(template) => match self.judge_template(template).await {
+                Ok(hydrated) => hydrated,
+                Err(Judged::Refused(error)) => return SendOutcome::Permanent(error),
+                Err(Judged::Unavailable(why)) => return SendOutcome::transient(why),
+            },
+            None => None,
         };
         if self.config.pacing {
             let slot_us =
@@ -190,17 +192,17 @@ impl Upstream for Sandbox {
         }
     }
 
-    /// A template must exist in the registry in its language and fit it.
-    fn check_template(&self, template: &Template) -> Result<(), StatusError> {
-        if !self.config.check_templates {
-            return Ok(());
-        }
-        self.world.hydrate(template).map(drop)
-    }
-
-    async fn refresh(&self) {
-        if let Err(e) = self.world.reload(self.store.as_ref()).await {
-            tracing::debug!(error = format!("{e:#}"), "cannot refresh the sandbox's state");
+    /// A template must fit the registry's definition in its language; unknown ones are
+    /// learned (`learn`) or refused (`strict`).
+    async fn check_template(&self, template: &Template) -> Result<(), StatusError> {
+        match self.judge_template(template).await {
+            Ok(_) => Ok(()),
+            Err(Judged::Refused(error)) => Err(error),
+            Err(Judged::Unavailable(why)) => Err(StatusError {
+                code: 1016,
+                title: "System overloaded".to_owned(),
+                details: Some(why),
+            }),
         }
     }
 
@@ -210,7 +212,59 @@ impl Upstream for Sandbox {
     }
 }
 
+/// Why a template message cannot go (now).
+enum Judged {
+    /// WhatsApp would refuse it: the message fails with this error.
+    Refused(StatusError),
+    /// The store could not record a learned template: try again later.
+    Unavailable(String),
+}
+
 impl Sandbox {
+    /// Reads again the shared state this replica caches (templates, clock, customer windows),
+    /// which another replica may have just changed, before refusing on it.
+    async fn refresh(&self) {
+        if let Err(e) = self.world.reload(self.store.as_ref()).await {
+            tracing::debug!(error = format!("{e:#}"), "cannot refresh the sandbox's state");
+        }
+    }
+
+    /// A template message by `sandbox.check_templates`: its hydrated text (`None` with `off`),
+    /// or why it cannot go. An unknown template is looked for again in the store (another
+    /// replica may have just registered or learned it), then learned in `learn` mode: stored
+    /// for every replica, the first replica's definition winning if two learn it at once.
+    async fn judge_template(&self, template: &Template) -> Result<Option<String>, Judged> {
+        let mode = self.config.check_templates;
+        let check_namespace = mode == TemplateCheck::Strict;
+        if mode == TemplateCheck::Off {
+            return Ok(None);
+        }
+        let judge = || self.world.hydrate(template, check_namespace);
+        let unknown = |e: &StatusError| e.code == 2001;
+        match judge() {
+            Err(e) if unknown(&e) => self.refresh().await,
+            judged => return judged.map(Some).map_err(Judged::Refused),
+        }
+        match judge() {
+            Err(e) if unknown(&e) && mode == TemplateCheck::Learn => {}
+            judged => return judged.map(Some).map_err(Judged::Refused),
+        }
+        let learned = templates::learn(template).map_err(Judged::Refused)?;
+        let definition = serde_json::to_string(&learned).expect("a definition serialises");
+        let stored = self
+            .store
+            .put_sandbox_template(&learned.name, &learned.language, &definition, false)
+            .await
+            .map_err(|e| Judged::Unavailable(format!("cannot record the learned template: {e}")))?;
+        if stored {
+            tracing::info!(name = %learned.name, language = %learned.language, "sandbox: learned a template from its first use");
+            self.world.put_template(learned);
+        } else {
+            self.refresh().await;
+        }
+        judge().map(Some).map_err(Judged::Refused)
+    }
+
     /// Whether the customer-service window (when enforced) refuses a free-form message to
     /// `recipient` now.
     fn window_closed(&self, recipient: &str, is_template: bool) -> bool {

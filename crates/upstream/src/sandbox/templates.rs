@@ -9,12 +9,55 @@
 //! filled in, or the On-Premises error (`onprem-api.md` section 10) WhatsApp answered with.
 //! On-Premises learnt of template errors from WhatsApp after the send was accepted, so they end
 //! the message `failed` (the API answered the POST with an id, as for any message).
+//!
+//! How strictly is a [`TemplateCheck`]: `learn` (the default) takes a template the registry does
+//! not know as existing and learns its shape from that first use ([`learn`]), so an
+//! integration's own templates work at once and later uses are checked against the first;
+//! `strict` refuses what the registry lacks; `off` checks nothing.
 
 use std::collections::BTreeMap;
 
 use premise_wire::StatusError;
-use premise_wire::messages::template::{Component, Parameter, Template};
+use premise_wire::messages::template::{ButtonKind, Component, Parameter, Template};
 use serde::{Deserialize, Serialize};
+
+/// How template messages are checked (`sandbox.check_templates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateCheck {
+    /// Unknown templates are learned from their first use; known ones are checked.
+    #[default]
+    Learn,
+    /// Unknown templates are refused (2001).
+    Strict,
+    /// Nothing is checked.
+    Off,
+}
+
+impl<'de> Deserialize<'de> for TemplateCheck {
+    /// `learn`, `strict` or `off`; `true` and `false` (the setting's older form) mean `strict`
+    /// and `off`.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Flag(bool),
+            Word(String),
+        }
+        match Given::deserialize(deserializer)? {
+            Given::Flag(true) => Ok(Self::Strict),
+            Given::Flag(false) => Ok(Self::Off),
+            Given::Word(word) => match word.to_ascii_lowercase().as_str() {
+                "learn" => Ok(Self::Learn),
+                "strict" | "true" => Ok(Self::Strict),
+                "off" | "false" => Ok(Self::Off),
+                _ => Err(serde::de::Error::custom(format!(
+                    "'{word}' is not a template check: learn, strict or off"
+                ))),
+            },
+        }
+    }
+}
 
 /// A template in the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +69,9 @@ pub struct TemplateDef {
     #[serde(default = "utility")]
     pub category: String,
     pub components: Vec<ComponentDef>,
+    /// Learned from its first use (`learn` mode) rather than registered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learned: bool,
 }
 
 fn utility() -> String {
@@ -66,7 +112,7 @@ pub struct ButtonDef {
 }
 
 const VALUE_KINDS: [&str; 3] = ["text", "currency", "date_time"];
-const HEADER_MEDIA: [&str; 3] = ["IMAGE", "VIDEO", "DOCUMENT"];
+const HEADER_MEDIA: [&str; 4] = ["IMAGE", "VIDEO", "DOCUMENT", "LOCATION"];
 /// The longest hydrated body WhatsApp accepted (2005 beyond).
 const MAX_HYDRATED_BODY: usize = 1024;
 
@@ -130,7 +176,7 @@ impl TemplateDef {
                     || !(format == "TEXT" || HEADER_MEDIA.contains(&format.as_str())))
             {
                 return Err(format!(
-                    "{path}.format: only a HEADER has one: TEXT, IMAGE, VIDEO or DOCUMENT"
+                    "{path}.format: only a HEADER has one: TEXT, IMAGE, VIDEO, DOCUMENT or LOCATION"
                 ));
             }
             let needs_text =
@@ -226,8 +272,13 @@ fn fill(def: &ComponentDef, params: &[&Parameter], path: &str) -> Result<String,
 }
 
 /// Checks a template message against the registry: the hydrated text (header, body and
-/// footer, one per line) or the error that fails the message.
-pub fn hydrate(registry: &Registry, template: &Template) -> Result<String, StatusError> {
+/// footer, one per line) or the error that fails the message. The namespace counts only with
+/// `check_namespace` (integrations have their own; `learn` mode does not check it).
+pub fn hydrate(
+    registry: &Registry,
+    template: &Template,
+    check_namespace: bool,
+) -> Result<String, StatusError> {
     let (name, language) = (template.name(), template.language());
     let Some(def) = registry.get(&(name.to_owned(), language.to_owned())) else {
         let languages: Vec<&str> =
@@ -241,7 +292,7 @@ pub fn hydrate(registry: &Registry, template: &Template) -> Result<String, Statu
             )
         }));
     };
-    if let Some(namespace) = template.namespace()
+    if let Some(namespace) = template.namespace().filter(|_| check_namespace)
         && namespace != def.namespace
     {
         return Err(missing(format!("template '{name}' is not in namespace '{namespace}'")));
@@ -352,6 +403,99 @@ fn check_buttons(defs: &[ButtonDef], sent: &[Component]) -> Result<(), StatusErr
     Ok(())
 }
 
+/// The definition a template message implies, for `learn` mode: its name, language and
+/// namespace, and per component the kind and count of its parameters (a header's media kind, a
+/// body's placeholders, each button's sub-type by its index). Later uses are checked against
+/// it as against a registered template. An error if the message cannot be a template's (the
+/// definition fails [`TemplateDef::validate`]).
+pub fn learn(template: &Template) -> Result<TemplateDef, StatusError> {
+    let sent = template.components();
+    let kinds = |kind: &str| -> Vec<&'static str> {
+        sent.iter()
+            .filter(|c| c.kind() == kind)
+            .flat_map(|c| c.parameters())
+            .map(Parameter::kind)
+            .collect()
+    };
+    let placeholders =
+        |n: usize| (1..=n).map(|i| format!("{{{{{i}}}}}")).collect::<Vec<_>>().join(" ");
+    let mut components = Vec::new();
+    let header = kinds("header");
+    match header.as_slice() {
+        [] => {}
+        [media] if HEADER_MEDIA.contains(&media.to_ascii_uppercase().as_str()) => {
+            components.push(ComponentDef {
+                kind: "HEADER".to_owned(),
+                format: Some(media.to_ascii_uppercase()),
+                text: None,
+                parameters: Vec::new(),
+                buttons: Vec::new(),
+            });
+        }
+        texts => components.push(ComponentDef {
+            kind: "HEADER".to_owned(),
+            format: None,
+            text: Some(placeholders(texts.len())),
+            parameters: texts.iter().map(|k| (*k).to_owned()).collect(),
+            buttons: Vec::new(),
+        }),
+    }
+    let body = kinds("body");
+    components.push(ComponentDef {
+        kind: "BODY".to_owned(),
+        format: None,
+        text: Some(placeholders(body.len())),
+        parameters: body.iter().map(|k| (*k).to_owned()).collect(),
+        buttons: Vec::new(),
+    });
+    let mut buttons: Vec<ButtonDef> = Vec::new();
+    for c in sent {
+        let Component::Button { sub_type, index, .. } = c else { continue };
+        let index = usize::from(index.get());
+        while buttons.len() <= index {
+            let n = buttons.len();
+            buttons.push(ButtonDef {
+                kind: "QUICK_REPLY".to_owned(),
+                text: format!("Button {n}"),
+                url: None,
+                phone_number: None,
+                otp_type: None,
+            });
+        }
+        let button = &mut buttons[index];
+        match sub_type {
+            ButtonKind::QuickReply => {}
+            ButtonKind::Url => {
+                button.kind = "URL".to_owned();
+                button.url = Some("https://example.com/{{1}}".to_owned());
+            }
+            ButtonKind::CopyCode => {
+                button.kind = "OTP".to_owned();
+                button.otp_type = Some("COPY_CODE".to_owned());
+            }
+        }
+    }
+    if !buttons.is_empty() {
+        components.push(ComponentDef {
+            kind: "BUTTONS".to_owned(),
+            format: None,
+            text: None,
+            parameters: Vec::new(),
+            buttons,
+        });
+    }
+    let def = TemplateDef {
+        namespace: template.namespace().unwrap_or("learned").to_owned(),
+        name: template.name().to_owned(),
+        language: template.language().to_owned(),
+        category: utility(),
+        components,
+        learned: true,
+    };
+    def.validate().map_err(|why| format_mismatch(format!("not a template's form: {why}")))?;
+    Ok(def)
+}
+
 /// Parses a registry file (a JSON array of definitions), checking each one.
 pub fn parse_file(json: &str) -> Result<Vec<TemplateDef>, String> {
     let defs: Vec<TemplateDef> = serde_json::from_str(json).map_err(|e| e.to_string())?;
@@ -386,19 +530,19 @@ mod tests {
     }
 
     fn code(template: &Value) -> u32 {
-        hydrate(&registry(), &typed(template)).unwrap_err().code
+        hydrate(&registry(), &typed(template), true).unwrap_err().code
     }
 
     #[test]
     fn the_default_file_hydrates() {
         let hello = json!({"name": "hello_world", "language": {"code": "en_US"}});
-        assert!(hydrate(&registry(), &typed(&hello)).unwrap().starts_with("Hello World\n"));
+        assert!(hydrate(&registry(), &typed(&hello), true).unwrap().starts_with("Hello World\n"));
         let order = json!({"namespace": "premise_sandbox", "name": "order_update", "language": {"code": "en_US"}, "components": [
             {"type": "body", "parameters": [
                 {"type": "text", "text": "Ada"}, {"type": "text", "text": "#1234"},
                 {"type": "currency", "currency": {"fallback_value": "$12.50", "code": "USD", "amount_1000": 12500}},
                 {"type": "date_time", "date_time": {"fallback_value": "March 3, 2027"}}]}]});
-        let text = hydrate(&registry(), &typed(&order)).unwrap();
+        let text = hydrate(&registry(), &typed(&order), true).unwrap();
         assert!(text.contains("Hi Ada, your order #1234 of $12.50"), "{text}");
         assert!(text.contains("March 3, 2027"), "{text}");
     }
@@ -435,6 +579,49 @@ mod tests {
             2000,
             "no code for the button"
         );
+    }
+
+    #[test]
+    fn a_template_is_learned_from_its_first_use() {
+        let first = json!({"namespace": "acme_ns", "name": "shipping", "language": {"code": "pt_BR"}, "components": [
+            {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://example.com/a.jpg"}}]},
+            {"type": "body", "parameters": [{"type": "text", "text": "Ada"},
+                {"type": "currency", "currency": {"fallback_value": "$5", "code": "USD", "amount_1000": 5000}}]},
+            {"type": "button", "sub_type": "url", "index": "1", "parameters": [{"type": "text", "text": "x1"}]}]});
+        let def = learn(&typed(&first)).unwrap();
+        assert!(def.learned && def.namespace == "acme_ns" && def.language == "pt_BR");
+        assert_eq!(def.components[0].format.as_deref(), Some("IMAGE"));
+        assert_eq!(def.components[1].parameters, ["text", "currency"]);
+        let buttons = &def.components[2].buttons;
+        assert_eq!((buttons[0].kind.as_str(), buttons[1].kind.as_str()), ("QUICK_REPLY", "URL"));
+        let registry: Registry = [(("shipping".into(), "pt_BR".into()), def)].into();
+        let use_again = |t: &Value| hydrate(&registry, &typed(t), false);
+        assert!(use_again(&first).is_ok(), "the same shape again");
+        let mut other_namespace = first.clone();
+        other_namespace["namespace"] = json!("another");
+        assert!(use_again(&other_namespace).is_ok(), "the namespace is not checked");
+        let mut fewer = first.clone();
+        fewer["components"][1]["parameters"].as_array_mut().unwrap().pop();
+        assert_eq!(use_again(&fewer).unwrap_err().code, 2000);
+        let mut wrong_kind = first.clone();
+        wrong_kind["components"][1]["parameters"][1] = json!({"type": "text", "text": "5"});
+        assert_eq!(use_again(&wrong_kind).unwrap_err().code, 2012);
+        let mut no_url = first;
+        no_url["components"].as_array_mut().unwrap().pop();
+        assert_eq!(use_again(&no_url).unwrap_err().code, 2000, "the dynamic URL needs its part");
+        let plain = json!({"name": "hello_there", "language": {"code": "en"}});
+        let def = learn(&typed(&plain)).unwrap();
+        assert_eq!((def.namespace.as_str(), def.components.len()), ("learned", 1));
+    }
+
+    #[test]
+    fn the_mode_reads_as_words_or_the_old_flag() {
+        let mode = |v: Value| serde_json::from_value::<TemplateCheck>(v).map_err(|e| e.to_string());
+        assert_eq!(mode(json!("learn")), Ok(TemplateCheck::Learn));
+        assert_eq!(mode(json!("STRICT")), Ok(TemplateCheck::Strict));
+        assert_eq!(mode(json!(true)), Ok(TemplateCheck::Strict));
+        assert_eq!(mode(json!("false")), Ok(TemplateCheck::Off));
+        assert!(mode(json!("sometimes")).unwrap_err().contains("learn, strict or off"));
     }
 
     #[test]

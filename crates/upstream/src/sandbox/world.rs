@@ -134,10 +134,15 @@ impl SandboxWorld {
         }
     }
 
-    /// Checks a template message against the registry: its hydrated text, or its error.
-    pub fn hydrate(&self, template: &Template) -> Result<String, StatusError> {
+    /// Checks a template message against the registry: its hydrated text, or its error; the
+    /// namespace counts only with `check_namespace`.
+    pub fn hydrate(
+        &self,
+        template: &Template,
+        check_namespace: bool,
+    ) -> Result<String, StatusError> {
         match self.templates.read() {
-            Ok(registry) => templates::hydrate(&registry, template),
+            Ok(registry) => templates::hydrate(&registry, template, check_namespace),
             Err(_) => Err(StatusError {
                 code: 1000,
                 title: "Generic error".to_owned(),
