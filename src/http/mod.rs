@@ -15,6 +15,7 @@ mod idempotency;
 mod media;
 mod messages;
 mod metrics;
+mod profile;
 mod reply;
 mod sandbox;
 mod services;
@@ -103,6 +104,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             .merge(settings::routes())
             .merge(account::routes())
             .merge(services::routes())
+            .merge(profile::routes())
             .merge(sandbox::routes())
             .merge(webhook::routes())
             .route_layer(axum::middleware::from_fn_with_state(

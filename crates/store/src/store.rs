@@ -24,6 +24,7 @@ pub trait Store:
     + ContactCache
     + Idempotency
     + Retention
+    + Documents
     + Send
     + Sync
     + std::fmt::Debug
@@ -408,4 +409,21 @@ pub trait Retention: Send + Sync {
     /// sandbox windows and conversations older than `windows_before_ms`. At most `limit` rows
     /// of each.
     async fn purge_expired(&self, expired: &crate::Expired, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// The account's profile settings (`/v1/settings/profile/about`, `/v1/settings/business/profile`,
+/// `/v1/settings/account/two-step`): a JSON document per name, shared by every replica.
+#[async_trait]
+pub trait Documents: Send + Sync {
+    async fn document(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Replaces the document `name` only if it is still `expected` (`None`: there was none):
+    /// `false` if another change came first, so a partial update never loses a concurrent one.
+    async fn replace_document(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        document: &str,
+    ) -> Result<bool, StoreError>;
+    /// `false` if there was none.
+    async fn delete_document(&self, name: &str) -> Result<bool, StoreError>;
 }

@@ -47,6 +47,7 @@ conformance!(
     inbound_webhooks_and_sandbox_templates,
     cloud_media,
     retention,
+    documents,
 );
 
 fn user(name: &str, role: Role) -> User {
@@ -705,4 +706,21 @@ async fn retention(store: Arc<dyn Store>) {
     assert!(store.contact_checks(&["+1 555".into()], 0).await.unwrap().is_empty());
     assert!(store.customer_windows(0).await.unwrap().is_empty());
     assert_eq!(store.login_failures("10.0.0.1", 401, 60).await.unwrap(), 0);
+}
+
+async fn documents(store: Arc<dyn Store>) {
+    assert_eq!(store.document("about").await.unwrap(), None);
+    assert!(store.replace_document("about", None, "{\"text\":\"a\"}").await.unwrap());
+    assert!(!store.replace_document("about", None, "{}").await.unwrap(), "one exists now");
+    assert!(!store.replace_document("about", Some("{}"), "{\"text\":\"b\"}").await.unwrap());
+    assert!(
+        store
+            .replace_document("about", Some("{\"text\":\"a\"}"), "{\"text\":\"b\"}")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.document("about").await.unwrap().as_deref(), Some("{\"text\":\"b\"}"));
+    assert_eq!(store.document("other").await.unwrap(), None, "by name");
+    assert!(store.delete_document("about").await.unwrap());
+    assert!(!store.delete_document("about").await.unwrap());
 }

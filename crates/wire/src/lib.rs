@@ -13,6 +13,7 @@ mod envelope;
 mod error;
 pub mod media;
 pub mod messages;
+pub mod profile;
 pub mod settings;
 mod shards;
 mod time;

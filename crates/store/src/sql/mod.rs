@@ -41,6 +41,7 @@ mod accounts;
 mod cloud;
 mod connections;
 mod contacts;
+mod documents;
 mod idempotency;
 mod inbox;
 mod media;

@@ -1,0 +1,241 @@
+//! The account's profile settings as On-Premises took them (`onprem-api.md` section 13):
+//! `/v1/settings/profile/about` (`{"text"}`, at most 139 characters),
+//! `/v1/settings/business/profile` (address, description, email, vertical, websites; a POST
+//! changes the fields it names) and `/v1/settings/account/two-step` (`{"pin"}`, six digits).
+//! A refusal names the field (1009), or the missing one (1008).
+
+use serde_json::{Map, Value, json};
+
+use crate::Rejection;
+
+/// The longest About text.
+pub const MAX_ABOUT: usize = 139;
+pub const MAX_ADDRESS: usize = 256;
+/// On-Premises' reference says 256 for the description; a newer page says 512. 256 is what
+/// every On-Premises version accepted.
+pub const MAX_DESCRIPTION: usize = 256;
+pub const MAX_EMAIL: usize = 128;
+pub const MAX_WEBSITES: usize = 2;
+pub const MAX_WEBSITE: usize = 256;
+
+/// The business verticals On-Premises accepted, as it spelled them.
+pub const VERTICALS: [&str; 17] = [
+    "Automotive",
+    "Beauty, Spa and Salon",
+    "Clothing and Apparel",
+    "Education",
+    "Entertainment",
+    "Event Planning and Service",
+    "Finance and Banking",
+    "Food and Grocery",
+    "Public Service",
+    "Hotel and Lodging",
+    "Medical and Health",
+    "Non-profit",
+    "Professional Services",
+    "Shopping and Retail",
+    "Travel and Transportation",
+    "Restaurant",
+    "Other",
+];
+
+/// The About text of a `PATCH /v1/settings/profile/about` body.
+pub fn about(body: &Value) -> Result<String, Rejection> {
+    let text = match body.get("text") {
+        None | Some(Value::Null) => return Err(Rejection::missing("text")),
+        Some(Value::String(text)) => text,
+        Some(_) => return Err(Rejection::invalid("text", "expected a string")),
+    };
+    let chars = text.chars().count();
+    if chars == 0 || chars > MAX_ABOUT {
+        return Err(Rejection::invalid(
+            "text",
+            format!("1 to {MAX_ABOUT} characters, got {chars}"),
+        ));
+    }
+    Ok(text.clone())
+}
+
+/// `GET /v1/settings/profile/about`'s `settings` object.
+pub fn about_view(text: &str) -> Value {
+    json!({ "profile": { "about": { "text": text } } })
+}
+
+/// The business profile after a `POST /v1/settings/business/profile` body: the fields it names
+/// replace those of `current`; the others stay.
+pub fn business_profile(current: &Value, body: &Value) -> Result<Value, Rejection> {
+    let Some(fields) = body.as_object() else {
+        return Err(Rejection::invalid("profile", "expected a JSON object"));
+    };
+    let mut profile: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
+    for (field, value) in fields {
+        let checked = match field.as_str() {
+            "address" => text_field(field, value, MAX_ADDRESS, |_| Ok(()))?,
+            "description" => text_field(field, value, MAX_DESCRIPTION, |_| Ok(()))?,
+            "email" => text_field(field, value, MAX_EMAIL, email)?,
+            "vertical" => {
+                let vertical = text_field(field, value, usize::MAX, |v| {
+                    if VERTICALS.contains(&v) {
+                        Ok(())
+                    } else {
+                        Err(format!("one of {}", VERTICALS.join("; ")))
+                    }
+                })?;
+                if vertical.as_str() == Some("") && profile.contains_key("vertical") {
+                    return Err(Rejection::invalid(field, "cannot be set back to empty"));
+                }
+                vertical
+            }
+            "websites" => websites(value)?,
+            other => {
+                return Err(Rejection::invalid(
+                    other,
+                    "not a business profile field (address, description, email, vertical, websites)",
+                ));
+            }
+        };
+        profile.insert(field.clone(), checked);
+    }
+    Ok(Value::Object(profile))
+}
+
+/// `GET /v1/settings/business/profile`'s `settings` object: every field, empty if never set.
+pub fn business_profile_view(profile: &Value) -> Value {
+    let text = |field: &str| profile.get(field).cloned().unwrap_or_else(|| json!(""));
+    json!({ "business": { "profile": {
+        "address": text("address"),
+        "description": text("description"),
+        "email": text("email"),
+        "vertical": text("vertical"),
+        "websites": profile.get("websites").cloned().unwrap_or_else(|| json!([])),
+    } } })
+}
+
+/// A string field of at most `max` characters that `check` accepts (empty clears it).
+fn text_field(
+    field: &str,
+    value: &Value,
+    max: usize,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<Value, Rejection> {
+    let Value::String(text) = value else {
+        return Err(Rejection::invalid(field, "expected a string"));
+    };
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(Rejection::invalid(field, format!("at most {max} characters, got {chars}")));
+    }
+    if !text.is_empty() {
+        check(text).map_err(|why| Rejection::invalid(field, why))?;
+    }
+    Ok(value.clone())
+}
+
+/// An address as mail servers take one: something before and after a single `@`, a dot in
+/// the domain, no spaces.
+fn email(text: &str) -> Result<(), String> {
+    let valid = text.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+    }) && !text.chars().any(char::is_whitespace);
+    if valid { Ok(()) } else { Err("not a valid email address".to_owned()) }
+}
+
+fn websites(value: &Value) -> Result<Value, Rejection> {
+    let Some(sites) = value.as_array() else {
+        return Err(Rejection::invalid("websites", "expected an array of strings"));
+    };
+    if sites.len() > MAX_WEBSITES {
+        return Err(Rejection::invalid("websites", format!("at most {MAX_WEBSITES} websites")));
+    }
+    for (i, site) in sites.iter().enumerate() {
+        let field = format!("websites[{i}]");
+        text_field(&field, site, MAX_WEBSITE, |url| {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Ok(())
+            } else {
+                Err("a URL starting with http:// or https://".to_owned())
+            }
+        })?;
+    }
+    Ok(value.clone())
+}
+
+/// The PIN of a `POST /v1/settings/account/two-step` body: six digits.
+pub fn two_step_pin(body: &Value) -> Result<String, Rejection> {
+    match body.get("pin") {
+        None | Some(Value::Null) => Err(Rejection::missing("pin")),
+        Some(Value::String(pin)) if pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(pin.clone())
+        }
+        Some(_) => Err(Rejection::invalid("pin", "six digits, as a string")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    #[test]
+    fn about_is_1_to_139_characters() {
+        assert_eq!(about(&json!({"text": "é".repeat(139)})).unwrap().chars().count(), 139);
+        let refused = |body: Value| about(&body).unwrap_err();
+        assert_eq!(refused(json!({})).code, ErrorCode::RequiredParameterMissing);
+        assert!(refused(json!({"text": "é".repeat(140)})).details.starts_with("text: 1 to 139"));
+        assert!(refused(json!({"text": ""})).details.starts_with("text:"));
+        assert_eq!(refused(json!({"text": 5})).code, ErrorCode::ParameterValueInvalid);
+    }
+
+    #[test]
+    fn a_business_profile_post_changes_the_fields_it_names() {
+        let first = business_profile(
+            &Value::Null,
+            &json!({"address": "1 Main St", "vertical": "Restaurant",
+                "websites": ["https://example.com"]}),
+        )
+        .unwrap();
+        let second = business_profile(&first, &json!({"email": "hi@example.com"})).unwrap();
+        assert_eq!(second["address"], "1 Main St");
+        assert_eq!(second["email"], "hi@example.com");
+        let view = business_profile_view(&second);
+        assert_eq!(view["business"]["profile"]["description"], "");
+        assert_eq!(view["business"]["profile"]["websites"], json!(["https://example.com"]));
+        let refused = |body: Value| business_profile(&second, &body).unwrap_err().details;
+        for (body, field) in [
+            (json!({"address": "a".repeat(257)}), "address"),
+            (json!({"description": "a".repeat(257)}), "description"),
+            (json!({"email": format!("{}@example.com", "a".repeat(117))}), "email"),
+            (json!({"email": "not-an-address"}), "email"),
+            (json!({"vertical": "Bakery"}), "vertical"),
+            (json!({"vertical": ""}), "vertical"),
+            (json!({"websites": ["https://a", "https://b", "https://c"]}), "websites"),
+            (json!({"websites": ["ftp://a"]}), "websites[0]"),
+            (json!({"websites": [format!("https://{}", "a".repeat(249))]}), "websites[0]"),
+            (json!({"phone": "1"}), "phone"),
+            (json!([1]), "profile"),
+        ] {
+            assert!(refused(body.clone()).starts_with(&format!("{field}:")), "{body}");
+        }
+        assert!(
+            business_profile(&second, &json!({"email": "a".repeat(116) + "@example.com"})).is_ok()
+        );
+    }
+
+    #[test]
+    fn a_pin_is_six_digits() {
+        assert_eq!(two_step_pin(&json!({"pin": "012345"})).unwrap(), "012345");
+        for bad in [
+            json!({"pin": "12345"}),
+            json!({"pin": "1234567"}),
+            json!({"pin": 123456}),
+            json!({"pin": "12a456"}),
+        ] {
+            assert_eq!(two_step_pin(&bad).unwrap_err().code, ErrorCode::ParameterValueInvalid);
+        }
+        assert_eq!(two_step_pin(&json!({})).unwrap_err().code, ErrorCode::RequiredParameterMissing);
+    }
+}

@@ -1,0 +1,118 @@
+//! The account's profile settings (admin), kept in the store so every replica answers alike:
+//!
+//! - `GET/PATCH /v1/settings/profile/about`: `{"settings":{"profile":{"about":{"text"}}}}`;
+//! - `GET/POST /v1/settings/business/profile`: `{"settings":{"business":{"profile":{...}}}}`, a
+//!   POST changing only the fields it names (a compare-and-set, redone if another change came
+//!   first);
+//! - `POST/DELETE /v1/settings/account/two-step`: a six-digit PIN, kept only as a salted hash.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use premise_wire::profile;
+use premise_wire::{ErrorCode, Rejection};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::auth::Admin;
+use super::body::JsonBody;
+use super::reply::{reply, reply_empty};
+use super::{ApiError, AppState};
+
+const ABOUT: &str = "profile.about";
+const BUSINESS_PROFILE: &str = "business.profile";
+const TWO_STEP: &str = "account.two_step";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/settings/profile/about", get(show_about).patch(set_about))
+        .route("/v1/settings/business/profile", get(show_business).post(set_business))
+        .route("/v1/settings/account/two-step", post(enable_two_step).delete(disable_two_step))
+}
+
+async fn show_about(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
+    let stored = read(&state, ABOUT).await?.0;
+    let text = stored.get("text").and_then(Value::as_str).unwrap_or_default().to_owned();
+    Ok(reply(StatusCode::OK, json!({ "settings": profile::about_view(&text) })))
+}
+
+async fn set_about(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let text = profile::about(&body)?;
+    change(&state, ABOUT, |_| Ok(json!({ "text": text }))).await?;
+    tracing::info!(by = %admin.username, "profile about changed");
+    Ok(reply_empty(StatusCode::OK))
+}
+
+async fn show_business(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
+    let stored = read(&state, BUSINESS_PROFILE).await?.0;
+    Ok(reply(StatusCode::OK, json!({ "settings": profile::business_profile_view(&stored) })))
+}
+
+async fn set_business(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    change(&state, BUSINESS_PROFILE, |current| profile::business_profile(current, &body)).await?;
+    tracing::info!(by = %admin.username, "business profile changed");
+    Ok(reply_empty(StatusCode::OK))
+}
+
+async fn enable_two_step(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let pin = profile::two_step_pin(&body)?;
+    let salt = uuid::Uuid::new_v4().simple().to_string();
+    let hash: String =
+        Sha256::digest(format!("{salt}:{pin}")).iter().map(|b| format!("{b:02x}")).collect();
+    change(&state, TWO_STEP, |_| Ok(json!({ "salt": salt, "pin_sha256": hash }))).await?;
+    tracing::info!(by = %admin.username, "two-step verification enabled");
+    Ok(reply_empty(StatusCode::OK))
+}
+
+async fn disable_two_step(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+) -> Result<Response, ApiError> {
+    state.store.delete_document(TWO_STEP).await?;
+    tracing::info!(by = %admin.username, "two-step verification disabled");
+    Ok(reply_empty(StatusCode::OK))
+}
+
+/// The stored document `name` (an empty object if none) and its text as stored.
+async fn read(state: &AppState, name: &str) -> Result<(Value, Option<String>), ApiError> {
+    let text = state.store.document(name).await?;
+    let doc = match &text {
+        Some(text) => serde_json::from_str(text).map_err(ApiError::internal)?,
+        None => json!({}),
+    };
+    Ok((doc, text))
+}
+
+/// Replaces the document `name` with what `update` makes of it, as a compare-and-set redone
+/// when another change came first.
+async fn change(
+    state: &AppState,
+    name: &str,
+    update: impl Fn(&Value) -> Result<Value, Rejection>,
+) -> Result<(), ApiError> {
+    for _ in 0..100 {
+        let (current, text) = read(state, name).await?;
+        let next = update(&current)?;
+        if state.store.replace_document(name, text.as_deref(), &next.to_string()).await? {
+            return Ok(());
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::TooManyRequests,
+        "the profile is being changed by many requests at once: try again",
+    ))
+}
