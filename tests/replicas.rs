@@ -150,14 +150,7 @@ async fn stats_show_every_replica() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     for n in 0..40 {
-        let (status, body) = a
-            .send_json(
-                Method::POST,
-                "/v1/messages",
-                Some(&token),
-                json!({"to": format!("1631555{n:04}"), "type": "text", "text": {"body": "hi"}}),
-            )
-            .await;
+        let (status, _, body) = a.send_text(&token, &format!("1631555{n:04}"), "hi").await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let sent_by_node = |body: &serde_json::Value| -> Vec<(String, i64)> {

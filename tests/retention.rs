@@ -150,15 +150,8 @@ async fn the_schedule_purges_without_being_asked(backend: Backend) {
     let receiver = Receiver::start().await;
     server.use_webhook(&token, &receiver.url()).await;
     for n in 0..10 {
-        let (status, _) = server
-            .send_json(
-                Method::POST,
-                "/v1/messages",
-                Some(&token),
-                json!({"to": format!("1631555{n:04}"), "type": "text", "text": {"body": "hi"}}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
+        let (status, _, body) = server.send_text(&token, &format!("1631555{n:04}"), "hi").await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let keyed = server
         .http

@@ -50,24 +50,13 @@ for_each_backend! {
             limit: u32,
         ) -> Result<u64, StoreError> {
             let mut deleted = 0;
-            let kinds = [("3, 4", finished_before_ms, "ORDER BY updated_at"), ("1, 2", unconfirmed_before_ms, "")];
+            let kinds = [("3, 4", finished_before_ms, "updated_at"), ("1, 2", unconfirmed_before_ms, "seq")];
             for (statuses, before, order) in kinds {
                 let Some(before) = before else { continue };
                 let condition = format!(
                     "status IN ({statuses}) AND updated_at <= $1 AND updated_at < {OLDEST_WAITING_CALLBACK}"
                 );
-                let mut tx = self.tx().await?;
-                deleted += sqlx::query(&format!(
-                    "DELETE FROM messages WHERE seq IN
-                       (SELECT seq FROM messages WHERE {condition} {order} LIMIT $2)
-                     AND {condition}"
-                ))
-                .bind(before)
-                .bind(i64::from(limit))
-                .execute(tx.conn())
-                .await?
-                .rows_affected();
-                tx.commit().await?;
+                deleted += self.delete_batch("messages", "seq", &condition, order, before, limit).await?;
             }
             Ok(deleted)
         }
@@ -75,18 +64,8 @@ for_each_backend! {
         async fn purge_inbound(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
             let condition =
                 format!("received_at <= $1 AND received_at < {OLDEST_WAITING_CALLBACK}");
-            let mut tx = self.tx().await?;
-            let deleted = sqlx::query(&format!(
-                "DELETE FROM inbound_messages WHERE id IN
-                   (SELECT id FROM inbound_messages WHERE {condition} ORDER BY received_at LIMIT $2)"
-            ))
-            .bind(before_ms)
-            .bind(i64::from(limit))
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-            tx.commit().await?;
-            Ok(deleted)
+            self.delete_batch("inbound_messages", "id", &condition, "received_at", before_ms, limit)
+                .await
         }
 
         async fn purge_media(&self, before: i64, limit: u32) -> Result<u64, StoreError> {
@@ -121,19 +100,38 @@ for_each_backend! {
                 ("sandbox_windows", "wa_id", "last_inbound_ms < $1", expired.windows_before_ms),
                 ("sandbox_conversations", "wa_id", "expires_ms < $1", expired.windows_before_ms),
             ];
-            let mut tx = self.tx().await?;
             let mut deleted = 0;
             for (table, key, condition, cutoff) in statements {
-                deleted += sqlx::query(&format!(
-                    "DELETE FROM {table} WHERE {key} IN
-                       (SELECT {key} FROM {table} WHERE {condition} LIMIT $2)"
-                ))
-                .bind(cutoff)
-                .bind(i64::from(limit))
-                .execute(tx.conn())
-                .await?
-                .rows_affected();
+                deleted += self.delete_batch(table, key, condition, key, cutoff, limit).await?;
             }
+            Ok(deleted)
+        }
+    }
+
+    impl Db {
+        /// Deletes at most `limit` rows of `table` meeting `condition` (`$1` is `cutoff`), in
+        /// `order`, by `key`, in a transaction of its own; the condition is repeated outside the
+        /// subquery so that a row changed meanwhile is judged on its new version.
+        async fn delete_batch(
+            &self,
+            table: &str,
+            key: &str,
+            condition: &str,
+            order: &str,
+            cutoff: i64,
+            limit: u32,
+        ) -> Result<u64, StoreError> {
+            let mut tx = self.tx().await?;
+            let deleted = sqlx::query(&format!(
+                "DELETE FROM {table} WHERE {key} IN
+                   (SELECT {key} FROM {table} WHERE {condition} ORDER BY {order} LIMIT $2)
+                 AND {condition}"
+            ))
+            .bind(cutoff)
+            .bind(i64::from(limit))
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
             tx.commit().await?;
             Ok(deleted)
         }
