@@ -176,15 +176,15 @@ async fn the_schedule_purges_without_being_asked(backend: Backend) {
     )
     .await;
     assert_eq!(receiver.statuses().iter().filter(|(_, s)| s == "read").count(), 11);
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("premise_retention_deleted_total{kind=\"message\"} 11"), "{metrics}");
+    // The counter is added once each kind's deletes are committed: a moment after the rows go.
+    ask_until(
+        WAIT,
+        "the deletes counted in /metrics",
+        || async {
+            let request = server.http.get(server.url("/metrics")).bearer_auth(&token);
+            request.send().await.unwrap().text().await.unwrap()
+        },
+        |metrics| metrics.contains("premise_retention_deleted_total{kind=\"message\"} 11"),
+    )
+    .await;
 }

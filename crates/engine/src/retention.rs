@@ -117,6 +117,7 @@ impl Retention {
             |kept: Duration| now.saturating_sub(kept.as_secs().min(i64::MAX as u64) as i64);
         let limit = config.batch.max(1);
         let mut purged = Purged::default();
+        let m = &self.metrics;
 
         let finished = config.messages.map(before_ms);
         let unconfirmed = config.messages.map(|kept| before_ms(kept + OFFLINE_WINDOW));
@@ -124,10 +125,12 @@ impl Retention {
             purged.messages =
                 drain(limit, between, || self.store.purge_messages(finished, unconfirmed, limit))
                     .await?;
+            Metrics::add(&m.purged_messages, purged.messages);
         }
         if let Some(kept) = config.inbound {
             purged.inbound =
                 drain(limit, between, || self.store.purge_inbound(before_ms(kept), limit)).await?;
+            Metrics::add(&m.purged_inbound, purged.inbound);
         }
         if let Some(kept) = config.media {
             // Media rows are large (up to 128 chunks each): fewer per statement.
@@ -135,6 +138,7 @@ impl Retention {
             purged.media =
                 drain(per_batch, between, || self.store.purge_media(before(kept), per_batch))
                     .await?;
+            Metrics::add(&m.purged_media, purged.media);
         }
         let sandbox_now_ms = now_ms.saturating_add(self.store.sandbox_clock_offset().await?);
         let expired = Expired {
@@ -145,10 +149,6 @@ impl Retention {
         };
         purged.expired =
             drain(limit, between, || self.store.purge_expired(&expired, limit)).await?;
-        let m = &self.metrics;
-        Metrics::add(&m.purged_messages, purged.messages);
-        Metrics::add(&m.purged_inbound, purged.inbound);
-        Metrics::add(&m.purged_media, purged.media);
         Metrics::add(&m.purged_expired, purged.expired);
         Ok(purged)
     }
