@@ -30,6 +30,7 @@ both_backends!(
     an_expired_token_holds_messages_until_a_good_one,
     customers_messages_arrive_as_on_premises_webhooks,
     uploaded_media_is_uploaded_again_when_cloud_forgets_it,
+    media_links_named_with_a_provider_are_fetched_with_its_credentials,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -753,4 +754,115 @@ async fn wait_for_outbox_empty(db: &TestDb) {
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A media host that wants credentials: `/photo.jpg` with `Bearer cdn-secret`,
+/// `/invoice.pdf` with basic `files:pass`; anything else, or the wrong credentials, 401/404.
+async fn start_media_host() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::http::{HeaderMap, header};
+    async fn serve(
+        axum::extract::Path(file): axum::extract::Path<String>,
+        headers: HeaderMap,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match (file.as_str(), auth) {
+            ("photo.jpg", Some("Bearer cdn-secret")) => {
+                ([(header::CONTENT_TYPE, "image/jpeg")], b"\xFF\xD8 a photo".to_vec())
+                    .into_response()
+            }
+            // base64("files:pass")
+            ("invoice.pdf", Some("Basic ZmlsZXM6cGFzcw==")) => {
+                ([(header::CONTENT_TYPE, "application/pdf")], b"%PDF-1.4 invoice".to_vec())
+                    .into_response()
+            }
+            ("photo.jpg" | "invoice.pdf", _) => {
+                axum::http::StatusCode::UNAUTHORIZED.into_response()
+            }
+            _ => axum::http::StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/{file}", axum::routing::get(serve));
+    (url, tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }))
+}
+
+async fn media_links_named_with_a_provider_are_fetched_with_its_credentials(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let bridge = Bridge::start(&db, AutoStatuses::none()).await;
+    let (host, _serving) = start_media_host().await;
+    let providers = json!([
+        {"name": "cdn", "type": "www", "config": {"bearer": "cdn-secret"}},
+        {"name": "files", "type": "www", "config": {"basic": {"username": "files", "password": "pass"}}}
+    ]);
+    let (status, answer) = bridge
+        .server
+        .send_json(
+            Method::POST,
+            "/v1/settings/application/media/providers",
+            Some(&bridge.token),
+            providers,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    // With a provider: Premise fetches the link with its credentials and sends Cloud an id.
+    let photo = bridge
+        .send(json!({"to": "16315550101", "type": "image",
+            "image": {"link": format!("{host}/photo.jpg"), "provider": {"name": "cdn"}, "caption": "new"}}))
+        .await;
+    assert_eq!(names(&bridge.statuses_of(&photo, 1).await), ["sent"]);
+    let invoice = bridge
+        .send(json!({"to": "16315550102", "type": "document",
+            "document": {"link": format!("{host}/invoice.pdf"), "provider": {"name": "files"},
+                "filename": "invoice.pdf"}}))
+        .await;
+    assert_eq!(names(&bridge.statuses_of(&invoice, 1).await), ["sent"]);
+    let uploads = bridge.fake.uploads();
+    assert_eq!(uploads.len(), 2);
+    assert_eq!(
+        (uploads[0].1.mime_type.as_str(), uploads[0].1.bytes.as_slice()),
+        ("image/jpeg", b"\xFF\xD8 a photo".as_slice())
+    );
+    assert_eq!(uploads[1].1.bytes, b"%PDF-1.4 invoice");
+    let accepted = bridge.fake.accepted();
+    let sent = |to: &str| accepted.iter().find(|a| a.to == to).unwrap().body.clone();
+    assert_eq!(sent("16315550101")["image"], json!({"id": uploads[0].0, "caption": "new"}));
+    assert_eq!(sent("16315550102")["document"]["id"], uploads[1].0.as_str());
+
+    // Without a provider the link goes to Cloud as it is.
+    let plain = bridge
+        .send(json!({"to": "16315550103", "type": "image", "image": {"link": "https://example.com/a.jpg"}}))
+        .await;
+    assert_eq!(names(&bridge.statuses_of(&plain, 1).await), ["sent"]);
+    assert_eq!(
+        bridge.fake.accepted().last().unwrap().body["image"]["link"],
+        "https://example.com/a.jpg"
+    );
+
+    // A link its host refuses fails the message with On-Premises' media download error.
+    let gone = bridge
+        .send(json!({"to": "16315550104", "type": "image",
+            "image": {"link": format!("{host}/gone.jpg"), "provider": {"name": "cdn"}}}))
+        .await;
+    let statuses = bridge.statuses_of(&gone, 1).await;
+    assert_eq!(names(&statuses), ["failed"]);
+    assert_eq!(statuses[0]["errors"][0]["code"], 400, "{}", statuses[0]);
+
+    // A provider that is not configured is refused when the message is sent.
+    let (status, answer) = bridge
+        .server
+        .send_json(
+            Method::POST,
+            "/v1/messages",
+            Some(&bridge.token),
+            json!({"to": "16315550105", "type": "image",
+                "image": {"link": format!("{host}/photo.jpg"), "provider": {"name": "nope"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    support::assert_error(&answer, 1009, "nope");
+    assert_eq!(bridge.fake.uploads().len(), 2);
+    bridge.assert_nothing_invalid();
 }

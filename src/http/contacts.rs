@@ -7,27 +7,41 @@
 //! answered `invalid` without a lookup. Lookups answer at once, so `blocking` makes no
 //! difference: `no_wait` callers get final answers rather than `processing`, which they must
 //! handle anyway for numbers already cached.
+//!
+//! `GET /v1/contacts/{wa_id}/identity` answers the contact's identity hash,
+//! `{"identity":[{"hash","created_at"}]}`, and `PUT` `{"hash"}` acknowledges it (On-Premises
+//! held messages to a contact whose identity changed until then, with
+//! `identity.enable_identity_key_check`). Identities never change in the sandbox, nor can the
+//! Cloud API tell them: each contact's hash is derived from its WhatsApp id, first seen when
+//! first asked for; its acknowledgement is kept in the store.
 
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
+use base64::Engine;
 use premise_store::ContactCheck;
 use premise_wire::contacts::{ContactResult, ContactsRequest, PhoneNumber};
+use premise_wire::fields::{object, text};
+use premise_wire::{Rejection, WaId};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::auth::Caller;
 use super::body::JsonBody;
-use super::reply::reply;
+use super::documents::{change, change_with};
+use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
 use premise_wire::contacts::CHECK_CACHE_SECS as CACHE_SECS;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/contacts", post(check))
+    Router::new()
+        .route("/v1/contacts", post(check))
+        .route("/v1/contacts/{wa_id}/identity", get(identity).put(acknowledge_identity))
 }
 
 /// 200 `{"contacts":[{"input","status","wa_id"?}]}`, in request order.
@@ -72,4 +86,60 @@ async fn check(
         })
         .collect();
     Ok(reply(StatusCode::OK, json!({ "contacts": results })))
+}
+
+/// The identity document of a contact: its hash, when first seen, and what was acknowledged.
+async fn identity_of(state: &AppState, raw: &str) -> Result<(String, Value), ApiError> {
+    let wa_id = WaId::parse("wa_id", raw)?;
+    let hash = {
+        let digest = Sha256::digest(format!("premise identity:{}", wa_id.as_str()));
+        base64::engine::general_purpose::STANDARD.encode(&digest[..8])
+    };
+    let name = format!("contact.identity.{}", wa_id.as_str());
+    let now = state.clock.now_secs();
+    let doc = change(state, &name, |current| {
+        let mut doc = current.clone();
+        if doc.get("created_at").is_none() {
+            doc = json!({ "hash": hash, "created_at": now });
+        }
+        Ok(doc)
+    })
+    .await?;
+    Ok((name, doc))
+}
+
+async fn identity(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(wa_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (_, doc) = identity_of(&state, &wa_id).await?;
+    Ok(reply(
+        StatusCode::OK,
+        json!({ "identity": [{ "hash": doc["hash"], "created_at": doc["created_at"] }] }),
+    ))
+}
+
+async fn acknowledge_identity(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(wa_id): Path<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let hash = text(object("identity", &body)?, "hash", "hash", 1, 128)?;
+    let (name, _) = identity_of(&state, &wa_id).await?;
+    let now = state.clock.now_secs();
+    change_with(&state, &name, |current| {
+        if current["hash"] != hash.as_str() {
+            return Err(ApiError::from(Rejection::invalid(
+                "hash",
+                "not the contact's current identity hash (GET it first)",
+            )));
+        }
+        let mut doc = current.clone();
+        doc["acknowledged_at"] = json!(now);
+        Ok(doc)
+    })
+    .await?;
+    Ok(reply_empty(StatusCode::OK))
 }

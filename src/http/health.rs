@@ -15,12 +15,37 @@ use premise_upstream::Gateway;
 use premise_wire::{ErrorCode, ErrorDetail};
 use serde_json::json;
 
-use super::auth::Monitor;
+use super::auth::{Admin, Monitor};
 use super::reply::reply;
 use super::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/health", get(health))
+    Router::new().route("/v1/health", get(health)).route("/v1/support", get(support))
+}
+
+/// `GET /v1/support` (admin): what a support engineer asks first, `{"support":{...}}`: the
+/// version, this node and every live one, the upstream, the database backend, the shard
+/// count and the registered number with its verified name.
+async fn support(_admin: Admin, State(state): State<AppState>) -> Result<Response, ApiError> {
+    let account = state.store.account().await?;
+    let registration = state.store.document(super::registration::REGISTRATION).await?;
+    let registration: serde_json::Value =
+        registration.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+    let support = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "api_version": premise_wire::API_VERSION,
+        "node": state.nodes.me(),
+        "nodes": state.nodes.nodes(),
+        "upstream": format!("{:?}", state.config.upstream.kind).to_ascii_lowercase(),
+        "database": format!("{:?}", state.store.backend()).to_ascii_lowercase(),
+        "shards": account.shards,
+        "registration": {
+            "state": registration.get("state").cloned().unwrap_or_else(|| json!("unregistered")),
+            "number": registration.get("number").cloned().unwrap_or_default(),
+            "vname": registration.get("vname").cloned().unwrap_or_default(),
+        },
+    });
+    Ok(reply(StatusCode::OK, json!({ "support": support })))
 }
 
 /// The load balancer's and orchestrator's probes, unauthenticated.

@@ -48,11 +48,13 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
     if let Content::Template { template } = &message.content {
         check_template(state, template).await?;
     }
+    let payload = message.to_stored();
+    super::providers::check_named(state, &payload).await?;
     let queued = NewMessage {
         id: id.to_owned(),
         recipient: message.to.as_str().to_owned(),
         recipient_crc: message.to.crc32(),
-        payload: message.to_stored(),
+        payload,
         accepted_at_ms: state.clock.now_ms(),
         callback_data: message.callback_data().map(str::to_owned),
     };

@@ -22,7 +22,7 @@ use premise_wire::ErrorCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::Monitor;
+use super::auth::{Admin, Monitor};
 use super::exposition::{self, PROMETHEUS_CONTENT_TYPE};
 use super::reply::reply;
 use super::{ApiError, AppState};
@@ -32,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(protected_metrics))
         .route("/v1/stats/app", get(stats_app))
         .route("/v1/stats/db", get(stats_db))
+        .route("/v1/stats/app/internal", get(stats_app_internal))
+        .route("/v1/stats/db/internal", get(stats_db_internal))
 }
 
 /// The router of the separate, unauthenticated metrics listener.
@@ -328,6 +330,35 @@ async fn stats_db(
             .with(vec![], backlog.callbacks as f64),
         ]
     }))
+}
+
+/// Everything this replica measures (HTTP by route, the pipeline, the build), as `/metrics`
+/// has it, keyed by node: `{"stats":{"internal_app":{"<node>":{...}}}}` (admin).
+async fn stats_app_internal(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    let format = format(&query, Format::Json)?;
+    let me = state.nodes.me().to_owned();
+    Ok(render(&all_families(&state), format, |v| json!({ "stats": { "internal_app": { me: v } } })))
+}
+
+/// The rows of every table and the database's backend: `{"stats":{"internal_db":{...}}}`
+/// (admin).
+async fn stats_db_internal(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Query(query): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    let format = format(&query, Format::Json)?;
+    let backend = format!("{:?}", state.store.backend()).to_ascii_lowercase();
+    let mut rows = Family::new("db_table_rows", "Rows in each table", Kind::Gauge);
+    for (table, count) in state.store.row_counts().await? {
+        rows = rows
+            .with(vec![("backend", backend.clone()), ("table", table.to_owned())], count as f64);
+    }
+    Ok(render(&[rows], format, |v| json!({ "stats": { "internal_db": v } })))
 }
 
 /// Every live replica's figures, this one's live, sorted by node.

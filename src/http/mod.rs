@@ -8,6 +8,7 @@ mod auth;
 mod body;
 mod cloud;
 mod contacts;
+mod documents;
 mod error;
 mod exposition;
 mod health;
@@ -15,7 +16,10 @@ mod idempotency;
 mod media;
 mod messages;
 mod metrics;
+mod photo;
 mod profile;
+mod providers;
+mod registration;
 mod reply;
 mod sandbox;
 mod services;
@@ -105,6 +109,9 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             .merge(account::routes())
             .merge(services::routes())
             .merge(profile::routes())
+            .merge(providers::routes())
+            .merge(photo::routes())
+            .merge(registration::routes())
             .merge(sandbox::routes())
             .merge(webhook::routes())
             .route_layer(axum::middleware::from_fn_with_state(

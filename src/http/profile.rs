@@ -4,6 +4,8 @@
 //! - `GET/POST /v1/settings/business/profile`: `{"settings":{"business":{"profile":{...}}}}`, a
 //!   POST changing only the fields it names (a compare-and-set, redone if another change came
 //!   first);
+//! - `GET/POST /v1/settings/business/compliance_info`: `{"settings":{"business":
+//!   {"compliance_info":{...}}}}`, a POST replacing the whole record;
 //! - `POST/DELETE /v1/settings/account/two-step`: a six-digit PIN, kept only as a salted hash.
 
 use axum::Router;
@@ -11,24 +13,26 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use premise_wire::profile;
-use premise_wire::{ErrorCode, Rejection};
+use premise_wire::{compliance, profile};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::auth::Admin;
 use super::body::JsonBody;
+use super::documents::{change, read};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
 const ABOUT: &str = "profile.about";
 const BUSINESS_PROFILE: &str = "business.profile";
+const COMPLIANCE_INFO: &str = "business.compliance_info";
 const TWO_STEP: &str = "account.two_step";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/settings/profile/about", get(show_about).patch(set_about))
         .route("/v1/settings/business/profile", get(show_business).post(set_business))
+        .route("/v1/settings/business/compliance_info", get(show_compliance).post(set_compliance))
         .route("/v1/settings/account/two-step", post(enable_two_step).delete(disable_two_step))
 }
 
@@ -64,6 +68,25 @@ async fn set_business(
     Ok(reply_empty(StatusCode::OK))
 }
 
+async fn show_compliance(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Response, ApiError> {
+    let stored = read(&state, COMPLIANCE_INFO).await?.0;
+    Ok(reply(StatusCode::OK, json!({ "settings": { "business": { "compliance_info": stored } } })))
+}
+
+async fn set_compliance(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let record = compliance::compliance_info(&body)?;
+    change(&state, COMPLIANCE_INFO, |_| Ok(record.clone())).await?;
+    tracing::info!(by = %admin.username, "business compliance info set");
+    Ok(reply_empty(StatusCode::OK))
+}
+
 async fn enable_two_step(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -85,34 +108,4 @@ async fn disable_two_step(
     state.store.delete_document(TWO_STEP).await?;
     tracing::info!(by = %admin.username, "two-step verification disabled");
     Ok(reply_empty(StatusCode::OK))
-}
-
-/// The stored document `name` (an empty object if none) and its text as stored.
-async fn read(state: &AppState, name: &str) -> Result<(Value, Option<String>), ApiError> {
-    let text = state.store.document(name).await?;
-    let doc = match &text {
-        Some(text) => serde_json::from_str(text).map_err(ApiError::internal)?,
-        None => json!({}),
-    };
-    Ok((doc, text))
-}
-
-/// Replaces the document `name` with what `update` makes of it, as a compare-and-set redone
-/// when another change came first.
-async fn change(
-    state: &AppState,
-    name: &str,
-    update: impl Fn(&Value) -> Result<Value, Rejection>,
-) -> Result<(), ApiError> {
-    for _ in 0..100 {
-        let (current, text) = read(state, name).await?;
-        let next = update(&current)?;
-        if state.store.replace_document(name, text.as_deref(), &next.to_string()).await? {
-            return Ok(());
-        }
-    }
-    Err(ApiError::new(
-        ErrorCode::TooManyRequests,
-        "the profile is being changed by many requests at once: try again",
-    ))
 }

@@ -3,10 +3,13 @@
 use std::sync::LazyLock;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::HOST;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use premise_wire::{API_VERSION, Meta};
 use serde::Serialize;
+
+use super::AppState;
 
 static META: LazyLock<Meta> = LazyLock::new(|| Meta::stable(API_VERSION));
 
@@ -25,4 +28,19 @@ pub fn reply<T: Serialize>(status: StatusCode, payload: T) -> Response {
 /// Just `{"meta":{...}}`, for answers that carry nothing else.
 pub fn reply_empty(status: StatusCode) -> Response {
     reply(status, serde_json::Map::new())
+}
+
+/// The URL of `path` on this server as the client reached it: its `Host`, the scheme a trusted
+/// proxy reports (or this listener's) and the configured path prefix; for links the client
+/// follows with its own token.
+pub fn url_as_reached(state: &AppState, headers: &HeaderMap, path: &str) -> String {
+    let server = &state.config.server;
+    let forwarded = server
+        .trust_forwarded_for
+        .then(|| headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()))
+        .flatten()
+        .filter(|p| *p == "http" || *p == "https");
+    let scheme = forwarded.unwrap_or(if server.tls_cert.is_empty() { "http" } else { "https" });
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    format!("{scheme}://{host}{}{path}", server.path_prefix)
 }

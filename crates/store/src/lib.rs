@@ -24,7 +24,9 @@ pub use error::{Outage, StoreError};
 pub use health::{Down, Health};
 
 // The interface every backend implements (`Store` and the parts it is made of).
-pub use store::{CloudBridge, Documents, Idempotency, Media, Pipeline, Retention, Store};
+pub use store::{
+    CloudBridge, Documents, Idempotency, Inventory, Media, Pipeline, Retention, Store,
+};
 
 // What crosses it: accounts and tokens; the queue, statuses and callbacks; the rest.
 pub use model::{Backend, TokenSubject, User};

@@ -25,6 +25,7 @@ pub trait Store:
     + Idempotency
     + Retention
     + Documents
+    + Inventory
     + Send
     + Sync
     + std::fmt::Debug
@@ -426,4 +427,11 @@ pub trait Documents: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// `false` if there was none.
     async fn delete_document(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// What the database holds, for diagnostics.
+#[async_trait]
+pub trait Inventory: Send + Sync {
+    /// Each table of the schema and its number of rows.
+    async fn row_counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError>;
 }

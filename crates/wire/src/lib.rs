@@ -8,12 +8,17 @@
 
 pub mod cloud_codes;
 pub mod cloud_webhooks;
+pub mod compliance;
 pub mod contacts;
 mod envelope;
 mod error;
+pub mod fields;
 pub mod media;
 pub mod messages;
+pub mod photo;
 pub mod profile;
+pub mod providers;
+pub mod registration;
 pub mod settings;
 mod shards;
 mod time;

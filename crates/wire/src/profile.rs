@@ -7,6 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::Rejection;
+use crate::fields::is_email;
 
 /// The longest About text.
 pub const MAX_ABOUT: usize = 139;
@@ -131,17 +132,8 @@ fn text_field(
     Ok(value.clone())
 }
 
-/// An address as mail servers take one: something before and after a single `@`, a dot in
-/// the domain, no spaces.
 fn email(text: &str) -> Result<(), String> {
-    let valid = text.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty()
-            && !domain.contains('@')
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-    }) && !text.chars().any(char::is_whitespace);
-    if valid { Ok(()) } else { Err("not a valid email address".to_owned()) }
+    if is_email(text) { Ok(()) } else { Err("not a valid email address".to_owned()) }
 }
 
 fn websites(value: &Value) -> Result<Value, Rejection> {

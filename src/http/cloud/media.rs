@@ -13,7 +13,7 @@
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{Multipart, Path, State};
-use axum::http::header::{HOST, HeaderMap};
+use axum::http::header::HeaderMap;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use premise_wire::media::{MediaType, empty_upload};
@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use super::super::auth::Caller;
 use super::super::media::Upload;
+use super::super::reply::url_as_reached;
 use super::super::{ApiError, AppState, not_found_path};
 use super::{cloud_error, graph_error, is_graph_version};
 
@@ -255,15 +256,7 @@ async fn lookup(
 /// the client reached it (its `Host`, and the scheme a trusted proxy reports, or this
 /// listener's).
 fn download_url(state: &AppState, headers: &HeaderMap, id: &str) -> String {
-    let server = &state.config.server;
-    let forwarded = server
-        .trust_forwarded_for
-        .then(|| headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()))
-        .flatten()
-        .filter(|p| *p == "http" || *p == "https");
-    let scheme = forwarded.unwrap_or(if server.tls_cert.is_empty() { "http" } else { "https" });
-    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
-    format!("{scheme}://{host}{}/v1/media/{id}", server.path_prefix)
+    url_as_reached(state, headers, &format!("/v1/media/{id}"))
 }
 
 async fn delete(state: &AppState, caller: Result<Caller, ApiError>, id: &str) -> Response {

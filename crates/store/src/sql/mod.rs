@@ -44,6 +44,7 @@ mod contacts;
 mod documents;
 mod idempotency;
 mod inbox;
+mod inventory;
 mod media;
 mod pipeline;
 mod retention;

@@ -22,7 +22,8 @@ pub const REUSE_FOR_SECS: i64 = 29 * 24 * 3600;
 /// Why a message's media could not be given Cloud ids.
 #[derive(Debug)]
 pub enum MediaError {
-    /// The media is gone from Premise (deleted after the message was accepted).
+    /// The media cannot be had for good (deleted from Premise after the message was accepted,
+    /// or its link refused): the message fails.
     Missing(StatusError),
     /// The store or Cloud failed; worth retrying.
     Failed(String, Option<CloudError>),

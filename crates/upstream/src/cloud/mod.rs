@@ -9,6 +9,7 @@ mod client;
 pub mod errors;
 mod gateway;
 mod limit;
+pub mod links;
 pub mod media;
 mod settings;
 pub mod translate;
@@ -36,6 +37,8 @@ pub struct Cloud {
     store: Arc<dyn Store>,
     limiter: Limiter,
     clock: Clock,
+    /// Fetches links named with a media provider ([`links`]); never carries Cloud's token.
+    fetcher: reqwest::Client,
 }
 
 impl Cloud {
@@ -47,7 +50,11 @@ impl Cloud {
     ) -> Self {
         tokio::spawn(watch(client.clone(), context.clock.clone(), context.stop.clone()));
         let limiter = Limiter::new(client.settings().max_per_second, context.clock.clone());
-        Self { client, store, limiter, clock: context.clock.clone() }
+        let fetcher = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
+        Self { client, store, limiter, clock: context.clock.clone(), fetcher }
     }
 
     /// The send, after its media have Cloud ids.
@@ -55,6 +62,7 @@ impl Cloud {
         &self,
         message: &OutboundMessage,
         cloud_media: &std::collections::HashMap<String, (String, i64)>,
+        fetched: &std::collections::HashMap<String, String>,
     ) -> SendOutcome {
         let mut ids: std::collections::HashMap<String, String> =
             cloud_media.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect();
@@ -65,7 +73,8 @@ impl Cloud {
                 Err(e) => return SendOutcome::transient(format!("cannot read message ids: {e}")),
             }
         }
-        let body = translate::cloud_request(&message.message, &ids);
+        let mut body = translate::cloud_request(&message.message, &ids);
+        links::links_to_ids(&mut body, fetched);
         let max_wait = self.client.settings().max_pacing_wait;
         if let Err(wait) = self.limiter.acquire(message.shard, message.shards, max_wait).await {
             return SendOutcome::Transient {
@@ -91,6 +100,24 @@ impl Cloud {
                     Verdict::Fail(error) => SendOutcome::Permanent(error),
                 }
             }
+        }
+    }
+
+    /// The outcome of a send whose media could not be given Cloud ids.
+    fn media_failure(&self, error: MediaError) -> SendOutcome {
+        match error {
+            MediaError::Missing(error) => SendOutcome::Permanent(error),
+            MediaError::Failed(why, cloud) => match cloud.as_ref().map(errors::classify) {
+                // Cloud refused the upload for good (a type or size it does not take).
+                Some(Verdict::Fail(error)) => SendOutcome::Permanent(error),
+                Some(Verdict::Retry { retry_after, pause_all, .. }) => {
+                    if let Some(pause) = pause_all {
+                        self.limiter.pause(pause);
+                    }
+                    SendOutcome::Transient { why, retry_after }
+                }
+                None => SendOutcome::transient(why),
+            },
         }
     }
 
@@ -128,23 +155,22 @@ impl Upstream for Cloud {
         } else {
             match media::cloud_ids(&self.client, &self.store, &self.clock, &uploaded).await {
                 Ok(ids) => ids,
-                Err(MediaError::Missing(error)) => return SendOutcome::Permanent(error),
-                Err(MediaError::Failed(why, cloud)) => {
-                    return match cloud.as_ref().map(errors::classify) {
-                        // Cloud refused the upload for good (a type or size it does not take).
-                        Some(Verdict::Fail(error)) => SendOutcome::Permanent(error),
-                        Some(Verdict::Retry { retry_after, pause_all, .. }) => {
-                            if let Some(pause) = pause_all {
-                                self.limiter.pause(pause);
-                            }
-                            SendOutcome::Transient { why, retry_after }
-                        }
-                        None => SendOutcome::transient(why),
-                    };
-                }
+                Err(error) => return self.media_failure(error),
             }
         };
-        self.send_translated(message, &cloud_media).await
+        let request = serde_json::to_value(&message.message).unwrap_or_default();
+        let provider_links = links::provider_links(&request);
+        let fetched = if provider_links.is_empty() {
+            Default::default()
+        } else {
+            match links::upload_links(&self.client, &self.fetcher, &self.store, &provider_links)
+                .await
+            {
+                Ok(ids) => ids,
+                Err(error) => return self.media_failure(error),
+            }
+        };
+        self.send_translated(message, &cloud_media, &fetched).await
     }
 
     async fn mark_read(&self, inbound_id: &str) -> Result<(), String> {

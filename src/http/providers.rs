@@ -1,0 +1,101 @@
+//! Media providers (admin): `GET/POST /v1/settings/application/media/providers` and `DELETE
+//! .../providers/{name}`, kept in the store so every replica knows them (see
+//! [`premise_wire::providers`]). A GET answers
+//! `{"settings":{"application":{"media":{"providers":[...]}}}}`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{delete, get};
+use premise_wire::ErrorCode;
+use premise_wire::providers::{self, document, merge_providers, stored};
+use serde_json::{Value, json};
+
+use super::auth::Admin;
+use super::body::parse;
+use super::documents::{change, change_with, read};
+use super::reply::{reply, reply_empty};
+use super::{ApiError, AppState};
+
+/// The settings document the providers are kept in.
+pub(super) const PROVIDERS: &str = providers::DOCUMENT;
+const PATH: &str = "/v1/settings/application/media/providers";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(PATH, get(list).post(add))
+        .route(&format!("{PATH}/{{name}}"), delete(remove))
+}
+
+async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
+    let providers = stored(&read(&state, PROVIDERS).await?.0);
+    Ok(reply(
+        StatusCode::OK,
+        json!({ "settings": { "application": { "media": { "providers": providers } } } }),
+    ))
+}
+
+/// The body is a JSON array (the shared JSON reader takes only objects).
+async fn add(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: Value = if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(ErrorCode::InvalidRequest, format!("request body is not valid JSON: {e}"))
+        })?
+    } else {
+        parse(&body)?
+    };
+    let saved =
+        change(&state, PROVIDERS, |current| merge_providers(&stored(current), &body).map(document))
+            .await?;
+    tracing::info!(providers = stored(&saved).len(), by = %admin.username, "media providers set");
+    Ok(reply_empty(StatusCode::OK))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    change_with(&state, PROVIDERS, |current| {
+        let mut providers = stored(current);
+        let before = providers.len();
+        providers.retain(|p| p["name"] != name.as_str());
+        if providers.len() == before {
+            return Err(ApiError::new(
+                ErrorCode::ResourceNotFound,
+                format!("no media provider named '{name}'"),
+            ));
+        }
+        Ok(document(providers))
+    })
+    .await?;
+    tracing::info!(provider = %name, by = %admin.username, "media provider deleted");
+    Ok(reply_empty(StatusCode::OK))
+}
+
+/// Refuses a message naming a provider that is not configured (1009, naming it).
+pub(super) async fn check_named(state: &AppState, payload: &str) -> Result<(), ApiError> {
+    if !payload.contains("\"provider\"") {
+        return Ok(());
+    }
+    let message: Value = serde_json::from_str(payload).map_err(ApiError::internal)?;
+    let named = providers::named_in(&message);
+    if named.is_empty() {
+        return Ok(());
+    }
+    let known = stored(&read(state, PROVIDERS).await?.0);
+    for name in named {
+        if !known.iter().any(|p| p["name"] == name.as_str()) {
+            return Err(ApiError::new(
+                ErrorCode::ParameterValueInvalid,
+                format!("provider.name: no media provider named '{name}' ({PATH})"),
+            ));
+        }
+    }
+    Ok(())
+}

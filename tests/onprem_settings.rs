@@ -1,0 +1,312 @@
+//! The rest of On-Premises' settings surface, as its Postman collection and clients call it:
+//! compliance info, registration, contacts' identities, the profile photo, media providers,
+//! the internal statistics and support information. Admin only where On-Premises was, kept in
+//! the database (another replica answers the same), bad input answered with the field at
+//! fault and nothing changed.
+
+mod support;
+
+use std::time::Duration;
+
+use premise_wire::photo::jpeg_header;
+use premise_wire::registration::certificate_for;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::pipeline::wait_for;
+use support::{Backend, Server, TestDb, assert_error};
+
+both_backends!(the_settings_surface_round_trips_and_refuses_bad_input);
+
+async fn call(
+    server: &Server,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    match body {
+        Some(body) => server.send_json(method, path, Some(token), body).await,
+        None => {
+            let request = server.http.request(method, server.url(path)).bearer_auth(token);
+            support::send(request).await
+        }
+    }
+}
+
+async fn post_bytes(
+    server: &Server,
+    token: &str,
+    path: &str,
+    mime: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let request = server
+        .http
+        .post(server.url(path))
+        .bearer_auth(token)
+        .header("content-type", mime)
+        .body(bytes);
+    support::send(request).await
+}
+
+fn compliance() -> Value {
+    json!({
+        "entity_name": "Lucky Shrub Private Limited",
+        "entity_type": "Partnership",
+        "entity_type_custom": "Limited Liability Partnership",
+        "is_registered": "true",
+        "customer_care_details": {"email": "care@luckyshrub.example",
+            "landline_number": "+913857614343", "mobile_number": "+913854559033"},
+        "grievance_officer_details": {"name": "Chandravati P.",
+            "email": "chandravati@luckyshrub.example", "mobile_number": "+913854559033"}
+    })
+}
+
+/// The code the sandbox "sent" to `number`, from the server's log.
+async fn code_sent(server: &Server, number: &str) -> String {
+    let find = || {
+        server
+            .logs()
+            .lines()
+            .rev()
+            .find(|l| l.contains("registration code sent") && l.contains(number))
+            .and_then(|line| {
+                line.split(" code=").nth(1).map(|rest| rest.chars().take(6).collect::<String>())
+            })
+    };
+    wait_for(Duration::from_secs(10), "the registration code in the log", || find().is_some())
+        .await;
+    find().unwrap()
+}
+
+async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = Server::start(&db).await;
+    let other = Server::start(&db).await;
+    let token = server.admin_token().await;
+
+    // Compliance info: empty, then what was set, on another replica too.
+    let path = "/v1/settings/business/compliance_info";
+    let (status, body) = server.get(path, Some(&token)).await;
+    assert_eq!(
+        (status, &body["settings"]["business"]["compliance_info"]),
+        (StatusCode::OK, &json!({}))
+    );
+    let (status, body) = call(&server, &token, Method::POST, path, Some(compliance())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = other.get(path, Some(&token)).await;
+    let stored = &body["settings"]["business"]["compliance_info"];
+    assert_eq!(stored["entity_name"], "Lucky Shrub Private Limited");
+    assert_eq!(stored["is_registered"], true);
+    assert_eq!(stored["grievance_officer_details"]["mobile_number"], "+913854559033");
+
+    // Registration: a code "sent" to the log, a wrong one refused, the right one registers.
+    let cert = certificate_for("Lucky Shrub", 1_234_567);
+    let request = json!({"cc": "1", "phone_number": "6315551234", "method": "sms", "cert": cert});
+    let (status, body) =
+        call(&server, &token, Method::POST, "/v1/account", Some(request.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["account"], json!([{"vname": "Lucky Shrub"}]));
+    let code = code_sent(&server, "16315551234").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, body) =
+        call(&other, &token, Method::POST, "/v1/account/verify", Some(json!({"code": wrong})))
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_error(&body, 1009, "code");
+    let (status, body) =
+        call(&other, &token, Method::POST, "/v1/account/verify", Some(json!({"code": code}))).await;
+    assert_eq!(status, StatusCode::CREATED, "another replica verifies: {body}");
+    let (status, _) = call(&server, &token, Method::POST, "/v1/account", Some(request)).await;
+    assert_eq!(status, StatusCode::CREATED, "already registered");
+    let (status, body) =
+        call(&server, &token, Method::POST, "/v1/account/verify", Some(json!({"code": code})))
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no code pending: {body}");
+
+    // A contact's identity: its hash, acknowledged with that hash only.
+    let (status, body) = server.get("/v1/contacts/16315550001/identity", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let hash = body["identity"][0]["hash"].as_str().unwrap().to_owned();
+    assert!(body["identity"][0]["created_at"].as_i64().unwrap() > 1_700_000_000);
+    let (_, again) = other.get("/v1/contacts/16315550001/identity", Some(&token)).await;
+    assert_eq!(again["identity"], body["identity"], "the same on every replica");
+    let identity = "/v1/contacts/16315550001/identity";
+    let (status, body) =
+        call(&server, &token, Method::PUT, identity, Some(json!({"hash": "nope"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, 1009, "hash");
+    let (status, _) =
+        call(&server, &token, Method::PUT, identity, Some(json!({"hash": hash}))).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The profile photo: none, set, served as bytes and as a link, deleted.
+    let photo = "/v1/settings/profile/photo";
+    let (status, body) = server.get(photo, Some(&token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let jpeg = jpeg_header(640, 640);
+    let (status, body) = post_bytes(&server, &token, photo, "image/jpeg", jpeg.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bytes = other.http.get(other.url(photo)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(bytes.headers()["content-type"], "image/jpeg");
+    assert_eq!(bytes.bytes().await.unwrap().to_vec(), jpeg);
+    let (status, body) = server.get(&format!("{photo}?format=link"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let link = body["settings"]["profile"]["photo"]["link"].as_str().unwrap().to_owned();
+    let fetched = server.http.get(&link).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), jpeg, "the link downloads the photo");
+    for (mime, bytes, field) in [
+        ("image/jpeg", jpeg_header(191, 640), "photo"),
+        ("image/png", jpeg.clone(), "photo"),
+        ("image/gif", jpeg.clone(), "Content-Type"),
+        ("image/jpeg", vec![0; 5 * 1024 * 1024 + 1], "photo"),
+    ] {
+        let (status, body) = post_bytes(&server, &token, photo, mime, bytes).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{mime}: {body}");
+        assert_error(&body, 1009, field);
+    }
+    let (status, _) = call(&server, &token, Method::DELETE, photo, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(other.get(photo, Some(&token)).await.0, StatusCode::NOT_FOUND);
+
+    // Media providers: added, replaced by name, listed on another replica, deleted.
+    let providers = "/v1/settings/application/media/providers";
+    let posted = json!([{"name": "cdn", "type": "www", "config": {"bearer": "t1"}}]);
+    assert_eq!(
+        call(&server, &token, Method::POST, providers, Some(posted)).await.0,
+        StatusCode::OK
+    );
+    let posted = json!([{"name": "cdn", "type": "www", "config": {"bearer": "t2"}},
+        {"name": "files", "type": "www", "config": {"basic": {"username": "u", "password": "p"}}}]);
+    assert_eq!(
+        call(&server, &token, Method::POST, providers, Some(posted)).await.0,
+        StatusCode::OK
+    );
+    let (_, body) = other.get(providers, Some(&token)).await;
+    let listed = &body["settings"]["application"]["media"]["providers"];
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(listed[0]["config"]["bearer"], "t2");
+    let image = |provider: &str| {
+        json!({"to": "16315550002", "type": "image",
+            "image": {"link": "https://cdn.example/a.jpg", "provider": {"name": provider}}})
+    };
+    let (status, body) =
+        call(&server, &token, Method::POST, "/v1/messages", Some(image("files"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) =
+        call(&server, &token, Method::DELETE, &format!("{providers}/files"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) =
+        call(&server, &token, Method::DELETE, &format!("{providers}/files"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) =
+        call(&server, &token, Method::POST, "/v1/messages", Some(image("files"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a provider no longer configured: {body}");
+    assert_error(&body, 1009, "files");
+
+    // Internal statistics and support information.
+    let (status, body) = server.get("/v1/stats/app/internal", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["stats"]["internal_app"].as_object().unwrap().len() == 1, "{body}");
+    let (status, body) = server.get("/v1/stats/db/internal", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let tables = body["stats"]["internal_db"]["db_table_rows"]["data"].as_array().unwrap();
+    let messages = tables.iter().find(|t| t["labels"]["table"] == "messages").unwrap();
+    assert_eq!(messages["value"], 1, "{body}");
+    let (status, body) = server.get("/v1/support", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["support"]["registration"]["vname"], "Lucky Shrub");
+    assert!(
+        body["support"]["nodes"].as_array().unwrap().contains(&body["support"]["node"]),
+        "{body}"
+    );
+
+    // The first invalid value of each limit: its code and the field it names.
+    let mut bad_compliance = compliance();
+    bad_compliance["customer_care_details"]["mobile_number"] = json!("913854559033");
+    let long = |n: usize| "a".repeat(n);
+    let refusals = [
+        (path, Method::POST, json!({}), 1008, "entity_name"),
+        (path, Method::POST, json!({"entity_name": long(129)}), 1009, "entity_name"),
+        (path, Method::POST, bad_compliance, 1009, "customer_care_details.mobile_number"),
+        (
+            "/v1/account",
+            Method::POST,
+            json!({"cc": "1", "phone_number": "6315551234", "method": "fax", "cert": cert}),
+            1009,
+            "method",
+        ),
+        (
+            "/v1/account",
+            Method::POST,
+            json!({"cc": "1", "phone_number": "6315551234", "method": "sms", "cert": "bm90IGEgY2VydA=="}),
+            1009,
+            "cert",
+        ),
+        (
+            "/v1/account",
+            Method::POST,
+            json!({"cc": "1", "method": "sms", "cert": cert}),
+            1008,
+            "phone_number",
+        ),
+        ("/v1/account/verify", Method::POST, json!({"code": "12345"}), 1009, "code"),
+        ("/v1/contacts/abc/identity", Method::PUT, json!({"hash": "x"}), 1009, "wa_id"),
+        ("/v1/contacts/16315550001/identity", Method::PUT, json!({}), 1008, "hash"),
+        (
+            providers,
+            Method::POST,
+            json!([{"name": "a b", "type": "www", "config": {"bearer": "t"}}]),
+            1009,
+            "providers[0].name",
+        ),
+        (
+            providers,
+            Method::POST,
+            json!([{"name": "a", "type": "s3", "config": {"bearer": "t"}}]),
+            1009,
+            "providers[0].type",
+        ),
+        (
+            providers,
+            Method::POST,
+            json!([{"name": "a", "type": "www", "config": {}}]),
+            1009,
+            "providers[0].config",
+        ),
+    ];
+    for (path, method, body, code, field) in refusals {
+        let (status, answer) = call(&server, &token, method, path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+        assert_error(&answer, code, field);
+    }
+    let (_, body) = server.get(providers, Some(&token)).await;
+    assert_eq!(
+        body["settings"]["application"]["media"]["providers"].as_array().unwrap().len(),
+        1,
+        "refusals changed nothing"
+    );
+
+    // Admin only, as On-Premises: a user's token gets 403.
+    let user = server.user_token(&token, "integration", "Integr4tion!pass").await;
+    for (method, path, body) in [
+        (Method::GET, "/v1/settings/business/compliance_info", None),
+        (Method::POST, "/v1/settings/business/compliance_info", Some(compliance())),
+        (Method::POST, "/v1/account", Some(json!({}))),
+        (Method::POST, "/v1/account/verify", Some(json!({"code": "123456"}))),
+        (Method::GET, "/v1/settings/profile/photo", None),
+        (Method::DELETE, "/v1/settings/profile/photo", None),
+        (Method::GET, providers, None),
+        (Method::POST, providers, Some(json!([]))),
+        (Method::DELETE, "/v1/settings/application/media/providers/cdn", None),
+        (Method::GET, "/v1/stats/app/internal", None),
+        (Method::GET, "/v1/stats/db/internal", None),
+        (Method::GET, "/v1/support", None),
+    ] {
+        let (status, answer) = call(&server, &user, method.clone(), path, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+        assert_eq!(answer["errors"][0]["code"], 1005, "{answer}");
+    }
+    let (status, _) = post_bytes(&server, &user, photo, "image/jpeg", jpeg).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
