@@ -5,6 +5,7 @@
 //! the `premise-store` and `premise-wire` crates. See `design.md` for the whole picture.
 
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod connection;

@@ -15,7 +15,10 @@ use serde_json::{Value, json};
 use support::pipeline::wait_for;
 use support::{Backend, Server, TestDb, assert_error};
 
-both_backends!(the_settings_surface_round_trips_and_refuses_bad_input);
+both_backends!(
+    the_settings_surface_round_trips_and_refuses_bad_input,
+    a_backup_restores_the_settings_only_with_its_password,
+);
 
 async fn call(
     server: &Server,
@@ -309,4 +312,129 @@ async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend
     }
     let (status, _) = post_bytes(&server, &user, photo, "image/jpeg", jpeg).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+async fn a_backup_restores_the_settings_only_with_its_password(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = Server::start(&db).await;
+    let token = server.admin_token().await;
+    let about = "/v1/settings/profile/about";
+    let providers = "/v1/settings/application/media/providers";
+    let setup = [
+        (Method::PATCH, about, json!({"text": "Before the backup"})),
+        (
+            Method::POST,
+            providers,
+            json!([{"name": "cdn", "type": "www", "config": {"bearer": "t"}}]),
+        ),
+        (
+            Method::PATCH,
+            "/v1/settings/application",
+            json!({"webhooks": {"url": "https://hooks.example/a"}}),
+        ),
+        (
+            Method::POST,
+            "/v1/account/shards",
+            json!({"cc": "1", "phone_number": "6315551234", "shards": 2}),
+        ),
+    ];
+    for (method, path, body) in setup {
+        let (status, answer) = call(&server, &token, method, path, Some(body)).await;
+        assert!(status.is_success(), "{path}: {answer}");
+    }
+    let (status, body) = call(
+        &server,
+        &token,
+        Method::POST,
+        "/v1/settings/backup",
+        Some(json!({"password": "s3cret backup"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = body["settings"]["data"].as_str().unwrap().to_owned();
+    let contents =
+        String::from_utf8(premise::backup::open("s3cret backup", &data).unwrap()).unwrap();
+    assert!(
+        contents.contains("Before the backup") && contents.contains("hooks.example"),
+        "{contents}"
+    );
+    assert!(!contents.contains("argon2") && !contents.contains("admin"), "no accounts: {contents}");
+
+    // Everything changes after the backup.
+    let later = [
+        (Method::PATCH, about, json!({"text": "After the backup"})),
+        (
+            Method::POST,
+            providers,
+            json!([{"name": "late", "type": "www", "config": {"bearer": "t"}}]),
+        ),
+        (
+            Method::PATCH,
+            "/v1/settings/application",
+            json!({"webhooks": {"url": "https://hooks.example/b"}}),
+        ),
+        (
+            Method::POST,
+            "/v1/account/shards",
+            json!({"cc": "1", "phone_number": "6315551234", "shards": 4}),
+        ),
+        (Method::PATCH, "/v1/settings/profile/about", json!({"text": "After the backup"})),
+    ];
+    for (method, path, body) in later {
+        assert!(call(&server, &token, method, path, Some(body)).await.0.is_success());
+    }
+    let state = || async {
+        let about =
+            server.get(about, Some(&token)).await.1["settings"]["profile"]["about"]["text"].clone();
+        let providers = server.get(providers, Some(&token)).await.1["settings"]["application"]["media"]["providers"].clone();
+        let webhook =
+            server.get("/v1/settings/application", Some(&token)).await.1["settings"]["application"]
+                ["webhooks"]["url"]
+                .clone();
+        let shards =
+            server.get("/v1/account/shards", Some(&token)).await.1["account"]["shards"].clone();
+        (about, providers.as_array().unwrap().len(), webhook, shards)
+    };
+    let after = state().await;
+    assert_eq!(after, (json!("After the backup"), 2, json!("https://hooks.example/b"), json!(4)));
+
+    // A wrong password, altered data or something else entirely: 400, nothing changed.
+    let mut altered = data.clone().into_bytes();
+    let middle = altered.len() / 2;
+    altered[middle] = if altered[middle] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    for (body, field) in [
+        (json!({"password": "wrong", "data": data}), "password"),
+        (json!({"password": "s3cret backup", "data": altered}), "password"),
+        (json!({"password": "s3cret backup", "data": "bm90IGEgYmFja3Vw"}), "data"),
+        (json!({"password": "s3cret backup"}), "data"),
+        (json!({"data": data}), "password"),
+    ] {
+        let (status, answer) =
+            call(&server, &token, Method::POST, "/v1/settings/restore", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer["errors"][0]["details"].as_str().unwrap().contains(field), "{answer}");
+    }
+    assert_eq!(state().await, after, "refused restores changed nothing");
+
+    let (status, body) = call(
+        &server,
+        &token,
+        Method::POST,
+        "/v1/settings/restore",
+        Some(json!({"password": "s3cret backup", "data": data})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        state().await,
+        (json!("Before the backup"), 1, json!("https://hooks.example/a"), json!(2))
+    );
+
+    let user = server.user_token(&token, "integration", "Integr4tion!pass").await;
+    for path in ["/v1/settings/backup", "/v1/settings/restore"] {
+        let (status, _) =
+            call(&server, &user, Method::POST, path, Some(json!({"password": "x"}))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
 }

@@ -5,6 +5,7 @@
 
 mod account;
 mod auth;
+mod backup;
 mod body;
 mod cloud;
 mod contacts;
@@ -109,6 +110,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             .merge(account::routes())
             .merge(services::routes())
             .merge(profile::routes())
+            .merge(backup::routes())
             .merge(providers::routes())
             .merge(photo::routes())
             .merge(registration::routes())

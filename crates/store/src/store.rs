@@ -427,6 +427,8 @@ pub trait Documents: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// `false` if there was none.
     async fn delete_document(&self, name: &str) -> Result<bool, StoreError>;
+    /// Every document, by name.
+    async fn all_documents(&self) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// What the database holds, for diagnostics.

@@ -52,5 +52,11 @@ for_each_backend! {
             tx.commit().await?;
             Ok(deleted == 1)
         }
+
+        async fn all_documents(&self) -> Result<Vec<(String, String)>, StoreError> {
+            Ok(sqlx::query_as("SELECT name, document FROM account_documents ORDER BY name")
+                .fetch_all(self.reader())
+                .await?)
+        }
     }
 }
