@@ -18,6 +18,7 @@ use support::{Backend, Server, TestDb, assert_error};
 both_backends!(
     the_settings_surface_round_trips_and_refuses_bad_input,
     a_backup_restores_the_settings_only_with_its_password,
+    stickerpacks_first_and_third_party,
 );
 
 async fn call(
@@ -437,4 +438,161 @@ async fn a_backup_restores_the_settings_only_with_its_password(backend: Backend)
             call(&server, &user, Method::POST, path, Some(json!({"password": "x"}))).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
+}
+
+/// The smallest WebP file header (a VP8L image), as a sticker upload.
+fn webp() -> Vec<u8> {
+    let mut bytes = b"RIFF\x1a\0\0\0WEBPVP8L\x0d\0\0\0\x2f".to_vec();
+    bytes.extend_from_slice(&[0xff, 0xc1, 0xff, 0x07, 0, 0, 0, 0, 0, 0, 0, 0]);
+    bytes
+}
+
+async fn stickerpacks_first_and_third_party(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = Server::start(&db).await;
+    let other = Server::start(&db).await;
+    let token = server.admin_token().await;
+
+    // First party: listed, read, read only.
+    let (status, body) = server.get("/v1/stickerpacks?namespace=whatsapp", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = body["stickerpacks"][0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = server
+        .get(&format!("/v1/stickerpacks/{first}/stickers/0?namespace=whatsapp"), Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["stickers"][0]["index"], 0);
+    let (status, _) = call(
+        &server,
+        &token,
+        Method::DELETE,
+        &format!("/v1/stickerpacks/{first}?namespace=whatsapp"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Third party: a pack, a sticker from an uploaded WebP, each changed and deleted.
+    let (status, body) = call(
+        &server,
+        &token,
+        Method::POST,
+        "/v1/stickerpacks",
+        Some(json!({
+        "publisher": "Lucky Shrub", "name": "Shrubs",
+        "ios_app_store_link": "https://apps.apple.com/app/id123",
+        "android_app_store_link": "https://play.google.com/store/apps/details?id=shrub"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let pack = body["stickerpacks"][0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = post_bytes(&server, &token, "/v1/media", "image/webp", webp()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let image = body["media"][0]["id"].as_str().unwrap().to_owned();
+    let stickers = format!("/v1/stickerpacks/{pack}/stickers");
+    let (status, body) = call(
+        &server,
+        &token,
+        Method::POST,
+        &stickers,
+        Some(json!({"image_data_id": image, "emojis": ["🐥", "😃"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let index = body["stickers"][0]["index"].as_u64().unwrap();
+    let sticker = format!("{stickers}/{index}");
+    let (status, _) =
+        call(&other, &token, Method::PATCH, &sticker, Some(json!({"emojis": ["🌳"]}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = server.get(&sticker, Some(&token)).await;
+    assert_eq!(
+        body["stickers"][0],
+        json!({"index": index, "image_data_id": image, "emojis": ["🌳"]})
+    );
+    let (status, _) = call(
+        &other,
+        &token,
+        Method::PATCH,
+        &format!("/v1/stickerpacks/{pack}"),
+        Some(json!({"name": "Shrubs II"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = server.get("/v1/stickerpacks", Some(&token)).await;
+    assert_eq!(body["stickerpacks"][0]["name"], "Shrubs II");
+    assert_eq!(body["stickerpacks"][0]["publisher"], "Lucky Shrub");
+    // A sticker message may send the pack's image.
+    let (status, body) = call(
+        &server,
+        &token,
+        Method::POST,
+        "/v1/messages",
+        Some(json!({"to": "16315550003", "type": "sticker", "sticker": {"id": image}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Bad input: the field at fault; unknown ids 404.
+    let (status, body) =
+        post_bytes(&server, &token, "/v1/media", "image/jpeg", jpeg_header(512, 512)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let jpeg = body["media"][0]["id"].as_str().unwrap().to_owned();
+    for (path, method, body, code, field) in [
+        ("/v1/stickerpacks".to_owned(), Method::POST, json!({"name": "x"}), 1008, "publisher"),
+        (
+            "/v1/stickerpacks".to_owned(),
+            Method::POST,
+            json!({"name": "a".repeat(129), "publisher": "p"}),
+            1009,
+            "name",
+        ),
+        (
+            "/v1/stickerpacks".to_owned(),
+            Method::POST,
+            json!({"name": "n", "publisher": "p", "ios_app_store_link": "apps.apple.com"}),
+            1009,
+            "ios_app_store_link",
+        ),
+        (
+            stickers.clone(),
+            Method::POST,
+            json!({"image_data_id": image, "emojis": []}),
+            1009,
+            "emojis",
+        ),
+        (
+            stickers.clone(),
+            Method::POST,
+            json!({"image_data_id": jpeg, "emojis": ["😃"]}),
+            1009,
+            "image_data_id",
+        ),
+        (
+            stickers.clone(),
+            Method::POST,
+            json!({"image_data_id": "nope", "emojis": ["😃"]}),
+            1009,
+            "image_data_id",
+        ),
+        (stickers.clone(), Method::POST, json!({"emojis": ["😃"]}), 1008, "image_data_id"),
+    ] {
+        let (status, answer) = call(&server, &token, method, &path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+        assert_error(&answer, code, field);
+    }
+    assert_eq!(server.get("/v1/stickerpacks/999", Some(&token)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(server.get(&format!("{stickers}/99"), Some(&token)).await.0, StatusCode::NOT_FOUND);
+
+    // Reading is for users too; changing is for admins.
+    let user = server.user_token(&token, "integration", "Integr4tion!pass").await;
+    assert_eq!(server.get("/v1/stickerpacks", Some(&user)).await.0, StatusCode::OK);
+    for (method, path) in
+        [(Method::DELETE, sticker.clone()), (Method::DELETE, format!("/v1/stickerpacks/{pack}"))]
+    {
+        let (status, _) = call(&server, &user, method.clone(), &path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert_eq!(call(&server, &token, method, &path, None).await.0, StatusCode::OK);
+    }
+    let (_, body) = server.get("/v1/stickerpacks", Some(&token)).await;
+    assert_eq!(body["stickerpacks"], json!([]));
 }

@@ -25,6 +25,7 @@ mod reply;
 mod sandbox;
 mod services;
 mod settings;
+mod stickerpacks;
 mod users;
 mod webhook;
 
@@ -110,6 +111,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             .merge(account::routes())
             .merge(services::routes())
             .merge(profile::routes())
+            .merge(stickerpacks::routes())
             .merge(backup::routes())
             .merge(providers::routes())
             .merge(photo::routes())

@@ -21,6 +21,7 @@ pub mod providers;
 pub mod registration;
 pub mod settings;
 mod shards;
+pub mod stickers;
 mod time;
 mod users;
 mod webhooks;
