@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod backup;
+pub mod certificates;
 pub mod cli;
 pub mod config;
 pub mod connection;

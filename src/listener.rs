@@ -1,29 +1,43 @@
 //! Where connections come from: plain TCP, or TLS (rustls with the `ring` provider) when
 //! `server.tls_cert` and `server.tls_key` are set, so `https://` integrations work without a
-//! proxy. A task accepts TCP connections and completes each TLS handshake on its own, so a
+//! proxy. Without them, once a certificate is uploaded (`POST /v1/certificates/external`) a
+//! connection whose first byte starts a TLS handshake gets TLS, and the others plain HTTP. A task accepts TCP connections and completes each TLS handshake on its own, so a
 //! slow client cannot hold up the others; the server sees one kind of connection either way,
 //! each under the [`crate::connection`] limits (timeouts, and a cap on how many are open).
 //! When the server stops listening (graceful shutdown) the task stops accepting.
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::certificates::ServerCerts;
 use crate::connection::{Guarded, Limits, Slots};
 
 /// A TLS handshake not finished within this is abandoned.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// How connections are secured: always TLS (`required`, with certificate files), or TLS for
+/// those that start a handshake once [`ServerCerts`] has a certificate.
+#[derive(Clone)]
+pub struct Tls {
+    pub acceptor: TlsAcceptor,
+    pub certs: Arc<ServerCerts>,
+    pub required: bool,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls").field("required", &self.required).finish_non_exhaustive()
+    }
+}
 
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -41,8 +55,8 @@ impl std::fmt::Debug for Incoming {
 }
 
 impl Incoming {
-    /// Serves `tcp`, through TLS if `tls` is given, each connection under `limits`.
-    pub fn new(tcp: TcpListener, tls: Option<TlsAcceptor>, limits: Limits) -> io::Result<Self> {
+    /// Serves `tcp`, through TLS as `tls` says, each connection under `limits`.
+    pub fn new(tcp: TcpListener, tls: Tls, limits: Limits) -> io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(128);
         let slots = Slots::new(&limits);
@@ -66,24 +80,14 @@ impl Incoming {
                     () = tx.closed() => return,
                 };
                 let _ = stream.set_nodelay(true);
-                let Some(tls) = tls.clone() else {
+                if !tls.required && !tls.certs.any() {
                     let stream = Guarded::new(stream, limits, slot);
                     if tx.send((Box::new(stream) as Box<dyn Io>, peer)).await.is_err() {
                         return;
                     }
                     continue;
-                };
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            let stream = Guarded::new(stream, limits, slot);
-                            let _ = tx.send((Box::new(stream) as Box<dyn Io>, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
+                }
+                tokio::spawn(secure(stream, peer, tls.clone(), limits, slot, tx.clone()));
             }
         });
         Ok(Self { rx, local })
@@ -107,24 +111,34 @@ impl axum::serve::Listener for Incoming {
     }
 }
 
-/// The TLS acceptor for a PEM certificate chain and private key.
-pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .with_context(|| {
-            format!("server.tls_cert: cannot read certificates from {}", cert.display())
-        })?;
-    anyhow::ensure!(!certs.is_empty(), "server.tls_cert: no certificate in {}", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| {
-        format!("server.tls_key: cannot read a private key from {}", key.display())
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("server.tls_key does not match server.tls_cert, or is not supported")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+/// Completes the TLS handshake of a connection, or hands it on as it is when TLS is optional
+/// and its first byte does not start a handshake.
+async fn secure(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Tls,
+    limits: Limits,
+    slot: tokio::sync::OwnedSemaphorePermit,
+    tx: mpsc::Sender<(Box<dyn Io>, SocketAddr)>,
+) {
+    if !tls.required {
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+            Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {}
+            Ok(Ok(_)) => {
+                let stream = Guarded::new(stream, limits, slot);
+                let _ = tx.send((Box::new(stream) as Box<dyn Io>, peer)).await;
+                return;
+            }
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => {
+            let stream = Guarded::new(stream, limits, slot);
+            let _ = tx.send((Box::new(stream) as Box<dyn Io>, peer)).await;
+        }
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
 }

@@ -19,9 +19,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::auth::{Accounts, LoginThrottle, SubjectChecks, Tokens};
+use crate::certificates::ServerCerts;
 use crate::config::{Config, redact_url};
 use crate::http::{AppState, app, metrics_routes};
-use crate::listener::{Incoming, tls_acceptor};
+use crate::listener::{Incoming, Tls};
 
 /// Name of the generated token signing key in the store's secrets.
 const SIGNING_KEY: &str = "token_signing_key";
@@ -59,7 +60,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Engine::start(store.clone(), config.engine(node.clone()), clock.clone(), upstream.factory)?;
     tracing::info!(%node, upstream = ?config.upstream.kind, "outbound pipeline started");
     let config = Arc::new(config);
+    let files = match (config.server.tls_cert.as_str(), config.server.tls_key.as_str()) {
+        ("", _) | (_, "") => None,
+        (cert, key) => Some((cert, key)),
+    };
+    let certs = ServerCerts::new(files)?;
+    certs.clone().follow(store.clone());
     let state = AppState {
+        certs: certs.clone(),
+        webhook_http: engine.webhook_http.clone(),
         enqueuer: engine.enqueuer.clone(),
         settings: engine.settings.clone(),
         nodes: engine.nodes.clone(),
@@ -84,11 +93,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         clock,
     };
 
-    let tls = match (config.server.tls_cert.as_str(), config.server.tls_key.as_str()) {
-        ("", _) | (_, "") => None,
-        (cert, key) => Some(tls_acceptor(cert.as_ref(), key.as_ref())?),
-    };
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let tls = Tls { acceptor: certs.acceptor()?, certs, required: files.is_some() };
+    let scheme = if tls.required { "https" } else { "http" };
     let listener = TcpListener::bind(config.listen_addr())
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr()))?;

@@ -7,6 +7,7 @@ mod account;
 mod auth;
 mod backup;
 mod body;
+mod certificates;
 mod cloud;
 mod contacts;
 mod documents;
@@ -84,6 +85,10 @@ pub struct AppState {
     /// The Cloud API, for its webhooks (media downloads); `None` with another upstream.
     pub cloud: Option<Arc<CloudClient>>,
     pub clock: Clock,
+    /// What HTTPS is served with (`/v1/certificates/external`).
+    pub certs: Arc<crate::certificates::ServerCerts>,
+    /// The webhook client (`/v1/certificates/webhooks/ca` changes what it trusts).
+    pub webhook_http: premise_engine::WebhookHttp,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -111,6 +116,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             .merge(account::routes())
             .merge(services::routes())
             .merge(profile::routes())
+            .merge(certificates::routes())
             .merge(stickerpacks::routes())
             .merge(backup::routes())
             .merge(providers::routes())

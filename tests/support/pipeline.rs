@@ -62,6 +62,34 @@ impl Receiver {
         receiver
     }
 
+    /// A receiver served over HTTPS with the certificate and key in these PEM files.
+    #[allow(dead_code)]
+    pub async fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Self {
+        use premise::certificates::ServerCerts;
+        use premise::connection::Limits;
+        use premise::listener::{Incoming, Tls};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("https://{}", listener.local_addr().unwrap());
+        let receiver = Self {
+            base,
+            hits: Arc::default(),
+            mode: Arc::new(Mutex::new(Mode::Ok)),
+            concurrency: Arc::default(),
+        };
+        let certs =
+            ServerCerts::new(Some((cert.to_str().unwrap(), key.to_str().unwrap()))).unwrap();
+        let tls = Tls { acceptor: certs.acceptor().unwrap(), certs, required: true };
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 256,
+        };
+        let incoming = Incoming::new(listener, tls, limits).unwrap();
+        let app = Router::new().fallback(record).with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(incoming, app).await.unwrap() });
+        receiver
+    }
+
     pub fn url(&self) -> String {
         format!("{}/hook", self.base)
     }

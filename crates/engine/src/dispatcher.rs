@@ -18,7 +18,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::{EngineConfig, Metrics, SettingsCache};
+use crate::{EngineConfig, Metrics, SettingsCache, WebhookHttp};
 
 /// Permits shared by all dispatchers of a process. A POST takes `PERMITS / max_concurrent_requests`
 /// of them, which caps the process at `max_concurrent_requests` (6, 12, 18 or 24, all divisors).
@@ -28,21 +28,12 @@ pub(crate) struct Dispatcher {
     pub shard: u32,
     pub store: Arc<dyn Store>,
     pub settings: SettingsCache,
-    pub http: reqwest::Client,
+    pub http: WebhookHttp,
     pub permits: Arc<Semaphore>,
     pub config: Arc<EngineConfig>,
     pub ready: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
-}
-
-pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .user_agent(concat!("Premise/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the webhook HTTP client builds")
 }
 
 impl Dispatcher {
@@ -93,10 +84,12 @@ impl Dispatcher {
                 .map_or(idle, |at| Duration::from_millis((at - now).max(1) as u64).min(idle));
             return Ok(Some(wait));
         }
+        self.http.refresh(&self.store).await;
+        let client = self.http.client();
         let per_request = PERMITS / settings.max_concurrent_requests.clamp(1, PERMITS);
         let mut posts = JoinSet::new();
         for batch in batches {
-            let http = self.http.clone();
+            let http = client.clone();
             let (url, mut secret, permits, metrics) = (
                 url.clone(),
                 settings.webhook_secret.clone(),
@@ -360,7 +353,7 @@ mod backoff_tests {
             shard: 0,
             store: setup.store.clone(),
             settings: setup.settings.clone(),
-            http: http_client(Duration::from_secs(5)),
+            http: WebhookHttp::new(Duration::from_secs(5)),
             permits: Arc::new(Semaphore::new(PERMITS as usize)),
             config: setup.config.clone(),
             ready: Arc::new(Notify::new()),

@@ -8,6 +8,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::WebhookHttp;
 use crate::{
     Backlog, EngineConfig, Enqueuer, Metrics, NodeView, Recorder, Retention, SettingsCache,
 };
@@ -25,6 +26,8 @@ pub struct Engine {
     pub recorder: Recorder,
     /// Deletes what is finished; `PUT /v1/services/message/gc` runs it at once.
     pub retention: Retention,
+    /// The webhook client; `/v1/certificates/webhooks/ca` changes the CA it trusts.
+    pub webhook_http: WebhookHttp,
     /// Stops the shard pool (first at shutdown).
     stop_pool: CancellationToken,
     pool: JoinHandle<()>,
@@ -87,7 +90,9 @@ impl Engine {
         let (enqueuer, committers) =
             Enqueuer::start(&store, config.clone(), backlog, &committed, &metrics);
         tasks.extend(committers);
+        let webhook_http = WebhookHttp::new(config.webhook_timeout);
         let (nodes, pool_task) = pool::ShardPool {
+            webhook_http: webhook_http.clone(),
             store,
             config,
             upstream: upstream.clone(),
@@ -107,6 +112,7 @@ impl Engine {
             upstream,
             recorder,
             retention,
+            webhook_http,
             stop_pool,
             pool: pool_task,
             stop_rest,

@@ -31,6 +31,7 @@ mod sender;
 mod settings;
 #[cfg(test)]
 mod testing;
+pub mod webhook_http;
 
 pub use backlog::Backlog;
 pub use config::EngineConfig;
@@ -43,6 +44,7 @@ pub use pool::NodeView;
 pub use recorder::Recorder;
 pub use retention::{Retention, RetentionConfig};
 pub use settings::SettingsCache;
+pub use webhook_http::WebhookHttp;
 
 /// An error with its causes, for logs.
 pub(crate) fn chain(error: &dyn std::error::Error) -> String {

@@ -14,7 +14,8 @@ use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::dispatcher::{Dispatcher, PERMITS, http_client};
+use crate::WebhookHttp;
+use crate::dispatcher::{Dispatcher, PERMITS};
 use crate::sender::ShardSender;
 use crate::{EngineConfig, Metrics, Recorder, SettingsCache};
 
@@ -68,6 +69,7 @@ pub(crate) struct ShardPool {
     pub callbacks_ready: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
+    pub webhook_http: WebhookHttp,
 }
 
 struct Held {
@@ -86,7 +88,7 @@ impl ShardPool {
 
     async fn run(self, cancel: CancellationToken, view: NodeView) {
         let shared = Shared {
-            http: http_client(self.config.webhook_timeout),
+            http: self.webhook_http.clone(),
             permits: Arc::new(Semaphore::new(PERMITS as usize)),
         };
         let mut held: HashMap<u32, Held> = HashMap::new();
@@ -285,7 +287,7 @@ fn millis(duration: std::time::Duration) -> i64 {
 }
 
 struct Shared {
-    http: reqwest::Client,
+    http: WebhookHttp,
     permits: Arc<Semaphore>,
 }
 
@@ -307,12 +309,13 @@ mod tests {
             callbacks_ready: Arc::new(Notify::new()),
             metrics: Metrics::new(setup.clock.clone()),
             clock: setup.clock.clone(),
+            webhook_http: WebhookHttp::new(std::time::Duration::from_secs(1)),
         }
     }
 
     fn shared() -> Shared {
         Shared {
-            http: http_client(std::time::Duration::from_secs(1)),
+            http: WebhookHttp::new(std::time::Duration::from_secs(1)),
             permits: Arc::new(Semaphore::new(PERMITS as usize)),
         }
     }
