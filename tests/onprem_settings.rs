@@ -12,6 +12,7 @@ use premise_wire::photo::jpeg_header;
 use premise_wire::registration::certificate_for;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use support::files::{jpeg, webp};
 use support::pipeline::wait_for;
 use support::{Backend, Server, TestDb, assert_error};
 
@@ -148,7 +149,7 @@ async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend
     let photo = "/v1/settings/profile/photo";
     let (status, body) = server.get(photo, Some(&token)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let jpeg = jpeg_header(640, 640);
+    let jpeg = jpeg(640);
     let (status, body) = post_bytes(&server, &token, photo, "image/jpeg", jpeg.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let bytes = other.http.get(other.url(photo)).bearer_auth(&token).send().await.unwrap();
@@ -438,13 +439,6 @@ async fn a_backup_restores_the_settings_only_with_its_password(backend: Backend)
             call(&server, &user, Method::POST, path, Some(json!({"password": "x"}))).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
-}
-
-/// The smallest WebP file header (a VP8L image), as a sticker upload.
-fn webp() -> Vec<u8> {
-    let mut bytes = b"RIFF\x1a\0\0\0WEBPVP8L\x0d\0\0\0\x2f".to_vec();
-    bytes.extend_from_slice(&[0xff, 0xc1, 0xff, 0x07, 0, 0, 0, 0, 0, 0, 0, 0]);
-    bytes
 }
 
 async fn stickerpacks_first_and_third_party(backend: Backend) {

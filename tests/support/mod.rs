@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod faults;
+pub mod files;
 pub mod pipeline;
 pub mod prometheus;
 
