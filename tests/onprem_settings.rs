@@ -22,22 +22,6 @@ both_backends!(
     stickerpacks_first_and_third_party,
 );
 
-async fn call(
-    server: &Server,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    match body {
-        Some(body) => server.send_json(method, path, Some(token), body).await,
-        None => {
-            let request = server.http.request(method, server.url(path)).bearer_auth(token);
-            support::send(request).await
-        }
-    }
-}
-
 async fn post_bytes(
     server: &Server,
     token: &str,
@@ -97,7 +81,7 @@ async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend
         (status, &body["settings"]["business"]["compliance_info"]),
         (StatusCode::OK, &json!({}))
     );
-    let (status, body) = call(&server, &token, Method::POST, path, Some(compliance())).await;
+    let (status, body) = server.call(&token, Method::POST, path, Some(compliance())).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, body) = other.get(path, Some(&token)).await;
     let stored = &body["settings"]["business"]["compliance_info"];
@@ -109,24 +93,22 @@ async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend
     let cert = certificate_for("Lucky Shrub", 1_234_567);
     let request = json!({"cc": "1", "phone_number": "6315551234", "method": "sms", "cert": cert});
     let (status, body) =
-        call(&server, &token, Method::POST, "/v1/account", Some(request.clone())).await;
+        server.call(&token, Method::POST, "/v1/account", Some(request.clone())).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["account"], json!([{"vname": "Lucky Shrub"}]));
     let code = code_sent(&server, "16315551234").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let (status, body) =
-        call(&other, &token, Method::POST, "/v1/account/verify", Some(json!({"code": wrong})))
-            .await;
+        other.call(&token, Method::POST, "/v1/account/verify", Some(json!({"code": wrong}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_error(&body, 1009, "code");
     let (status, body) =
-        call(&other, &token, Method::POST, "/v1/account/verify", Some(json!({"code": code}))).await;
+        other.call(&token, Method::POST, "/v1/account/verify", Some(json!({"code": code}))).await;
     assert_eq!(status, StatusCode::CREATED, "another replica verifies: {body}");
-    let (status, _) = call(&server, &token, Method::POST, "/v1/account", Some(request)).await;
+    let (status, _) = server.call(&token, Method::POST, "/v1/account", Some(request)).await;
     assert_eq!(status, StatusCode::CREATED, "already registered");
     let (status, body) =
-        call(&server, &token, Method::POST, "/v1/account/verify", Some(json!({"code": code})))
-            .await;
+        server.call(&token, Method::POST, "/v1/account/verify", Some(json!({"code": code}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "no code pending: {body}");
 
     // A contact's identity: its hash, acknowledged with that hash only.
@@ -138,11 +120,10 @@ async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend
     assert_eq!(again["identity"], body["identity"], "the same on every replica");
     let identity = "/v1/contacts/16315550001/identity";
     let (status, body) =
-        call(&server, &token, Method::PUT, identity, Some(json!({"hash": "nope"}))).await;
+        server.call(&token, Method::PUT, identity, Some(json!({"hash": "nope"}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, 1009, "hash");
-    let (status, _) =
-        call(&server, &token, Method::PUT, identity, Some(json!({"hash": hash}))).await;
+    let (status, _) = server.call(&token, Method::PUT, identity, Some(json!({"hash": hash}))).await;
     assert_eq!(status, StatusCode::OK);
 
     // The profile photo: none, set, served as bytes and as a link, deleted.
@@ -170,23 +151,17 @@ async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend
         assert_eq!(status, StatusCode::BAD_REQUEST, "{mime}: {body}");
         assert_error(&body, 1009, field);
     }
-    let (status, _) = call(&server, &token, Method::DELETE, photo, None).await;
+    let (status, _) = server.call(&token, Method::DELETE, photo, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(other.get(photo, Some(&token)).await.0, StatusCode::NOT_FOUND);
 
     // Media providers: added, replaced by name, listed on another replica, deleted.
     let providers = "/v1/settings/application/media/providers";
     let posted = json!([{"name": "cdn", "type": "www", "config": {"bearer": "t1"}}]);
-    assert_eq!(
-        call(&server, &token, Method::POST, providers, Some(posted)).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(server.call(&token, Method::POST, providers, Some(posted)).await.0, StatusCode::OK);
     let posted = json!([{"name": "cdn", "type": "www", "config": {"bearer": "t2"}},
         {"name": "files", "type": "www", "config": {"basic": {"username": "u", "password": "p"}}}]);
-    assert_eq!(
-        call(&server, &token, Method::POST, providers, Some(posted)).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(server.call(&token, Method::POST, providers, Some(posted)).await.0, StatusCode::OK);
     let (_, body) = other.get(providers, Some(&token)).await;
     let listed = &body["settings"]["application"]["media"]["providers"];
     assert_eq!(listed.as_array().unwrap().len(), 2, "{body}");
@@ -196,16 +171,16 @@ async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend
             "image": {"link": "https://cdn.example/a.jpg", "provider": {"name": provider}}})
     };
     let (status, body) =
-        call(&server, &token, Method::POST, "/v1/messages", Some(image("files"))).await;
+        server.call(&token, Method::POST, "/v1/messages", Some(image("files"))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, _) =
-        call(&server, &token, Method::DELETE, &format!("{providers}/files"), None).await;
+        server.call(&token, Method::DELETE, &format!("{providers}/files"), None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) =
-        call(&server, &token, Method::DELETE, &format!("{providers}/files"), None).await;
+        server.call(&token, Method::DELETE, &format!("{providers}/files"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) =
-        call(&server, &token, Method::POST, "/v1/messages", Some(image("files"))).await;
+        server.call(&token, Method::POST, "/v1/messages", Some(image("files"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a provider no longer configured: {body}");
     assert_error(&body, 1009, "files");
 
@@ -281,7 +256,7 @@ async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend
         ),
     ];
     for (path, method, body, code, field) in refusals {
-        let (status, answer) = call(&server, &token, method, path, Some(body.clone())).await;
+        let (status, answer) = server.call(&token, method, path, Some(body.clone())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
         assert_error(&answer, code, field);
     }
@@ -308,7 +283,7 @@ async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend
         (Method::GET, "/v1/stats/db/internal", None),
         (Method::GET, "/v1/support", None),
     ] {
-        let (status, answer) = call(&server, &user, method.clone(), path, body).await;
+        let (status, answer) = server.call(&user, method.clone(), path, body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
         assert_eq!(answer["errors"][0]["code"], 1005, "{answer}");
     }
@@ -341,17 +316,17 @@ async fn a_backup_restores_the_settings_only_with_its_password(backend: Backend)
         ),
     ];
     for (method, path, body) in setup {
-        let (status, answer) = call(&server, &token, method, path, Some(body)).await;
+        let (status, answer) = server.call(&token, method, path, Some(body)).await;
         assert!(status.is_success(), "{path}: {answer}");
     }
-    let (status, body) = call(
-        &server,
-        &token,
-        Method::POST,
-        "/v1/settings/backup",
-        Some(json!({"password": "s3cret backup"})),
-    )
-    .await;
+    let (status, body) = server
+        .call(
+            &token,
+            Method::POST,
+            "/v1/settings/backup",
+            Some(json!({"password": "s3cret backup"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let data = body["settings"]["data"].as_str().unwrap().to_owned();
     let contents =
@@ -383,7 +358,7 @@ async fn a_backup_restores_the_settings_only_with_its_password(backend: Backend)
         (Method::PATCH, "/v1/settings/profile/about", json!({"text": "After the backup"})),
     ];
     for (method, path, body) in later {
-        assert!(call(&server, &token, method, path, Some(body)).await.0.is_success());
+        assert!(server.call(&token, method, path, Some(body)).await.0.is_success());
     }
     let state = || async {
         let about =
@@ -413,20 +388,20 @@ async fn a_backup_restores_the_settings_only_with_its_password(backend: Backend)
         (json!({"data": data}), "password"),
     ] {
         let (status, answer) =
-            call(&server, &token, Method::POST, "/v1/settings/restore", Some(body)).await;
+            server.call(&token, Method::POST, "/v1/settings/restore", Some(body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
         assert!(answer["errors"][0]["details"].as_str().unwrap().contains(field), "{answer}");
     }
     assert_eq!(state().await, after, "refused restores changed nothing");
 
-    let (status, body) = call(
-        &server,
-        &token,
-        Method::POST,
-        "/v1/settings/restore",
-        Some(json!({"password": "s3cret backup", "data": data})),
-    )
-    .await;
+    let (status, body) = server
+        .call(
+            &token,
+            Method::POST,
+            "/v1/settings/restore",
+            Some(json!({"password": "s3cret backup", "data": data})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         state().await,
@@ -436,7 +411,7 @@ async fn a_backup_restores_the_settings_only_with_its_password(backend: Backend)
     let user = server.user_token(&token, "integration", "Integr4tion!pass").await;
     for path in ["/v1/settings/backup", "/v1/settings/restore"] {
         let (status, _) =
-            call(&server, &user, Method::POST, path, Some(json!({"password": "x"}))).await;
+            server.call(&user, Method::POST, path, Some(json!({"password": "x"}))).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
 }
@@ -456,74 +431,69 @@ async fn stickerpacks_first_and_third_party(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["stickers"][0]["index"], 0);
-    let (status, _) = call(
-        &server,
-        &token,
-        Method::DELETE,
-        &format!("/v1/stickerpacks/{first}?namespace=whatsapp"),
-        None,
-    )
-    .await;
+    let (status, _) = server
+        .call(&token, Method::DELETE, &format!("/v1/stickerpacks/{first}?namespace=whatsapp"), None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Third party: a pack, a sticker from an uploaded WebP, each changed and deleted.
-    let (status, body) = call(
-        &server,
-        &token,
-        Method::POST,
-        "/v1/stickerpacks",
-        Some(json!({
+    let (status, body) = server
+        .call(
+            &token,
+            Method::POST,
+            "/v1/stickerpacks",
+            Some(json!({
         "publisher": "Lucky Shrub", "name": "Shrubs",
         "ios_app_store_link": "https://apps.apple.com/app/id123",
         "android_app_store_link": "https://play.google.com/store/apps/details?id=shrub"})),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let pack = body["stickerpacks"][0]["id"].as_str().unwrap().to_owned();
     let (status, body) = post_bytes(&server, &token, "/v1/media", "image/webp", webp()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let image = body["media"][0]["id"].as_str().unwrap().to_owned();
     let stickers = format!("/v1/stickerpacks/{pack}/stickers");
-    let (status, body) = call(
-        &server,
-        &token,
-        Method::POST,
-        &stickers,
-        Some(json!({"image_data_id": image, "emojis": ["🐥", "😃"]})),
-    )
-    .await;
+    let (status, body) = server
+        .call(
+            &token,
+            Method::POST,
+            &stickers,
+            Some(json!({"image_data_id": image, "emojis": ["🐥", "😃"]})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let index = body["stickers"][0]["index"].as_u64().unwrap();
     let sticker = format!("{stickers}/{index}");
     let (status, _) =
-        call(&other, &token, Method::PATCH, &sticker, Some(json!({"emojis": ["🌳"]}))).await;
+        other.call(&token, Method::PATCH, &sticker, Some(json!({"emojis": ["🌳"]}))).await;
     assert_eq!(status, StatusCode::OK);
     let (_, body) = server.get(&sticker, Some(&token)).await;
     assert_eq!(
         body["stickers"][0],
         json!({"index": index, "image_data_id": image, "emojis": ["🌳"]})
     );
-    let (status, _) = call(
-        &other,
-        &token,
-        Method::PATCH,
-        &format!("/v1/stickerpacks/{pack}"),
-        Some(json!({"name": "Shrubs II"})),
-    )
-    .await;
+    let (status, _) = other
+        .call(
+            &token,
+            Method::PATCH,
+            &format!("/v1/stickerpacks/{pack}"),
+            Some(json!({"name": "Shrubs II"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (_, body) = server.get("/v1/stickerpacks", Some(&token)).await;
     assert_eq!(body["stickerpacks"][0]["name"], "Shrubs II");
     assert_eq!(body["stickerpacks"][0]["publisher"], "Lucky Shrub");
     // A sticker message may send the pack's image.
-    let (status, body) = call(
-        &server,
-        &token,
-        Method::POST,
-        "/v1/messages",
-        Some(json!({"to": "16315550003", "type": "sticker", "sticker": {"id": image}})),
-    )
-    .await;
+    let (status, body) = server
+        .call(
+            &token,
+            Method::POST,
+            "/v1/messages",
+            Some(json!({"to": "16315550003", "type": "sticker", "sticker": {"id": image}})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // Bad input: the field at fault; unknown ids 404.
@@ -570,7 +540,7 @@ async fn stickerpacks_first_and_third_party(backend: Backend) {
         ),
         (stickers.clone(), Method::POST, json!({"emojis": ["😃"]}), 1008, "image_data_id"),
     ] {
-        let (status, answer) = call(&server, &token, method, &path, Some(body.clone())).await;
+        let (status, answer) = server.call(&token, method, &path, Some(body.clone())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
         assert_error(&answer, code, field);
     }
@@ -583,9 +553,9 @@ async fn stickerpacks_first_and_third_party(backend: Backend) {
     for (method, path) in
         [(Method::DELETE, sticker.clone()), (Method::DELETE, format!("/v1/stickerpacks/{pack}"))]
     {
-        let (status, _) = call(&server, &user, method.clone(), &path, None).await;
+        let (status, _) = server.call(&user, method.clone(), &path, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
-        assert_eq!(call(&server, &token, method, &path, None).await.0, StatusCode::OK);
+        assert_eq!(server.call(&token, method, &path, None).await.0, StatusCode::OK);
     }
     let (_, body) = server.get("/v1/stickerpacks", Some(&token)).await;
     assert_eq!(body["stickerpacks"], json!([]));

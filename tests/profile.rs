@@ -5,26 +5,10 @@
 mod support;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Backend, Server, TestDb, assert_error};
 
 both_backends!(profiles_round_trip_and_refuse_bad_input);
-
-async fn call(
-    server: &Server,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    match body {
-        Some(body) => server.send_json(method, path, Some(token), body).await,
-        None => {
-            let request = server.http.request(method, server.url(path)).bearer_auth(token);
-            support::send(request).await
-        }
-    }
-}
 
 async fn profiles_round_trip_and_refuse_bad_input(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -38,14 +22,9 @@ async fn profiles_round_trip_and_refuse_bad_input(backend: Backend) {
         (StatusCode::OK, &json!({"profile": {"about": {"text": ""}}}))
     );
     let about = "Open 9 to 5 ⏰ — ask us anything";
-    let (status, body) = call(
-        &server,
-        &token,
-        Method::PATCH,
-        "/v1/settings/profile/about",
-        Some(json!({"text": about})),
-    )
-    .await;
+    let (status, body) = server
+        .call(&token, Method::PATCH, "/v1/settings/profile/about", Some(json!({"text": about})))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     support::assert_meta(&body);
     let other = Server::start(&db).await;
@@ -61,18 +40,18 @@ async fn profiles_round_trip_and_refuse_bad_input(backend: Backend) {
     let full = json!({"address": "1 Hacker Way, Menlo Park", "description": "Bikes and repairs",
         "email": "hello@bikes.example", "vertical": "Shopping and Retail",
         "websites": ["https://bikes.example", "https://www.facebook.com/bikes"]});
-    let (status, body) =
-        call(&server, &token, Method::POST, "/v1/settings/business/profile", Some(full.clone()))
-            .await;
+    let (status, body) = server
+        .call(&token, Method::POST, "/v1/settings/business/profile", Some(full.clone()))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _) = call(
-        &other,
-        &token,
-        Method::POST,
-        "/v1/settings/business/profile",
-        Some(json!({"email": "shop@bikes.example"})),
-    )
-    .await;
+    let (status, _) = other
+        .call(
+            &token,
+            Method::POST,
+            "/v1/settings/business/profile",
+            Some(json!({"email": "shop@bikes.example"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (_, body) = server.get("/v1/settings/business/profile", Some(&token)).await;
     let mut expected = full.clone();
@@ -147,37 +126,32 @@ async fn profiles_round_trip_and_refuse_bad_input(backend: Backend) {
         ("/v1/settings/account/two-step", Method::POST, json!({}), 1008, "pin"),
     ];
     for (path, method, body, code, field) in refusals {
-        let (status, answer) = call(&server, &token, method, path, Some(body.clone())).await;
+        let (status, answer) = server.call(&token, method, path, Some(body.clone())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
         assert_error(&answer, code, field);
     }
     let (_, body) = server.get("/v1/settings/business/profile", Some(&token)).await;
     assert_eq!(body["settings"]["business"]["profile"], expected, "refusals changed nothing");
-    let (status, _) = call(
-        &server,
-        &token,
-        Method::POST,
-        "/v1/settings/business/profile",
-        Some(json!({"email": format!("{}@b.example", long(118))})),
-    )
-    .await;
+    let (status, _) = server
+        .call(
+            &token,
+            Method::POST,
+            "/v1/settings/business/profile",
+            Some(json!({"email": format!("{}@b.example", long(118))})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "128 characters is the limit, not beyond it");
 
     // Two-step verification: on and off; the PIN is never shown or stored as given.
-    let (status, _) = call(
-        &server,
-        &token,
-        Method::POST,
-        "/v1/settings/account/two-step",
-        Some(json!({"pin": "024680"})),
-    )
-    .await;
+    let (status, _) = server
+        .call(&token, Method::POST, "/v1/settings/account/two-step", Some(json!({"pin": "024680"})))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let stored =
         db.strings("SELECT document FROM account_documents WHERE name = 'account.two_step'").await;
     assert!(stored.len() == 1 && !stored[0].contains("024680"), "{stored:?}");
     let (status, _) =
-        call(&server, &token, Method::DELETE, "/v1/settings/account/two-step", None).await;
+        server.call(&token, Method::DELETE, "/v1/settings/account/two-step", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM account_documents WHERE name = 'account.two_step'").await,
@@ -194,7 +168,7 @@ async fn profiles_round_trip_and_refuse_bad_input(backend: Backend) {
         (Method::POST, "/v1/settings/account/two-step", Some(json!({"pin": "123456"}))),
         (Method::DELETE, "/v1/settings/account/two-step", None),
     ] {
-        let (status, answer) = call(&server, &user, method.clone(), path, body).await;
+        let (status, answer) = server.call(&user, method.clone(), path, body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
         assert_eq!(answer["errors"][0]["code"], 1005, "{answer}");
     }

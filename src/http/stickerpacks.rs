@@ -121,6 +121,11 @@ async fn change_packs(
     .await
 }
 
+/// The third-party pack `id` among `packs`, to change.
+fn pack_mut<'a>(packs: &'a mut [Value], id: &str) -> Result<&'a mut Value, ApiError> {
+    packs.iter_mut().find(|p| p["id"] == id).ok_or_else(|| no_pack(id))
+}
+
 fn first_party_is_read_only(namespace: &Namespace) -> Result<(), ApiError> {
     if namespace.first_party() {
         return Err(Rejection::invalid(
@@ -163,7 +168,7 @@ async fn update_pack(
 ) -> Result<Response, ApiError> {
     first_party_is_read_only(&namespace)?;
     change_packs(&state, |packs, _| {
-        let pack = packs.iter_mut().find(|p| p["id"] == id.as_str()).ok_or_else(|| no_pack(&id))?;
+        let pack = pack_mut(packs, &id)?;
         let fields = pack_fields(&pack_view(pack), &body)?;
         for (key, value) in fields {
             pack[key] = value;
@@ -241,7 +246,7 @@ async fn create_sticker(
     let (image, emojis) = sticker_fields(&json!({}), &body)?;
     check_image(&state, &image).await?;
     let saved = change_packs(&state, |packs, _| {
-        let pack = packs.iter_mut().find(|p| p["id"] == id.as_str()).ok_or_else(|| no_pack(&id))?;
+        let pack = pack_mut(packs, &id)?;
         let stickers = pack["stickers"].as_array().cloned().unwrap_or_default();
         if stickers.len() >= MAX_STICKERS {
             return Err(
@@ -276,7 +281,7 @@ async fn update_sticker(
     let (image, emojis) = sticker_fields(&current, &body)?;
     check_image(&state, &image).await?;
     change_packs(&state, |packs, _| {
-        let pack = packs.iter_mut().find(|p| p["id"] == id.as_str()).ok_or_else(|| no_pack(&id))?;
+        let pack = pack_mut(packs, &id)?;
         let stickers = pack["stickers"].as_array_mut().ok_or_else(|| no_sticker(&id, &index))?;
         let sticker = stickers
             .iter_mut()
@@ -298,7 +303,7 @@ async fn delete_sticker(
 ) -> Result<Response, ApiError> {
     first_party_is_read_only(&namespace)?;
     change_packs(&state, |packs, _| {
-        let pack = packs.iter_mut().find(|p| p["id"] == id.as_str()).ok_or_else(|| no_pack(&id))?;
+        let pack = pack_mut(packs, &id)?;
         let stickers = pack["stickers"].as_array_mut().ok_or_else(|| no_sticker(&id, &index))?;
         let before = stickers.len();
         let wanted: Option<u64> = index.parse().ok();

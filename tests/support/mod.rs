@@ -266,6 +266,21 @@ impl Server {
         send(req).await
     }
 
+    /// `method path` with `token`, and `body` as JSON if given.
+    #[allow(dead_code)]
+    pub async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        match body {
+            Some(body) => self.send_json(method, path, Some(token), body).await,
+            None => send(self.http.request(method, self.url(path)).bearer_auth(token)).await,
+        }
+    }
+
     pub async fn send_json(
         &self,
         method: reqwest::Method,
