@@ -91,7 +91,23 @@ async fn the_settings_surface_round_trips_and_refuses_bad_input(backend: Backend
 
     // Registration: a code "sent" to the log, a wrong one refused, the right one registers.
     let cert = certificate_for("Lucky Shrub", 1_234_567);
-    let request = json!({"cc": "1", "phone_number": "6315551234", "method": "sms", "cert": cert});
+    let request = json!({"cc": "1", "phone_number": "6315551234", "method": "sms", "cert": cert,
+        "pin": "024680"});
+    // With two-step verification on, its PIN is asked for.
+    let (status, _) = server
+        .call(&token, Method::POST, "/v1/settings/account/two-step", Some(json!({"pin": "024680"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (pin, code) in [(None, 1008), (Some("135790"), 1009)] {
+        let mut without = request.clone();
+        match pin {
+            None => without.as_object_mut().unwrap().remove("pin"),
+            Some(pin) => without.as_object_mut().unwrap().insert("pin".into(), json!(pin)),
+        };
+        let (status, body) = server.call(&token, Method::POST, "/v1/account", Some(without)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_error(&body, code, "pin");
+    }
     let (status, body) =
         server.call(&token, Method::POST, "/v1/account", Some(request.clone())).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");

@@ -15,11 +15,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use premise_wire::{compliance, profile};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::auth::Admin;
 use super::body::JsonBody;
-use super::documents::{change, read};
+use super::documents::{change, read, salted_sha256};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
@@ -94,8 +93,7 @@ async fn enable_two_step(
 ) -> Result<Response, ApiError> {
     let pin = profile::two_step_pin(&body)?;
     let salt = uuid::Uuid::new_v4().simple().to_string();
-    let hash: String =
-        Sha256::digest(format!("{salt}:{pin}")).iter().map(|b| format!("{b:02x}")).collect();
+    let hash = salted_sha256(&salt, &pin);
     change(&state, TWO_STEP, |_| Ok(json!({ "salt": salt, "pin_sha256": hash }))).await?;
     tracing::info!(by = %admin.username, "two-step verification enabled");
     Ok(reply_empty(StatusCode::OK))
@@ -108,4 +106,25 @@ async fn disable_two_step(
     state.store.delete_document(TWO_STEP).await?;
     tracing::info!(by = %admin.username, "two-step verification disabled");
     Ok(reply_empty(StatusCode::OK))
+}
+
+/// Whether `pin` may be used where the two-step verification PIN is asked for: any (or none)
+/// while two-step verification is off, only the PIN set while it is on. `Err` names the field.
+pub(super) async fn check_two_step_pin(
+    state: &AppState,
+    pin: Option<&str>,
+) -> Result<(), ApiError> {
+    let stored = read(state, TWO_STEP).await?.0;
+    let (Some(salt), Some(hash)) = (stored["salt"].as_str(), stored["pin_sha256"].as_str()) else {
+        return Ok(());
+    };
+    match pin {
+        None => Err(premise_wire::Rejection::missing("pin").into()),
+        Some(pin) if salted_sha256(salt, pin) == hash => Ok(()),
+        Some(_) => Err(premise_wire::Rejection::invalid(
+            "pin",
+            "does not match the two-step verification PIN",
+        )
+        .into()),
+    }
 }

@@ -17,11 +17,10 @@ use axum::routing::post;
 use premise_wire::registration::{registration_request, verification_code};
 use premise_wire::{ErrorCode, Rejection};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::auth::Admin;
 use super::body::JsonBody;
-use super::documents::{change, change_with, read};
+use super::documents::{change, change_with, read, salted_sha256};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
@@ -41,6 +40,7 @@ async fn request_code(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let request = registration_request(&body)?;
+    super::profile::check_two_step_pin(&state, request.pin.as_deref()).await?;
     let number = request.number();
     let (current, _) = read(&state, REGISTRATION).await?;
     let registered = current["state"] == "registered" && current["number"] == number;
@@ -58,7 +58,7 @@ async fn request_code(
     change(&state, REGISTRATION, |_| {
         Ok(json!({
             "state": "pending", "number": number, "vname": request.vname,
-            "method": request.method.as_str(), "salt": salt, "code_sha256": hash(&salt, &code),
+            "method": request.method.as_str(), "salt": salt, "code_sha256": salted_sha256(&salt, &code),
             "expires_at": expires_at, "attempts": 0,
         }))
     })
@@ -98,7 +98,7 @@ async fn verify(
         }
         let mut next = current.clone();
         let salt = current["salt"].as_str().unwrap_or_default();
-        if current["code_sha256"] == hash(salt, &code) {
+        if current["code_sha256"] == salted_sha256(salt, &code) {
             next = json!({ "state": "registered", "number": current["number"],
                 "vname": current["vname"] });
         } else {
@@ -115,8 +115,4 @@ async fn verify(
     }
     tracing::info!(number = %outcome["number"], by = %admin.username, "account registered");
     Ok(reply_empty(StatusCode::CREATED))
-}
-
-fn hash(salt: &str, code: &str) -> String {
-    Sha256::digest(format!("{salt}:{code}")).iter().map(|b| format!("{b:02x}")).collect()
 }
