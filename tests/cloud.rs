@@ -850,19 +850,14 @@ async fn media_links_named_with_a_provider_are_fetched_with_its_credentials(back
     assert_eq!(names(&statuses), ["failed"]);
     assert_eq!(statuses[0]["errors"][0]["code"], 400, "{}", statuses[0]);
 
-    // A provider that is not configured is refused when the message is sent.
-    let (status, answer) = bridge
-        .server
-        .send_json(
-            Method::POST,
-            "/v1/messages",
-            Some(&bridge.token),
-            json!({"to": "16315550105", "type": "image",
-                "image": {"link": format!("{host}/photo.jpg"), "provider": {"name": "nope"}}}),
-        )
+    // A provider Premise does not know: the link goes to Cloud as it is, for Cloud to fetch.
+    let unknown = bridge
+        .send(json!({"to": "16315550105", "type": "image",
+            "image": {"link": format!("{host}/photo.jpg"), "provider": {"name": "nope"}}}))
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    support::assert_error(&answer, 1009, "nope");
+    assert_eq!(names(&bridge.statuses_of(&unknown, 1).await), ["sent"]);
+    let last = bridge.fake.accepted().last().unwrap().body.clone();
+    assert_eq!(last["image"], json!({"link": format!("{host}/photo.jpg")}));
     assert_eq!(bridge.fake.uploads().len(), 2);
     bridge.assert_nothing_invalid();
 }

@@ -49,7 +49,6 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
         check_template(state, template).await?;
     }
     let payload = message.to_stored();
-    super::providers::check_named(state, &payload).await?;
     let queued = NewMessage {
         id: id.to_owned(),
         recipient: message.to.as_str().to_owned(),

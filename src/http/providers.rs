@@ -77,25 +77,3 @@ async fn remove(
     tracing::info!(provider = %name, by = %admin.username, "media provider deleted");
     Ok(reply_empty(StatusCode::OK))
 }
-
-/// Refuses a message naming a provider that is not configured (1009, naming it).
-pub(super) async fn check_named(state: &AppState, payload: &str) -> Result<(), ApiError> {
-    if !payload.contains("\"provider\"") {
-        return Ok(());
-    }
-    let message: Value = serde_json::from_str(payload).map_err(ApiError::internal)?;
-    let named = providers::named_in(&message);
-    if named.is_empty() {
-        return Ok(());
-    }
-    let known = stored(&read(state, PROVIDERS).await?.0);
-    for name in named {
-        if !known.iter().any(|p| p["name"] == name.as_str()) {
-            return Err(ApiError::new(
-                ErrorCode::ParameterValueInvalid,
-                format!("provider.name: no media provider named '{name}' ({PATH})"),
-            ));
-        }
-    }
-    Ok(())
-}

@@ -103,28 +103,6 @@ pub fn credentials(provider: &Value) -> Option<Credentials> {
     })
 }
 
-/// The names of the providers a message's media name (`"provider":{"name"}` anywhere in it),
-/// each once.
-pub fn named_in(message: &Value) -> Vec<String> {
-    fn walk(value: &Value, names: &mut Vec<String>) {
-        match value {
-            Value::Object(obj) => {
-                if let Some(name) = obj.get("provider").and_then(|p| p["name"].as_str())
-                    && !names.iter().any(|n| n == name)
-                {
-                    names.push(name.to_owned());
-                }
-                obj.values().for_each(|v| walk(v, names));
-            }
-            Value::Array(items) => items.iter().for_each(|v| walk(v, names)),
-            _ => {}
-        }
-    }
-    let mut names = Vec::new();
-    walk(message, &mut names);
-    names
-}
-
 /// The stored provider list of a settings document `{"providers":[...]}`.
 pub fn stored(document: &Value) -> Vec<Value> {
     document["providers"].as_array().cloned().unwrap_or_default()
@@ -188,13 +166,5 @@ mod tests {
             let details = refused(body.clone());
             assert!(details.contains(expected), "{body}: {details}");
         }
-    }
-
-    #[test]
-    fn names_are_found_anywhere_in_a_message() {
-        let message = json!({"type": "template", "template": {"components": [{"type": "header",
-            "parameters": [{"type": "image", "image": {"link": "https://a", "provider": {"name": "cdn"}}}]}]},
-            "image": {"link": "https://b", "provider": {"name": "cdn"}}});
-        assert_eq!(named_in(&message), vec!["cdn".to_owned()]);
     }
 }

@@ -4,9 +4,11 @@
 //! to Cloud and sends the Cloud media id in place of the link. Links without a provider go to
 //! Cloud as they are.
 //!
-//! A link its server refuses for good (a 4xx other than 408 and 429), a provider no longer
-//! configured or a file larger than the kind allows fail the message with On-Premises' 400
-//! "Media download error"; a server that is down or slow is retried like any send.
+//! A link its server refuses for good (a 4xx other than 408 and 429) or a file larger than
+//! media may be fails the message with On-Premises' 400 "Media download error"; a server that
+//! is down or slow is retried like any send. A provider Premise does not know (never
+//! configured, or deleted since) leaves the link to Cloud as it is, with a warning in the log:
+//! Cloud fetches it without credentials, as On-Premises would have without a provider.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,11 +67,12 @@ pub async fn upload_links(
         .unwrap_or_default();
     let mut ids = HashMap::new();
     for (link, name) in links {
-        let credentials = configured
-            .iter()
-            .find(|p| p["name"] == name.as_str())
-            .and_then(providers::credentials)
-            .ok_or_else(|| download_error(format!("no media provider named '{name}' any more")))?;
+        let Some(credentials) =
+            configured.iter().find(|p| p["name"] == name.as_str()).and_then(providers::credentials)
+        else {
+            tracing::warn!(provider = %name, %link, "no such media provider: Cloud fetches the link itself");
+            continue;
+        };
         let request = fetcher.get(link).timeout(FETCH_TIMEOUT);
         let request = match &credentials {
             Credentials::Bearer(token) => request.bearer_auth(token),
