@@ -567,23 +567,24 @@ async fn paced_rate(
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
             as u64
     };
+    // Two seconds, so one slow moment of a busy machine weighs half as much.
     let from = micros();
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     let acked = std::fs::read_to_string(journal_file)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["at_us"].as_u64().unwrap())
-        .filter(|at| (from..from + 1_000_000).contains(at))
+        .filter(|at| (from..from + 2_000_000).contains(at))
         .count();
     assert!(acked < count / 2, "too few messages to keep every shard busy");
-    acked as f64
+    acked as f64 / 2.0
 }
 
 /// Pacing mode: about 70 acknowledgements per second on one shard, about 250 on 32 (a short
-/// smoke: a couple of seconds each, generous bounds).
+/// smoke: a few seconds each, averaged over two, generous bounds).
 #[tokio::test]
 async fn pacing_matches_the_real_clients_throughput() {
-    for (shards, count, expected) in [(1u32, 150usize, 70.0), (32, 800, 250.0)] {
+    for (shards, count, expected) in [(1u32, 300usize, 70.0), (32, 1_600, 250.0)] {
         let db = TestDb::new(Backend::Sqlite).await;
         let dir = premise_testkit::TempDir::new("premise-journal");
         let journal_file = support::pipeline::journal_path(dir.path());
