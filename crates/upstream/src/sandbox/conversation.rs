@@ -60,8 +60,19 @@ impl Open {
 /// (a conversation another replica opened is billed in here too).
 #[derive(Debug, Default)]
 pub struct Conversations {
-    open: Mutex<HashMap<String, Open>>,
+    open: Mutex<Known>,
 }
+
+/// The conversations known here, and when expired ones were last dropped.
+#[derive(Debug, Default)]
+struct Known {
+    by_wa_id: HashMap<String, Open>,
+    pruned_at_ms: i64,
+}
+
+/// Expired conversations are dropped at most this often: walking every customer's entry on
+/// every send cost 3% of the server's CPU with 10,000 customers.
+const PRUNE_EVERY_MS: i64 = 60_000;
 
 impl Conversations {
     /// The billing of a message to `wa_id` sent at `now_ms`: in the open conversation this
@@ -74,7 +85,8 @@ impl Conversations {
         now_ms: i64,
         new_id: impl FnOnce() -> String,
     ) -> Option<Billing> {
-        let known = self.open.lock().ok()?.get(wa_id).filter(|o| now_ms < o.expires_ms).cloned();
+        let known =
+            self.open.lock().ok()?.by_wa_id.get(wa_id).filter(|o| now_ms < o.expires_ms).cloned();
         let current = match known {
             Some(open) => open,
             None => {
@@ -98,9 +110,12 @@ impl Conversations {
             }
         };
         let billing = current.billing();
-        let mut open = self.open.lock().ok()?;
-        open.retain(|_, o| now_ms < o.expires_ms);
-        open.insert(wa_id.to_owned(), current);
+        let mut known = self.open.lock().ok()?;
+        if now_ms - known.pruned_at_ms >= PRUNE_EVERY_MS {
+            known.by_wa_id.retain(|_, o| now_ms < o.expires_ms);
+            known.pruned_at_ms = now_ms;
+        }
+        known.by_wa_id.insert(wa_id.to_owned(), current);
         Some(billing)
     }
 }
