@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use crate::auth::{Accounts, LoginThrottle, SubjectChecks, Tokens};
 use crate::certificates::ServerCerts;
 use crate::config::{Config, redact_url};
-use crate::http::{AppState, app, metrics_routes};
+use crate::http::{AppServices, AppState, app, metrics_routes};
 use crate::listener::{Incoming, Tls};
 
 /// Name of the generated token signing key in the store's secrets.
@@ -66,7 +66,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let certs = ServerCerts::new(files)?;
     certs.clone().follow(store.clone());
-    let state = AppState {
+    let state = AppState::new(AppServices {
         certs: certs.clone(),
         webhook_http: engine.webhook_http.clone(),
         enqueuer: engine.enqueuer.clone(),
@@ -91,7 +91,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store,
         config: config.clone(),
         clock,
-    };
+    });
 
     let tls = Tls { acceptor: certs.acceptor()?, certs, required: files.is_some() };
     let scheme = if tls.required { "https" } else { "http" };
