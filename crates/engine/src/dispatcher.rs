@@ -1,11 +1,13 @@
-//! A shard worker's webhook half: POSTs the shard's status callbacks to `webhooks.url`, in order
-//! for each message (a message's next callback waits until the previous one got its 2xx), many
-//! messages at once. A failure is retried on the On-Premises schedule (linear steps of
+//! The webhook half of the shard workers: one dispatcher per process POSTs the status callbacks
+//! of every shard the process holds to `webhooks.url`, in order for each message (a message's
+//! next callback waits until the previous one got its 2xx), many messages at once, each POST
+//! filled up to `max_statuses_per_request` from all the shards: one read, a few POSTs and one
+//! delete a round, where a dispatcher per shard made as many of each as there were shards. A failure is retried on the On-Premises schedule (linear steps of
 //! `callback_backoff_delay_ms` up to `max_callback_backoff_delay_ms`), kept in the store so it
 //! survives restarts. Redirects are not followed: a 3xx is a failure.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -24,8 +26,52 @@ use crate::{EngineConfig, Metrics, SettingsCache, WebhookHttp};
 /// of them, which caps the process at `max_concurrent_requests` (6, 12, 18 or 24, all divisors).
 pub(crate) const PERMITS: u32 = 72;
 
+/// The shards whose callbacks the process's dispatcher delivers: each registered by its worker
+/// for as long as the worker holds the shard ([`ShardSet::serve`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShardSet(Arc<ShardSetInner>);
+
+#[derive(Debug, Default)]
+struct ShardSetInner {
+    shards: Mutex<BTreeSet<u32>>,
+    /// Held by the dispatcher through each round (read, POSTs, records): a shard leaving waits
+    /// for the round under way, so none of its callbacks is in flight once it has left.
+    round: tokio::sync::Mutex<()>,
+}
+
+impl ShardSet {
+    #[cfg(test)]
+    pub fn of(shards: &[u32]) -> Self {
+        let set = Self::default();
+        set.0.shards.lock().expect("shard set lock").extend(shards);
+        set
+    }
+
+    fn list(&self) -> Vec<u32> {
+        self.0.shards.lock().expect("shard set lock").iter().copied().collect()
+    }
+
+    /// Has `shard`'s callbacks delivered until `stop`; once this returns, none of them is
+    /// being delivered, so another replica may take the shard. (If the future is dropped
+    /// instead, the shard leaves at once, without waiting for the round.)
+    pub async fn serve(&self, shard: u32, stop: CancellationToken, ready: &Notify) {
+        struct Member<'a>(&'a ShardSet, u32);
+        impl Drop for Member<'_> {
+            fn drop(&mut self) {
+                self.0.0.shards.lock().expect("shard set lock").remove(&self.1);
+            }
+        }
+        self.0.shards.lock().expect("shard set lock").insert(shard);
+        let member = Member(self, shard);
+        ready.notify_waiters();
+        stop.cancelled().await;
+        drop(member);
+        let _round = self.0.round.lock().await;
+    }
+}
+
 pub(crate) struct Dispatcher {
-    pub shard: u32,
+    pub shards: ShardSet,
     pub store: Arc<dyn Store>,
     pub settings: SettingsCache,
     pub http: WebhookHttp,
@@ -40,18 +86,16 @@ impl Dispatcher {
     pub async fn run(self, stop: CancellationToken) {
         while !stop.is_cancelled() {
             let started_ms = self.clock.now_ms();
+            let round = self.shards.0.round.lock().await;
             let wait = match self.step().await {
                 Ok(Some(wait)) => wait,
                 Ok(None) => Duration::ZERO,
                 Err(e) => {
-                    tracing::warn!(
-                        shard = self.shard,
-                        error = format!("{e:#}"),
-                        "callback delivery step failed"
-                    );
+                    tracing::warn!(error = format!("{e:#}"), "callback delivery step failed");
                     self.config.poll_interval * 10
                 }
             };
+            drop(round);
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = self.ready.notified() => {}
@@ -71,7 +115,11 @@ impl Dispatcher {
         let (_, settings) = self.settings.get().await?;
         let idle = self.config.poll_interval;
         let Some(url) = settings.webhook_url.clone() else { return Ok(Some(idle)) };
-        let pending = self.store.pending_callbacks(self.shard, 1_000).await?;
+        let shards = self.shards.list();
+        if shards.is_empty() {
+            return Ok(Some(idle));
+        }
+        let pending = self.store.pending_callbacks(&shards, 1_000).await?;
         let now = self.clock.now_ms();
         let (batches, next_due) = pick(
             pending,
@@ -130,7 +178,6 @@ impl Dispatcher {
                 Ok(()) => delivered.extend(batch.iter().map(|c| c.seq)),
                 Err(why) => {
                     tracing::info!(
-                        shard = self.shard,
                         callbacks = batch.len(),
                         why,
                         "webhook delivery failed; will retry"
@@ -350,7 +397,7 @@ mod backoff_tests {
         let app = axum::Router::new().fallback(answer).with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let dispatcher = Dispatcher {
-            shard: 0,
+            shards: ShardSet::of(&[0]),
             store: setup.store.clone(),
             settings: setup.settings.clone(),
             http: WebhookHttp::new(Duration::from_secs(5)),
@@ -394,7 +441,7 @@ mod backoff_tests {
         let document = serde_json::json!({"webhooks": {"url": receiver.url}, "callback_backoff_delay_ms": 3000});
         setup.settings.put(document).await.unwrap();
         outbox_with_one_callback(&setup).await;
-        let waiting = || async { dispatcher.store.pending_callbacks(0, 10).await.unwrap() };
+        let waiting = || async { dispatcher.store.pending_callbacks(&[0], 10).await.unwrap() };
 
         dispatcher.step().await.unwrap();
         assert_eq!(receiver.hits(), 1, "refused with 500");
@@ -445,7 +492,7 @@ mod schedule_tests {
             dispatcher.step().await.unwrap();
             assert_eq!(receiver.hits(), before + 1, "{gap} ms after the last attempt");
         }
-        assert!(dispatcher.store.pending_callbacks(0, 10).await.unwrap().is_empty());
+        assert!(dispatcher.store.pending_callbacks(&[0], 10).await.unwrap().is_empty());
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::WebhookHttp;
-use crate::dispatcher::{Dispatcher, PERMITS};
+use crate::dispatcher::{Dispatcher, PERMITS, ShardSet};
 use crate::sender::ShardSender;
 use crate::{EngineConfig, Metrics, Recorder, SettingsCache};
 
@@ -87,10 +87,24 @@ impl ShardPool {
     }
 
     async fn run(self, cancel: CancellationToken, view: NodeView) {
-        let shared = Shared {
-            http: self.webhook_http.clone(),
-            permits: Arc::new(Semaphore::new(PERMITS as usize)),
-        };
+        let shared = Shared { shards: ShardSet::default() };
+        // One dispatcher for every shard this process holds; it outlives the workers, which
+        // register their shards with it while they hold them.
+        let stop_dispatcher = CancellationToken::new();
+        let dispatcher = tokio::spawn(
+            Dispatcher {
+                shards: shared.shards.clone(),
+                store: self.store.clone(),
+                settings: self.settings.clone(),
+                http: self.webhook_http.clone(),
+                permits: Arc::new(Semaphore::new(PERMITS as usize)),
+                config: self.config.clone(),
+                ready: self.callbacks_ready.clone(),
+                metrics: self.metrics.clone(),
+                clock: self.clock.clone(),
+            }
+            .run(stop_dispatcher.clone()),
+        );
         let mut held: HashMap<u32, Held> = HashMap::new();
         while !cancel.is_cancelled() {
             let started_ms = self.clock.now_ms();
@@ -107,6 +121,8 @@ impl ShardPool {
             }
         }
         self.stop_all(held).await;
+        stop_dispatcher.cancel();
+        let _ = dispatcher.await;
     }
 
     async fn tick(
@@ -225,23 +241,15 @@ impl ShardPool {
             metrics: self.metrics.clone(),
             clock: self.clock.clone(),
         };
-        let dispatcher = Dispatcher {
-            shard: lease.shard,
-            store: self.store.clone(),
-            settings: self.settings.clone(),
-            http: shared.http.clone(),
-            permits: shared.permits.clone(),
-            config: self.config.clone(),
-            ready: self.callbacks_ready.clone(),
-            metrics: self.metrics.clone(),
-            clock: self.clock.clone(),
-        };
-        // The sender records each outcome before finishing it, so when both halves are done
-        // everything this worker learnt is in the store and the shard can be handed on.
+        // The sender records each outcome before finishing it, and the shard leaves the
+        // dispatcher only once no callback of it is in flight: when both are done everything
+        // this worker learnt is in the store and the shard can be handed on.
         let task = tokio::spawn({
-            let stop = stop.clone();
+            let (stop, shards, ready) =
+                (stop.clone(), shared.shards.clone(), self.callbacks_ready.clone());
+            let shard = lease.shard;
             async move {
-                tokio::join!(sender.run(stop.clone()), dispatcher.run(stop));
+                tokio::join!(sender.run(stop.clone()), shards.serve(shard, stop, &ready));
             }
         });
         Held { lease, valid_until, stop, task }
@@ -287,13 +295,12 @@ fn millis(duration: std::time::Duration) -> i64 {
 }
 
 struct Shared {
-    http: WebhookHttp,
-    permits: Arc<Semaphore>,
+    shards: ShardSet,
 }
 
 #[cfg(test)]
 mod tests {
-    use tokio::sync::{Notify, Semaphore, broadcast};
+    use tokio::sync::{Notify, broadcast};
 
     use super::*;
     use crate::testing::{Setup, T0, Unreached, setup};
@@ -314,10 +321,7 @@ mod tests {
     }
 
     fn shared() -> Shared {
-        Shared {
-            http: WebhookHttp::new(std::time::Duration::from_secs(1)),
-            permits: Arc::new(Semaphore::new(PERMITS as usize)),
-        }
+        Shared { shards: ShardSet::default() }
     }
 
     /// Two replicas on one store, ticking on a driven clock: the first takes the shard; when it

@@ -376,3 +376,6 @@ pub struct SandboxConversation {
     /// When it expires, Unix ms.
     pub expires_ms: i64,
 }
+
+/// A callback row as read: `(seq, message_id, body, failures, next_attempt_at, kind)`.
+pub(crate) type CallbackRow = (i64, String, String, i32, i64, i16);

@@ -158,10 +158,11 @@ pub trait Pipeline: Send + Sync {
 
     // --- callbacks ----------------------------------------------------------------------
 
-    /// The oldest callbacks of `shard`, in order.
+    /// The oldest callbacks of `shards` (one query for all the shards a process holds), in
+    /// the order they were recorded.
     async fn pending_callbacks(
         &self,
-        shard: u32,
+        shards: &[u32],
         limit: u32,
     ) -> Result<Vec<PendingCallback>, StoreError>;
     async fn delete_callbacks(&self, seqs: &[i64]) -> Result<(), StoreError>;

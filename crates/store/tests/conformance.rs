@@ -268,15 +268,22 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
         store.unfinished(1, 10).await.unwrap().iter().map(|u| u.0.as_str()).collect::<Vec<_>>(),
         ["m1"]
     );
-    let callbacks = store.pending_callbacks(1, 10).await.unwrap();
+    let callbacks = store.pending_callbacks(&[1], 10).await.unwrap();
     assert_eq!(callbacks.len(), 1);
     assert_eq!(callbacks[0].message_id, "m1");
     store.callbacks_failed(&[callbacks[0].seq], 9_000).await.unwrap();
-    let again = store.pending_callbacks(1, 10).await.unwrap();
+    let again = store.pending_callbacks(&[1], 10).await.unwrap();
     assert_eq!((again[0].failures, again[0].next_attempt_at_ms), (1, 9_000));
     store.delete_callbacks(&[again[0].seq]).await.unwrap();
-    assert!(store.pending_callbacks(1, 10).await.unwrap().is_empty());
+    assert!(store.pending_callbacks(&[1], 10).await.unwrap().is_empty());
     assert_eq!(store.backlog().await.unwrap().callbacks, 1, "m2's callback waits on shard 2");
+    let held = store.pending_callbacks(&[0, 2, 3], 10).await.unwrap();
+    assert_eq!(held.iter().map(|c| c.message_id.as_str()).collect::<Vec<_>>(), ["m2"]);
+    assert!(
+        store.pending_callbacks(&[0, 3], 10).await.unwrap().is_empty(),
+        "only the shards asked"
+    );
+    assert!(store.pending_callbacks(&[], 10).await.unwrap().is_empty());
     let backlogs = store.shard_backlogs().await.unwrap();
     assert!(backlogs.iter().any(|b| b.shard == 2 && b.callbacks == 1), "{backlogs:?}");
 
@@ -504,12 +511,12 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
     assert!(store.receive_inbound(&inbound("ABG2")).await.unwrap());
     assert!(!store.receive_inbound(&inbound("ABG1")).await.unwrap(), "once");
     assert!(store.inbound("ABG1").await.unwrap().is_some());
-    let pending = store.pending_callbacks(4_000_000_003 % 4, 10).await.unwrap();
+    let pending = store.pending_callbacks(&[4_000_000_003 % 4], 10).await.unwrap();
     assert_eq!(pending.len(), 2, "{pending:?}");
     assert!(pending.iter().all(|c| c.inbound && c.message_id == "inbound:16505550107"));
     assert_eq!(pending[0].body, r#"{"contacts":[],"messages":[]}"#);
     store.set_shards(2).await.unwrap();
-    assert_eq!(store.pending_callbacks(4_000_000_003 % 2, 10).await.unwrap().len(), 2);
+    assert_eq!(store.pending_callbacks(&[4_000_000_003 % 2], 10).await.unwrap().len(), 2);
 
     assert!(store.sandbox_templates().await.unwrap().is_empty());
     assert!(store.put_sandbox_template("hello", "en", "{\"v\":1}", false).await.unwrap());
@@ -626,7 +633,7 @@ async fn retention(store: Arc<dyn Store>) {
         "only m2: the others changed since m1's callback was written, which still waits"
     );
     assert!(!exists("m2").await && exists("m1").await && exists("m6").await);
-    let waiting = store.pending_callbacks(0, 10).await.unwrap();
+    let waiting = store.pending_callbacks(&[0], 10).await.unwrap();
     store.delete_callbacks(&waiting.iter().map(|c| c.seq).collect::<Vec<_>>()).await.unwrap();
     assert_eq!(store.purge_messages(finished, None, 1).await.unwrap(), 1, "batches of `limit`");
     assert!(!exists("m1").await, "the oldest first");
@@ -653,7 +660,7 @@ async fn retention(store: Arc<dyn Store>) {
     assert!(store.insert_inbound("ABG2", "16505550107", 9_000, "{}").await.unwrap());
     assert_eq!(store.purge_inbound(5_000, 100).await.unwrap(), 1, "ABG0; ABG1's webhook waits");
     assert!(store.inbound("ABG0").await.unwrap().is_none());
-    let waiting = store.pending_callbacks(0, 10).await.unwrap();
+    let waiting = store.pending_callbacks(&[0], 10).await.unwrap();
     store.delete_callbacks(&waiting.iter().map(|c| c.seq).collect::<Vec<_>>()).await.unwrap();
     assert_eq!(store.purge_inbound(5_000, 100).await.unwrap(), 1);
     assert!(store.inbound("ABG1").await.unwrap().is_none());

@@ -5,7 +5,7 @@ use sqlx::{Postgres, Row};
 
 use super::PgStore;
 use crate::tx::Tx;
-use crate::{ContactCheck, MessageState, NewMessage, StatusPlan, StoreError};
+use crate::{CallbackRow, ContactCheck, MessageState, NewMessage, StatusPlan, StoreError};
 
 impl PgStore {
     /// Inserts the batch's messages, each on its shard; their `seq`s, in batch order.
@@ -133,6 +133,24 @@ impl PgStore {
             .await?;
         }
         Ok(())
+    }
+
+    /// `(seq, message_id, body, failures, next_attempt_at, kind)` of the oldest callbacks of
+    /// `shards`.
+    pub(crate) async fn pending_callback_rows(
+        &self,
+        shards: &[u32],
+        limit: u32,
+    ) -> Result<Vec<CallbackRow>, StoreError> {
+        let shards: Vec<i32> = shards.iter().map(|s| s.cast_signed()).collect();
+        Ok(sqlx::query_as(
+            "SELECT seq, message_id, body, failures, next_attempt_at, kind FROM callbacks
+             WHERE shard = ANY($1) ORDER BY seq LIMIT $2",
+        )
+        .bind(&shards)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub(crate) async fn delete_callback_rows(&self, seqs: &[i64]) -> Result<(), StoreError> {

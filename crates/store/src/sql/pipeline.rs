@@ -216,17 +216,10 @@ for_each_backend! {
 
         async fn pending_callbacks(
             &self,
-            shard: u32,
+            shards: &[u32],
             limit: u32,
         ) -> Result<Vec<PendingCallback>, StoreError> {
-            let rows: Vec<(i64, String, String, i32, i64, i16)> = sqlx::query_as(
-                "SELECT seq, message_id, body, failures, next_attempt_at, kind FROM callbacks
-                 WHERE shard = $1 ORDER BY seq LIMIT $2",
-            )
-            .bind(shard_index(shard)?)
-            .bind(i64::from(limit))
-            .fetch_all(self.reader())
-            .await?;
+            let rows = self.pending_callback_rows(shards, limit).await?;
             Ok(rows
                 .into_iter()
                 .map(|(seq, message_id, body, failures, next, kind)| PendingCallback {

@@ -5,7 +5,7 @@ use sqlx::{Row, Sqlite};
 
 use super::SqliteStore;
 use crate::tx::Tx;
-use crate::{ContactCheck, MessageState, NewMessage, StatusPlan, StoreError};
+use crate::{CallbackRow, ContactCheck, MessageState, NewMessage, StatusPlan, StoreError};
 
 impl SqliteStore {
     /// Inserts the batch's messages, each on its shard; their `seq`s, in batch order.
@@ -97,6 +97,25 @@ impl SqliteStore {
             .await?;
         }
         Ok(())
+    }
+
+    /// `(seq, message_id, body, failures, next_attempt_at, kind)` of the oldest callbacks of
+    /// `shards` (passed as a JSON array: SQLite has no array parameters).
+    pub(crate) async fn pending_callback_rows(
+        &self,
+        shards: &[u32],
+        limit: u32,
+    ) -> Result<Vec<CallbackRow>, StoreError> {
+        let shards: Vec<String> = shards.iter().map(u32::to_string).collect();
+        let shards = format!("[{}]", shards.join(","));
+        Ok(sqlx::query_as(
+            "SELECT seq, message_id, body, failures, next_attempt_at, kind FROM callbacks
+             WHERE shard IN (SELECT value FROM json_each($1)) ORDER BY seq LIMIT $2",
+        )
+        .bind(shards)
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await?)
     }
 
     pub(crate) async fn delete_callback_rows(&self, seqs: &[i64]) -> Result<(), StoreError> {
