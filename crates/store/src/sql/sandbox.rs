@@ -105,28 +105,32 @@ for_each_backend! {
             candidate: &SandboxConversation,
             now_ms: i64,
         ) -> Result<SandboxConversation, StoreError> {
-            let mut tx = self.tx().await?;
-            sqlx::query(
+            // One statement: the stored conversation if it is still open, else the candidate.
+            let query = sqlx::query_as(
                 "INSERT INTO sandbox_conversations (wa_id, id, user_initiated, expires_ms)
                  VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (wa_id) DO UPDATE SET id = excluded.id,
-                     user_initiated = excluded.user_initiated, expires_ms = excluded.expires_ms
-                 WHERE sandbox_conversations.expires_ms <= $5",
+                 ON CONFLICT (wa_id) DO UPDATE SET
+                     id = CASE WHEN sandbox_conversations.expires_ms <= $5
+                          THEN excluded.id ELSE sandbox_conversations.id END,
+                     user_initiated = CASE WHEN sandbox_conversations.expires_ms <= $5
+                          THEN excluded.user_initiated ELSE sandbox_conversations.user_initiated END,
+                     expires_ms = CASE WHEN sandbox_conversations.expires_ms <= $5
+                          THEN excluded.expires_ms ELSE sandbox_conversations.expires_ms END
+                 RETURNING id, user_initiated, expires_ms",
             )
             .bind(wa_id)
             .bind(&candidate.id)
             .bind(candidate.user_initiated)
             .bind(candidate.expires_ms)
-            .bind(now_ms)
-            .execute(tx.conn())
-            .await?;
-            let open = sqlx::query_as(
-                "SELECT id, user_initiated, expires_ms FROM sandbox_conversations WHERE wa_id = $1",
-            )
-            .bind(wa_id)
-            .fetch_one(tx.conn())
-            .await?;
-            tx.commit().await?;
+            .bind(now_ms);
+            let open = if Db::SINGLE_STATEMENTS_AUTOCOMMIT {
+                query.fetch_one(&self.writer).await?
+            } else {
+                let mut tx = self.tx().await?;
+                let open = query.fetch_one(tx.conn()).await?;
+                tx.commit().await?;
+                open
+            };
             Ok(open)
         }
     }
