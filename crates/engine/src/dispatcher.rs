@@ -25,6 +25,8 @@ use crate::{EngineConfig, Metrics, SettingsCache, WebhookHttp};
 /// Permits shared by all dispatchers of a process. A POST takes `PERMITS / max_concurrent_requests`
 /// of them, which caps the process at `max_concurrent_requests` (6, 12, 18 or 24, all divisors).
 pub(crate) const PERMITS: u32 = 72;
+/// Callbacks read a round for each shard held.
+const READ_PER_SHARD: u32 = 1_000;
 
 /// The shards whose callbacks the process's dispatcher delivers: each registered by its worker
 /// for as long as the worker holds the shard ([`ShardSet::serve`]).
@@ -119,13 +121,18 @@ impl Dispatcher {
         if shards.is_empty() {
             return Ok(Some(idle));
         }
-        let pending = self.store.pending_callbacks(&shards, 1_000).await?;
+        // As much a round as a dispatcher per shard took: 1,000 callbacks and
+        // `max_concurrent_requests` POSTs for each shard held (the permits keep at most
+        // `max_concurrent_requests` POSTs in flight). A message's later callbacks wait behind
+        // its first, so a short read would leave most of a backlog undeliverable each round.
+        let held = u32::try_from(shards.len()).unwrap_or(u32::MAX);
+        let pending = self.store.pending_callbacks(&shards, READ_PER_SHARD * held).await?;
         let now = self.clock.now_ms();
         let (batches, next_due) = pick(
             pending,
             now,
             self.config.webhook_batch.max(1),
-            settings.max_concurrent_requests as usize,
+            settings.max_concurrent_requests as usize * shards.len(),
         );
         if batches.is_empty() {
             let wait = next_due
