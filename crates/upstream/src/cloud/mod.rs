@@ -149,7 +149,9 @@ impl Cloud {
 #[async_trait]
 impl Upstream for Cloud {
     async fn send(&self, message: &OutboundMessage) -> SendOutcome {
-        let uploaded = translate::uploaded_media(&message.message);
+        // The canonical JSON once, for both kinds of media to exchange for Cloud ids.
+        let request = serde_json::to_value(&message.message).unwrap_or_default();
+        let uploaded = translate::uploaded_media_in(&request);
         let cloud_media = if uploaded.is_empty() {
             Default::default()
         } else {
@@ -158,7 +160,6 @@ impl Upstream for Cloud {
                 Err(error) => return self.media_failure(error),
             }
         };
-        let request = serde_json::to_value(&message.message).unwrap_or_default();
         let provider_links = links::provider_links(&request);
         let fetched = if provider_links.is_empty() {
             Default::default()

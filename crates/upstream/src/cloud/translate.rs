@@ -105,9 +105,13 @@ pub fn referenced_messages(message: &Message) -> Vec<String> {
 
 /// The Premise media ids a message names (uploaded media, to exchange for Cloud ids).
 pub fn uploaded_media(message: &Message) -> Vec<String> {
-    let request = serde_json::to_value(message).expect("a validated message serialises");
+    uploaded_media_in(&serde_json::to_value(message).expect("a validated message serialises"))
+}
+
+/// [`uploaded_media`] of a message already in its canonical JSON.
+pub fn uploaded_media_in(request: &Value) -> Vec<String> {
     let mut ids = Vec::new();
-    collect_media_ids(&request, &mut ids);
+    collect_media_ids(request, &mut ids);
     ids.sort();
     ids.dedup();
     ids
