@@ -232,6 +232,7 @@ impl ShardPool {
             shard: lease.shard,
             shards,
             generation: lease.generation,
+            epoch: lease.epoch,
             store: self.store.clone(),
             upstream: self.upstream.clone(),
             recorder: self.recorder.clone(),

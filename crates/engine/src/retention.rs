@@ -11,11 +11,21 @@
 //! Queued messages and anything whose webhook has not been delivered are never deleted (the
 //! store's [`premise_store::Retention`] guarantees it). `PUT /v1/services/message/gc` runs a
 //! pass at once ([`Retention::run`]).
+//!
+//! Messages are walked in `seq` (acceptance) order, as no index names their status. A pass
+//! makes two walks: the oldest messages, accepted before the offline window and `messages`
+//! ago, from the start (nearly all of them go: what stays is queued or waits for a callback);
+//! then the newer ones up to `messages` ago, from where the last pass stopped (at the first
+//! message it kept only for now: queued, owed a callback, or recent and not yet read), so each
+//! is examined about once.
+//! A message kept by that second walk because it is not yet read (and was sent more than a
+//! day ago) is found again by the first once it is past the offline window.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use premise_store::{Expired, Store, StoreError};
+use premise_store::{Expired, MessagePurge, Store, StoreError};
 use premise_upstream::Clock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +35,11 @@ use crate::Metrics;
 /// How long WhatsApp keeps a message for a phone that is offline: after it, no `delivered` or
 /// `read` can come, so a `sent` or `delivered` message is finished.
 pub const OFFLINE_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How long after it was sent a message not yet read is likely to be read still: younger ones
+/// are looked at again by every pass (with a short `messages` setting), older ones are left to
+/// the walk of what is past the offline window.
+const STATUSES_SOON: Duration = Duration::from_secs(24 * 3600);
 
 /// A customer service window (24 h) and a day's margin: sandbox windows older than this go.
 const WINDOW_KEPT: Duration = Duration::from_secs(2 * 24 * 3600);
@@ -86,6 +101,8 @@ pub struct Retention {
     config: Arc<RetentionConfig>,
     clock: Clock,
     metrics: Arc<Metrics>,
+    /// Where the walk of newer messages stopped (a `seq`): the next pass goes on from there.
+    walked_through: Arc<AtomicI64>,
 }
 
 impl Retention {
@@ -95,7 +112,7 @@ impl Retention {
         clock: Clock,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { store, config: Arc::new(config), clock, metrics }
+        Self { store, config: Arc::new(config), clock, metrics, walked_through: Arc::default() }
     }
 
     /// One pass: everything due now, batch after batch until a batch comes back short.
@@ -119,12 +136,23 @@ impl Retention {
         let mut purged = Purged::default();
         let m = &self.metrics;
 
-        let finished = config.messages.map(before_ms);
-        let unconfirmed = config.messages.map(|kept| before_ms(kept + OFFLINE_WINDOW));
-        if finished.is_some() {
-            purged.messages =
-                drain(limit, between, || self.store.purge_messages(finished, unconfirmed, limit))
-                    .await?;
+        if let Some(kept) = config.messages {
+            let finished = before_ms(kept);
+            let unconfirmed = before_ms(kept + OFFLINE_WINDOW);
+            let walk = |after_seq, accepted_through_ms| MessagePurge {
+                after_seq,
+                accepted_through_ms,
+                finished_before_ms: finished,
+                unconfirmed_before_ms: unconfirmed,
+                recent_after_ms: before_ms(STATUSES_SOON),
+            };
+            let (old, through, _) = self.walk(walk(0, unconfirmed), limit, between).await?;
+            let from = self.walked_through.load(Ordering::Relaxed).max(through);
+            let (newer, through, kept) = self.walk(walk(from, finished), limit, between).await?;
+            // The next pass starts again at the first message kept only for now.
+            let resume = kept.map_or(through, |seq| seq - 1);
+            self.walked_through.store(resume.max(from), Ordering::Relaxed);
+            purged.messages = old + newer;
             Metrics::add(&m.purged_messages, purged.messages);
         }
         if let Some(kept) = config.inbound {
@@ -151,6 +179,31 @@ impl Retention {
             drain(limit, between, || self.store.purge_expired(&expired, limit)).await?;
         Metrics::add(&m.purged_expired, purged.expired);
         Ok(purged)
+    }
+
+    /// Walks the messages page by page from `walk.after_seq` while `between` says to go on:
+    /// how many were deleted, the last `seq` examined and the first kept only for now.
+    async fn walk<F, Fut>(
+        &self,
+        mut walk: MessagePurge,
+        limit: u32,
+        between: &F,
+    ) -> Result<(u64, i64, Option<i64>), StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<bool, StoreError>>,
+    {
+        let (mut deleted, mut kept) = (0, None);
+        loop {
+            let page = self.store.purge_messages(&walk, limit).await?;
+            deleted += page.deleted;
+            kept = kept.or(page.first_kept_seq);
+            walk.after_seq = page.through_seq;
+            if !page.more || !between().await? {
+                return Ok((deleted, walk.after_seq, kept));
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Runs a pass every `interval` while this replica holds the job's lease, until cancelled.

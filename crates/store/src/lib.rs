@@ -36,4 +36,4 @@ pub use model::{
     QueuedMessage, ShardBacklog, StatusPlan,
 };
 pub use model::{ContactCheck, InboundMessage, NewInbound, Reservation, StoredResponse};
-pub use model::{Expired, SandboxConversation};
+pub use model::{Expired, MessagePurge, PurgedPage, SandboxConversation};

@@ -367,6 +367,37 @@ pub struct Expired {
     pub windows_before_ms: i64,
 }
 
+/// A walk of the stored messages for [`crate::Retention::purge_messages`]: from which `seq`,
+/// up to which acceptance time, and what is finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessagePurge {
+    /// Examine the messages after this `seq`.
+    pub after_seq: i64,
+    /// Stop at the first one accepted after this (Unix ms): nothing newer can be due.
+    pub accepted_through_ms: i64,
+    /// `read` or `failed` messages that last changed at or before this (Unix ms) go.
+    pub finished_before_ms: i64,
+    /// `sent` or `delivered` ones that last changed at or before this (Unix ms) go.
+    pub unconfirmed_before_ms: i64,
+    /// `sent` or `delivered` ones accepted after this (Unix ms) may well be read soon: they
+    /// are kept only for now (see [`PurgedPage::first_kept_seq`]).
+    pub recent_after_ms: i64,
+}
+
+/// What one page of a [`MessagePurge`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgedPage {
+    pub deleted: u64,
+    /// The last `seq` examined (where the walk goes on), or `after_seq` if none was.
+    pub through_seq: i64,
+    /// Whether there may be more to examine: a whole page was, none accepted too late.
+    pub more: bool,
+    /// The first message examined that stays only for now: queued, finished but owed a
+    /// callback, or recent and not yet read. (An older one not yet confirmed stays until the
+    /// offline window has passed.)
+    pub first_kept_seq: Option<i64>,
+}
+
 /// A sandbox conversation (24 h of conversation-based pricing with one customer).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SandboxConversation {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::model::{Account, MediaInfo, Node, SandboxConversation};
+use crate::model::{Account, MediaInfo, MessagePurge, Node, PurgedPage, SandboxConversation};
 use crate::{
     Backend, Backlog, ContactCheck, Enqueued, Health, InboundMessage, Lease, MessageState,
     NewInbound, NewMessage, PendingCallback, QueueRead, Reservation, ShardBacklog, StatusPlan,
@@ -124,8 +124,9 @@ pub trait Pipeline: Send + Sync {
     /// so `seq` order is commit order: a reader never sees a lower `seq` appear after a higher.
     /// The account keeps the last `seq` committed, so each batch knows what came before it.
     async fn enqueue(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError>;
-    /// Queued messages of `shard` with `seq > after_seq`, in acceptance order, at most `limit`,
-    /// and how far that covers the shard; none once the account has moved past `generation`
+    /// Queued messages of `shard` with `seq > after_seq` (and not below the shard's floor, see
+    /// [`Pipeline::advance_queue_floor`]), in acceptance order, at most `limit`, and how far
+    /// that covers the shard; none once the account has moved past `generation`
     /// (a worker of an old shard count must not pick up rows just moved to it from another
     /// shard).
     async fn queued(
@@ -146,8 +147,20 @@ pub trait Pipeline: Send + Sync {
         now_ms: i64,
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError>;
+    /// Records that no message of the lease's shard below `floor` is queued any more (its
+    /// owner settled them all), so reads of the queue, of the backlog and a later owner start
+    /// there rather than at the shard's first message: no index names a message's status, so
+    /// the queue is walked along the shard's messages in `seq` order. Only ever raised, and
+    /// only by the lease's holder.
+    async fn advance_queue_floor(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        floor: i64,
+    ) -> Result<(), StoreError>;
     /// Messages of `shard` that were sent but not yet read: (id, status code, when it changed,
-    /// Unix ms, recipient), oldest first.
+    /// Unix ms, recipient), oldest first. Walks all the shard's stored messages: for an
+    /// upstream that resumes them when it takes a shard over (the sandbox), not a hot path.
     async fn unfinished(
         &self,
         shard: u32,
@@ -388,17 +401,19 @@ pub trait Retention: Send + Sync {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<bool, StoreError>;
-    /// Deletes finished messages: `read` or `failed` ones that changed at or before
-    /// `finished_before_ms`, and `sent` or `delivered` ones that have not changed since
-    /// `unconfirmed_before_ms`. Never a queued message, and never one with a callback still
-    /// waiting (every callback of a message is written when its status changes, so one that
-    /// last changed before the oldest waiting callback was written has none).
+    /// Examines up to `limit` stored messages after `walk.after_seq`, in `seq` order, up to the
+    /// first accepted after `walk.accepted_through_ms`, and deletes those finished: `read` or
+    /// `failed` ones that last changed at or before `finished_before_ms`, `sent` or
+    /// `delivered` ones at or before `unconfirmed_before_ms`. Never a queued message, and never
+    /// one with a callback still waiting (every callback of a message is written when its
+    /// status changes, so one that last changed before the oldest waiting callback was written
+    /// has none). No index names a message's status (its changes stay cheap), so retention
+    /// walks the messages in `seq` order, a page at a time.
     async fn purge_messages(
         &self,
-        finished_before_ms: Option<i64>,
-        unconfirmed_before_ms: Option<i64>,
+        walk: &MessagePurge,
         limit: u32,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<PurgedPage, StoreError>;
     /// Deletes customers' messages received at or before `before_ms` whose webhook was
     /// delivered.
     async fn purge_inbound(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;

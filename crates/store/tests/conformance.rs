@@ -39,6 +39,7 @@ conformance!(
     secrets,
     queue_shards_and_statuses,
     leases,
+    queue_floor,
     inbound_messages,
     media_chunks,
     unfinished_media,
@@ -343,6 +344,73 @@ async fn leases(store: Arc<dyn Store>) {
     assert_eq!(store.heartbeat("b", 12_100, 11_000, "{}").await.unwrap().len(), 1, "a left");
 }
 
+/// The queue is read from each shard's floor, which only the lease's holder raises; a shard
+/// count change moves what is queued above the lowest floor and gives every new shard that.
+async fn queue_floor(store: Arc<dyn Store>) {
+    use premise_store::{NewCallback, StatusPlan};
+    store.set_shards(2).await.unwrap();
+    let g = store.account().await.unwrap().generation;
+    // Recipients 4 and 6 are on shard 0, 5 on shard 1.
+    let enqueued = store
+        .enqueue(&[message(1, 4), message(2, 6), message(3, 5), message(4, 4), message(5, 5)])
+        .await
+        .unwrap();
+    let seq = |id: &str| {
+        enqueued.messages.iter().find(|(_, m)| m.id == id).map(|(_, m)| m.seq).expect("enqueued")
+    };
+    let ids = |read: premise_store::QueueRead| {
+        read.messages.into_iter().map(|m| m.id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(store.queued(0, g, 0, 10).await.unwrap()), ["m1", "m2", "m4"]);
+    // m1 is sent, and its worker says nothing below m2 is queued on shard 0.
+    let sent = |states: Vec<premise_store::MessageState>| StatusPlan {
+        updates: states.iter().map(|s| (s.id.clone(), 1)).collect(),
+        callbacks: Vec::<NewCallback>::new(),
+        upstream_ids: Vec::new(),
+    };
+    store.record_statuses(&["m1".to_owned()], 2_000, &sent).await.unwrap();
+    let a = store.acquire_lease(0, "a", g, 1_000, 500).await.unwrap().expect("free");
+    store.advance_queue_floor(&a, "a", seq("m2")).await.unwrap();
+    let b = premise_store::Lease { epoch: a.epoch + 1, ..a };
+    store.advance_queue_floor(&b, "b", seq("m4")).await.unwrap();
+    store.advance_queue_floor(&a, "a", seq("m1")).await.unwrap();
+    assert_eq!(
+        ids(store.queued(0, g, 0, 10).await.unwrap()),
+        ["m2", "m4"],
+        "from the holder's floor: neither another owner's nor a lower one counted"
+    );
+    assert_eq!(store.backlog().await.unwrap().queued, 4);
+    // A later owner of the shard in the same generation starts from the floor reached.
+    let c = store.acquire_lease(0, "c", g, 5_000, 500).await.unwrap().expect("expired");
+    assert_eq!(ids(store.queued(0, g, 0, 10).await.unwrap()), ["m2", "m4"]);
+    store.advance_queue_floor(&c, "c", seq("m4") + 1).await.unwrap();
+    assert!(store.queued(0, g, 0, 10).await.unwrap().messages.is_empty(), "m2, m4 below it");
+
+    // One shard: what is queued above the lowest floor of the two moves; shard 1 had no
+    // lease, so its floor is the account's (0), and m2 and m4 come back with the rest.
+    let account = store.set_shards(1).await.unwrap();
+    assert_eq!(
+        ids(store.queued(0, account.generation, 0, 10).await.unwrap()),
+        ["m2", "m3", "m4", "m5"],
+        "m1, sent, stays where it was"
+    );
+    let d = store.acquire_lease(0, "d", account.generation, 9_000, 500).await.unwrap();
+    let d = d.expect("a new generation, the old lease expired");
+    store.advance_queue_floor(&d, "d", seq("m3")).await.unwrap();
+    assert_eq!(
+        ids(store.queued(0, account.generation, 0, 10).await.unwrap()),
+        ["m3", "m4", "m5"],
+        "the floor of the new generation's lease"
+    );
+    assert_eq!(store.backlog().await.unwrap().queued, 3, "counted from the floor");
+    // Two shards again: every shard starts from the lowest floor (m3), not shard 0's old one.
+    let account = store.set_shards(2).await.unwrap();
+    let e = store.acquire_lease(0, "e", account.generation, 20_000, 500).await.unwrap();
+    assert!(e.is_some());
+    assert_eq!(ids(store.queued(0, account.generation, 0, 10).await.unwrap()), ["m4"]);
+    assert_eq!(ids(store.queued(1, account.generation, 0, 10).await.unwrap()), ["m3", "m5"]);
+}
+
 async fn inbound_messages(store: Arc<dyn Store>) {
     let payload = r#"{"from":"16315551234","id":"ABGGFlA5Fpa","type":"text","text":{"body":"hi"}}"#;
     assert_eq!(store.inbound("ABGGFlA5Fpa").await.unwrap(), None);
@@ -596,7 +664,11 @@ async fn retention(store: Arc<dyn Store>) {
 
     // Messages: m1 read with its callback still waiting, m2 failed earlier, m3 sent, m4
     // delivered later, m5 queued, m6 read later.
-    store.enqueue(&(1..=6).map(|n| message(n, 5)).collect::<Vec<_>>()).await.unwrap();
+    let enqueued =
+        store.enqueue(&(1..=6).map(|n| message(n, 5)).collect::<Vec<_>>()).await.unwrap();
+    let seq = |id: &str| {
+        enqueued.messages.iter().find(|(_, m)| m.id == id).map(|(_, m)| m.seq).expect("enqueued")
+    };
     let set = |id: &'static str, status: i16, callback: bool, now_ms: i64| {
         let store = store.clone();
         async move {
@@ -626,25 +698,59 @@ async fn retention(store: Arc<dyn Store>) {
         let store = store.clone();
         async move { store.message(id).await.unwrap().is_some() }
     };
-    let (finished, unconfirmed) = (Some(30_000), Some(30_000));
+    // A walk from `after`, up to messages accepted at `through`, with its two cutoffs.
+    let walk = |after_seq, accepted_through_ms, finished_before_ms, unconfirmed_before_ms| {
+        premise_store::MessagePurge {
+            after_seq,
+            accepted_through_ms,
+            finished_before_ms,
+            unconfirmed_before_ms,
+            recent_after_ms: 1_004,
+        }
+    };
+    let page = store.purge_messages(&walk(0, i64::MAX, 30_000, 30_000), 100).await.unwrap();
     assert_eq!(
-        store.purge_messages(finished, unconfirmed, 100).await.unwrap(),
-        1,
+        page.deleted, 1,
         "only m2: the others changed since m1's callback was written, which still waits"
     );
+    assert_eq!((page.through_seq, page.more), (seq("m6"), false), "all examined");
+    assert_eq!(page.first_kept_seq, Some(seq("m1")), "owed a callback: to be looked at again");
     assert!(!exists("m2").await && exists("m1").await && exists("m6").await);
     let waiting = store.pending_callbacks(&[0], 10).await.unwrap();
     store.delete_callbacks(&waiting.iter().map(|c| c.seq).collect::<Vec<_>>()).await.unwrap();
-    assert_eq!(store.purge_messages(finished, None, 1).await.unwrap(), 1, "batches of `limit`");
+
+    // Page by page, in `seq` order: a full page says there may be more.
+    let page = store.purge_messages(&walk(0, i64::MAX, 30_000, 0), 1).await.unwrap();
+    assert_eq!((page.deleted, page.through_seq, page.more), (1, seq("m1"), true));
+    assert_eq!(page.first_kept_seq, None);
     assert!(!exists("m1").await, "the oldest first");
-    assert_eq!(store.purge_messages(finished, None, 100).await.unwrap(), 1, "m6");
+    let page = store.purge_messages(&walk(seq("m1"), i64::MAX, 30_000, 0), 2).await.unwrap();
+    assert_eq!((page.deleted, page.through_seq, page.more), (0, seq("m4"), true), "m3, m4 kept");
+    assert_eq!(page.first_kept_seq, None, "not confirmed: left to the offline window");
+    let recent = premise_store::MessagePurge {
+        recent_after_ms: 1_002,
+        ..walk(seq("m1"), i64::MAX, 30_000, 0)
+    };
+    let page = store.purge_messages(&recent, 2).await.unwrap();
+    assert_eq!(page.first_kept_seq, Some(seq("m3")), "sent recently: may be read soon");
+    // The walk stops at the first message accepted after its bound (m6, at 1,006).
+    let page = store.purge_messages(&walk(seq("m4"), 1_005, 30_000, 0), 100).await.unwrap();
+    assert_eq!((page.deleted, page.through_seq, page.more), (0, seq("m5"), false));
+    assert_eq!(page.first_kept_seq, Some(seq("m5")), "queued");
+    assert!(exists("m6").await, "accepted after the walk's bound");
+    let page = store.purge_messages(&walk(seq("m4"), i64::MAX, 30_000, 0), 100).await.unwrap();
+    assert_eq!(page.deleted, 1, "m6");
     assert!(exists("m3").await, "sent: kept while unconfirmed ones are kept");
-    assert_eq!(store.purge_messages(None, Some(9_999), 100).await.unwrap(), 0);
-    assert_eq!(store.purge_messages(None, unconfirmed, 100).await.unwrap(), 1, "m3");
+    let unconfirmed = |before| walk(0, i64::MAX, 30_000, before);
+    assert_eq!(store.purge_messages(&unconfirmed(9_999), 100).await.unwrap().deleted, 0);
+    assert_eq!(store.purge_messages(&unconfirmed(30_000), 100).await.unwrap().deleted, 1, "m3");
     assert!(exists("m4").await, "delivered after the cutoff");
     assert!(exists("m5").await, "queued: never");
-    assert_eq!(store.purge_messages(Some(i64::MAX - 1), Some(i64::MAX - 1), 100).await.unwrap(), 1);
+    let all = walk(0, i64::MAX, i64::MAX - 1, i64::MAX - 1);
+    assert_eq!(store.purge_messages(&all, 100).await.unwrap().deleted, 1, "m4");
     assert!(exists("m5").await, "queued: never, however old");
+    let nothing = store.purge_messages(&walk(seq("m6"), i64::MAX, 0, 0), 100).await.unwrap();
+    assert_eq!((nothing.deleted, nothing.through_seq, nothing.more), (0, seq("m6"), false));
 
     // Customers' messages: kept until their webhook was delivered.
     let inbound = premise_store::NewInbound {

@@ -124,6 +124,12 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
     /// statuses still to come.
     async fn resume(&self, _unfinished: &[Unfinished]) {}
 
+    /// Whether [`Upstream::resume`] wants the unfinished messages: finding them walks the
+    /// shard's stored messages, so they are not looked for when nothing would use them.
+    fn resumes(&self) -> bool {
+        false
+    }
+
     /// Checks a template message before it is accepted: On-Premises hydrated templates when
     /// the send was requested, so template errors (2000, 2001, 2005, 2012) answered the POST.
     /// By default any well-formed template is accepted, and the far side's verdict comes back

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use premise_store::{Enqueued, QueuedMessage, Store};
+use premise_store::{Enqueued, Lease, QueuedMessage, Store};
 use premise_upstream::{Clock, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream};
 use premise_wire::{Message, MessageStatus, StatusError};
 use tokio::sync::broadcast;
@@ -36,6 +36,8 @@ pub(crate) struct ShardSender {
     pub shards: u32,
     /// The shard-count generation of this worker's lease.
     pub generation: i64,
+    /// The lease's epoch: only its holder raises the shard's floor.
+    pub epoch: i64,
     pub store: Arc<dyn Store>,
     pub upstream: Arc<dyn Upstream>,
     pub recorder: Recorder,
@@ -50,6 +52,10 @@ pub(crate) struct ShardSender {
 
 type Sent = (QueuedMessage, SendOutcome);
 
+/// How often a worker saves its shard's floor (one small write per shard): a later owner, and
+/// reads of the backlog, walk at most this much of the shard's settled messages.
+const FLOOR_EVERY_MS: i64 = 1_000;
+
 impl ShardSender {
     /// One step at `now_ms`: reads the store if a read is due, lets recipients whose backoff
     /// has run out go again, and takes the messages to send now, up to `room` (the head of each
@@ -58,6 +64,15 @@ impl ShardSender {
         if window.read_due(now_ms) {
             self.refill(window).await;
             window.was_read(now_ms, millis(self.config.poll_interval));
+        }
+        if let Some(floor) = window.floor_to_save(now_ms, FLOOR_EVERY_MS) {
+            let lease = Lease { shard: self.shard, epoch: self.epoch, generation: self.generation };
+            match self.store.advance_queue_floor(&lease, &self.config.node, floor).await {
+                Ok(()) => window.floor_was_saved(floor),
+                Err(e) => {
+                    tracing::warn!(shard = self.shard, error = %e, "cannot save the queue's floor");
+                }
+            }
         }
         window.release_due(now_ms);
         window.take(room)
@@ -159,6 +174,9 @@ impl ShardSender {
     /// Tells the upstream which of this shard's messages still await statuses (a previous
     /// owner may have died holding them).
     async fn resume(&self) {
+        if !self.upstream.resumes() {
+            return;
+        }
         match self.store.unfinished(self.shard, 100_000).await {
             Ok(rows) if !rows.is_empty() => {
                 let unfinished: Vec<Unfinished> = rows
@@ -318,6 +336,7 @@ mod tests {
             shard: 0,
             shards: 1,
             generation: 1,
+            epoch: 1,
             store: setup.store.clone(),
             upstream: Arc::new(Unreached),
             recorder: setup.recorder.clone(),

@@ -34,14 +34,24 @@ for_each_backend! {
                 return Ok(Account { shards, generation });
             }
             let count = i32::try_from(shards).map_err(|_| StoreError::Corrupt("shard count".into()))?;
-            sqlx::query("UPDATE account SET shards = $1, generation = generation + 1 WHERE id = 1")
-                .bind(count)
-                .execute(tx.conn())
+            // No queued message is below the lowest floor of the shards of this generation:
+            // the messages to move are found from it, and it is every new shard's floor.
+            let floor: i64 = sqlx::query_scalar(&format!("SELECT {QUEUE_FLOOR}"))
+                .fetch_one(tx.conn())
                 .await?;
+            sqlx::query(
+                "UPDATE account SET shards = $1, generation = generation + 1, queue_floor = $2
+                 WHERE id = 1",
+            )
+            .bind(count)
+            .bind(floor)
+            .execute(tx.conn())
+            .await?;
             // Queued messages and waiting callbacks move to their shard under the new count:
             // `premise_wire::shard_of` in SQL, for every row at once.
-            sqlx::query("UPDATE messages SET shard = recipient_crc % $1 WHERE status = 0")
+            sqlx::query("UPDATE messages SET shard = recipient_crc % $1 WHERE seq >= $2 AND status = 0")
                 .bind(i64::from(shards))
+                .bind(floor)
                 .execute(tx.conn())
                 .await?;
             sqlx::query("UPDATE callbacks SET shard = recipient_crc % $1")
@@ -131,13 +141,17 @@ for_each_backend! {
             limit: u32,
         ) -> Result<QueueRead, StoreError> {
             // One statement, one snapshot: the account's `last_seq` read with the rows says how
-            // far they cover the shard.
+            // far they cover the shard. The shard's floor bounds the walk along its index from
+            // below: a worker that starts (at 0) skips what earlier owners settled.
             let rows: Vec<QueueRow> = sqlx::query_as(
                 "SELECT m.seq, m.id, m.recipient, m.payload, a.last_seq
                  FROM account a
                  LEFT JOIN (
                      SELECT seq, id, recipient, payload FROM messages
-                     WHERE shard = $1 AND status = 0 AND seq > $2
+                     WHERE shard = $1 AND seq > $2 AND status = 0
+                       AND seq >= COALESCE(
+                           (SELECT queue_floor FROM shard_leases WHERE shard = $1 AND generation = $4),
+                           (SELECT queue_floor FROM account WHERE id = 1))
                      ORDER BY seq LIMIT $3) m ON TRUE
                  WHERE a.id = 1 AND a.generation = $4
                  ORDER BY m.seq",
@@ -152,9 +166,10 @@ for_each_backend! {
         }
 
         async fn backlog(&self) -> Result<Backlog, StoreError> {
-            let (queued, callbacks): (i64, i64) = sqlx::query_as(
-                "SELECT (SELECT count(*) FROM messages WHERE status = 0), (SELECT count(*) FROM callbacks)",
-            )
+            let (queued, callbacks): (i64, i64) = sqlx::query_as(&format!(
+                "SELECT (SELECT count(*) FROM messages WHERE seq >= {QUEUE_FLOOR} AND status = 0),
+                        (SELECT count(*) FROM callbacks)"
+            ))
             .fetch_one(self.reader())
             .await?;
             Ok(Backlog { queued: queued.unsigned_abs(), callbacks: callbacks.unsigned_abs() })
@@ -162,13 +177,13 @@ for_each_backend! {
 
         async fn shard_backlogs(&self) -> Result<Vec<ShardBacklog>, StoreError> {
             // The oldest queued message of a shard is its lowest `seq` (acceptance order), found
-            // on the queue index; only those rows are read for their acceptance time.
-            let queued: Vec<(i32, i64, i64)> = sqlx::query_as(
+            // from the floor on; only those rows are read for their acceptance time.
+            let queued: Vec<(i32, i64, i64)> = sqlx::query_as(&format!(
                 "SELECT q.shard, q.depth, m.accepted_at FROM
                    (SELECT shard, count(*) AS depth, min(seq) AS first FROM messages
-                    WHERE status = 0 GROUP BY shard) q
-                 JOIN messages m ON m.seq = q.first",
-            )
+                    WHERE seq >= {QUEUE_FLOOR} AND status = 0 GROUP BY shard) q
+                 JOIN messages m ON m.seq = q.first"
+            ))
             .fetch_all(self.reader())
             .await?;
             let callbacks: Vec<(i32, i64)> =
@@ -188,6 +203,27 @@ for_each_backend! {
             let states = Db::lock_states(&mut tx, ids).await?;
             let plan = plan(states);
             Db::write_plan(&mut tx, &plan, now_ms).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn advance_queue_floor(
+            &self,
+            lease: &Lease,
+            owner: &str,
+            floor: i64,
+        ) -> Result<(), StoreError> {
+            let mut tx = self.tx().await?;
+            sqlx::query(
+                "UPDATE shard_leases SET queue_floor = $4
+                 WHERE shard = $1 AND owner = $2 AND epoch = $3 AND queue_floor < $4",
+            )
+            .bind(shard_index(lease.shard)?)
+            .bind(owner)
+            .bind(lease.epoch)
+            .bind(floor)
+            .execute(tx.conn())
+            .await?;
             tx.commit().await?;
             Ok(())
         }
@@ -292,13 +328,17 @@ for_each_backend! {
             ttl_ms: i64,
         ) -> Result<Option<Lease>, StoreError> {
             let mut tx = self.tx().await?;
+            // A shard taken in a new generation starts from the floor the change set; one
+            // taken over within its generation keeps the floor its last owner reached.
             let epoch: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO shard_leases (shard, owner, epoch, generation, expires_at)
-                 SELECT $1, $2, 1, $3, $4 + $5
-                 WHERE $3 = (SELECT generation FROM account WHERE id = 1)
+                "INSERT INTO shard_leases (shard, owner, epoch, generation, expires_at, queue_floor)
+                 SELECT $1, $2, 1, $3, $4 + $5, queue_floor FROM account
+                 WHERE id = 1 AND generation = $3
                    AND NOT EXISTS (SELECT 1 FROM shard_leases WHERE generation < $3 AND expires_at > $4)
                  ON CONFLICT (shard) DO UPDATE SET owner = excluded.owner, epoch = shard_leases.epoch + 1,
-                     generation = excluded.generation, expires_at = excluded.expires_at
+                     generation = excluded.generation, expires_at = excluded.expires_at,
+                     queue_floor = CASE WHEN shard_leases.generation = excluded.generation
+                                        THEN shard_leases.queue_floor ELSE excluded.queue_floor END
                  WHERE shard_leases.expires_at <= $4
                  RETURNING epoch",
             )
@@ -351,6 +391,15 @@ for_each_backend! {
         }
     }
 }
+
+/// The lowest `seq` a queued message can have: the lowest floor of the current generation's
+/// shards, or the account's (set by the last change of the shard count) while a shard has
+/// none of its own yet.
+const QUEUE_FLOOR: &str = "(SELECT CASE WHEN count(l.shard) = a.shards THEN min(l.queue_floor)
+                                  ELSE min(a.queue_floor) END
+      FROM account a
+      LEFT JOIN shard_leases l ON l.generation = a.generation AND l.shard < a.shards
+      WHERE a.id = 1 GROUP BY a.shards)";
 
 /// A shard number as its `INTEGER` column holds it.
 pub(crate) fn shard_index(shard: u32) -> Result<i32, StoreError> {

@@ -1,14 +1,14 @@
 //! Retention: deleting what is finished, in batches, and leases of jobs one replica runs.
 //!
-//! Every delete picks at most `limit` rows by a subquery and deletes them by key, so a batch is
-//! one short write whatever the table's size. The outer statement repeats the conditions: on
-//! Postgres, a row changed by a concurrent transaction is judged again on its new version (a
-//! `sent` message whose `read` was just recorded is kept).
+//! Every delete picks at most `limit` rows (by a subquery, or for messages a page of `seq`s) and
+//! deletes them by key, so a batch is one short write whatever the table's size. The delete
+//! states the conditions itself: on Postgres, a row changed by a concurrent transaction is
+//! judged again on its new version (a `sent` message whose `read` was just recorded is kept).
 
 use async_trait::async_trait;
 
 use crate::store::Retention;
-use crate::{Expired, StoreError};
+use crate::{Expired, MessagePurge, PurgedPage, StoreError};
 
 /// When the oldest callback still waiting was written (Unix ms), or the largest time if none:
 /// a message or inbound message that last changed before it has no callback waiting.
@@ -45,20 +45,57 @@ for_each_backend! {
 
         async fn purge_messages(
             &self,
-            finished_before_ms: Option<i64>,
-            unconfirmed_before_ms: Option<i64>,
+            walk: &MessagePurge,
             limit: u32,
-        ) -> Result<u64, StoreError> {
-            let mut deleted = 0;
-            let kinds = [("3, 4", finished_before_ms, "updated_at"), ("1, 2", unconfirmed_before_ms, "seq")];
-            for (statuses, before, order) in kinds {
-                let Some(before) = before else { continue };
-                let condition = format!(
-                    "status IN ({statuses}) AND updated_at <= $1 AND updated_at < {OLDEST_WAITING_CALLBACK}"
-                );
-                deleted += self.delete_batch("messages", "seq", &condition, order, before, limit).await?;
-            }
-            Ok(deleted)
+        ) -> Result<PurgedPage, StoreError> {
+            let mut tx = self.tx().await?;
+            let page: Vec<(i64, i64, i16, i64)> = sqlx::query_as(
+                "SELECT seq, accepted_at, status, updated_at FROM messages
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(walk.after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(tx.conn())
+            .await?;
+            let oldest_callback: i64 = sqlx::query_scalar(&format!("SELECT {OLDEST_WAITING_CALLBACK}"))
+                .fetch_one(tx.conn())
+                .await?;
+            let due: Vec<_> =
+                page.iter().take_while(|(_, accepted, _, _)| *accepted <= walk.accepted_through_ms).collect();
+            let through_seq = due.last().map_or(walk.after_seq, |(seq, ..)| *seq);
+            let more = page.len() == limit as usize && due.len() == page.len();
+            // What stays only for now, to be looked at again: queued, owed a callback, or
+            // recent (an older message that cannot go yet waits for the offline window).
+            let first_kept_seq = due
+                .iter()
+                .find(|(_, accepted, status, updated_at)| {
+                    let finished = match status {
+                        0 => return true,
+                        1 | 2 => *updated_at <= walk.unconfirmed_before_ms,
+                        _ => *updated_at <= walk.finished_before_ms,
+                    };
+                    let owed = *updated_at >= oldest_callback;
+                    owed || (!finished && *accepted > walk.recent_after_ms)
+                })
+                .map(|(seq, ..)| *seq);
+            let deleted = if through_seq > walk.after_seq {
+                sqlx::query(&format!(
+                    "DELETE FROM messages WHERE seq > $1 AND seq <= $2
+                     AND ((status IN (3, 4) AND updated_at <= $3) OR (status IN (1, 2) AND updated_at <= $4))
+                     AND updated_at < {OLDEST_WAITING_CALLBACK}"
+                ))
+                .bind(walk.after_seq)
+                .bind(through_seq)
+                .bind(walk.finished_before_ms)
+                .bind(walk.unconfirmed_before_ms)
+                .execute(tx.conn())
+                .await?
+                .rows_affected()
+            } else {
+                0
+            };
+            tx.commit().await?;
+            Ok(PurgedPage { deleted, through_seq, more, first_kept_seq })
         }
 
         async fn purge_inbound(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {

@@ -185,6 +185,10 @@ impl Upstream for Sandbox {
         SendOutcome::Acknowledged { upstream_id: None, billing }
     }
 
+    fn resumes(&self) -> bool {
+        true
+    }
+
     async fn resume(&self, unfinished: &[Unfinished]) {
         for message in unfinished {
             let behaviour = test_numbers::lookup(&message.recipient);
