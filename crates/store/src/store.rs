@@ -346,14 +346,28 @@ pub trait SandboxState: Send + Sync {
     async fn customer_wrote(&self, wa_id: &str, at_ms: i64) -> Result<(), StoreError>;
     /// Customers who last wrote at or after `since_ms`: (wa_id, when).
     async fn customer_windows(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError>;
-    /// The open conversation with `wa_id`: the stored one if it has not expired by `now_ms`,
-    /// otherwise `candidate`, stored. Every replica bills in the same conversation.
+    /// The open conversation with each customer of `openings` (`wa_id`, a candidate), by
+    /// `wa_id`: the stored one if it has not expired by `now_ms`, otherwise the candidate,
+    /// stored; one write for them all (a customer named twice gets its first candidate).
+    /// Every replica bills in the same conversation.
+    async fn open_conversations(
+        &self,
+        openings: &[(String, SandboxConversation)],
+        now_ms: i64,
+    ) -> Result<std::collections::HashMap<String, SandboxConversation>, StoreError>;
+
+    /// [`SandboxState::open_conversations`] for one customer.
     async fn open_conversation(
         &self,
         wa_id: &str,
         candidate: &SandboxConversation,
         now_ms: i64,
-    ) -> Result<SandboxConversation, StoreError>;
+    ) -> Result<SandboxConversation, StoreError> {
+        let opening = [(wa_id.to_owned(), candidate.clone())];
+        let mut open = self.open_conversations(&opening, now_ms).await?;
+        open.remove(wa_id)
+            .ok_or_else(|| StoreError::Corrupt(format!("no conversation returned for {wa_id}")))
+    }
 }
 
 /// What the Cloud bridge keeps so that every replica shares it: the Cloud API's ids of sent

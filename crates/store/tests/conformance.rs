@@ -626,6 +626,23 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
         "c4",
         "per customer"
     );
+    // Several in one write: each customer's open one kept, new ones stored, a customer named
+    // twice gets its first candidate.
+    let openings = [
+        ("1555".to_owned(), conversation("c5", 12_000)),
+        ("1777".to_owned(), conversation("c6", 12_000)),
+        ("1777".to_owned(), conversation("c7", 13_000)),
+        ("1666".to_owned(), conversation("c8", 12_000)),
+    ];
+    let open = store.open_conversations(&openings, 8_000).await.unwrap();
+    let ids = |wa_id: &str| open.get(wa_id).map(|c| c.id.as_str());
+    assert_eq!(open.len(), 3);
+    assert_eq!((ids("1555"), ids("1777"), ids("1666")), (Some("c3"), Some("c6"), Some("c4")));
+    let expired = [("1555".to_owned(), conversation("c10", 19_000))];
+    let open = store.open_conversations(&expired, 9_000).await.unwrap();
+    assert_eq!(open["1555"].id, "c10", "c3 expired at 9,000: replaced");
+    let again = store.open_conversation("1777", &conversation("c9", 20_000), 11_000).await.unwrap();
+    assert_eq!(again.id, "c6", "stored");
 }
 
 async fn cloud_media(store: Arc<dyn Store>) {

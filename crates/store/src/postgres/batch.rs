@@ -4,8 +4,12 @@
 use sqlx::{Postgres, Row};
 
 use super::PgStore;
+use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::tx::Tx;
-use crate::{CallbackRow, ContactCheck, MessageState, NewMessage, StatusPlan, StoreError};
+use crate::{
+    CallbackRow, ContactCheck, MessageState, NewMessage, SandboxConversation, StatusPlan,
+    StoreError,
+};
 
 impl PgStore {
     /// Inserts the batch's messages, each on its shard; their `seq`s, in batch order.
@@ -192,6 +196,37 @@ impl PgStore {
         Ok(rows
             .into_iter()
             .map(|(number, wa_id, checked_at)| ContactCheck { number, wa_id, checked_at })
+            .collect())
+    }
+
+    /// Opens (or finds open) the conversations of distinct customers, in one statement: atomic
+    /// by itself, so without BEGIN and COMMIT around it.
+    pub(crate) async fn upsert_conversations(
+        &self,
+        openings: &[&(String, SandboxConversation)],
+        now_ms: i64,
+    ) -> Result<Vec<(String, SandboxConversation)>, StoreError> {
+        let wa_ids: Vec<&str> = openings.iter().map(|(w, _)| w.as_str()).collect();
+        let ids: Vec<&str> = openings.iter().map(|(_, c)| c.id.as_str()).collect();
+        let user_initiated: Vec<bool> = openings.iter().map(|(_, c)| c.user_initiated).collect();
+        let expires: Vec<i64> = openings.iter().map(|(_, c)| c.expires_ms).collect();
+        let rows: Vec<(String, String, bool, i64)> = sqlx::query_as(&format!(
+            "INSERT INTO sandbox_conversations (wa_id, id, user_initiated, expires_ms)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::bigint[])
+             {KEEP_OPEN_CONVERSATION}"
+        ))
+        .bind(&wa_ids)
+        .bind(&ids)
+        .bind(&user_initiated)
+        .bind(&expires)
+        .bind(now_ms)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(wa_id, id, user_initiated, expires_ms)| {
+                (wa_id, SandboxConversation { id, user_initiated, expires_ms })
+            })
             .collect())
     }
 }

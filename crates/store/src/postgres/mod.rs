@@ -34,9 +34,6 @@ impl PgStore {
     pub(crate) const FOR_UPDATE: &'static str = " FOR UPDATE";
     pub(crate) const FOR_SHARE: &'static str = " FOR SHARE";
     pub(crate) const BEGIN: &'static str = "BEGIN";
-    /// A single statement is atomic: it needs no transaction around it (saving the BEGIN and
-    /// COMMIT round trips).
-    pub(crate) const SINGLE_STATEMENTS_AUTOCOMMIT: bool = true;
 
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
         let connect: PgConnectOptions = url.parse()?;

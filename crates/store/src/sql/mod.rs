@@ -48,7 +48,7 @@ mod inventory;
 mod media;
 mod pipeline;
 mod retention;
-mod sandbox;
+pub(crate) mod sandbox;
 
 /// `statement` with the backend's row-lock clause appended.
 fn locking(statement: &str, clause: &str) -> String {

@@ -1,6 +1,8 @@
 //! The sandbox's shared state: its template registry, its clock, when each customer last
 //! wrote and the open conversations, so every replica emulates the same network.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 
 use crate::store::SandboxState;
@@ -99,39 +101,27 @@ for_each_backend! {
             .await?)
         }
 
-        async fn open_conversation(
+        async fn open_conversations(
             &self,
-            wa_id: &str,
-            candidate: &SandboxConversation,
+            openings: &[(String, SandboxConversation)],
             now_ms: i64,
-        ) -> Result<SandboxConversation, StoreError> {
-            // One statement: the stored conversation if it is still open, else the candidate.
-            let query = sqlx::query_as(
-                "INSERT INTO sandbox_conversations (wa_id, id, user_initiated, expires_ms)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (wa_id) DO UPDATE SET
-                     id = CASE WHEN sandbox_conversations.expires_ms <= $5
-                          THEN excluded.id ELSE sandbox_conversations.id END,
-                     user_initiated = CASE WHEN sandbox_conversations.expires_ms <= $5
-                          THEN excluded.user_initiated ELSE sandbox_conversations.user_initiated END,
-                     expires_ms = CASE WHEN sandbox_conversations.expires_ms <= $5
-                          THEN excluded.expires_ms ELSE sandbox_conversations.expires_ms END
-                 RETURNING id, user_initiated, expires_ms",
-            )
-            .bind(wa_id)
-            .bind(&candidate.id)
-            .bind(candidate.user_initiated)
-            .bind(candidate.expires_ms)
-            .bind(now_ms);
-            let open = if Db::SINGLE_STATEMENTS_AUTOCOMMIT {
-                query.fetch_one(&self.writer).await?
-            } else {
-                let mut tx = self.tx().await?;
-                let open = query.fetch_one(tx.conn()).await?;
-                tx.commit().await?;
-                open
-            };
-            Ok(open)
+        ) -> Result<HashMap<String, SandboxConversation>, StoreError> {
+            // A customer named twice would be upserted twice in one statement: its first.
+            let mut seen = HashSet::new();
+            let distinct: Vec<&(String, SandboxConversation)> =
+                openings.iter().filter(|(wa_id, _)| seen.insert(wa_id.as_str())).collect();
+            Ok(self.upsert_conversations(&distinct, now_ms).await?.into_iter().collect())
         }
     }
 }
+
+/// What an upsert of a conversation does on conflict (`$5` is now, Unix ms): the stored
+/// conversation stays while it is open, an expired one is replaced by the candidate.
+pub(crate) const KEEP_OPEN_CONVERSATION: &str = "ON CONFLICT (wa_id) DO UPDATE SET
+     id = CASE WHEN sandbox_conversations.expires_ms <= $5
+          THEN excluded.id ELSE sandbox_conversations.id END,
+     user_initiated = CASE WHEN sandbox_conversations.expires_ms <= $5
+          THEN excluded.user_initiated ELSE sandbox_conversations.user_initiated END,
+     expires_ms = CASE WHEN sandbox_conversations.expires_ms <= $5
+          THEN excluded.expires_ms ELSE sandbox_conversations.expires_ms END
+ RETURNING wa_id, id, user_initiated, expires_ms";

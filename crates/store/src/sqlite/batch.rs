@@ -4,8 +4,12 @@
 use sqlx::{Row, Sqlite};
 
 use super::SqliteStore;
+use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::tx::Tx;
-use crate::{CallbackRow, ContactCheck, MessageState, NewMessage, StatusPlan, StoreError};
+use crate::{
+    CallbackRow, ContactCheck, MessageState, NewMessage, SandboxConversation, StatusPlan,
+    StoreError,
+};
 
 impl SqliteStore {
     /// Inserts the batch's messages, each on its shard; their `seq`s, in batch order.
@@ -169,5 +173,33 @@ impl SqliteStore {
             }
         }
         Ok(found)
+    }
+
+    /// Opens (or finds open) the conversations of distinct customers, in one transaction.
+    pub(crate) async fn upsert_conversations(
+        &self,
+        openings: &[&(String, SandboxConversation)],
+        now_ms: i64,
+    ) -> Result<Vec<(String, SandboxConversation)>, StoreError> {
+        let mut tx = self.tx().await?;
+        let mut open = Vec::with_capacity(openings.len());
+        for (wa_id, candidate) in openings {
+            let (wa_id, id, user_initiated, expires_ms): (String, String, bool, i64) =
+                sqlx::query_as(&format!(
+                    "INSERT INTO sandbox_conversations (wa_id, id, user_initiated, expires_ms)
+                     VALUES ($1, $2, $3, $4)
+                     {KEEP_OPEN_CONVERSATION}"
+                ))
+                .bind(wa_id)
+                .bind(&candidate.id)
+                .bind(candidate.user_initiated)
+                .bind(candidate.expires_ms)
+                .bind(now_ms)
+                .fetch_one(tx.conn())
+                .await?;
+            open.push((wa_id, SandboxConversation { id, user_initiated, expires_ms }));
+        }
+        tx.commit().await?;
+        Ok(open)
     }
 }

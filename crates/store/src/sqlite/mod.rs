@@ -37,9 +37,6 @@ impl SqliteStore {
     pub(crate) const FOR_SHARE: &'static str = "";
     /// Takes the write lock at once, rather than when the first write comes.
     pub(crate) const BEGIN: &'static str = "BEGIN IMMEDIATE";
-    /// Every write goes through a transaction of its own (see [`crate::tx`]: a failed write
-    /// must never leave the connection inside one).
-    pub(crate) const SINGLE_STATEMENTS_AUTOCOMMIT: bool = false;
 
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
         let connect = SqliteConnectOptions::from_str(url)?

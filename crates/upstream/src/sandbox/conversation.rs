@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use premise_store::{SandboxConversation, Store};
 use premise_wire::{Billing, Conversation, ConversationOrigin, Pricing};
+use tokio::sync::oneshot;
 
 use super::window::{WINDOW_MS, window_open};
 
@@ -61,6 +62,55 @@ impl Open {
 #[derive(Debug, Default)]
 pub struct Conversations {
     open: Mutex<Known>,
+    openings: Openings,
+}
+
+/// Conversations to open in the store, written together: while one write is under way the
+/// next ones gather, and whoever writes next writes them all (a group commit). Ten thousand
+/// new customers in the first seconds of a load were ten thousand commits.
+#[derive(Debug, Default)]
+struct Openings {
+    waiting: Mutex<Vec<Opening>>,
+    /// Held by the one writing.
+    writer: tokio::sync::Mutex<()>,
+}
+
+type Opening = (String, SandboxConversation, oneshot::Sender<Result<SandboxConversation, String>>);
+
+impl Openings {
+    async fn open(
+        &self,
+        store: &dyn Store,
+        wa_id: &str,
+        candidate: SandboxConversation,
+        now_ms: i64,
+    ) -> Result<SandboxConversation, String> {
+        let (answer, mut answered) = oneshot::channel();
+        self.waiting.lock().map_err(|e| e.to_string())?.push((wa_id.to_owned(), candidate, answer));
+        let _writing = self.writer.lock().await;
+        // The previous writer may have written this one along with its own.
+        if let Ok(done) = answered.try_recv() {
+            return done;
+        }
+        let batch = std::mem::take(&mut *self.waiting.lock().map_err(|e| e.to_string())?);
+        let openings: Vec<(String, SandboxConversation)> =
+            batch.iter().map(|(wa_id, candidate, _)| (wa_id.clone(), candidate.clone())).collect();
+        match store.open_conversations(&openings, now_ms).await {
+            Ok(mut open) => {
+                for (wa_id, _, answer) in batch {
+                    let stored = open.get(&wa_id).cloned().ok_or("no conversation stored".into());
+                    let _ = answer.send(stored);
+                }
+                open.remove(wa_id).ok_or_else(|| "no conversation stored".to_owned())
+            }
+            Err(e) => {
+                for (_, _, answer) in batch {
+                    let _ = answer.send(Err(e.to_string()));
+                }
+                Err(e.to_string())
+            }
+        }
+    }
 }
 
 /// The conversations known here, and when expired ones were last dropped.
@@ -96,7 +146,7 @@ impl Conversations {
                     user_initiated: candidate.user_initiated,
                     expires_ms: candidate.expires_ms,
                 };
-                match store.open_conversation(wa_id, &stored, now_ms).await {
+                match self.openings.open(store, wa_id, stored, now_ms).await {
                     Ok(open) => Open {
                         id: open.id,
                         user_initiated: open.user_initiated,
