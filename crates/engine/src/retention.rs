@@ -15,11 +15,13 @@
 //! Messages are walked in `seq` (acceptance) order, as no index names their status. A pass
 //! makes two walks: the oldest messages, accepted before the offline window and `messages`
 //! ago, from the start (nearly all of them go: what stays is queued or waits for a callback);
-//! then the newer ones up to `messages` ago, from where the last pass stopped (at the first
-//! message it kept only for now: queued, owed a callback, or recent and not yet read), so each
-//! is examined about once.
-//! A message kept by that second walk because it is not yet read (and was sent more than a
-//! day ago) is found again by the first once it is past the offline window.
+//! then the newer ones, accepted up to `messages` and a lag ago (the lag: `messages`, at most a
+//! day, by which nearly every message that will be read has been), from where the last pass
+//! stopped (at the first message it kept only for now: queued, owed a callback, or recent and
+//! not yet finished), so each is examined about once. A message that second walk keeps because
+//! it was not yet read, or read only late, is found again by the first once it is past the
+//! offline window. So a message read within a day goes between `messages` after it was read
+//! and a day later; one never read, or read later, once the offline window has passed too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -36,8 +38,9 @@ use crate::Metrics;
 /// `read` can come, so a `sent` or `delivered` message is finished.
 pub const OFFLINE_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// How long after it was sent a message not yet read is likely to be read still: younger ones
-/// are looked at again by every pass (with a short `messages` setting), older ones are left to
+/// How long after it was sent a message is likely to be read still: the walk of newer messages
+/// waits this much (at most) beyond `messages` before it looks at one, and looks again at
+/// younger ones that cannot go yet (with a short `messages` setting); older ones are left to
 /// the walk of what is past the offline window.
 const STATUSES_SOON: Duration = Duration::from_secs(24 * 3600);
 
@@ -148,9 +151,10 @@ impl Retention {
             };
             let (old, through, _) = self.walk(walk(0, unconfirmed), limit, between).await?;
             let from = self.walked_through.load(Ordering::Relaxed).max(through);
-            let (newer, through, kept) = self.walk(walk(from, finished), limit, between).await?;
+            let lagged = before_ms(kept + kept.min(STATUSES_SOON));
+            let (newer, through, kept_seq) = self.walk(walk(from, lagged), limit, between).await?;
             // The next pass starts again at the first message kept only for now.
-            let resume = kept.map_or(through, |seq| seq - 1);
+            let resume = kept_seq.map_or(through, |seq| seq - 1);
             self.walked_through.store(resume.max(from), Ordering::Relaxed);
             purged.messages = old + newer;
             Metrics::add(&m.purged_messages, purged.messages);
@@ -260,4 +264,71 @@ where
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use premise_store::{MessageState, StatusPlan};
+
+    use super::*;
+    use crate::testing::{T0, message, setup};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    /// With the default week, on a driven clock: a message read within a day goes a week
+    /// after it was read, give or take a day; one read later, or never, stays until the
+    /// offline window has passed too; a queued one never goes.
+    #[tokio::test]
+    async fn a_message_goes_a_week_after_its_read_or_after_the_offline_window() {
+        let setup = setup().await;
+        let store = setup.store.clone();
+        let batch = ["read-soon", "read-late", "delivered", "queued"]
+            .iter()
+            .enumerate()
+            .map(|(n, id)| message(id, &format!("1631555000{n}")))
+            .collect::<Vec<_>>();
+        store.enqueue(&batch).await.unwrap();
+        let set = |id: &str, status: i16, at: Duration| {
+            let store = store.clone();
+            let ids = [id.to_owned()];
+            async move {
+                let plan = move |states: Vec<MessageState>| StatusPlan {
+                    updates: states.iter().map(|s| (s.id.clone(), status)).collect(),
+                    ..StatusPlan::default()
+                };
+                store.record_statuses(&ids, T0 + millis(at), &plan).await.unwrap();
+            }
+        };
+        set("read-soon", 3, HOUR).await;
+        set("delivered", 2, Duration::from_secs(60)).await;
+        set("read-late", 3, 2 * DAY).await;
+        let metrics = Metrics::new(setup.clock.clone());
+        let retention =
+            Retention::new(store.clone(), RetentionConfig::default(), setup.clock.clone(), metrics);
+        let left = || async {
+            let mut left = Vec::new();
+            for id in ["read-soon", "read-late", "delivered", "queued"] {
+                if store.message(id).await.unwrap().is_some() {
+                    left.push(id);
+                }
+            }
+            left
+        };
+
+        setup.clock.advance(7 * DAY + 2 * HOUR);
+        assert_eq!(
+            retention.run().await.unwrap().messages,
+            0,
+            "a week after the read, not yet a day more"
+        );
+        setup.clock.advance(DAY);
+        assert_eq!(retention.run().await.unwrap().messages, 1);
+        assert_eq!(left().await, ["read-late", "delivered", "queued"]);
+        setup.clock.advance(2 * DAY);
+        assert_eq!(retention.run().await.unwrap().messages, 0, "read late: left for the window");
+        setup.clock.advance(30 * DAY);
+        assert_eq!(retention.run().await.unwrap().messages, 2, "past the offline window too");
+        assert_eq!(left().await, ["queued"], "queued: never");
+    }
 }
