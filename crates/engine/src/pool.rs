@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::WebhookHttp;
 use crate::dispatcher::{Dispatcher, PERMITS, ShardSet};
-use crate::sender::ShardSender;
+use crate::sender::{QueueWatch, ShardSender};
 use crate::{EngineConfig, Metrics, Recorder, SettingsCache};
 
 /// The replicas alive as this one last saw them, and the shards it holds.
@@ -87,7 +87,14 @@ impl ShardPool {
     }
 
     async fn run(self, cancel: CancellationToken, view: NodeView) {
-        let shared = Shared { shards: ShardSet::default() };
+        let shared = Shared { shards: ShardSet::default(), watch: Arc::default() };
+        let stop_watch = CancellationToken::new();
+        let watch = shared.watch.spawn(
+            self.store.clone(),
+            self.clock.clone(),
+            self.config.poll_interval / 2,
+            stop_watch.clone(),
+        );
         // One dispatcher for every shard this process holds; it outlives the workers, which
         // register their shards with it while they hold them.
         let stop_dispatcher = CancellationToken::new();
@@ -122,7 +129,8 @@ impl ShardPool {
         }
         self.stop_all(held).await;
         stop_dispatcher.cancel();
-        let _ = dispatcher.await;
+        stop_watch.cancel();
+        let _ = tokio::join!(dispatcher, watch);
     }
 
     async fn tick(
@@ -241,6 +249,7 @@ impl ShardPool {
             committed: Some(self.committed.subscribe()),
             metrics: self.metrics.clone(),
             clock: self.clock.clone(),
+            watch: shared.watch.clone(),
         };
         // The sender records each outcome before finishing it, and the shard leaves the
         // dispatcher only once no callback of it is in flight: when both are done everything
@@ -297,6 +306,7 @@ fn millis(duration: std::time::Duration) -> i64 {
 
 struct Shared {
     shards: ShardSet,
+    watch: Arc<QueueWatch>,
 }
 
 #[cfg(test)]
@@ -322,7 +332,7 @@ mod tests {
     }
 
     fn shared() -> Shared {
-        Shared { shards: ShardSet::default() }
+        Shared { shards: ShardSet::default(), watch: Arc::default() }
     }
 
     /// Two replicas on one store, ticking on a driven clock: the first takes the shard; when it

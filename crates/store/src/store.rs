@@ -136,6 +136,9 @@ pub trait Pipeline: Send + Sync {
         after_seq: i64,
         limit: u32,
     ) -> Result<QueueRead, StoreError>;
+    /// The last `seq` committed (by any replica): a worker that has taken in its shard's
+    /// messages up to it has nothing new to read.
+    async fn committed_through(&self) -> Result<i64, StoreError>;
     async fn backlog(&self) -> Result<Backlog, StoreError>;
     /// The backlog of each shard that has any, by shard (for monitoring; not on a hot path).
     async fn shard_backlogs(&self) -> Result<Vec<ShardBacklog>, StoreError>;

@@ -13,6 +13,7 @@
 //! [`ShardSender::step`] is one unit of work at a given time; [`ShardSender::settle`] takes in
 //! how a send ended; [`ShardSender::run`] is the loop around them.
 
+mod watch;
 mod window;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use self::watch::QueueWatch;
 pub(crate) use self::window::Window;
 use crate::{EngineConfig, Metrics, Recorder, retry};
 
@@ -48,6 +50,8 @@ pub(crate) struct ShardSender {
     pub committed: Option<broadcast::Receiver<Arc<Enqueued>>>,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
+    /// How far the store's queue reaches, watched for the whole replica.
+    pub watch: Arc<QueueWatch>,
 }
 
 type Sent = (QueuedMessage, SendOutcome);
@@ -62,8 +66,14 @@ impl ShardSender {
     /// ready recipient). The caller sends each and hands the outcome to [`ShardSender::settle`].
     pub async fn step(&self, window: &mut Window, now_ms: i64, room: usize) -> Vec<QueuedMessage> {
         if window.read_due(now_ms) {
-            self.refill(window).await;
-            window.was_read(now_ms, millis(self.config.poll_interval));
+            let poll = millis(self.config.poll_interval);
+            // Nothing committed past what the window covers: nothing to read.
+            let idle =
+                window.covered().is_some_and(|c| self.watch.nothing_past(c, now_ms, 2 * poll));
+            if !idle {
+                self.refill(window).await;
+            }
+            window.was_read(now_ms, poll);
         }
         if let Some(floor) = window.floor_to_save(now_ms, FLOOR_EVERY_MS) {
             let lease = Lease { shard: self.shard, epoch: self.epoch, generation: self.generation };
@@ -154,7 +164,10 @@ impl ShardSender {
                 },
                 batch = recv(&mut committed), if !stopping && committed.is_some() => {
                     let follows = match batch {
-                        Ok(batch) => window.follow(&batch, self.shard, self.generation, self.config.shard_buffer),
+                        Ok(batch) => {
+                            self.watch.committed(batch.last_seq);
+                            window.follow(&batch, self.shard, self.generation, self.config.shard_buffer)
+                        }
                         Err(RecvError::Lagged(_)) => false,
                         Err(RecvError::Closed) => {
                             committed = None;
@@ -345,6 +358,7 @@ mod tests {
             committed: None,
             metrics: Metrics::new(setup.clock.clone()),
             clock: setup.clock.clone(),
+            watch: Arc::default(),
         }
     }
 
@@ -402,6 +416,22 @@ mod tests {
         assert!(sender.step(&mut window, T0 + poll - 1, 64).await.is_empty(), "not read yet");
         assert_eq!(window.wake_at(), T0 + poll);
         assert_eq!(ids(&sender.step(&mut window, T0 + poll, 64).await), ["c1"]);
+    }
+
+    /// With a fresh watch of the store that knows of nothing past what the window covers, a
+    /// due read is skipped; once it learns of a later commit, the shard is read.
+    #[tokio::test]
+    async fn the_store_is_read_only_when_the_watch_knows_of_something_newer() {
+        let setup = setup().await;
+        let sender = sender(&setup);
+        let poll = millis(setup.config.poll_interval);
+        let mut window = Window::default();
+        assert!(sender.step(&mut window, T0, 64).await.is_empty(), "the first read");
+        let enqueued = setup.store.enqueue(&[message("e1", "16315550004")]).await.unwrap();
+        sender.watch.read(0, T0 + poll);
+        assert!(sender.step(&mut window, T0 + poll, 64).await.is_empty(), "skipped");
+        sender.watch.read(enqueued.last_seq, T0 + 2 * poll);
+        assert_eq!(ids(&sender.step(&mut window, T0 + 2 * poll, 64).await), ["e1"]);
     }
 
     /// A queued message whose stored request no longer reads back (damaged, or a rule

@@ -27,6 +27,8 @@ pub(crate) struct Window {
     next_read_ms: i64,
     /// When it was last read.
     last_read_ms: i64,
+    /// Whether the store has been read at all (a worker always reads it first).
+    read_once: bool,
     /// When the shard's floor is next saved (Unix ms), and the floor saved last.
     floor_due_ms: i64,
     floor_saved: i64,
@@ -48,8 +50,15 @@ impl Window {
 
     /// Takes in what a store read returned.
     pub fn read(&mut self, read: QueueRead) {
+        self.read_once = true;
         self.add(read.messages);
         self.covered = self.covered.max(read.covered_through);
+    }
+
+    /// How far the shard's queue has been taken in, once the store has been read; `None`
+    /// before the first read.
+    pub fn covered(&self) -> Option<i64> {
+        self.read_once.then_some(self.covered)
     }
 
     /// Whether the store is to be read at `now_ms`.

@@ -165,6 +165,12 @@ for_each_backend! {
             Ok(queue_read(rows, after_seq, limit))
         }
 
+        async fn committed_through(&self) -> Result<i64, StoreError> {
+            Ok(sqlx::query_scalar("SELECT last_seq FROM account WHERE id = 1")
+                .fetch_one(self.reader())
+                .await?)
+        }
+
         async fn backlog(&self) -> Result<Backlog, StoreError> {
             let (queued, callbacks): (i64, i64) = sqlx::query_as(&format!(
                 "SELECT (SELECT count(*) FROM messages WHERE seq >= {QUEUE_FLOOR} AND status = 0),
