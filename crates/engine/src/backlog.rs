@@ -42,18 +42,15 @@ impl Backlog {
         cancel: CancellationToken,
     ) -> JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
-            loop {
+        crate::every::every(clock, every, cancel, move || {
+            let (this, store) = (this.clone(), store.clone());
+            async move {
                 match store.backlog().await {
                     Ok(b) => {
                         this.queued.store(b.queued, Ordering::Relaxed);
                         this.callbacks.store(b.callbacks, Ordering::Relaxed);
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot count the backlog"),
-                }
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = clock.sleep(every) => {}
                 }
             }
         })

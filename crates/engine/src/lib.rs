@@ -6,7 +6,7 @@
 //!                                                   ▼
 //!                         upstream ──acks, statuses──▶ Recorder ──▶ store (callbacks)
 //!                                                                     │
-//!                                          Dispatcher (per leased shard) ──POST──▶ webhooks.url
+//!                                   Dispatcher (one per process) ──POST──▶ webhooks.url
 //! ```
 //!
 //! The store is the truth: every in-memory structure here (worker queues, retry timers,
@@ -19,6 +19,7 @@ mod config;
 mod dispatcher;
 mod engine;
 mod enqueue;
+mod every;
 mod ids;
 pub mod lifecycle;
 pub mod metrics;

@@ -196,8 +196,9 @@ impl Metrics {
         cancel: CancellationToken,
     ) -> JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
-            loop {
+        crate::every::every(self.clock.clone(), every, cancel, move || {
+            let (this, store) = (this.clone(), store.clone());
+            async move {
                 match tokio::try_join!(store.shard_backlogs(), store.account()) {
                     Ok((shards, account)) => {
                         *this.shards.write().expect("metrics lock") = shards;
@@ -205,10 +206,6 @@ impl Metrics {
                         this.refreshed_at_ms.store(this.clock.now_ms(), Ordering::Relaxed);
                     }
                     Err(e) => tracing::warn!(error = %e, "metrics: cannot read the shard backlog"),
-                }
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = this.clock.sleep(every) => {}
                 }
             }
         })

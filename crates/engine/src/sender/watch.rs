@@ -52,15 +52,12 @@ impl QueueWatch {
         cancel: CancellationToken,
     ) -> JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
-            loop {
+        crate::every::every(clock.clone(), every, cancel, move || {
+            let (this, store, clock) = (this.clone(), store.clone(), clock.clone());
+            async move {
                 match store.committed_through().await {
                     Ok(last_seq) => this.read(last_seq, clock.now_ms()),
                     Err(e) => tracing::debug!(error = %e, "cannot read how far the queue reaches"),
-                }
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = clock.sleep(every) => {}
                 }
             }
         })
