@@ -75,6 +75,8 @@ pub(crate) struct ShardPool {
 struct Held {
     lease: Lease,
     valid_until: Arc<AtomicI64>,
+    /// The shard's floor as its worker last saw it, recorded with each renewal.
+    floor: Arc<AtomicI64>,
     stop: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -156,9 +158,13 @@ impl ShardPool {
         let mut lost = Vec::new();
         for (shard, h) in held.iter() {
             if h.task.is_finished() {
-                self.store.release_lease(&h.lease, &self.config.node).await?;
+                self.store.release_lease(&h.lease, &self.config.node, h.floor()).await?;
                 lost.push(*shard);
-            } else if self.store.renew_lease(&h.lease, &self.config.node, now, ttl).await? {
+            } else if self
+                .store
+                .renew_lease(&h.lease, &self.config.node, now, ttl, h.floor())
+                .await?
+            {
                 h.valid_until.store(now + ttl - ttl / 5, Ordering::Relaxed);
                 if h.lease.generation != account.generation && !h.stop.is_cancelled() {
                     tracing::info!(shard, "the shard count changed: handing the shard back");
@@ -235,12 +241,12 @@ impl ShardPool {
 
     fn spawn_worker(&self, lease: Lease, shards: u32, valid_until: i64, shared: &Shared) -> Held {
         let valid_until = Arc::new(AtomicI64::new(valid_until));
+        let floor = Arc::new(AtomicI64::new(0));
         let stop = CancellationToken::new();
         let sender = ShardSender {
             shard: lease.shard,
             shards,
             generation: lease.generation,
-            epoch: lease.epoch,
             store: self.store.clone(),
             upstream: self.upstream.clone(),
             recorder: self.recorder.clone(),
@@ -250,6 +256,7 @@ impl ShardPool {
             metrics: self.metrics.clone(),
             clock: self.clock.clone(),
             watch: shared.watch.clone(),
+            floor: floor.clone(),
         };
         // The sender records each outcome before finishing it, and the shard leaves the
         // dispatcher only once no callback of it is in flight: when both are done everything
@@ -262,7 +269,7 @@ impl ShardPool {
                 tokio::join!(sender.run(stop.clone()), shards.serve(shard, stop, &ready));
             }
         });
-        Held { lease, valid_until, stop, task }
+        Held { lease, valid_until, floor, stop, task }
     }
 
     /// Shutdown: stop every worker, keep their leases alive while they finish what is in
@@ -272,22 +279,23 @@ impl ShardPool {
             h.stop.cancel();
         }
         let ttl = millis(self.config.lease_ttl);
-        let leases: Vec<Lease> = held.values().map(|h| h.lease).collect();
+        let leases: Vec<(Lease, Arc<AtomicI64>)> =
+            held.values().map(|h| (h.lease, h.floor.clone())).collect();
         for h in held.values_mut() {
             loop {
                 tokio::select! {
                     _ = &mut h.task => break,
                     () = self.clock.sleep(self.config.lease_renew / 2) => {
-                        for lease in &leases {
-                            let now = self.clock.now_ms();
-                            let _ = self.store.renew_lease(lease, &self.config.node, now, ttl).await;
+                        for (lease, floor) in &leases {
+                            let (now, floor) = (self.clock.now_ms(), floor.load(Ordering::Relaxed));
+                            let _ = self.store.renew_lease(lease, &self.config.node, now, ttl, floor).await;
                         }
                     }
                 }
             }
         }
         for (shard, h) in held.drain() {
-            match self.store.release_lease(&h.lease, &self.config.node).await {
+            match self.store.release_lease(&h.lease, &self.config.node, h.floor()).await {
                 Ok(()) => tracing::info!(shard, "released the shard"),
                 Err(e) => {
                     tracing::warn!(shard, error = %e, "could not release the shard; it frees itself when the lease expires");
@@ -297,6 +305,12 @@ impl ShardPool {
         if let Err(e) = self.store.leave(&self.config.node).await {
             tracing::warn!(error = %e, "could not leave the replica list; the others notice once its heartbeat ages");
         }
+    }
+}
+
+impl Held {
+    fn floor(&self) -> i64 {
+        self.floor.load(Ordering::Relaxed)
     }
 }
 

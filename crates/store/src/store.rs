@@ -125,7 +125,7 @@ pub trait Pipeline: Send + Sync {
     /// The account keeps the last `seq` committed, so each batch knows what came before it.
     async fn enqueue(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError>;
     /// Queued messages of `shard` with `seq > after_seq` (and not below the shard's floor, see
-    /// [`Pipeline::advance_queue_floor`]), in acceptance order, at most `limit`, and how far
+    /// [`Pipeline::renew_lease`]), in acceptance order, at most `limit`, and how far
     /// that covers the shard; none once the account has moved past `generation`
     /// (a worker of an old shard count must not pick up rows just moved to it from another
     /// shard).
@@ -149,17 +149,6 @@ pub trait Pipeline: Send + Sync {
         ids: &[String],
         now_ms: i64,
         plan: PlanFn<'_>,
-    ) -> Result<(), StoreError>;
-    /// Records that no message of the lease's shard below `floor` is queued any more (its
-    /// owner settled them all), so reads of the queue, of the backlog and a later owner start
-    /// there rather than at the shard's first message: no index names a message's status, so
-    /// the queue is walked along the shard's messages in `seq` order. Only ever raised, and
-    /// only by the lease's holder.
-    async fn advance_queue_floor(
-        &self,
-        lease: &Lease,
-        owner: &str,
-        floor: i64,
     ) -> Result<(), StoreError>;
     /// Messages of `shard` that were sent but not yet read: (id, status code, when it changed,
     /// Unix ms, recipient), oldest first. Walks all the shard's stored messages: for an
@@ -214,14 +203,27 @@ pub trait Pipeline: Send + Sync {
     ) -> Result<Option<Lease>, StoreError>;
     /// Extends a held lease; `false` if it was lost (expired or taken). A lease of an old
     /// generation can still be renewed, so its worker can finish before handing it back.
+    ///
+    /// With it the holder records its shard's floor, `queue_floor`: no message of the shard
+    /// below it is queued any more (the worker settled them all). No index names a message's
+    /// status, so the queue is walked along the shard's messages in `seq` order: reads of the
+    /// queue and of the backlog, and a later owner, start from the floor rather than at the
+    /// shard's first message. It is only ever raised.
     async fn renew_lease(
         &self,
         lease: &Lease,
         owner: &str,
         now_ms: i64,
         ttl_ms: i64,
+        queue_floor: i64,
     ) -> Result<bool, StoreError>;
-    async fn release_lease(&self, lease: &Lease, owner: &str) -> Result<(), StoreError>;
+    /// Hands the shard back at once, recording its floor (see [`Pipeline::renew_lease`]).
+    async fn release_lease(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        queue_floor: i64,
+    ) -> Result<(), StoreError>;
 }
 
 /// Messages customers sent: stored when they arrive, marked read by the integration
@@ -358,19 +360,6 @@ pub trait SandboxState: Send + Sync {
         openings: &[(String, SandboxConversation)],
         now_ms: i64,
     ) -> Result<std::collections::HashMap<String, SandboxConversation>, StoreError>;
-
-    /// [`SandboxState::open_conversations`] for one customer.
-    async fn open_conversation(
-        &self,
-        wa_id: &str,
-        candidate: &SandboxConversation,
-        now_ms: i64,
-    ) -> Result<SandboxConversation, StoreError> {
-        let opening = [(wa_id.to_owned(), candidate.clone())];
-        let mut open = self.open_conversations(&opening, now_ms).await?;
-        open.remove(wa_id)
-            .ok_or_else(|| StoreError::Corrupt(format!("no conversation returned for {wa_id}")))
-    }
 }
 
 /// What the Cloud bridge keeps so that every replica shares it: the Cloud API's ids of sent

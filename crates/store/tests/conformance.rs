@@ -298,15 +298,15 @@ async fn leases(store: Arc<dyn Store>) {
     let g = store.account().await.unwrap().generation;
     let a = store.acquire_lease(0, "a", g, 1_000, 500).await.unwrap().expect("free");
     assert!(store.acquire_lease(0, "b", g, 1_200, 500).await.unwrap().is_none(), "held");
-    assert!(store.renew_lease(&a, "a", 1_400, 500).await.unwrap());
-    assert!(!store.renew_lease(&a, "b", 1_400, 500).await.unwrap(), "only the owner renews");
+    assert!(store.renew_lease(&a, "a", 1_400, 500, 0).await.unwrap());
+    assert!(!store.renew_lease(&a, "b", 1_400, 500, 0).await.unwrap(), "only the owner renews");
     // Expired: another takes it, with a higher epoch, and the old owner's renewal fails.
     let b = store.acquire_lease(0, "b", g, 2_000, 500).await.unwrap().expect("expired");
     assert!(b.epoch > a.epoch);
-    assert!(!store.renew_lease(&a, "a", 2_100, 500).await.unwrap(), "fenced");
-    store.release_lease(&a, "a").await.unwrap(); // a stale release changes nothing
+    assert!(!store.renew_lease(&a, "a", 2_100, 500, 0).await.unwrap(), "fenced");
+    store.release_lease(&a, "a", 0).await.unwrap(); // a stale release changes nothing
     assert!(store.acquire_lease(0, "c", g, 2_200, 500).await.unwrap().is_none());
-    store.release_lease(&b, "b").await.unwrap();
+    store.release_lease(&b, "b", 0).await.unwrap();
     let c = store.acquire_lease(0, "c", g, 2_200, 500).await.unwrap().expect("released");
 
     // A new generation waits until every lease of the old one is gone.
@@ -320,10 +320,10 @@ async fn leases(store: Arc<dyn Store>) {
         "old lease still alive"
     );
     assert!(
-        store.renew_lease(&c, "c", 2_400, 500).await.unwrap(),
+        store.renew_lease(&c, "c", 2_400, 500, 0).await.unwrap(),
         "an old lease can finish its work"
     );
-    store.release_lease(&c, "c").await.unwrap();
+    store.release_lease(&c, "c", 0).await.unwrap();
     assert!(store.acquire_lease(1, "a", g2, 2_500, 500).await.unwrap().is_some());
 
     let nodes = store.heartbeat("a", 10_000, 9_000, "{}").await.unwrap();
@@ -362,7 +362,8 @@ async fn queue_floor(store: Arc<dyn Store>) {
         read.messages.into_iter().map(|m| m.id).collect::<Vec<_>>()
     };
     assert_eq!(ids(store.queued(0, g, 0, 10).await.unwrap()), ["m1", "m2", "m4"]);
-    // m1 is sent, and its worker says nothing below m2 is queued on shard 0.
+    // m1 is sent, and its worker says with its lease's renewal that nothing below m2 is
+    // queued on shard 0.
     let sent = |states: Vec<premise_store::MessageState>| StatusPlan {
         updates: states.iter().map(|s| (s.id.clone(), 1)).collect(),
         callbacks: Vec::<NewCallback>::new(),
@@ -370,20 +371,21 @@ async fn queue_floor(store: Arc<dyn Store>) {
     };
     store.record_statuses(&["m1".to_owned()], 2_000, &sent).await.unwrap();
     let a = store.acquire_lease(0, "a", g, 1_000, 500).await.unwrap().expect("free");
-    store.advance_queue_floor(&a, "a", seq("m2")).await.unwrap();
+    assert!(store.renew_lease(&a, "a", 1_100, 500, seq("m2")).await.unwrap());
     let b = premise_store::Lease { epoch: a.epoch + 1, ..a };
-    store.advance_queue_floor(&b, "b", seq("m4")).await.unwrap();
-    store.advance_queue_floor(&a, "a", seq("m1")).await.unwrap();
+    assert!(!store.renew_lease(&b, "b", 1_100, 500, seq("m4")).await.unwrap(), "not b's");
+    assert!(store.renew_lease(&a, "a", 1_200, 500, seq("m1")).await.unwrap());
     assert_eq!(
         ids(store.queued(0, g, 0, 10).await.unwrap()),
         ["m2", "m4"],
         "from the holder's floor: neither another owner's nor a lower one counted"
     );
     assert_eq!(store.backlog().await.unwrap().queued, 4);
-    // A later owner of the shard in the same generation starts from the floor reached.
+    // A later owner of the shard in the same generation starts from the floor reached, and
+    // records its own when it hands the shard back.
     let c = store.acquire_lease(0, "c", g, 5_000, 500).await.unwrap().expect("expired");
     assert_eq!(ids(store.queued(0, g, 0, 10).await.unwrap()), ["m2", "m4"]);
-    store.advance_queue_floor(&c, "c", seq("m4") + 1).await.unwrap();
+    store.release_lease(&c, "c", seq("m4") + 1).await.unwrap();
     assert!(store.queued(0, g, 0, 10).await.unwrap().messages.is_empty(), "m2, m4 below it");
 
     // One shard: what is queued above the lowest floor of the two moves; shard 1 had no
@@ -396,7 +398,7 @@ async fn queue_floor(store: Arc<dyn Store>) {
     );
     let d = store.acquire_lease(0, "d", account.generation, 9_000, 500).await.unwrap();
     let d = d.expect("a new generation, the old lease expired");
-    store.advance_queue_floor(&d, "d", seq("m3")).await.unwrap();
+    assert!(store.renew_lease(&d, "d", 9_100, 500, seq("m3")).await.unwrap());
     assert_eq!(
         ids(store.queued(0, account.generation, 0, 10).await.unwrap()),
         ["m3", "m4", "m5"],
@@ -615,14 +617,14 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
         user_initiated: false,
         expires_ms,
     };
-    let first = store.open_conversation("1555", &conversation("c1", 5_000), 1_000).await.unwrap();
+    let first = open_one(&store, "1555", &conversation("c1", 5_000), 1_000).await.unwrap();
     assert_eq!(first, conversation("c1", 5_000));
-    let other = store.open_conversation("1555", &conversation("c2", 6_000), 4_999).await.unwrap();
+    let other = open_one(&store, "1555", &conversation("c2", 6_000), 4_999).await.unwrap();
     assert_eq!(other, first, "open: another replica's proposal loses");
-    let next = store.open_conversation("1555", &conversation("c3", 9_000), 5_000).await.unwrap();
+    let next = open_one(&store, "1555", &conversation("c3", 9_000), 5_000).await.unwrap();
     assert_eq!(next, conversation("c3", 9_000), "expired: replaced");
     assert_eq!(
-        store.open_conversation("1666", &conversation("c4", 9_000), 5_000).await.unwrap().id,
+        open_one(&store, "1666", &conversation("c4", 9_000), 5_000).await.unwrap().id,
         "c4",
         "per customer"
     );
@@ -641,7 +643,7 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
     let expired = [("1555".to_owned(), conversation("c10", 19_000))];
     let open = store.open_conversations(&expired, 9_000).await.unwrap();
     assert_eq!(open["1555"].id, "c10", "c3 expired at 9,000: replaced");
-    let again = store.open_conversation("1777", &conversation("c9", 20_000), 11_000).await.unwrap();
+    let again = open_one(&store, "1777", &conversation("c9", 20_000), 11_000).await.unwrap();
     assert_eq!(again.id, "c6", "stored");
 }
 
@@ -826,7 +828,7 @@ async fn retention(store: Arc<dyn Store>) {
         user_initiated: true,
         expires_ms: 500,
     };
-    store.open_conversation("1555", &conversation, 0).await.unwrap();
+    open_one(&store, "1555", &conversation, 0).await.unwrap();
     let expired =
         Expired { now: 199, contacts_before: 99, logins_before: 399, windows_before_ms: 500 };
     assert_eq!(store.purge_expired(&expired, 100).await.unwrap(), 0, "nothing yet");
@@ -853,4 +855,16 @@ async fn documents(store: Arc<dyn Store>) {
     assert_eq!(store.document("other").await.unwrap(), None, "by name");
     assert!(store.delete_document("about").await.unwrap());
     assert!(!store.delete_document("about").await.unwrap());
+}
+
+/// The open conversation of one customer, as `open_conversations` answers for it.
+async fn open_one(
+    store: &Arc<dyn Store>,
+    wa_id: &str,
+    candidate: &premise_store::SandboxConversation,
+    now_ms: i64,
+) -> Result<premise_store::SandboxConversation, premise_store::StoreError> {
+    let mut open =
+        store.open_conversations(&[(wa_id.to_owned(), candidate.clone())], now_ms).await?;
+    Ok(open.remove(wa_id).expect("the customer's conversation"))
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use premise_store::{Enqueued, Lease, QueuedMessage, Store};
+use premise_store::{Enqueued, QueuedMessage, Store};
 use premise_upstream::{Clock, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream};
 use premise_wire::{Message, MessageStatus, StatusError};
 use tokio::sync::broadcast;
@@ -38,8 +38,6 @@ pub(crate) struct ShardSender {
     pub shards: u32,
     /// The shard-count generation of this worker's lease.
     pub generation: i64,
-    /// The lease's epoch: only its holder raises the shard's floor.
-    pub epoch: i64,
     pub store: Arc<dyn Store>,
     pub upstream: Arc<dyn Upstream>,
     pub recorder: Recorder,
@@ -52,13 +50,12 @@ pub(crate) struct ShardSender {
     pub clock: Clock,
     /// How far the store's queue reaches, watched for the whole replica.
     pub watch: Arc<QueueWatch>,
+    /// The shard's floor as this worker last saw it ([`Window::floor`]), for the pool to
+    /// record with the lease's renewal.
+    pub floor: Arc<AtomicI64>,
 }
 
 type Sent = (QueuedMessage, SendOutcome);
-
-/// How often a worker saves its shard's floor (one small write per shard): a later owner, and
-/// reads of the backlog, walk at most this much of the shard's settled messages.
-const FLOOR_EVERY_MS: i64 = 1_000;
 
 impl ShardSender {
     /// One step at `now_ms`: reads the store if a read is due, lets recipients whose backoff
@@ -74,15 +71,7 @@ impl ShardSender {
                 self.refill(window).await;
             }
             window.was_read(now_ms, poll);
-        }
-        if let Some(floor) = window.floor_to_save(now_ms, FLOOR_EVERY_MS) {
-            let lease = Lease { shard: self.shard, epoch: self.epoch, generation: self.generation };
-            match self.store.advance_queue_floor(&lease, &self.config.node, floor).await {
-                Ok(()) => window.floor_was_saved(floor),
-                Err(e) => {
-                    tracing::warn!(shard = self.shard, error = %e, "cannot save the queue's floor");
-                }
-            }
+            self.floor.store(window.floor(), Ordering::Relaxed);
         }
         window.release_due(now_ms);
         window.take(room)
@@ -349,7 +338,6 @@ mod tests {
             shard: 0,
             shards: 1,
             generation: 1,
-            epoch: 1,
             store: setup.store.clone(),
             upstream: Arc::new(Unreached),
             recorder: setup.recorder.clone(),
@@ -359,6 +347,7 @@ mod tests {
             metrics: Metrics::new(setup.clock.clone()),
             clock: setup.clock.clone(),
             watch: Arc::default(),
+            floor: Arc::default(),
         }
     }
 

@@ -29,9 +29,6 @@ pub(crate) struct Window {
     last_read_ms: i64,
     /// Whether the store has been read at all (a worker always reads it first).
     read_once: bool,
-    /// When the shard's floor is next saved (Unix ms), and the floor saved last.
-    floor_due_ms: i64,
-    floor_saved: i64,
 }
 
 impl Window {
@@ -171,21 +168,6 @@ impl Window {
         oldest.unwrap_or(i64::MAX).min(self.covered.saturating_add(1))
     }
 
-    /// The floor to save at `now_ms`, if saving is due (at most every `every_ms`) and it rose
-    /// since it was last saved.
-    pub fn floor_to_save(&mut self, now_ms: i64, every_ms: i64) -> Option<i64> {
-        if now_ms < self.floor_due_ms {
-            return None;
-        }
-        self.floor_due_ms = now_ms.saturating_add(every_ms);
-        let floor = self.floor();
-        (floor > self.floor_saved).then_some(floor)
-    }
-
-    pub fn floor_was_saved(&mut self, floor: i64) {
-        self.floor_saved = self.floor_saved.max(floor);
-    }
-
     #[cfg(test)]
     pub fn queued(&self, recipient: &str) -> Vec<i64> {
         self.queues.get(recipient).map_or(Vec::new(), |q| q.iter().map(|m| m.seq).collect())
@@ -270,7 +252,7 @@ mod tests {
     }
 
     /// The floor is the oldest message not yet settled, whoever's turn it is, or past all
-    /// that was covered; it is offered for saving once per period, and only when it rose.
+    /// that was covered.
     #[test]
     fn the_floor_is_the_oldest_unsettled_message() {
         let mut window = Window::default();
@@ -280,17 +262,13 @@ mod tests {
             covered_through: 9,
         });
         assert_eq!(window.floor(), 4);
-        assert_eq!(window.floor_to_save(1_000, 500), Some(4));
-        window.floor_was_saved(4);
         window.take(10);
         window.done("b");
-        assert_eq!(window.floor_to_save(1_200, 500), None, "not due");
-        assert_eq!(window.floor_to_save(1_500, 500), None, "a's 4 is still in flight");
+        assert_eq!(window.floor(), 4, "a's 4 is still in flight");
         window.done("a");
         assert_eq!(window.floor(), 7, "a's next");
         window.take(10);
         window.done("a");
         assert_eq!(window.floor(), 10, "all settled: past what was covered");
-        assert_eq!(window.floor_to_save(2_000, 500), Some(10));
     }
 }

@@ -213,27 +213,6 @@ for_each_backend! {
             Ok(())
         }
 
-        async fn advance_queue_floor(
-            &self,
-            lease: &Lease,
-            owner: &str,
-            floor: i64,
-        ) -> Result<(), StoreError> {
-            let mut tx = self.tx().await?;
-            sqlx::query(
-                "UPDATE shard_leases SET queue_floor = $4
-                 WHERE shard = $1 AND owner = $2 AND epoch = $3 AND queue_floor < $4",
-            )
-            .bind(shard_index(lease.shard)?)
-            .bind(owner)
-            .bind(lease.epoch)
-            .bind(floor)
-            .execute(tx.conn())
-            .await?;
-            tx.commit().await?;
-            Ok(())
-        }
-
         async fn unfinished(
             &self,
             shard: u32,
@@ -365,37 +344,53 @@ for_each_backend! {
             owner: &str,
             now_ms: i64,
             ttl_ms: i64,
+            queue_floor: i64,
         ) -> Result<bool, StoreError> {
             let mut tx = self.tx().await?;
-            let renewed = sqlx::query(
-                "UPDATE shard_leases SET expires_at = $4 + $5
+            let renewed = sqlx::query(&format!(
+                "UPDATE shard_leases SET expires_at = $4 + $5, {}
                  WHERE shard = $1 AND owner = $2 AND epoch = $3 AND expires_at > $4",
-            )
+                raise_floor("$6")
+            ))
             .bind(shard_index(lease.shard)?)
             .bind(owner)
             .bind(lease.epoch)
             .bind(now_ms)
             .bind(ttl_ms)
+            .bind(queue_floor)
             .execute(tx.conn())
             .await?;
             tx.commit().await?;
             Ok(renewed.rows_affected() == 1)
         }
 
-        async fn release_lease(&self, lease: &Lease, owner: &str) -> Result<(), StoreError> {
+        async fn release_lease(
+            &self,
+            lease: &Lease,
+            owner: &str,
+            queue_floor: i64,
+        ) -> Result<(), StoreError> {
             let mut tx = self.tx().await?;
-            sqlx::query(
-                "UPDATE shard_leases SET expires_at = 0 WHERE shard = $1 AND owner = $2 AND epoch = $3",
-            )
+            sqlx::query(&format!(
+                "UPDATE shard_leases SET expires_at = 0, {}
+                 WHERE shard = $1 AND owner = $2 AND epoch = $3",
+                raise_floor("$4")
+            ))
             .bind(shard_index(lease.shard)?)
             .bind(owner)
             .bind(lease.epoch)
+            .bind(queue_floor)
             .execute(tx.conn())
             .await?;
             tx.commit().await?;
             Ok(())
         }
     }
+}
+
+/// Sets a lease's `queue_floor` to the parameter `param` if that is higher: it never falls.
+fn raise_floor(param: &str) -> String {
+    format!("queue_floor = CASE WHEN queue_floor < {param} THEN {param} ELSE queue_floor END")
 }
 
 /// The lowest `seq` a queued message can have: the lowest floor of the current generation's

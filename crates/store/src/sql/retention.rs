@@ -79,15 +79,18 @@ for_each_backend! {
                 })
                 .map(|(seq, ..)| *seq);
             let deleted = if through_seq > walk.after_seq {
-                sqlx::query(&format!(
+                // The oldest waiting callback as read above: one written since belongs to a
+                // status change, which the row's own `updated_at` shows.
+                sqlx::query(
                     "DELETE FROM messages WHERE seq > $1 AND seq <= $2
                      AND ((status IN (3, 4) AND updated_at <= $3) OR (status IN (1, 2) AND updated_at <= $4))
-                     AND updated_at < {OLDEST_WAITING_CALLBACK}"
-                ))
+                     AND updated_at < $5",
+                )
                 .bind(walk.after_seq)
                 .bind(through_seq)
                 .bind(walk.finished_before_ms)
                 .bind(walk.unconfirmed_before_ms)
+                .bind(oldest_callback)
                 .execute(tx.conn())
                 .await?
                 .rows_affected()

@@ -95,21 +95,14 @@ impl Openings {
         let batch = std::mem::take(&mut *self.waiting.lock().map_err(|e| e.to_string())?);
         let openings: Vec<(String, SandboxConversation)> =
             batch.iter().map(|(wa_id, candidate, _)| (wa_id.clone(), candidate.clone())).collect();
-        match store.open_conversations(&openings, now_ms).await {
-            Ok(mut open) => {
-                for (wa_id, _, answer) in batch {
-                    let stored = open.get(&wa_id).cloned().ok_or("no conversation stored".into());
-                    let _ = answer.send(stored);
-                }
-                open.remove(wa_id).ok_or_else(|| "no conversation stored".to_owned())
-            }
-            Err(e) => {
-                for (_, _, answer) in batch {
-                    let _ = answer.send(Err(e.to_string()));
-                }
-                Err(e.to_string())
-            }
+        let written = store.open_conversations(&openings, now_ms).await.map_err(|e| e.to_string());
+        for (wa_id, _, answer) in batch {
+            let _ = answer.send(match &written {
+                Ok(open) => open.get(&wa_id).cloned().ok_or_else(|| "none stored".to_owned()),
+                Err(e) => Err(e.clone()),
+            });
         }
+        answered.try_recv().unwrap_or_else(|_| Err("no answer for this customer".to_owned()))
     }
 }
 
