@@ -1,6 +1,11 @@
-//! Batches on SQLite: a loop of prepared statements in the one write transaction, cheap
-//! in-process (Postgres sends each batch as arrays in one statement).
+//! Batches on SQLite: SQLite has no array parameters, so a batch's rows are passed as one JSON
+//! array and read back with `json_each`, one statement per batch as on Postgres. (A loop of
+//! statements is not cheap even in-process: sqlx runs each connection on a thread of its own,
+//! and every statement is a round trip to it.)
 
+use std::collections::HashMap;
+
+use serde::Serialize;
 use sqlx::{Row, Sqlite};
 
 use super::SqliteStore;
@@ -12,30 +17,36 @@ use crate::{
 };
 
 impl SqliteStore {
-    /// Inserts the batch's messages, each on its shard; their `seq`s, in batch order.
+    /// Inserts the batch's messages, each on its shard; their `seq`s, in batch order. One
+    /// statement: rows are inserted in the order of the array, so `seq` follows batch order.
     pub(crate) async fn insert_messages(
         tx: &mut Tx<Sqlite>,
         batch: &[NewMessage],
         shards: &[u32],
     ) -> Result<Vec<i64>, StoreError> {
-        let mut seqs = Vec::with_capacity(batch.len());
-        for (m, shard) in batch.iter().zip(shards) {
-            let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING seq",
+        let rows = json_rows(batch.iter().zip(shards).map(|(m, shard)| {
+            (
+                &m.id,
+                &m.recipient,
+                m.recipient_crc,
+                shard,
+                &m.payload,
+                m.accepted_at_ms,
+                &m.callback_data,
             )
-            .bind(&m.id)
-            .bind(&m.recipient)
-            .bind(i64::from(m.recipient_crc))
-            .bind(i64::from(*shard))
-            .bind(&m.payload)
-            .bind(m.accepted_at_ms)
-            .bind(&m.callback_data)
-            .fetch_one(tx.conn())
-            .await?;
-            seqs.push(seq);
-        }
-        Ok(seqs)
+        }));
+        let inserted: Vec<(i64, String)> = sqlx::query_as(
+            "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 5, value ->> 6
+             FROM json_each($1) ORDER BY key
+             RETURNING seq, id",
+        )
+        .bind(rows)
+        .fetch_all(tx.conn())
+        .await?;
+        // RETURNING's order is not promised: match the rows back by id.
+        let by_id: HashMap<String, i64> = inserted.into_iter().map(|(seq, id)| (id, seq)).collect();
+        Ok(batch.iter().map(|m| by_id.get(&m.id).copied().unwrap_or_default()).collect())
     }
 
     /// The states of the messages named by `ids` (the write transaction holds them).
@@ -43,16 +54,17 @@ impl SqliteStore {
         tx: &mut Tx<Sqlite>,
         ids: &[String],
     ) -> Result<Vec<MessageState>, StoreError> {
-        let mut states = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = sqlx::query(
-                "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(tx.conn())
-            .await?;
-            if let Some(r) = row {
-                states.push(MessageState {
+        let rows = sqlx::query(
+            "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages
+             WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+        )
+        .bind(json_rows(ids))
+        .fetch_all(tx.conn())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(MessageState {
                     id: r.try_get("id")?,
                     recipient: r.try_get("recipient")?,
                     recipient_crc: u32::try_from(r.try_get::<i64, _>("recipient_crc")?)
@@ -60,10 +72,9 @@ impl SqliteStore {
                     shard: u32::try_from(r.try_get::<i64, _>("shard")?).unwrap_or_default(),
                     status: r.try_get("status")?,
                     callback_data: r.try_get("callback_data")?,
-                });
-            }
-        }
-        Ok(states)
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
     }
 
     /// Writes a status plan: the new statuses, then the callbacks, in plan order.
@@ -72,30 +83,35 @@ impl SqliteStore {
         plan: &StatusPlan,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        for (id, status) in &plan.updates {
-            sqlx::query("UPDATE messages SET status = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(status)
-                .bind(now_ms)
-                .execute(tx.conn())
-                .await?;
+        if !plan.updates.is_empty() {
+            sqlx::query(
+                "UPDATE messages SET status = u.value ->> 1, updated_at = $2
+                 FROM json_each($1) AS u WHERE messages.id = u.value ->> 0",
+            )
+            .bind(json_rows(&plan.updates))
+            .bind(now_ms)
+            .execute(tx.conn())
+            .await?;
         }
-        for (id, upstream_id) in &plan.upstream_ids {
-            sqlx::query("UPDATE messages SET upstream_id = $2 WHERE id = $1")
-                .bind(id)
-                .bind(upstream_id)
-                .execute(tx.conn())
-                .await?;
+        if !plan.upstream_ids.is_empty() {
+            sqlx::query(
+                "UPDATE messages SET upstream_id = u.value ->> 1
+                 FROM json_each($1) AS u WHERE messages.id = u.value ->> 0",
+            )
+            .bind(json_rows(&plan.upstream_ids))
+            .execute(tx.conn())
+            .await?;
         }
-        for c in &plan.callbacks {
+        if !plan.callbacks.is_empty() {
+            let rows = json_rows(
+                plan.callbacks.iter().map(|c| (c.shard, c.recipient_crc, &c.message_id, &c.body)),
+            );
             sqlx::query(
                 "INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, $2
+                 FROM json_each($1) ORDER BY key",
             )
-            .bind(i64::from(c.shard))
-            .bind(i64::from(c.recipient_crc))
-            .bind(&c.message_id)
-            .bind(&c.body)
+            .bind(rows)
             .bind(now_ms)
             .execute(tx.conn())
             .await?;
@@ -104,33 +120,28 @@ impl SqliteStore {
     }
 
     /// `(seq, message_id, body, failures, next_attempt_at, kind)` of the oldest callbacks of
-    /// `shards` (passed as a JSON array: SQLite has no array parameters).
+    /// `shards`.
     pub(crate) async fn pending_callback_rows(
         &self,
         shards: &[u32],
         limit: u32,
     ) -> Result<Vec<CallbackRow>, StoreError> {
-        let shards: Vec<String> = shards.iter().map(u32::to_string).collect();
-        let shards = format!("[{}]", shards.join(","));
         Ok(sqlx::query_as(
             "SELECT seq, message_id, body, failures, next_attempt_at, kind FROM callbacks
              WHERE shard IN (SELECT value FROM json_each($1)) ORDER BY seq LIMIT $2",
         )
-        .bind(shards)
+        .bind(json_rows(shards))
         .bind(i64::from(limit))
         .fetch_all(self.reader())
         .await?)
     }
 
+    /// One statement, atomic by itself: no BEGIN and COMMIT around it.
     pub(crate) async fn delete_callback_rows(&self, seqs: &[i64]) -> Result<(), StoreError> {
-        let mut tx = self.tx().await?;
-        for seq in seqs {
-            sqlx::query("DELETE FROM callbacks WHERE seq = $1")
-                .bind(seq)
-                .execute(tx.conn())
-                .await?;
-        }
-        tx.commit().await?;
+        sqlx::query("DELETE FROM callbacks WHERE seq IN (SELECT value FROM json_each($1))")
+            .bind(json_rows(seqs))
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
@@ -139,17 +150,14 @@ impl SqliteStore {
         seqs: &[i64],
         next_attempt_at_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.tx().await?;
-        for seq in seqs {
-            sqlx::query(
-                "UPDATE callbacks SET failures = failures + 1, next_attempt_at = $2 WHERE seq = $1",
-            )
-            .bind(seq)
-            .bind(next_attempt_at_ms)
-            .execute(tx.conn())
-            .await?;
-        }
-        tx.commit().await?;
+        sqlx::query(
+            "UPDATE callbacks SET failures = failures + 1, next_attempt_at = $2
+             WHERE seq IN (SELECT value FROM json_each($1))",
+        )
+        .bind(json_rows(seqs))
+        .bind(next_attempt_at_ms)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 
@@ -158,21 +166,18 @@ impl SqliteStore {
         numbers: &[String],
         fresh_after: i64,
     ) -> Result<Vec<ContactCheck>, StoreError> {
-        let mut found = Vec::new();
-        let mut conn = self.pool.acquire().await?;
-        for number in numbers {
-            let row: Option<(Option<String>, i64)> = sqlx::query_as(
-                "SELECT wa_id, checked_at FROM contact_checks WHERE number = $1 AND checked_at > $2",
-            )
-            .bind(number)
-            .bind(fresh_after)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if let Some((wa_id, checked_at)) = row {
-                found.push(ContactCheck { number: number.clone(), wa_id, checked_at });
-            }
-        }
-        Ok(found)
+        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT number, wa_id, checked_at FROM contact_checks
+             WHERE number IN (SELECT value FROM json_each($1)) AND checked_at > $2",
+        )
+        .bind(json_rows(numbers))
+        .bind(fresh_after)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(number, wa_id, checked_at)| ContactCheck { number, wa_id, checked_at })
+            .collect())
     }
 
     /// Opens (or finds open) the conversations of distinct customers, in one transaction.
@@ -202,4 +207,10 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(open)
     }
+}
+
+/// The rows as one JSON array, each row an array (a tuple) or a value, for `json_each`.
+fn json_rows<T: Serialize>(rows: impl IntoIterator<Item = T>) -> String {
+    let rows: Vec<T> = rows.into_iter().collect();
+    serde_json::to_string(&rows).expect("rows of strings and numbers serialise")
 }

@@ -3,8 +3,8 @@
 //! The file is created if missing, in WAL mode with `synchronous = FULL`, so a commit that has
 //! returned survives a crash of the process or of the machine. The SQL both backends share is
 //! in [`crate::sql`]; here is what is SQLite's own: a reader pool beside one writer, write
-//! transactions that take the write lock at once, the probe, and in `batch.rs` batches written
-//! as loops of prepared statements (cheap in-process).
+//! transactions that take the write lock at once, the probe, and in `batch.rs` batches passed
+//! as JSON arrays (SQLite has no array parameters).
 
 use std::str::FromStr;
 use std::time::Duration;
