@@ -6,6 +6,11 @@ use premise::cli::{Cli, Command, SandboxCommand};
 use premise::config::{Config, Overrides};
 use premise::{operator, server, telemetry};
 
+/// jemalloc rather than glibc's malloc: about 16% less of the server's CPU per message on the
+/// hot path (pg-32: 151-156 against 179-187 µs), peak RSS still well under 100 MB.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
