@@ -1,60 +1,85 @@
 //! What only Postgres can do: a whole batch in one statement, its rows passed as arrays
 //! (`UNNEST`, `= ANY`). SQLite does the same with a loop of prepared statements.
 
+use std::collections::HashMap;
+
+use premise_wire::shard_of;
 use sqlx::{Postgres, Row};
 
 use super::PgStore;
+use crate::model::enqueued;
 use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::tx::Tx;
 use crate::{
-    CallbackRow, ContactCheck, MessageState, NewMessage, SandboxConversation, StatusPlan,
+    CallbackRow, ContactCheck, Enqueued, MessageState, NewMessage, SandboxConversation, StatusPlan,
     StoreError,
 };
 
+/// A row of the one-statement enqueue: the account as locked (shard count, generation, last
+/// `seq` before), its `last_seq` after, and an inserted message's `seq`, id and shard.
+type EnqueueRow = (i32, i64, i64, Option<i64>, Option<i64>, Option<String>, Option<i32>);
+
 impl PgStore {
-    /// Inserts the batch's messages, each on its shard; their `seq`s, in batch order.
-    pub(crate) async fn insert_messages(
-        tx: &mut Tx<Postgres>,
-        batch: &[NewMessage],
-        shards: &[u32],
-    ) -> Result<Vec<i64>, StoreError> {
+    /// [`crate::Pipeline::enqueue`] in one statement, so one round trip and no BEGIN or COMMIT
+    /// of its own: the account row is locked first (every row's shard is computed from the
+    /// locked shard count, so no `seq` is drawn before the lock is held), the batch inserted
+    /// in order and `last_seq` moved; the lock is held for the statement and its commit only.
+    pub(crate) async fn enqueue_batch(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
         let ids: Vec<&str> = batch.iter().map(|m| m.id.as_str()).collect();
         let recipients: Vec<&str> = batch.iter().map(|m| m.recipient.as_str()).collect();
         let crcs: Vec<i64> = batch.iter().map(|m| i64::from(m.recipient_crc)).collect();
-        let shards: Vec<i32> = shards.iter().map(|s| s.cast_signed()).collect();
         let payloads: Vec<&str> = batch.iter().map(|m| m.payload.as_str()).collect();
         let accepted: Vec<i64> = batch.iter().map(|m| m.accepted_at_ms).collect();
         let callback_data: Vec<Option<&str>> =
             batch.iter().map(|m| m.callback_data.as_deref()).collect();
-        // `n` numbers the rows in batch order; the RETURNING rows' order is not promised, so
-        // they are matched back by it.
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "WITH inserted AS (
-                 INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
-                 SELECT id, recipient, crc, shard, payload, accepted, accepted, callback_data
-                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[], $7::text[])
-                      WITH ORDINALITY AS u(id, recipient, crc, shard, payload, accepted, callback_data, n)
-                 ORDER BY n
-                 RETURNING seq, id)
-             SELECT inserted.seq, u.n FROM inserted
-             JOIN UNNEST($1::text[]) WITH ORDINALITY AS u(id, n) ON u.id = inserted.id",
-        )
-        .bind(&ids)
-        .bind(&recipients)
-        .bind(&crcs)
-        .bind(&shards)
-        .bind(&payloads)
-        .bind(&accepted)
-        .bind(&callback_data)
-        .fetch_all(tx.conn())
-        .await?;
-        let mut seqs = vec![0i64; batch.len()];
-        for (seq, n) in rows {
-            if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| seqs.get_mut(i)) {
-                *slot = seq;
-            }
+        // The shard is `wire::shard_of` (the crc modulo the shard count), checked against it
+        // below.
+        let rows: Vec<EnqueueRow> =
+            sqlx::query_as(
+                "WITH account_row AS (
+                     SELECT shards, generation, last_seq FROM account WHERE id = 1 FOR UPDATE),
+                 inserted AS (
+                     INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
+                     SELECT u.id, u.recipient, u.crc, u.crc % GREATEST(abs(a.shards), 1), u.payload, u.accepted, u.accepted, u.callback_data
+                     FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[])
+                          WITH ORDINALITY AS u(id, recipient, crc, payload, accepted, callback_data, n)
+                     CROSS JOIN account_row a
+                     ORDER BY u.n
+                     RETURNING seq, id, shard),
+                 moved AS (
+                     UPDATE account SET last_seq = GREATEST(account.last_seq, (SELECT max(seq) FROM inserted))
+                     WHERE id = 1
+                     RETURNING last_seq)
+                 SELECT a.shards, a.generation, a.last_seq, (SELECT last_seq FROM moved), i.seq, i.id, i.shard
+                 FROM account_row a LEFT JOIN inserted i ON TRUE",
+            )
+            .bind(&ids)
+            .bind(&recipients)
+            .bind(&crcs)
+            .bind(&payloads)
+            .bind(&accepted)
+            .bind(&callback_data)
+            .fetch_all(&self.pool)
+            .await?;
+        let Some(&(count, generation, previous_seq, last_seq, ..)) = rows.first() else {
+            return Err(StoreError::Corrupt("the account row is missing".into()));
+        };
+        let by_id: HashMap<String, (i64, u32)> = rows
+            .into_iter()
+            .filter_map(|(.., seq, id, shard)| Some((id?, (seq?, shard?.unsigned_abs()))))
+            .collect();
+        let mut seqs = Vec::with_capacity(batch.len());
+        let mut shards = Vec::with_capacity(batch.len());
+        for m in batch {
+            let &(seq, shard) = by_id
+                .get(&m.id)
+                .ok_or_else(|| StoreError::Corrupt(format!("message {} was not inserted", m.id)))?;
+            debug_assert_eq!(shard, shard_of(m.recipient_crc, count.unsigned_abs()));
+            seqs.push(seq);
+            shards.push(shard);
         }
-        Ok(seqs)
+        let last_seq = last_seq.unwrap_or(previous_seq);
+        Ok(enqueued(batch, &seqs, &shards, previous_seq, last_seq, generation))
     }
 
     /// The states of the messages named by `ids`, locked for the transaction.

@@ -1,17 +1,15 @@
 //! The outbound pipeline's state: shard count and settings, the queue, the callback outbox,
 //! replicas and shard leases.
 
-use async_trait::async_trait;
-use premise_wire::shard_of;
-
 use super::locking;
 use crate::model::{Account, Node};
-use crate::model::{QueueRow, enqueued, queue_read, shard_backlogs};
+use crate::model::{QueueRow, queue_read, shard_backlogs};
 use crate::store::PlanFn;
 use crate::{
     Backlog, Enqueued, Lease, NewMessage, PendingCallback, Pipeline, QueueRead, ShardBacklog,
     StoreError,
 };
+use async_trait::async_trait;
 
 for_each_backend! {
     #[async_trait]
@@ -108,29 +106,14 @@ for_each_backend! {
         }
 
         async fn enqueue(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
-            let mut tx = self.tx().await?;
             // The account row lock (on SQLite, the write transaction itself) serialises
             // enqueues, across replicas too, and shard-count changes: `seq` values are then
             // handed out in commit order, so a shard worker that has read up to some `seq` can
             // never later find an older row appear behind it (which would let a recipient's
             // next message overtake the previous one). Batching makes the serial commits cheap:
-            // each one carries everything that arrived meanwhile.
-            let read = locking(
-                "SELECT shards, generation, last_seq FROM account WHERE id = 1",
-                Db::FOR_UPDATE,
-            );
-            let (shards, generation, previous_seq): (i32, i64, i64) =
-                sqlx::query_as(&read).fetch_one(tx.conn()).await?;
-            let shards: Vec<u32> =
-                batch.iter().map(|m| shard_of(m.recipient_crc, shards.unsigned_abs())).collect();
-            let seqs = Db::insert_messages(&mut tx, batch, &shards).await?;
-            let last_seq = seqs.iter().copied().max().unwrap_or(previous_seq).max(previous_seq);
-            sqlx::query("UPDATE account SET last_seq = $1 WHERE id = 1")
-                .bind(last_seq)
-                .execute(tx.conn())
-                .await?;
-            tx.commit().await?;
-            Ok(enqueued(batch, &seqs, &shards, previous_seq, last_seq, generation))
+            // each one carries everything that arrived meanwhile. How the lock is taken, the
+            // rows inserted and `last_seq` moved is each backend's own (`enqueue_batch`).
+            self.enqueue_batch(batch).await
         }
 
         async fn queued(

@@ -5,21 +5,43 @@
 
 use std::collections::HashMap;
 
+use premise_wire::shard_of;
 use serde::Serialize;
 use sqlx::{Row, Sqlite};
 
 use super::SqliteStore;
+use crate::model::enqueued;
 use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::tx::Tx;
 use crate::{
-    CallbackRow, ContactCheck, MessageState, NewMessage, SandboxConversation, StatusPlan,
+    CallbackRow, ContactCheck, Enqueued, MessageState, NewMessage, SandboxConversation, StatusPlan,
     StoreError,
 };
 
 impl SqliteStore {
+    /// [`crate::Pipeline::enqueue`]: in the write transaction (which holds the whole database),
+    /// reads the shard count and the last `seq`, inserts the batch and moves `last_seq`.
+    pub(crate) async fn enqueue_batch(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
+        let mut tx = self.tx().await?;
+        let (shards, generation, previous_seq): (i32, i64, i64) =
+            sqlx::query_as("SELECT shards, generation, last_seq FROM account WHERE id = 1")
+                .fetch_one(tx.conn())
+                .await?;
+        let shards: Vec<u32> =
+            batch.iter().map(|m| shard_of(m.recipient_crc, shards.unsigned_abs())).collect();
+        let seqs = Self::insert_messages(&mut tx, batch, &shards).await?;
+        let last_seq = seqs.iter().copied().max().unwrap_or(previous_seq).max(previous_seq);
+        sqlx::query("UPDATE account SET last_seq = $1 WHERE id = 1")
+            .bind(last_seq)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(enqueued(batch, &seqs, &shards, previous_seq, last_seq, generation))
+    }
+
     /// Inserts the batch's messages, each on its shard; their `seq`s, in batch order. One
     /// statement: rows are inserted in the order of the array, so `seq` follows batch order.
-    pub(crate) async fn insert_messages(
+    async fn insert_messages(
         tx: &mut Tx<Sqlite>,
         batch: &[NewMessage],
         shards: &[u32],
