@@ -38,6 +38,7 @@ conformance!(
     login_failures,
     secrets,
     queue_shards_and_statuses,
+    concurrent_recorders,
     leases,
     queue_floor,
     inbound_messages,
@@ -292,6 +293,51 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     store.put_settings_document("{\"a\":1}").await.unwrap();
     store.put_settings_document("{\"a\":2}").await.unwrap();
     assert_eq!(store.settings_document().await.unwrap().as_deref(), Some("{\"a\":2}"));
+}
+
+/// Recorders on several replicas may record the same message at once: each change is written
+/// once, with its callbacks once, whoever read the state first.
+async fn concurrent_recorders(store: Arc<dyn Store>) {
+    use premise_store::{MessageState, NewCallback, StatusPlan};
+    let batch: Vec<_> = (1..=40).map(|n| message(n, 0)).collect();
+    store.enqueue(&batch).await.unwrap();
+    let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
+    // Each recorder moves every message it finds below `sent` to `sent`, with a callback.
+    let plan = |states: Vec<MessageState>| {
+        let behind: Vec<&MessageState> = states.iter().filter(|s| s.status < 1).collect();
+        StatusPlan {
+            updates: behind.iter().map(|s| (s.id.clone(), 1)).collect(),
+            callbacks: behind
+                .iter()
+                .map(|s| NewCallback {
+                    shard: s.shard,
+                    recipient_crc: s.recipient_crc,
+                    message_id: s.id.clone(),
+                    body: format!("{{\"id\":\"{}\"}}", s.id),
+                })
+                .collect(),
+            upstream_ids: behind
+                .iter()
+                .map(|s| (s.id.clone(), format!("wamid.{}", s.id)))
+                .collect(),
+        }
+    };
+    let record = || store.record_statuses(&ids, 7_000, &plan);
+    let (a, b, c, d) = tokio::join!(record(), record(), record(), record());
+    for result in [a, b, c, d] {
+        result.unwrap();
+    }
+    let callbacks = store.pending_callbacks(&[0], 1_000).await.unwrap();
+    let mut written: Vec<&str> = callbacks.iter().map(|c| c.message_id.as_str()).collect();
+    written.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(written, expected, "one callback per message");
+    for id in &ids {
+        assert_eq!(store.message(id).await.unwrap().map(|(_, s)| s), Some(1), "{id}");
+    }
+    let mapped = store.messages_by_upstream_id(&[format!("wamid.{}", ids[0])]).await.unwrap();
+    assert_eq!(mapped, [(format!("wamid.{}", ids[0]), ids[0].clone())]);
 }
 
 async fn leases(store: Arc<dyn Store>) {

@@ -4,16 +4,33 @@
 use std::collections::HashMap;
 
 use premise_wire::shard_of;
+use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row};
 
 use super::PgStore;
 use crate::model::enqueued;
 use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
+use crate::store::PlanFn;
 use crate::tx::Tx;
 use crate::{
     CallbackRow, ContactCheck, Enqueued, MessageState, NewMessage, SandboxConversation, StatusPlan,
     StoreError,
 };
+
+/// Rounds of optimistic recording before the messages still changing under it are locked.
+const OPTIMISTIC_ROUNDS: usize = 3;
+
+/// A message's state from a row of `messages`.
+fn message_state(r: &PgRow) -> Result<MessageState, StoreError> {
+    Ok(MessageState {
+        id: r.try_get("id")?,
+        recipient: r.try_get("recipient")?,
+        recipient_crc: u32::try_from(r.try_get::<i64, _>("recipient_crc")?).unwrap_or_default(),
+        shard: r.try_get::<i32, _>("shard")?.unsigned_abs(),
+        status: r.try_get("status")?,
+        callback_data: r.try_get("callback_data")?,
+    })
+}
 
 /// A row of the one-statement enqueue: the account as locked (shard count, generation, last
 /// `seq` before), its `last_seq` after, and an inserted message's `seq`, id and shard.
@@ -82,8 +99,130 @@ impl PgStore {
         Ok(enqueued(batch, &seqs, &shards, previous_seq, last_seq, generation))
     }
 
+    /// [`crate::Pipeline::record_statuses`], optimistically: the states are read without a
+    /// lock and the plan written in one statement that changes each message only if its status
+    /// is still the one the plan was made from (and queues its callbacks only then). Two round
+    /// trips and no transaction of its own, where locking took five. A message another writer
+    /// changed meanwhile is planned again from its new state; after a few such rounds the rest
+    /// are recorded the locking way.
+    pub(crate) async fn record_batch(
+        &self,
+        ids: &[String],
+        now_ms: i64,
+        plan: PlanFn<'_>,
+    ) -> Result<(), StoreError> {
+        let mut ids = ids.to_vec();
+        for _ in 0..OPTIMISTIC_ROUNDS {
+            let states = self.states(&ids).await?;
+            let read: HashMap<String, i16> =
+                states.iter().map(|s| (s.id.clone(), s.status)).collect();
+            let plan = plan(states);
+            ids = self.write_plan_if_unchanged(&plan, &read, now_ms).await?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+        }
+        let mut tx = self.tx().await?;
+        let states = Self::lock_states(&mut tx, &ids).await?;
+        let plan = plan(states);
+        Self::write_plan(&mut tx, &plan, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The states of the messages named by `ids`, as committed now (no lock).
+    async fn states(&self, ids: &[String]) -> Result<Vec<MessageState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages
+             WHERE id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_state).collect()
+    }
+
+    /// Writes `plan` for each message whose status is still the one in `read`, in one
+    /// statement: its new status and upstream id, and its callbacks in plan order. Answers the
+    /// messages that had changed (nothing of theirs was written).
+    async fn write_plan_if_unchanged(
+        &self,
+        plan: &StatusPlan,
+        read: &HashMap<String, i16>,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        // One row per message the plan touches: (id, status read, new status, upstream id).
+        let mut changes: Vec<(&str, i16, i16, Option<&str>)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let statuses = plan.updates.iter().map(|(id, s)| (id.as_str(), Some(*s), None));
+        let upstream_ids =
+            plan.upstream_ids.iter().map(|(id, u)| (id.as_str(), None, Some(u.as_str())));
+        for (id, status, upstream_id) in statuses.chain(upstream_ids) {
+            let Some(&was) = read.get(id) else { continue };
+            let i = *index.entry(id).or_insert_with(|| {
+                changes.push((id, was, was, None));
+                changes.len() - 1
+            });
+            if let Some(status) = status {
+                changes[i].2 = status;
+            }
+            if upstream_id.is_some() {
+                changes[i].3 = upstream_id;
+            }
+        }
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = changes.iter().map(|c| c.0).collect();
+        let old: Vec<i16> = changes.iter().map(|c| c.1).collect();
+        let new: Vec<i16> = changes.iter().map(|c| c.2).collect();
+        let upstream_ids: Vec<Option<&str>> = changes.iter().map(|c| c.3).collect();
+        let shards: Vec<i32> = plan.callbacks.iter().map(|c| c.shard.cast_signed()).collect();
+        let crcs: Vec<i64> = plan.callbacks.iter().map(|c| i64::from(c.recipient_crc)).collect();
+        let callback_ids: Vec<&str> =
+            plan.callbacks.iter().map(|c| c.message_id.as_str()).collect();
+        let bodies: Vec<&str> = plan.callbacks.iter().map(|c| c.body.as_str()).collect();
+        let written: Vec<String> = sqlx::query_scalar(
+            "WITH changes AS (
+                 SELECT * FROM UNNEST($1::text[], $2::smallint[], $3::smallint[], $4::text[])
+                     AS c(id, old, new, upstream_id)),
+             updated AS (
+                 UPDATE messages m
+                 SET status = c.new,
+                     updated_at = CASE WHEN c.new <> c.old THEN $5 ELSE m.updated_at END,
+                     upstream_id = COALESCE(c.upstream_id, m.upstream_id)
+                 FROM changes c
+                 WHERE m.id = c.id AND m.status = c.old
+                 RETURNING m.id),
+             queued AS (
+                 INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at)
+                 SELECT b.shard, b.crc, b.id, b.body, $5
+                 FROM UNNEST($6::int[], $7::bigint[], $8::text[], $9::text[])
+                      WITH ORDINALITY AS b(shard, crc, id, body, n)
+                 WHERE b.id IN (SELECT id FROM updated)
+                 ORDER BY b.n)
+             SELECT id FROM updated",
+        )
+        .bind(&ids)
+        .bind(&old)
+        .bind(&new)
+        .bind(&upstream_ids)
+        .bind(now_ms)
+        .bind(&shards)
+        .bind(&crcs)
+        .bind(&callback_ids)
+        .bind(&bodies)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids
+            .iter()
+            .filter(|id| !written.iter().any(|w| w == *id))
+            .map(|id| (*id).to_owned())
+            .collect())
+    }
+
     /// The states of the messages named by `ids`, locked for the transaction.
-    pub(crate) async fn lock_states(
+    async fn lock_states(
         tx: &mut Tx<Postgres>,
         ids: &[String],
     ) -> Result<Vec<MessageState>, StoreError> {
@@ -94,24 +233,11 @@ impl PgStore {
         .bind(ids)
         .fetch_all(tx.conn())
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                Ok(MessageState {
-                    id: r.try_get("id")?,
-                    recipient: r.try_get("recipient")?,
-                    recipient_crc: u32::try_from(r.try_get::<i64, _>("recipient_crc")?)
-                        .unwrap_or_default(),
-                    shard: r.try_get::<i32, _>("shard")?.unsigned_abs(),
-                    status: r.try_get("status")?,
-                    callback_data: r.try_get("callback_data")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+        rows.iter().map(message_state).collect()
     }
 
     /// Writes a status plan: the new statuses, then the callbacks, in plan order.
-    pub(crate) async fn write_plan(
+    async fn write_plan(
         tx: &mut Tx<Postgres>,
         plan: &StatusPlan,
         now_ms: i64,

@@ -188,12 +188,9 @@ for_each_backend! {
             now_ms: i64,
             plan: PlanFn<'_>,
         ) -> Result<(), StoreError> {
-            let mut tx = self.tx().await?;
-            let states = Db::lock_states(&mut tx, ids).await?;
-            let plan = plan(states);
-            Db::write_plan(&mut tx, &plan, now_ms).await?;
-            tx.commit().await?;
-            Ok(())
+            // How the messages are kept from changing between the read and the write is each
+            // backend's own (`record_batch`).
+            self.record_batch(ids, now_ms, plan).await
         }
 
         async fn unfinished(

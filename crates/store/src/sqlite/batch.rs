@@ -12,6 +12,7 @@ use sqlx::{Row, Sqlite};
 use super::SqliteStore;
 use crate::model::enqueued;
 use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
+use crate::store::PlanFn;
 use crate::tx::Tx;
 use crate::{
     CallbackRow, ContactCheck, Enqueued, MessageState, NewMessage, SandboxConversation, StatusPlan,
@@ -71,8 +72,24 @@ impl SqliteStore {
         Ok(batch.iter().map(|m| by_id.get(&m.id).copied().unwrap_or_default()).collect())
     }
 
+    /// [`crate::Pipeline::record_statuses`]: the write transaction holds the whole database
+    /// from the read of the states to the write of the plan.
+    pub(crate) async fn record_batch(
+        &self,
+        ids: &[String],
+        now_ms: i64,
+        plan: PlanFn<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.tx().await?;
+        let states = Self::lock_states(&mut tx, ids).await?;
+        let plan = plan(states);
+        Self::write_plan(&mut tx, &plan, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The states of the messages named by `ids` (the write transaction holds them).
-    pub(crate) async fn lock_states(
+    async fn lock_states(
         tx: &mut Tx<Sqlite>,
         ids: &[String],
     ) -> Result<Vec<MessageState>, StoreError> {
@@ -100,7 +117,7 @@ impl SqliteStore {
     }
 
     /// Writes a status plan: the new statuses, then the callbacks, in plan order.
-    pub(crate) async fn write_plan(
+    async fn write_plan(
         tx: &mut Tx<Sqlite>,
         plan: &StatusPlan,
         now_ms: i64,
