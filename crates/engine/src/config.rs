@@ -55,7 +55,7 @@ impl EngineConfig {
             node: node.into(),
             accept_queue: 10_000,
             max_batch: 512,
-            committers: 2,
+            committers: 1,
             max_queued: 1_000_000,
             max_callback_backlog: 100_000,
             backlog_refresh: Duration::from_millis(500),
