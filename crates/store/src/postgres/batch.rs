@@ -1,5 +1,7 @@
 //! What only Postgres can do: a whole batch in one statement, its rows passed as arrays
-//! (`UNNEST`, `= ANY`). SQLite does the same with a loop of prepared statements.
+//! (`UNNEST`, `= ANY`), and writes that lock or check in the same statement (data-modifying
+//! CTEs). SQLite passes its batches as JSON arrays and holds the whole database in its write
+//! transaction instead.
 
 use std::collections::HashMap;
 

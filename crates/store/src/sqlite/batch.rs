@@ -69,7 +69,14 @@ impl SqliteStore {
         .await?;
         // RETURNING's order is not promised: match the rows back by id.
         let by_id: HashMap<String, i64> = inserted.into_iter().map(|(seq, id)| (id, seq)).collect();
-        Ok(batch.iter().map(|m| by_id.get(&m.id).copied().unwrap_or_default()).collect())
+        batch
+            .iter()
+            .map(|m| {
+                by_id.get(&m.id).copied().ok_or_else(|| {
+                    StoreError::Corrupt(format!("message {} was not inserted", m.id))
+                })
+            })
+            .collect()
     }
 
     /// [`crate::Pipeline::record_statuses`]: the write transaction holds the whole database
