@@ -29,11 +29,11 @@ pub use store::{
 };
 
 // What crosses it: accounts and tokens; the queue, statuses and callbacks; the rest.
-pub(crate) use model::CallbackRow;
 pub use model::{Backend, TokenSubject, User};
 pub use model::{
     Backlog, Enqueued, Lease, MessageState, NewCallback, NewMessage, PendingCallback, QueueRead,
     QueuedMessage, ShardBacklog, StatusPlan,
 };
+pub(crate) use model::{CallbackRow, ContactRow};
 pub use model::{ContactCheck, InboundMessage, NewInbound, Reservation, StoredResponse};
 pub use model::{Expired, MessagePurge, PurgedPage, SandboxConversation};

@@ -410,3 +410,6 @@ pub struct SandboxConversation {
 
 /// A callback row as read: `(seq, message_id, body, failures, next_attempt_at, kind)`.
 pub(crate) type CallbackRow = (i64, String, String, i32, i64, i16);
+
+/// A contact check's row: (number, WhatsApp id if valid, checked at).
+pub(crate) type ContactRow = (String, Option<String>, i64);

@@ -3,7 +3,7 @@
 //! CTEs). SQLite passes its batches as JSON arrays and holds the whole database in its write
 //! transaction instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use premise_wire::shard_of;
 use sqlx::postgres::PgRow;
@@ -15,7 +15,7 @@ use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::store::PlanFn;
 use crate::tx::Tx;
 use crate::{
-    CallbackRow, ContactCheck, Enqueued, MessageState, NewMessage, SandboxConversation, StatusPlan,
+    CallbackRow, ContactRow, Enqueued, MessageState, NewMessage, SandboxConversation, StatusPlan,
     StoreError,
 };
 
@@ -216,11 +216,8 @@ impl PgStore {
         .bind(&bodies)
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids
-            .iter()
-            .filter(|id| !written.iter().any(|w| w == *id))
-            .map(|id| (*id).to_owned())
-            .collect())
+        let written: HashSet<String> = written.into_iter().collect();
+        Ok(ids.iter().filter(|id| !written.contains(**id)).map(|id| (*id).to_owned()).collect())
     }
 
     /// The states of the messages named by `ids`, locked for the transaction.
@@ -337,19 +334,15 @@ impl PgStore {
         &self,
         numbers: &[String],
         fresh_after: i64,
-    ) -> Result<Vec<ContactCheck>, StoreError> {
-        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+    ) -> Result<Vec<ContactRow>, StoreError> {
+        Ok(sqlx::query_as(
             "SELECT number, wa_id, checked_at FROM contact_checks
              WHERE number = ANY($1) AND checked_at > $2",
         )
         .bind(numbers)
         .bind(fresh_after)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(number, wa_id, checked_at)| ContactCheck { number, wa_id, checked_at })
-            .collect())
+        .await?)
     }
 
     /// Opens (or finds open) the conversations of distinct customers, in one statement: atomic

@@ -13,7 +13,11 @@ for_each_backend! {
             numbers: &[String],
             fresh_after: i64,
         ) -> Result<Vec<ContactCheck>, StoreError> {
-            self.contact_rows(numbers, fresh_after).await
+            let rows = self.contact_rows(numbers, fresh_after).await?;
+            Ok(rows
+                .into_iter()
+                .map(|(number, wa_id, checked_at)| ContactCheck { number, wa_id, checked_at })
+                .collect())
         }
 
         async fn record_contact_checks(

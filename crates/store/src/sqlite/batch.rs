@@ -15,7 +15,7 @@ use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::store::PlanFn;
 use crate::tx::Tx;
 use crate::{
-    CallbackRow, ContactCheck, Enqueued, MessageState, NewMessage, SandboxConversation, StatusPlan,
+    CallbackRow, ContactRow, Enqueued, MessageState, NewMessage, SandboxConversation, StatusPlan,
     StoreError,
 };
 
@@ -211,19 +211,15 @@ impl SqliteStore {
         &self,
         numbers: &[String],
         fresh_after: i64,
-    ) -> Result<Vec<ContactCheck>, StoreError> {
-        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+    ) -> Result<Vec<ContactRow>, StoreError> {
+        Ok(sqlx::query_as(
             "SELECT number, wa_id, checked_at FROM contact_checks
              WHERE number IN (SELECT value FROM json_each($1)) AND checked_at > $2",
         )
         .bind(json_rows(numbers))
         .bind(fresh_after)
         .fetch_all(self.reader())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(number, wa_id, checked_at)| ContactCheck { number, wa_id, checked_at })
-            .collect())
+        .await?)
     }
 
     /// Opens (or finds open) the conversations of distinct customers, in one transaction.
