@@ -8,8 +8,7 @@
 //!
 //! New messages come in two ways: batches this replica committed, announced by its committers,
 //! and reads of the store (at start, every `poll_interval` for other replicas' messages, and
-//! whenever an announced batch does not follow on from what the worker has seen, and the batch
-//! it follows on from has not been announced within `read_gap`).
+//! whenever an announced batch does not follow on from what the worker has seen).
 //!
 //! [`ShardSender::step`] is one unit of work at a given time; [`ShardSender::settle`] takes in
 //! how a send ended; [`ShardSender::run`] is the loop around them.
@@ -30,7 +29,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use self::watch::QueueWatch;
-pub(crate) use self::window::{Follow, Window};
+pub(crate) use self::window::Window;
 use crate::{EngineConfig, Metrics, Recorder, retry};
 
 pub(crate) struct ShardSender {
@@ -153,22 +152,19 @@ impl ShardSender {
                     Err(e) => tracing::error!(shard = self.shard, error = %e, "a send task failed"),
                 },
                 batch = recv(&mut committed), if !stopping && committed.is_some() => {
-                    let now = self.clock.now_ms();
-                    let gap = millis(self.config.read_gap);
-                    match batch {
+                    let follows = match batch {
                         Ok(batch) => {
                             self.watch.committed(batch.last_seq);
-                            let buffer = self.config.shard_buffer;
-                            match window.follow(&batch, self.shard, self.generation, buffer) {
-                                Follow::Taken => {}
-                                // The batch before it is likely a moment behind: read only if
-                                // it has not come by then.
-                                Follow::Ahead => window.read_soon(now + gap, gap),
-                                Follow::Full => window.read_soon(now, gap),
-                            }
+                            window.follow(&batch, self.shard, self.generation, self.config.shard_buffer)
                         }
-                        Err(RecvError::Lagged(_)) => window.read_soon(now, gap),
-                        Err(RecvError::Closed) => committed = None,
+                        Err(RecvError::Lagged(_)) => false,
+                        Err(RecvError::Closed) => {
+                            committed = None;
+                            true
+                        }
+                    };
+                    if !follows {
+                        window.read_soon(self.clock.now_ms(), millis(self.config.read_gap));
                     }
                 }
                 () = self.clock.sleep_until_ms(window.wake_at()), if !stopping => {}

@@ -4,26 +4,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::Arc;
 
 use premise_store::{Enqueued, QueueRead, QueuedMessage};
-
-/// Batches kept while waiting for the one before them (see [`Window::follow`]).
-const MAX_AHEAD: usize = 8;
-
-/// What [`Window::follow`] made of a committed batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Follow {
-    /// Taken in (or not this generation's, so nothing to take).
-    Taken,
-    /// It does not follow on from what the window has seen: kept for a moment, since the batch
-    /// before it may be on its way (this replica's committers announce in the order they
-    /// finish, not always in commit order); if that batch was another replica's, only the
-    /// store can tell.
-    Ahead,
-    /// No room in the buffer: the store is read when there is.
-    Full,
-}
 
 #[derive(Debug, Default)]
 pub(crate) struct Window {
@@ -47,8 +29,6 @@ pub(crate) struct Window {
     last_read_ms: i64,
     /// Whether the store has been read at all (a worker always reads it first).
     read_once: bool,
-    /// Announced batches that came before the batch they follow on from.
-    ahead: Vec<Arc<Enqueued>>,
 }
 
 impl Window {
@@ -70,8 +50,6 @@ impl Window {
         self.read_once = true;
         self.add(read.messages);
         self.covered = self.covered.max(read.covered_through);
-        let covered = self.covered;
-        self.ahead.retain(|b| b.last_seq > covered);
     }
 
     /// How far the shard's queue has been taken in, once the store has been read; `None`
@@ -97,52 +75,19 @@ impl Window {
         self.next_read_ms = self.next_read_ms.min((self.last_read_ms + gap_ms).max(now_ms));
     }
 
-    /// Takes this shard's share of a batch committed by this replica if the batch follows on
-    /// from what the window has seen, then any batch kept because it came before this one.
-    pub fn follow(
-        &mut self,
-        batch: &Arc<Enqueued>,
-        shard: u32,
-        generation: i64,
-        buffer: usize,
-    ) -> Follow {
+    /// Takes this shard's share of a batch committed by this replica, if the batch follows on
+    /// from what the window has seen. `false` when it does not (a batch of another replica came
+    /// between, or of another committer announced later, or the buffer is full): the store must
+    /// be read.
+    pub fn follow(&mut self, batch: &Enqueued, shard: u32, generation: i64, buffer: usize) -> bool {
         if batch.generation != generation {
             // Routed with another shard count: an older batch was moved by the change and is
             // in the store, a newer one is for the next generation's workers.
-            return Follow::Taken;
+            return true;
         }
         if batch.previous_seq > self.covered {
-            if self.ahead.len() < MAX_AHEAD {
-                self.ahead.push(batch.clone());
-            }
-            return Follow::Ahead;
+            return false;
         }
-        if !self.take_batch(batch, shard, buffer) {
-            return Follow::Full;
-        }
-        while let Some(i) = self.next_ahead() {
-            let next = self.ahead.swap_remove(i);
-            if !self.take_batch(&next, shard, buffer) {
-                self.ahead.clear();
-                return Follow::Full;
-            }
-        }
-        Follow::Taken
-    }
-
-    /// The kept batch that follows on now, the oldest first.
-    fn next_ahead(&self) -> Option<usize> {
-        let follows_on = |(_, b): &(usize, &Arc<Enqueued>)| b.previous_seq <= self.covered;
-        self.ahead
-            .iter()
-            .enumerate()
-            .filter(follows_on)
-            .min_by_key(|(_, b)| b.previous_seq)
-            .map(|(i, _)| i)
-    }
-
-    /// Takes in the shard's share of a batch that follows on (`false`: no room for it).
-    fn take_batch(&mut self, batch: &Enqueued, shard: u32, buffer: usize) -> bool {
         let mine: Vec<QueuedMessage> = batch
             .messages
             .iter()
@@ -243,24 +188,22 @@ mod tests {
         }
     }
 
-    fn batch(previous_seq: i64, generation: i64, rows: &[(u32, i64, &str)]) -> Arc<Enqueued> {
+    fn batch(previous_seq: i64, generation: i64, rows: &[(u32, i64, &str)]) -> Enqueued {
         let messages: Vec<_> = rows.iter().map(|&(s, seq, r)| (s, queued(seq, r))).collect();
         let last_seq = messages.last().map_or(previous_seq, |(_, m)| m.seq);
-        Arc::new(Enqueued { previous_seq, last_seq, generation, messages })
+        Enqueued { previous_seq, last_seq, generation, messages }
     }
 
     #[test]
     fn batches_that_follow_on_are_taken_without_a_read() {
         let mut window = Window::default();
         window.read(QueueRead { messages: vec![queued(3, "a")], covered_through: 5 });
-        let first = batch(5, 1, &[(0, 6, "a"), (1, 7, "b"), (0, 8, "c")]);
-        assert_eq!(window.follow(&first, 0, 1, 100), Follow::Taken);
+        assert!(window.follow(&batch(5, 1, &[(0, 6, "a"), (1, 7, "b"), (0, 8, "c")]), 0, 1, 100));
         assert_eq!((window.queued("a"), window.queued("c")), (vec![3, 6], vec![8]));
         assert!(window.queued("b").is_empty(), "another shard's");
         assert_eq!((window.cursor, window.covered), (8, 8));
-        assert_eq!(
+        assert!(
             window.follow(&batch(8, 1, &[(1, 9, "b")]), 0, 1, 100),
-            Follow::Taken,
             "none of ours still counts"
         );
         assert_eq!(window.covered, 9);
@@ -270,49 +213,19 @@ mod tests {
     fn a_gap_a_full_buffer_or_a_seen_batch_fall_back_to_the_store() {
         let mut window = Window::default();
         window.read(QueueRead { messages: vec![], covered_through: 10 });
-        let early = batch(12, 1, &[(0, 13, "a")]);
-        assert_eq!(window.follow(&early, 0, 1, 100), Follow::Ahead, "11..12 unseen");
+        assert!(!window.follow(&batch(12, 1, &[(0, 13, "a")]), 0, 1, 100), "11..12 unseen");
         assert!(window.queued("a").is_empty());
-        let full = window.follow(&batch(10, 1, &[(0, 11, "a"), (0, 12, "b")]), 0, 1, 1);
-        assert_eq!(full, Follow::Full, "no room");
+        assert!(!window.follow(&batch(10, 1, &[(0, 11, "a"), (0, 12, "b")]), 0, 1, 1), "no room");
         assert_eq!(window.covered, 10);
         // The read that follows the gap catches up; the batch arriving late adds nothing twice.
         window.read(QueueRead {
             messages: vec![queued(11, "a"), queued(12, "b"), queued(13, "a")],
             covered_through: 13,
         });
-        let late = batch(10, 1, &[(0, 11, "a"), (0, 12, "b")]);
-        assert_eq!(window.follow(&late, 0, 1, 100), Follow::Taken);
+        assert!(window.follow(&batch(10, 1, &[(0, 11, "a"), (0, 12, "b")]), 0, 1, 100));
         assert_eq!(window.queued("a"), [11, 13]);
-        let other = window.follow(&batch(13, 2, &[(0, 14, "a")]), 0, 1, 100);
-        assert_eq!(other, Follow::Taken, "other generation");
+        assert!(window.follow(&batch(13, 2, &[(0, 14, "a")]), 0, 1, 100), "other generation");
         assert_eq!((window.queued("a"), window.covered), (vec![11, 13], 13));
-    }
-
-    /// Committers announce in the order they finish: a batch announced before the one it
-    /// follows on from waits for it, and both are taken without reading the store.
-    #[test]
-    fn a_batch_announced_early_is_taken_after_the_one_before_it() {
-        let mut window = Window::default();
-        window.read(QueueRead { messages: vec![], covered_through: 10 });
-        let second = batch(12, 1, &[(0, 13, "a"), (0, 14, "b")]);
-        let third = batch(14, 1, &[(0, 15, "a")]);
-        assert_eq!(window.follow(&third, 0, 1, 100), Follow::Ahead);
-        assert_eq!(window.follow(&second, 0, 1, 100), Follow::Ahead);
-        assert_eq!(window.covered, 10);
-        assert_eq!(
-            window.follow(&batch(10, 1, &[(0, 11, "a"), (1, 12, "c")]), 0, 1, 100),
-            Follow::Taken
-        );
-        assert_eq!((window.queued("a"), window.queued("b")), (vec![11, 13, 15], vec![14]));
-        assert_eq!((window.cursor, window.covered), (15, 15));
-        // A read that covers a kept batch (its gap was another replica's) lets it go.
-        let fourth = batch(20, 1, &[(0, 21, "a")]);
-        assert_eq!(window.follow(&fourth, 0, 1, 100), Follow::Ahead);
-        window.read(QueueRead { messages: vec![queued(21, "a")], covered_through: 21 });
-        assert!(window.ahead.is_empty());
-        assert_eq!(window.follow(&batch(21, 1, &[(0, 22, "a")]), 0, 1, 100), Follow::Taken);
-        assert_eq!(window.queued("a"), [11, 13, 15, 21, 22], "each once, in order");
     }
 
     #[test]
