@@ -124,12 +124,7 @@ impl PgStore {
                 return Ok(());
             }
         }
-        let mut tx = self.tx().await?;
-        let states = Self::lock_states(&mut tx, &ids).await?;
-        let plan = plan(states);
-        Self::write_plan(&mut tx, &plan, now_ms).await?;
-        tx.commit().await?;
-        Ok(())
+        self.record_locked(&ids, now_ms, plan).await
     }
 
     /// The states of the messages named by `ids`, as committed now (no lock).
@@ -221,7 +216,7 @@ impl PgStore {
     }
 
     /// The states of the messages named by `ids`, locked for the transaction.
-    async fn lock_states(
+    pub(crate) async fn lock_states(
         tx: &mut Tx<Postgres>,
         ids: &[String],
     ) -> Result<Vec<MessageState>, StoreError> {
@@ -236,7 +231,7 @@ impl PgStore {
     }
 
     /// Writes a status plan: the new statuses, then the callbacks, in plan order.
-    async fn write_plan(
+    pub(crate) async fn write_plan(
         tx: &mut Tx<Postgres>,
         plan: &StatusPlan,
         now_ms: i64,

@@ -12,6 +12,26 @@ use crate::{
 use async_trait::async_trait;
 
 for_each_backend! {
+    impl Db {
+        /// Records statuses the locking way: the states read with the messages locked for the
+        /// transaction, the plan written in it. SQLite's only way (its write transaction holds
+        /// the whole database); Postgres' for messages that kept changing under its optimistic
+        /// rounds.
+        pub(crate) async fn record_locked(
+            &self,
+            ids: &[String],
+            now_ms: i64,
+            plan: PlanFn<'_>,
+        ) -> Result<(), StoreError> {
+            let mut tx = self.tx().await?;
+            let states = Db::lock_states(&mut tx, ids).await?;
+            let plan = plan(states);
+            Db::write_plan(&mut tx, &plan, now_ms).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    }
+
     #[async_trait]
     impl Pipeline for Db {
         async fn account(&self) -> Result<Account, StoreError> {

@@ -87,16 +87,11 @@ impl SqliteStore {
         now_ms: i64,
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.tx().await?;
-        let states = Self::lock_states(&mut tx, ids).await?;
-        let plan = plan(states);
-        Self::write_plan(&mut tx, &plan, now_ms).await?;
-        tx.commit().await?;
-        Ok(())
+        self.record_locked(ids, now_ms, plan).await
     }
 
     /// The states of the messages named by `ids` (the write transaction holds them).
-    async fn lock_states(
+    pub(crate) async fn lock_states(
         tx: &mut Tx<Sqlite>,
         ids: &[String],
     ) -> Result<Vec<MessageState>, StoreError> {
@@ -124,7 +119,7 @@ impl SqliteStore {
     }
 
     /// Writes a status plan: the new statuses, then the callbacks, in plan order.
-    async fn write_plan(
+    pub(crate) async fn write_plan(
         tx: &mut Tx<Sqlite>,
         plan: &StatusPlan,
         now_ms: i64,
