@@ -16,6 +16,7 @@ both_backends!(
     password_rules_are_enforced,
     tokens_expire,
     logout_revokes_only_that_token,
+    messages_are_stored_only_with_a_valid_token,
     roles_and_account_management,
     bad_logins_are_rate_limited,
     forged_tokens_are_rejected,
@@ -174,6 +175,55 @@ async fn logout_revokes_only_that_token(backend: Backend) {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "a revoked token cannot log out again");
     let (status, _) = server.get("/v1/users/admin", Some(&second)).await;
     assert_eq!(status, StatusCode::OK, "other tokens of the same user stay valid");
+}
+
+/// `POST /v1/messages` checks its token in the statement that stores the message; what the
+/// caller sees is the same as a check on arrival: 401 for a revoked token or a deleted account
+/// whatever the body, nothing stored.
+async fn messages_are_stored_only_with_a_valid_token(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = Server::start(&db).await;
+    let admin = server.admin_token().await;
+    let revoked = server.admin_token().await;
+    let alice = server.user_token(&admin, "alice", "Alice123!").await;
+    let text = json!({"to": "16315551234", "type": "text", "text": {"body": "hi"}});
+    let send = |token: &str, body: Value| {
+        let token = token.to_owned();
+        let server = &server;
+        async move { server.send_json(Method::POST, "/v1/messages", Some(&token), body).await }
+    };
+    assert_eq!(send(&revoked, text.clone()).await.0, StatusCode::CREATED);
+    assert_eq!(send(&alice, text.clone()).await.0, StatusCode::CREATED);
+
+    let resp = server.http.post(server.url("/v1/users/logout")).bearer_auth(&revoked).send();
+    assert_eq!(resp.await.unwrap().status(), StatusCode::OK);
+    let refused = [
+        text.clone(),
+        json!({"to": "16315551234", "type": "text"}),
+        json!({"to": "16315551234", "type": "image", "image": {"id": "no-such-media"}}),
+        json!({"to": "16315551234", "type": "template", "template": {"namespace": "ns",
+            "name": "unknown", "language": {"policy": "deterministic", "code": "en"}}}),
+    ];
+    for body in refused {
+        let (status, answer) = send(&revoked, body.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}: {answer}");
+        assert_error(&answer, 1005, "Invalid credentials.");
+    }
+    let resp = server
+        .http
+        .post(server.url("/v1/messages"))
+        .bearer_auth(&revoked)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "an unreadable body, a revoked token");
+    assert_eq!(send(&admin, text.clone()).await.0, StatusCode::CREATED, "other tokens work");
+
+    let resp = server.http.delete(server.url("/v1/users/alice")).bearer_auth(&admin).send();
+    assert_eq!(resp.await.unwrap().status(), StatusCode::OK);
+    assert_eq!(send(&alice, text.clone()).await.0, StatusCode::UNAUTHORIZED, "account deleted");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM messages").await, 3, "only the valid ones stored");
 }
 
 async fn roles_and_account_management(backend: Backend) {

@@ -44,6 +44,9 @@ async fn tokens_and_revocations_are_shared() {
     let (status, body) = b.get("/v1/users/admin", Some(&token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_error(&body, 1005, "Invalid credentials.");
+    let text = json!({"to": "16315551234", "type": "text", "text": {"body": "hi"}});
+    let (status, _) = b.send_json(Method::POST, "/v1/messages", Some(&token), text).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "nor is a message sent with it stored");
     assert_eq!(b.get("/v1/users/admin", Some(&token_b)).await.0, StatusCode::OK);
 
     assert_eq!(a.get("/v1/users/alice", Some(&alice)).await.0, StatusCode::OK);

@@ -1,6 +1,7 @@
 //! Token checks, batched like commits. Every authenticated request must learn from the store
-//! that its token's account still exists and the token is not revoked; one query per request
-//! would cost a database round trip per message. Concurrent checks are instead gathered: the
+//! that its token's account still exists and the token is not revoked (`POST /v1/messages`
+//! learns it from the statement that stores its message, `http::auth::Sender`); one query per
+//! request would cost a database round trip per request. Concurrent checks are instead gathered: the
 //! checker takes everything waiting, asks the store once per distinct token (integrations
 //! hold one or a few), and answers every waiter. A check only ever joins a query that starts
 //! after it arrived, so a logout or deletion committed before a request is always seen: the

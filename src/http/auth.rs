@@ -1,6 +1,7 @@
-//! Who is calling, as extractors: [`Caller`] for `Authorization: Bearer <token>`, [`Admin`] for
-//! callers with `ROLE_ADMIN`, [`Monitor`] for the monitoring endpoints that also take
-//! `Authorization: Apikey <key>`, and [`ClientAddr`] for login throttling.
+//! Who is calling, as extractors: [`Caller`] for `Authorization: Bearer <token>`, [`Sender`]
+//! for the same on `POST /v1/messages`, whose store check is made by the write it authorizes,
+//! [`Admin`] for callers with `ROLE_ADMIN`, [`Monitor`] for the monitoring endpoints that also
+//! take `Authorization: Apikey <key>`, and [`ClientAddr`] for login throttling.
 
 use std::net::SocketAddr;
 
@@ -8,6 +9,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use premise_store::Credential;
 use premise_wire::Role;
 
 use super::{ApiError, AppState};
@@ -20,6 +22,15 @@ pub struct Caller {
     pub role: Role,
     pub claims: Claims,
 }
+
+/// A caller whose token has a good signature and has not expired, and whose standing in the
+/// store (the account still there with the token's id, the token not revoked) is checked
+/// later: by the statement that stores the message it sends ([`Sender::credential`]), so a
+/// message costs one round trip to the database, not two; or by [`Sender::check`] before
+/// anything else is read or answered for it. Either way the answer is the one of a check
+/// made after the request arrived.
+#[derive(Debug, Clone)]
+pub struct Sender(Claims);
 
 /// A caller with `ROLE_ADMIN`; anyone else gets 403 with 1005.
 #[derive(Debug, Clone)]
@@ -46,11 +57,27 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Sender::from_request_parts(parts, state).await?.check(state).await
+    }
+}
+
+impl FromRequestParts<AppState> for Sender {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = credentials(&parts.headers, "Bearer").ok_or_else(ApiError::unauthorized)?;
         let claims = state.tokens.verify(token, state.clock.now_secs()).map_err(|e| {
             tracing::debug!(error = %e, "bearer token refused");
             ApiError::unauthorized()
         })?;
+        Ok(Self(claims))
+    }
+}
+
+impl Sender {
+    /// What the store says of the token now: the caller, or 401.
+    pub async fn check(&self, state: &AppState) -> Result<Caller, ApiError> {
+        let Self(claims) = self;
         let subject =
             state.subjects.check(&claims.sub, &claims.jti).await.map_err(|e| match e.outage() {
                 Some(outage) => ApiError::unavailable(outage),
@@ -58,10 +85,30 @@ impl FromRequestParts<AppState> for Caller {
             })?;
         match subject {
             Some(s) if !s.revoked && s.user_id == claims.uid => {
-                Ok(Self { username: claims.sub.clone(), role: s.role, claims })
+                Ok(Caller { username: claims.sub.clone(), role: s.role, claims: claims.clone() })
             }
             _ => Err(ApiError::unauthorized()),
         }
+    }
+
+    /// The token, for the store to check as it writes.
+    pub fn credential(&self) -> Credential {
+        credential(&self.0)
+    }
+}
+
+impl Caller {
+    /// The caller's token, for the store to check again as it writes.
+    pub fn credential(&self) -> Credential {
+        credential(&self.claims)
+    }
+}
+
+fn credential(claims: &Claims) -> Credential {
+    Credential {
+        username: claims.sub.clone(),
+        user_id: claims.uid.clone(),
+        jti: claims.jti.clone(),
     }
 }
 

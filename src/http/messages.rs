@@ -7,13 +7,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{post, put};
 use premise_engine::{EnqueueError, new_message_id};
-use premise_store::NewMessage;
+use premise_store::{Credential, NewMessage};
 use premise_wire::messages::parse_read;
 use premise_wire::messages::template::Template;
 use premise_wire::{Content, ErrorCode, Message};
 use serde_json::{Value, json};
 
-use super::auth::Caller;
+use super::auth::{Caller, Sender};
 use super::body::JsonBody;
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
@@ -22,21 +22,44 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/messages", post(send)).route("/v1/messages/{id}", put(mark_read))
 }
 
-/// 201 `{"messages":[{"id"}]}`, only once the message is committed (promise 1).
+/// 201 `{"messages":[{"id"}]}`, only once the message is committed (promise 1). The token is
+/// checked by the statement that stores the message; before that only if something else is
+/// read or answered for the request (an invalid body, a media id, a template), so a revoked
+/// token gets 401 first, as if checked on arrival.
 async fn send(
     State(state): State<AppState>,
-    _caller: Caller,
-    JsonBody(body): JsonBody<Value>,
+    sender: Sender,
+    body: Result<JsonBody<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let message = Message::parse(&body)?;
+    let message = match body.and_then(|JsonBody(body)| Ok(Message::parse(&body)?)) {
+        Ok(message) => message,
+        Err(refusal) => {
+            sender.check(&state).await?;
+            return Err(refusal);
+        }
+    };
+    if reads_before_storing(&message) {
+        sender.check(&state).await?;
+    }
     let id = new_message_id();
-    submit(&state, &id, &message).await?;
+    submit(&state, &id, &message, sender.credential()).await?;
     Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] })))
 }
 
-/// Commits a validated message to the queue under `id`; returns once it is durable. Both
-/// dialects' send endpoints end here.
-pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Result<(), ApiError> {
+/// Whether [`submit`] reads the store or asks the upstream about the message before storing it.
+fn reads_before_storing(message: &Message) -> bool {
+    message.media_id().is_some() || matches!(message.content, Content::Template { .. })
+}
+
+/// Commits a validated message to the queue under `id`, if `credential` still holds when it
+/// is stored (401 otherwise); returns once it is durable. Both dialects' send endpoints end
+/// here.
+pub(super) async fn submit(
+    state: &AppState,
+    id: &str,
+    message: &Message,
+    credential: Credential,
+) -> Result<(), ApiError> {
     if let Some(media) = message.media_id()
         && !state.store.media_exists(media).await?
     {
@@ -56,8 +79,10 @@ pub(super) async fn submit(state: &AppState, id: &str, message: &Message) -> Res
         payload,
         accepted_at_ms: state.clock.now_ms(),
         callback_data: message.callback_data().map(str::to_owned),
+        credential: Some(credential),
     };
     state.enqueuer.submit(queued).await.map_err(|e| match e {
+        EnqueueError::Refused => ApiError::unauthorized(),
         EnqueueError::Overloaded(why) => ApiError::new(ErrorCode::SystemOverloaded, why),
         EnqueueError::Unavailable(outage) => ApiError::unavailable(outage),
         EnqueueError::Failed(cause) => ApiError::internal(cause),

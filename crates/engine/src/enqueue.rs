@@ -3,8 +3,11 @@
 //! answer each request. An id is only handed out after its commit (promise 1). A full queue, or
 //! a store backlog past its bounds, is answered at once with 1016 (promise 4). Each committed
 //! batch is also announced to this replica's shard workers, which take their share of it
-//! without reading it back from the store.
+//! without reading it back from the store. A message sent with a login token is stored only if
+//! the token still holds as the batch is stored (`NewMessage::credential`); otherwise its
+//! request learns it was refused, and the rest of the batch is stored all the same.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use premise_store::{Enqueued, Health, NewMessage, Outage, Store};
@@ -21,6 +24,10 @@ pub enum EnqueueError {
     /// The database cannot take writes now (disk full, unreachable, ...); nothing was stored.
     #[error("the database is unavailable: {}", .0.describe())]
     Unavailable(Outage),
+    /// The message's credential no longer held when it was to be stored (its token revoked
+    /// or its account deleted); it was not stored.
+    #[error("the token the message was sent with is no longer valid")]
+    Refused,
     /// The commit failed for another reason; nothing was stored.
     #[error("could not store the message")]
     Failed(#[source] anyhow::Error),
@@ -29,6 +36,7 @@ pub enum EnqueueError {
 /// Why a commit failed, as each of its waiters learns it.
 #[derive(Debug, Clone)]
 enum CommitFailure {
+    Refused,
     Unavailable(Outage),
     Other(String),
 }
@@ -91,6 +99,7 @@ impl Enqueuer {
             .map_err(|_| EnqueueError::Overloaded("too many requests are waiting to be stored"))?;
         match answer.await {
             Ok(Ok(())) => Ok(()),
+            Ok(Err(CommitFailure::Refused)) => Err(EnqueueError::Refused),
             Ok(Err(CommitFailure::Unavailable(outage))) => Err(EnqueueError::Unavailable(outage)),
             Ok(Err(CommitFailure::Other(e))) => Err(EnqueueError::Failed(anyhow::anyhow!(e))),
             Err(_) => Err(EnqueueError::Failed(anyhow::anyhow!("the committer stopped"))),
@@ -123,13 +132,16 @@ async fn commit_loop(
         let result = store.enqueue(&messages).await;
         store.health().record(&result);
         let answer = match result {
-            Ok(batch) => {
-                backlog.add_queued(messages.len() as u64);
-                Metrics::add(&metrics.accepted, messages.len() as u64);
+            Ok(mut batch) => {
+                let refused: HashSet<String> =
+                    std::mem::take(&mut batch.refused).into_iter().collect();
+                let stored = batch.messages.len() as u64;
+                backlog.add_queued(stored);
+                Metrics::add(&metrics.accepted, stored);
                 // No worker listening (none started yet, or all stopping) is fine: they read
                 // the store when they start.
                 let _ = committed.send(Arc::new(batch));
-                Ok(())
+                Ok(refused)
             }
             Err(e) => {
                 tracing::error!(
@@ -143,8 +155,13 @@ async fn commit_loop(
                 })
             }
         };
-        for waiter in waiters {
-            let _ = waiter.send(answer.clone());
+        for (message, waiter) in messages.iter().zip(waiters) {
+            let answer = match &answer {
+                Ok(refused) if refused.contains(&message.id) => Err(CommitFailure::Refused),
+                Ok(_) => Ok(()),
+                Err(failure) => Err(failure.clone()),
+            };
+            let _ = waiter.send(answer);
         }
     }
 }

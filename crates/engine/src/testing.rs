@@ -62,6 +62,7 @@ pub fn message(id: &str, to: &str) -> NewMessage {
         payload: format!(r#"{{"to":"{}","type":"text","text":{{"body":"{id}"}}}}"#, to.as_str()),
         accepted_at_ms: T0,
         callback_data: None,
+        credential: None,
     }
 }
 

@@ -29,7 +29,7 @@ pub use store::{
 };
 
 // What crosses it: accounts and tokens; the queue, statuses and callbacks; the rest.
-pub use model::{Backend, TokenSubject, User};
+pub use model::{Backend, Credential, TokenSubject, User};
 pub use model::{
     Backlog, Enqueued, Lease, MessageState, NewCallback, NewMessage, PendingCallback, QueueRead,
     QueuedMessage, ShardBacklog, StatusPlan,

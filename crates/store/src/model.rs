@@ -62,6 +62,19 @@ pub struct NewMessage {
     pub accepted_at_ms: i64,
     /// `biz_opaque_callback_data`, echoed in every status callback of the message.
     pub callback_data: Option<String>,
+    /// The login token the message was sent with, checked by the statement that stores it: a
+    /// message whose token is revoked, or whose account is gone, by then is not stored but
+    /// refused ([`Enqueued::refused`]). `None` stores it unchecked.
+    pub credential: Option<Credential>,
+}
+
+/// A login token as the store knows it: valid while its account exists with the same id and
+/// its `jti` is not revoked (what [`crate::Store::token_subject`] reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub username: String,
+    pub user_id: String,
+    pub jti: String,
 }
 
 /// A queued message as a shard worker sees it.
@@ -86,6 +99,8 @@ pub struct Enqueued {
     pub generation: i64,
     /// Each message with its shard, in `seq` order.
     pub messages: Vec<(u32, QueuedMessage)>,
+    /// The ids of the batch's messages not stored because their credential no longer held.
+    pub refused: Vec<String>,
 }
 
 /// A read of a shard's queue: the messages, and how far the shard is now known in full (every
@@ -96,20 +111,18 @@ pub struct QueueRead {
     pub covered_through: i64,
 }
 
-/// Builds the [`Enqueued`] of a committed batch from the `seq` and shard of each message.
+/// Builds the [`Enqueued`] of a committed batch from each stored message with its `seq` and
+/// shard, and the ids refused.
 pub(crate) fn enqueued(
-    batch: &[NewMessage],
-    seqs: &[i64],
-    shards: &[u32],
+    stored: &[(&NewMessage, i64, u32)],
     previous_seq: i64,
     last_seq: i64,
     generation: i64,
+    refused: Vec<String>,
 ) -> Enqueued {
-    let mut messages: Vec<(u32, QueuedMessage)> = batch
+    let mut messages: Vec<(u32, QueuedMessage)> = stored
         .iter()
-        .zip(seqs)
-        .zip(shards)
-        .map(|((m, &seq), &shard)| {
+        .map(|&(m, seq, shard)| {
             let queued = QueuedMessage {
                 seq,
                 id: m.id.clone(),
@@ -120,7 +133,7 @@ pub(crate) fn enqueued(
         })
         .collect();
     messages.sort_by_key(|(_, m)| m.seq);
-    Enqueued { previous_seq, last_seq, generation, messages }
+    Enqueued { previous_seq, last_seq, generation, messages, refused }
 }
 
 /// A queue read's row: a message (absent when the shard has none) and the account's last seq.

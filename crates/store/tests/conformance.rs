@@ -39,6 +39,7 @@ conformance!(
     secrets,
     queue_shards_and_statuses,
     concurrent_recorders,
+    sent_with_credentials,
     leases,
     queue_floor,
     inbound_messages,
@@ -142,7 +143,67 @@ fn message(n: u32, recipient_crc: u32) -> premise_store::NewMessage {
         payload: format!("{{\"n\":{n}}}"),
         accepted_at_ms: 1_000 + i64::from(n),
         callback_data: (n == 2).then(|| "opaque-2".to_owned()),
+        credential: None,
     }
+}
+
+/// A message sent with a login token is stored only if the token still holds when it is
+/// stored: its account there with the token's id, the token not revoked.
+async fn sent_with_credentials(store: Arc<dyn Store>) {
+    use premise_store::Credential;
+    store.insert_user(&user("carol", Role::User)).await.unwrap();
+    store.revoke_token("jti-revoked", 9_999_999_999, 1_000).await.unwrap();
+    let with = |n: u32, username: &str, user_id: &str, jti: &str| {
+        let credential = Credential {
+            username: username.to_owned(),
+            user_id: user_id.to_owned(),
+            jti: jti.to_owned(),
+        };
+        premise_store::NewMessage { credential: Some(credential), ..message(n, 7) }
+    };
+    let batch = [
+        with(1, "carol", "id-carol", "jti-good"),
+        with(2, "carol", "id-carol", "jti-revoked"),
+        with(3, "carol", "id-of-a-deleted-carol", "jti-good"),
+        message(4, 7),
+        with(5, "nobody", "id-nobody", "jti-good"),
+        with(6, "carol", "id-carol", "jti-good"),
+    ];
+    let enqueued = store.enqueue(&batch).await.unwrap();
+    let stored: Vec<&str> = enqueued.messages.iter().map(|(_, m)| m.id.as_str()).collect();
+    assert_eq!(stored, ["m1", "m4", "m6"], "stored in batch order");
+    assert_eq!(enqueued.refused, ["m2", "m3", "m5"]);
+    assert_eq!(enqueued.last_seq, enqueued.messages[2].1.seq);
+    let account = store.account().await.unwrap();
+    let queued = store.queued(0, account.generation, 0, 10).await.unwrap();
+    assert_eq!(
+        queued.messages,
+        enqueued.messages.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(queued.covered_through, enqueued.last_seq);
+    assert_eq!(store.backlog().await.unwrap().queued, 3);
+
+    // The account deleted: nothing sent with its tokens is stored; nothing is stored at all.
+    assert!(store.delete_user("carol").await.unwrap());
+    let none = store.enqueue(&[with(7, "carol", "id-carol", "jti-good")]).await.unwrap();
+    assert!(none.messages.is_empty());
+    assert_eq!(none.refused, ["m7"]);
+    assert_eq!((none.previous_seq, none.last_seq), (enqueued.last_seq, enqueued.last_seq));
+    // Re-created under the same name, the old tokens stay dead; its own work.
+    let mut again = user("carol", Role::User);
+    again.id = "id-carol-2".into();
+    assert!(store.insert_user(&again).await.unwrap());
+    let mixed = store
+        .enqueue(&[
+            with(8, "carol", "id-carol", "jti-good"),
+            with(9, "carol", "id-carol-2", "jti-new"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(mixed.refused, ["m8"]);
+    assert_eq!(mixed.messages.len(), 1);
+    assert_eq!(mixed.messages[0].1.id, "m9");
+    assert_eq!(mixed.previous_seq, enqueued.last_seq);
 }
 
 async fn queue_shards_and_statuses(store: Arc<dyn Store>) {

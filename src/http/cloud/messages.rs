@@ -52,7 +52,7 @@ async fn handle(
     caller: Result<Caller, ApiError>,
     body: Result<JsonBody<Value>, ApiError>,
 ) -> Result<Value, ApiError> {
-    caller?;
+    let caller = caller?;
     let JsonBody(body) = body?;
     if is_cloud_read(&body) {
         let id = parse_cloud_read(&body)?;
@@ -64,7 +64,7 @@ async fn handle(
     }
     let message = Message::parse(&body)?;
     let id = format!("wamid.{}", new_message_id());
-    submit(state, &id, &message).await?;
+    submit(state, &id, &message, caller.credential()).await?;
     let input = body.get("to").and_then(Value::as_str).unwrap_or(message.to.as_str());
     Ok(json!({
         "messaging_product": "whatsapp",

@@ -191,7 +191,7 @@ mod tests {
     fn batch(previous_seq: i64, generation: i64, rows: &[(u32, i64, &str)]) -> Enqueued {
         let messages: Vec<_> = rows.iter().map(|&(s, seq, r)| (s, queued(seq, r))).collect();
         let last_seq = messages.last().map_or(previous_seq, |(_, m)| m.seq);
-        Enqueued { previous_seq, last_seq, generation, messages }
+        Enqueued { previous_seq, last_seq, generation, messages, refused: Vec::new() }
     }
 
     #[test]

@@ -15,8 +15,8 @@ use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::store::PlanFn;
 use crate::tx::Tx;
 use crate::{
-    CallbackRow, ContactRow, Enqueued, MessageState, NewMessage, SandboxConversation, StatusPlan,
-    StoreError,
+    CallbackRow, ContactRow, Credential, Enqueued, MessageState, NewMessage, SandboxConversation,
+    StatusPlan, StoreError,
 };
 
 /// Rounds of optimistic recording before the messages still changing under it are locked.
@@ -51,8 +51,15 @@ impl PgStore {
         let accepted: Vec<i64> = batch.iter().map(|m| m.accepted_at_ms).collect();
         let callback_data: Vec<Option<&str>> =
             batch.iter().map(|m| m.callback_data.as_deref()).collect();
+        let credential = |field: fn(&Credential) -> &str| -> Vec<Option<&str>> {
+            batch.iter().map(|m| m.credential.as_ref().map(field)).collect()
+        };
+        let usernames = credential(|c| c.username.as_str());
+        let user_ids = credential(|c| c.user_id.as_str());
+        let jtis = credential(|c| c.jti.as_str());
         // The shard is `wire::shard_of` (the crc modulo the shard count), checked against it
-        // below.
+        // below. A row with a credential is inserted only if the token still holds, as of this
+        // statement: its account exists with the token's id and the token is not revoked.
         let rows: Vec<EnqueueRow> =
             sqlx::query_as(
                 "WITH account_row AS (
@@ -60,9 +67,13 @@ impl PgStore {
                  inserted AS (
                      INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
                      SELECT u.id, u.recipient, u.crc, u.crc % GREATEST(abs(a.shards), 1), u.payload, u.accepted, u.accepted, u.callback_data
-                     FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[])
-                          WITH ORDINALITY AS u(id, recipient, crc, payload, accepted, callback_data, n)
+                     FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[],
+                                 $7::text[], $8::text[], $9::text[])
+                          WITH ORDINALITY AS u(id, recipient, crc, payload, accepted, callback_data, username, user_id, jti, n)
                      CROSS JOIN account_row a
+                     WHERE u.jti IS NULL
+                        OR (EXISTS (SELECT 1 FROM users s WHERE s.username = u.username AND s.id = u.user_id)
+                            AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = u.jti))
                      ORDER BY u.n
                      RETURNING seq, id, shard),
                  moved AS (
@@ -78,6 +89,9 @@ impl PgStore {
             .bind(&payloads)
             .bind(&accepted)
             .bind(&callback_data)
+            .bind(&usernames)
+            .bind(&user_ids)
+            .bind(&jtis)
             .fetch_all(&self.pool)
             .await?;
         let Some(&(count, generation, previous_seq, last_seq, ..)) = rows.first() else {
@@ -87,18 +101,22 @@ impl PgStore {
             .into_iter()
             .filter_map(|(.., seq, id, shard)| Some((id?, (seq?, shard?.unsigned_abs()))))
             .collect();
-        let mut seqs = Vec::with_capacity(batch.len());
-        let mut shards = Vec::with_capacity(batch.len());
+        let mut stored = Vec::with_capacity(batch.len());
+        let mut refused = Vec::new();
         for m in batch {
-            let &(seq, shard) = by_id
-                .get(&m.id)
-                .ok_or_else(|| StoreError::Corrupt(format!("message {} was not inserted", m.id)))?;
-            debug_assert_eq!(shard, shard_of(m.recipient_crc, count.unsigned_abs()));
-            seqs.push(seq);
-            shards.push(shard);
+            match by_id.get(&m.id) {
+                Some(&(seq, shard)) => {
+                    debug_assert_eq!(shard, shard_of(m.recipient_crc, count.unsigned_abs()));
+                    stored.push((m, seq, shard));
+                }
+                None if m.credential.is_some() => refused.push(m.id.clone()),
+                None => {
+                    return Err(StoreError::Corrupt(format!("message {} was not inserted", m.id)));
+                }
+            }
         }
         let last_seq = last_seq.unwrap_or(previous_seq);
-        Ok(enqueued(batch, &seqs, &shards, previous_seq, last_seq, generation))
+        Ok(enqueued(&stored, previous_seq, last_seq, generation, refused))
     }
 
     /// [`crate::Pipeline::record_statuses`], optimistically: the states are read without a

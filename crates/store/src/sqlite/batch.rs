@@ -21,33 +21,48 @@ use crate::{
 
 impl SqliteStore {
     /// [`crate::Pipeline::enqueue`]: in the write transaction (which holds the whole database),
-    /// reads the shard count and the last `seq`, inserts the batch and moves `last_seq`.
+    /// reads the shard count and the last `seq`, inserts the batch (each message whose
+    /// credential still holds) and moves `last_seq`.
     pub(crate) async fn enqueue_batch(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
         let mut tx = self.tx().await?;
-        let (shards, generation, previous_seq): (i32, i64, i64) =
+        let (count, generation, previous_seq): (i32, i64, i64) =
             sqlx::query_as("SELECT shards, generation, last_seq FROM account WHERE id = 1")
                 .fetch_one(tx.conn())
                 .await?;
         let shards: Vec<u32> =
-            batch.iter().map(|m| shard_of(m.recipient_crc, shards.unsigned_abs())).collect();
+            batch.iter().map(|m| shard_of(m.recipient_crc, count.unsigned_abs())).collect();
         let seqs = Self::insert_messages(&mut tx, batch, &shards).await?;
-        let last_seq = seqs.iter().copied().max().unwrap_or(previous_seq).max(previous_seq);
+        let mut stored = Vec::with_capacity(batch.len());
+        let mut refused = Vec::new();
+        for (m, shard) in batch.iter().zip(shards) {
+            match seqs.get(&m.id) {
+                Some(&seq) => stored.push((m, seq, shard)),
+                None if m.credential.is_some() => refused.push(m.id.clone()),
+                None => {
+                    return Err(StoreError::Corrupt(format!("message {} was not inserted", m.id)));
+                }
+            }
+        }
+        let last_seq = seqs.values().copied().max().unwrap_or(previous_seq).max(previous_seq);
         sqlx::query("UPDATE account SET last_seq = $1 WHERE id = 1")
             .bind(last_seq)
             .execute(tx.conn())
             .await?;
         tx.commit().await?;
-        Ok(enqueued(batch, &seqs, &shards, previous_seq, last_seq, generation))
+        Ok(enqueued(&stored, previous_seq, last_seq, generation, refused))
     }
 
-    /// Inserts the batch's messages, each on its shard; their `seq`s, in batch order. One
-    /// statement: rows are inserted in the order of the array, so `seq` follows batch order.
+    /// Inserts the batch's messages, each on its shard, but those whose credential no longer
+    /// holds (its account gone or of another id, or its token revoked); the `seq` of each
+    /// message inserted, by id. One statement: rows are inserted in the order of the array, so
+    /// `seq` follows batch order.
     async fn insert_messages(
         tx: &mut Tx<Sqlite>,
         batch: &[NewMessage],
         shards: &[u32],
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<HashMap<String, i64>, StoreError> {
         let rows = json_rows(batch.iter().zip(shards).map(|(m, shard)| {
+            let credential = m.credential.as_ref();
             (
                 &m.id,
                 &m.recipient,
@@ -56,27 +71,26 @@ impl SqliteStore {
                 &m.payload,
                 m.accepted_at_ms,
                 &m.callback_data,
+                credential.map(|c| &c.username),
+                credential.map(|c| &c.user_id),
+                credential.map(|c| &c.jti),
             )
         }));
         let inserted: Vec<(i64, String)> = sqlx::query_as(
             "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 5, value ->> 6
-             FROM json_each($1) ORDER BY key
+             FROM json_each($1)
+             WHERE value ->> 9 IS NULL
+                OR (EXISTS (SELECT 1 FROM users s WHERE s.username = value ->> 7 AND s.id = value ->> 8)
+                    AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = value ->> 9))
+             ORDER BY key
              RETURNING seq, id",
         )
         .bind(rows)
         .fetch_all(tx.conn())
         .await?;
-        // RETURNING's order is not promised: match the rows back by id.
-        let by_id: HashMap<String, i64> = inserted.into_iter().map(|(seq, id)| (id, seq)).collect();
-        batch
-            .iter()
-            .map(|m| {
-                by_id.get(&m.id).copied().ok_or_else(|| {
-                    StoreError::Corrupt(format!("message {} was not inserted", m.id))
-                })
-            })
-            .collect()
+        // RETURNING's order is not promised: the rows are matched back by id.
+        Ok(inserted.into_iter().map(|(seq, id)| (id, seq)).collect())
     }
 
     /// [`crate::Pipeline::record_statuses`]: the write transaction holds the whole database
