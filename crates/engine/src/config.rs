@@ -60,7 +60,7 @@ impl EngineConfig {
             max_callback_backlog: 100_000,
             backlog_refresh: Duration::from_millis(500),
             queue_stats_refresh: Duration::from_secs(5),
-            shard_window: 128,
+            shard_window: 256,
             shard_buffer: 5_000,
             poll_interval: Duration::from_millis(100),
             read_gap: Duration::from_millis(20),

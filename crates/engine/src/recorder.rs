@@ -15,6 +15,13 @@ use tokio_util::sync::CancellationToken;
 use crate::{SettingsCache, lifecycle, retry};
 
 const MAX_BATCH: usize = 2_000;
+/// A batch smaller than this waits up to [`LINGER`] for more events before it is written. At a
+/// few thousand events a second batches were a handful of events, each batch two statements;
+/// waiting a few milliseconds makes several times fewer (fixed-2000: ~8% less database CPU per
+/// message) and delays only the statuses, never an acceptance. Under full load batches are
+/// larger and are written at once.
+const LINGER_BELOW: usize = 64;
+const LINGER: Duration = Duration::from_millis(4);
 /// A failed write is tried again after this, doubling up to [`RETRY_MAX`].
 const RETRY_INITIAL: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -116,14 +123,27 @@ async fn run(
                 return;
             }
         }
+        // Everything already waiting; then, for a small batch, what comes within the linger.
+        // Real time, not the passed-in clock: a pause this short is not behaviour a test
+        // drives, and a manual clock would hold the batch until it was moved.
+        let linger_until = tokio::time::Instant::now() + LINGER;
         while batch.len() < MAX_BATCH {
             if let Ok((event, done)) = tracked.try_recv() {
                 batch.push(event);
                 waiting.push(done);
             } else if let Ok(event) = events.try_recv() {
                 batch.push(event);
-            } else {
+            } else if batch.len() >= LINGER_BELOW {
                 break;
+            } else {
+                tokio::select! {
+                    Some((event, done)) = tracked.recv() => {
+                        batch.push(event);
+                        waiting.push(done);
+                    }
+                    Some(event) = events.recv() => batch.push(event),
+                    () = tokio::time::sleep_until(linger_until) => break,
+                }
             }
         }
         if recording.record(&batch, &cancel).await {
