@@ -1,11 +1,11 @@
 //! Token checks, batched like commits. Every authenticated request must learn from the store
 //! that its token's account still exists and the token is not revoked (`POST /v1/messages`
-//! learns it from the statement that stores its message, `http::auth::Sender`); one query per
-//! request would cost a database round trip per request. Concurrent checks are instead gathered: the
-//! checker takes everything waiting, asks the store once per distinct token (integrations
-//! hold one or a few), and answers every waiter. A check only ever joins a query that starts
-//! after it arrived, so a logout or deletion committed before a request is always seen: the
-//! answers are exactly those of one query per request.
+//! learns it from the statement that stores its message: `http::auth::Sender`); one query
+//! per request would cost a database round trip per request. Concurrent checks are instead
+//! gathered: the checker takes everything waiting, asks the store once per distinct token
+//! (integrations hold one or a few), and answers every waiter. A check only ever joins a query
+//! that starts after it arrived, so a logout or deletion committed before a request is always
+//! seen: the answers are exactly those of one query per request.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -23,27 +23,32 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// 201 `{"messages":[{"id"}]}`, only once the message is committed (promise 1). The token is
-/// checked by the statement that stores the message; before that only if something else is
-/// read or answered for the request (an invalid body, a media id, a template), so a revoked
-/// token gets 401 first, as if checked on arrival.
+/// checked by the statement that stores the message, and before that only if the store or
+/// the upstream is asked anything else for the request (a media id, a template); any other
+/// answer than 201 is given after a check, so a token no longer valid gets 401 whatever else
+/// is wrong, as if checked on arrival.
 async fn send(
     State(state): State<AppState>,
     sender: Sender,
     body: Result<JsonBody<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let message = match body.and_then(|JsonBody(body)| Ok(Message::parse(&body)?)) {
-        Ok(message) => message,
+    let stored = async {
+        let JsonBody(body) = body?;
+        let message = Message::parse(&body)?;
+        if reads_before_storing(&message) {
+            sender.check(&state).await?;
+        }
+        let id = new_message_id();
+        submit(&state, &id, &message, sender.credential()).await?;
+        Ok(id)
+    };
+    match stored.await {
+        Ok(id) => Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] }))),
         Err(refusal) => {
             sender.check(&state).await?;
-            return Err(refusal);
+            Err(refusal)
         }
-    };
-    if reads_before_storing(&message) {
-        sender.check(&state).await?;
     }
-    let id = new_message_id();
-    submit(&state, &id, &message, sender.credential()).await?;
-    Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] })))
 }
 
 /// Whether [`submit`] reads the store or asks the upstream about the message before storing it.

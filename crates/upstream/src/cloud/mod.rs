@@ -75,13 +75,6 @@ impl Cloud {
         }
         let mut body = translate::cloud_request(&message.message, &ids);
         links::links_to_ids(&mut body, fetched);
-        let max_wait = self.client.settings().max_pacing_wait;
-        if let Err(wait) = self.limiter.acquire(message.shard, message.shards, max_wait).await {
-            return SendOutcome::Transient {
-                why: format!("paced: the shard's next send slot is {wait:?} away"),
-                retry_after: Some(wait),
-            };
-        }
         match self.client.send_message(&body).await {
             Ok(wamid) => SendOutcome::Acknowledged { upstream_id: Some(wamid), billing: None },
             Err(error) => {
@@ -144,11 +137,9 @@ impl Cloud {
         }
         forgot
     }
-}
 
-#[async_trait]
-impl Upstream for Cloud {
-    async fn send(&self, message: &OutboundMessage) -> SendOutcome {
+    /// The send, once its slot has come: media exchanged for Cloud ids, then the request.
+    async fn send_now(&self, message: &OutboundMessage) -> SendOutcome {
         // The canonical JSON once, for both kinds of media to exchange for Cloud ids.
         let request = serde_json::to_value(&message.message).unwrap_or_default();
         let uploaded = translate::uploaded_media_in(&request);
@@ -172,6 +163,23 @@ impl Upstream for Cloud {
             }
         };
         self.send_translated(message, &cloud_media, &fetched).await
+    }
+}
+
+#[async_trait]
+impl Upstream for Cloud {
+    /// Paced first, before anything is read, translated or uploaded: while Cloud's rate sets
+    /// the pace, every slot of every shard's window is a send waiting here, so a waiting send
+    /// holds only its message (the rest of the send is boxed and made once the slot comes).
+    async fn send(&self, message: &OutboundMessage) -> SendOutcome {
+        let max_wait = self.client.settings().max_pacing_wait;
+        if let Err(wait) = self.limiter.acquire(message.shard, message.shards, max_wait).await {
+            return SendOutcome::Transient {
+                why: format!("paced: the shard's next send slot is {wait:?} away"),
+                retry_after: Some(wait),
+            };
+        }
+        Box::pin(self.send_now(message)).await
     }
 
     async fn mark_read(&self, inbound_id: &str) -> Result<(), String> {
