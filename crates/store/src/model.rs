@@ -111,29 +111,40 @@ pub struct QueueRead {
     pub covered_through: i64,
 }
 
-/// Builds the [`Enqueued`] of a committed batch from each stored message with its `seq` and
-/// shard, and the ids refused.
+/// Builds the [`Enqueued`] of a committed batch: `placed` gives the `seq` and shard of each
+/// message stored (by its index in the batch). A message not stored was refused if it carried
+/// a credential; one without is an error (the statement lost a row).
 pub(crate) fn enqueued(
-    stored: &[(&NewMessage, i64, u32)],
+    batch: &[NewMessage],
+    placed: impl Fn(usize, &NewMessage) -> Option<(i64, u32)>,
     previous_seq: i64,
     last_seq: i64,
     generation: i64,
-    refused: Vec<String>,
-) -> Enqueued {
-    let mut messages: Vec<(u32, QueuedMessage)> = stored
-        .iter()
-        .map(|&(m, seq, shard)| {
-            let queued = QueuedMessage {
-                seq,
-                id: m.id.clone(),
-                recipient: m.recipient.clone(),
-                payload: m.payload.clone(),
-            };
-            (shard, queued)
-        })
-        .collect();
+) -> Result<Enqueued, crate::StoreError> {
+    let mut messages = Vec::with_capacity(batch.len());
+    let mut refused = Vec::new();
+    for (i, m) in batch.iter().enumerate() {
+        match placed(i, m) {
+            Some((seq, shard)) => {
+                let queued = QueuedMessage {
+                    seq,
+                    id: m.id.clone(),
+                    recipient: m.recipient.clone(),
+                    payload: m.payload.clone(),
+                };
+                messages.push((shard, queued));
+            }
+            None if m.credential.is_some() => refused.push(m.id.clone()),
+            None => {
+                return Err(crate::StoreError::Corrupt(format!(
+                    "message {} was not inserted",
+                    m.id
+                )));
+            }
+        }
+    }
     messages.sort_by_key(|(_, m)| m.seq);
-    Enqueued { previous_seq, last_seq, generation, messages, refused }
+    Ok(Enqueued { previous_seq, last_seq, generation, messages, refused })
 }
 
 /// A queue read's row: a message (absent when the shard has none) and the account's last seq.

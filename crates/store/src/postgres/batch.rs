@@ -101,22 +101,16 @@ impl PgStore {
             .into_iter()
             .filter_map(|(.., seq, id, shard)| Some((id?, (seq?, shard?.unsigned_abs()))))
             .collect();
-        let mut stored = Vec::with_capacity(batch.len());
-        let mut refused = Vec::new();
-        for m in batch {
-            match by_id.get(&m.id) {
-                Some(&(seq, shard)) => {
-                    debug_assert_eq!(shard, shard_of(m.recipient_crc, count.unsigned_abs()));
-                    stored.push((m, seq, shard));
-                }
-                None if m.credential.is_some() => refused.push(m.id.clone()),
-                None => {
-                    return Err(StoreError::Corrupt(format!("message {} was not inserted", m.id)));
-                }
-            }
-        }
         let last_seq = last_seq.unwrap_or(previous_seq);
-        Ok(enqueued(&stored, previous_seq, last_seq, generation, refused))
+        let placed =
+            |_, m: &NewMessage| {
+                let placed = by_id.get(&m.id).copied();
+                debug_assert!(placed.is_none_or(
+                    |(_, shard)| shard == shard_of(m.recipient_crc, count.unsigned_abs())
+                ));
+                placed
+            };
+        enqueued(batch, placed, previous_seq, last_seq, generation)
     }
 
     /// [`crate::Pipeline::record_statuses`], optimistically: the states are read without a

@@ -32,24 +32,19 @@ impl SqliteStore {
         let shards: Vec<u32> =
             batch.iter().map(|m| shard_of(m.recipient_crc, count.unsigned_abs())).collect();
         let seqs = Self::insert_messages(&mut tx, batch, &shards).await?;
-        let mut stored = Vec::with_capacity(batch.len());
-        let mut refused = Vec::new();
-        for (m, shard) in batch.iter().zip(shards) {
-            match seqs.get(&m.id) {
-                Some(&seq) => stored.push((m, seq, shard)),
-                None if m.credential.is_some() => refused.push(m.id.clone()),
-                None => {
-                    return Err(StoreError::Corrupt(format!("message {} was not inserted", m.id)));
-                }
-            }
-        }
         let last_seq = seqs.values().copied().max().unwrap_or(previous_seq).max(previous_seq);
         sqlx::query("UPDATE account SET last_seq = $1 WHERE id = 1")
             .bind(last_seq)
             .execute(tx.conn())
             .await?;
         tx.commit().await?;
-        Ok(enqueued(&stored, previous_seq, last_seq, generation, refused))
+        enqueued(
+            batch,
+            |i, m| Some((*seqs.get(&m.id)?, shards[i])),
+            previous_seq,
+            last_seq,
+            generation,
+        )
     }
 
     /// Inserts the batch's messages, each on its shard, but those whose credential no longer
