@@ -206,8 +206,24 @@ async fn sent_with_credentials(store: Arc<dyn Store>) {
     assert_eq!(mixed.previous_seq, enqueued.last_seq);
 }
 
+/// The plan that moves each message to `sent` (status 1), with a callback and an upstream id.
+fn sent_plan(states: &[&premise_store::MessageState]) -> premise_store::StatusPlan {
+    premise_store::StatusPlan {
+        updates: states.iter().map(|s| (s.id.clone(), 1)).collect(),
+        callbacks: states
+            .iter()
+            .map(|s| premise_store::NewCallback {
+                shard: s.shard,
+                recipient_crc: s.recipient_crc,
+                message_id: s.id.clone(),
+                body: format!("{{\"id\":\"{}\"}}", s.id),
+            })
+            .collect(),
+        upstream_ids: states.iter().map(|s| (s.id.clone(), format!("wamid.{}", s.id))).collect(),
+    }
+}
+
 async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
-    use premise_store::{NewCallback, StatusPlan};
     assert_eq!(store.account().await.unwrap().shards, 1);
     let generation = store.account().await.unwrap().generation;
     let first = store.enqueue(&[message(1, 5), message(2, 6), message(3, 5)]).await.unwrap();
@@ -283,22 +299,7 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
             let expected = (s.id == "m2").then_some("opaque-2");
             assert_eq!(s.callback_data.as_deref(), expected, "callback data of {}", s.id);
         }
-        StatusPlan {
-            updates: states.iter().map(|s| (s.id.clone(), 1)).collect(),
-            callbacks: states
-                .iter()
-                .map(|s| NewCallback {
-                    shard: s.shard,
-                    recipient_crc: s.recipient_crc,
-                    message_id: s.id.clone(),
-                    body: format!("{{\"id\":\"{}\"}}", s.id),
-                })
-                .collect(),
-            upstream_ids: states
-                .iter()
-                .map(|s| (s.id.clone(), format!("wamid.{}", s.id)))
-                .collect(),
-        }
+        sent_plan(&states.iter().collect::<Vec<_>>())
     };
     store.record_statuses(&["m1".into(), "m2".into(), "nope".into()], 5_000, &plan).await.unwrap();
     assert_eq!(
@@ -359,29 +360,14 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
 /// Recorders on several replicas may record the same message at once: each change is written
 /// once, with its callbacks once, whoever read the state first.
 async fn concurrent_recorders(store: Arc<dyn Store>) {
-    use premise_store::{MessageState, NewCallback, StatusPlan};
+    use premise_store::MessageState;
     let batch: Vec<_> = (1..=40).map(|n| message(n, 0)).collect();
     store.enqueue(&batch).await.unwrap();
     let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
     // Each recorder moves every message it finds below `sent` to `sent`, with a callback.
     let plan = |states: Vec<MessageState>| {
         let behind: Vec<&MessageState> = states.iter().filter(|s| s.status < 1).collect();
-        StatusPlan {
-            updates: behind.iter().map(|s| (s.id.clone(), 1)).collect(),
-            callbacks: behind
-                .iter()
-                .map(|s| NewCallback {
-                    shard: s.shard,
-                    recipient_crc: s.recipient_crc,
-                    message_id: s.id.clone(),
-                    body: format!("{{\"id\":\"{}\"}}", s.id),
-                })
-                .collect(),
-            upstream_ids: behind
-                .iter()
-                .map(|s| (s.id.clone(), format!("wamid.{}", s.id)))
-                .collect(),
-        }
+        sent_plan(&behind)
     };
     let record = || store.record_statuses(&ids, 7_000, &plan);
     let (a, b, c, d) = tokio::join!(record(), record(), record(), record());
