@@ -36,6 +36,8 @@ pub struct Tally {
     pub accepted: Mutex<Vec<Accepted>>,
     /// Accept latency in microseconds, from the intended send time.
     pub latency_us: Mutex<Histogram<u64>>,
+    /// The same, since the progress watch last took it: the tail second by second.
+    pub recent_latency_us: Mutex<Histogram<u64>>,
     pub errors: Mutex<BTreeMap<String, u64>>,
     pub accepted_count: AtomicU64,
     pub error_count: AtomicU64,
@@ -47,11 +49,23 @@ impl Tally {
         Self {
             accepted: Mutex::new(Vec::new()),
             latency_us: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds")),
+            recent_latency_us: Mutex::new(
+                Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"),
+            ),
             errors: Mutex::new(BTreeMap::new()),
             accepted_count: AtomicU64::new(0),
             error_count: AtomicU64::new(0),
             offered: AtomicU64::new(0),
         }
+    }
+
+    /// The 99th percentile and the maximum of the accept latency, in milliseconds, since the
+    /// last call; the window starts again.
+    pub fn take_recent_tail_ms(&self) -> (f64, f64) {
+        let Ok(mut h) = self.recent_latency_us.lock() else { return (0.0, 0.0) };
+        let tail = (h.value_at_quantile(0.99) as f64 / 1000.0, h.max() as f64 / 1000.0);
+        h.reset();
+        tail
     }
 
     fn error(&self, kind: String) {
@@ -195,8 +209,10 @@ impl Client {
         match result {
             Ok(id) => {
                 let micros = answered.duration_since(intended).as_micros() as u64;
-                if let Ok(mut h) = tally.latency_us.lock() {
-                    let _ = h.record(micros.max(1));
+                for histogram in [&tally.latency_us, &tally.recent_latency_us] {
+                    if let Ok(mut h) = histogram.lock() {
+                        let _ = h.record(micros.max(1));
+                    }
                 }
                 if let Ok(mut accepted) = tally.accepted.lock() {
                     accepted.push(Accepted { id, recipient, started, answered });

@@ -22,6 +22,10 @@ pub struct Sample {
     /// Accepted but not yet at the end of the journey.
     pub in_pipeline: u64,
     pub rss_mb: f64,
+    /// Accept latency of the requests answered in this second: its 99th percentile and
+    /// maximum, in milliseconds (a stall shows as one second's tail, a steady cost in all).
+    pub accept_p99_ms: f64,
+    pub accept_max_ms: f64,
 }
 
 #[derive(Debug)]
@@ -54,22 +58,27 @@ pub fn watch(
             let finished = receiver.finished() as u64;
             let errors = tally.error_count.load(Ordering::Relaxed);
             let span = now.duration_since(at_before).as_secs_f64().max(1e-3);
+            let (accept_p99_ms, accept_max_ms) = tally.take_recent_tail_ms();
             let sample = Sample {
                 t: now.duration_since(start).as_secs_f64(),
                 accepted_per_s: (accepted - accepted_before) as f64 / span,
                 e2e_per_s: finished.saturating_sub(finished_before) as f64 / span,
                 in_pipeline: accepted.saturating_sub(finished),
                 rss_mb: memory_mb(pid, "VmRSS:"),
+                accept_p99_ms,
+                accept_max_ms,
             };
             if !quiet {
                 eprintln!(
-                    "  [{name}] {:>5.1}s  accepted {:>7.0}/s  end-to-end {:>7.0}/s  in pipeline {:>7}  errors {:>5}  server RSS {:>5.1} MB",
+                    "  [{name}] {:>5.1}s  accepted {:>7.0}/s  end-to-end {:>7.0}/s  in pipeline {:>7}  errors {:>5}  server RSS {:>5.1} MB  accept p99 {:>6.1} max {:>6.1} ms",
                     sample.t,
                     sample.accepted_per_s,
                     sample.e2e_per_s,
                     sample.in_pipeline,
                     errors,
-                    sample.rss_mb
+                    sample.rss_mb,
+                    sample.accept_p99_ms,
+                    sample.accept_max_ms
                 );
             }
             series.push(sample);
