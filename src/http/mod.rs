@@ -35,7 +35,7 @@ use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, Method, StatusCode, Uri};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use premise_engine::{Enqueuer, Metrics, NodeView, Recorder, Retention, SettingsCache};
 use premise_store::Store;
@@ -46,7 +46,9 @@ use premise_wire::ErrorCode;
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -178,8 +180,20 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId));
     NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// A random UUID for each request without an `x-request-id` of its own, from the ids' pool of
+/// randomness (`tower_http`'s `MakeRequestUuid` made a system call for each).
+#[derive(Debug, Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = premise_engine::random_uuid().to_string();
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
 }
 
 /// An unknown path: in Cloud's envelope when it is one of the Cloud dialect's (it starts with a

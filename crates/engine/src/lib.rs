@@ -39,7 +39,7 @@ pub use config::EngineConfig;
 pub use dispatcher::verify_webhook;
 pub use engine::{Engine, UpstreamFactory};
 pub use enqueue::{EnqueueError, Enqueuer};
-pub use ids::new_message_id;
+pub use ids::{new_message_id, random_uuid};
 pub use metrics::{Metrics, NodeStats};
 pub use pool::NodeView;
 pub use recorder::Recorder;
