@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use premise_wire::shard_of;
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, Row};
+use sqlx::{PgConnection, Postgres, Row};
 
 use super::PgStore;
 use crate::model::enqueued;
@@ -60,6 +60,7 @@ impl PgStore {
         // The shard is `wire::shard_of` (the crc modulo the shard count), checked against it
         // below. A row with a credential is inserted only if the token still holds, as of this
         // statement: its account exists with the token's id and the token is not revoked.
+        let mut connection = self.kept().await?;
         let rows: Vec<EnqueueRow> =
             sqlx::query_as(
                 "WITH account_row AS (
@@ -92,8 +93,9 @@ impl PgStore {
             .bind(&usernames)
             .bind(&user_ids)
             .bind(&jtis)
-            .fetch_all(&self.pool)
+            .fetch_all(connection.conn())
             .await?;
+        connection.keep();
         let Some(&(count, generation, previous_seq, last_seq, ..)) = rows.first() else {
             return Err(StoreError::Corrupt("the account row is missing".into()));
         };
@@ -126,27 +128,33 @@ impl PgStore {
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError> {
         let mut ids = ids.to_vec();
+        let mut connection = self.kept().await?;
         for _ in 0..OPTIMISTIC_ROUNDS {
-            let states = self.states(&ids).await?;
+            let states = Self::states(connection.conn(), &ids).await?;
             let read: HashMap<String, i16> =
                 states.iter().map(|s| (s.id.clone(), s.status)).collect();
             let plan = plan(states);
-            ids = self.write_plan_if_unchanged(&plan, &read, now_ms).await?;
+            ids = Self::write_plan_if_unchanged(connection.conn(), &plan, &read, now_ms).await?;
             if ids.is_empty() {
+                connection.keep();
                 return Ok(());
             }
         }
+        connection.keep();
         self.record_locked(&ids, now_ms, plan).await
     }
 
     /// The states of the messages named by `ids`, as committed now (no lock).
-    async fn states(&self, ids: &[String]) -> Result<Vec<MessageState>, StoreError> {
+    async fn states(
+        conn: &mut PgConnection,
+        ids: &[String],
+    ) -> Result<Vec<MessageState>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages
              WHERE id = ANY($1)",
         )
         .bind(ids)
-        .fetch_all(&self.pool)
+        .fetch_all(conn)
         .await?;
         rows.iter().map(message_state).collect()
     }
@@ -155,7 +163,7 @@ impl PgStore {
     /// statement: its new status and upstream id, and its callbacks in plan order. Answers the
     /// messages that had changed (nothing of theirs was written).
     async fn write_plan_if_unchanged(
-        &self,
+        conn: &mut PgConnection,
         plan: &StatusPlan,
         read: &HashMap<String, i16>,
         now_ms: i64,
@@ -221,7 +229,7 @@ impl PgStore {
         .bind(&crcs)
         .bind(&callback_ids)
         .bind(&bodies)
-        .fetch_all(&self.pool)
+        .fetch_all(conn)
         .await?;
         let written: HashSet<String> = written.into_iter().collect();
         Ok(ids.iter().filter(|id| !written.contains(**id)).map(|id| (*id).to_owned()).collect())
@@ -304,21 +312,26 @@ impl PgStore {
         limit: u32,
     ) -> Result<Vec<CallbackRow>, StoreError> {
         let shards: Vec<i32> = shards.iter().map(|s| s.cast_signed()).collect();
-        Ok(sqlx::query_as(
+        let mut connection = self.kept().await?;
+        let rows = sqlx::query_as(
             "SELECT seq, message_id, body, failures, next_attempt_at, kind FROM callbacks
              WHERE shard = ANY($1) ORDER BY seq LIMIT $2",
         )
         .bind(&shards)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(connection.conn())
+        .await?;
+        connection.keep();
+        Ok(rows)
     }
 
     pub(crate) async fn delete_callback_rows(&self, seqs: &[i64]) -> Result<(), StoreError> {
+        let mut connection = self.kept().await?;
         sqlx::query("DELETE FROM callbacks WHERE seq = ANY($1)")
             .bind(seqs)
-            .execute(&self.pool)
+            .execute(connection.conn())
             .await?;
+        connection.keep();
         Ok(())
     }
 
@@ -363,6 +376,7 @@ impl PgStore {
         let ids: Vec<&str> = openings.iter().map(|(_, c)| c.id.as_str()).collect();
         let user_initiated: Vec<bool> = openings.iter().map(|(_, c)| c.user_initiated).collect();
         let expires: Vec<i64> = openings.iter().map(|(_, c)| c.expires_ms).collect();
+        let mut connection = self.kept().await?;
         let rows: Vec<(String, String, bool, i64)> = sqlx::query_as(&format!(
             "INSERT INTO sandbox_conversations (wa_id, id, user_initiated, expires_ms)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::bigint[])
@@ -373,8 +387,9 @@ impl PgStore {
         .bind(&user_initiated)
         .bind(&expires)
         .bind(now_ms)
-        .fetch_all(&self.writer)
+        .fetch_all(connection.conn())
         .await?;
+        connection.keep();
         Ok(rows
             .into_iter()
             .map(|(wa_id, id, user_initiated, expires_ms)| {

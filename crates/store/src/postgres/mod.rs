@@ -1,14 +1,17 @@
 //! The Postgres backend: production, and any number of replicas on one database.
 //!
 //! The SQL both backends share is in [`crate::sql`]; here is what is Postgres' own: the pool
-//! (with its own check of dead connections, see [`PgStore::open`]), row locks, migrations, the
-//! probe, and in `batch.rs` the statements that take whole arrays at once.
+//! (with its own check of dead connections, see [`PgStore::open`]) and the connections the busy
+//! loops keep out of it ([`PgStore::kept`]), row locks, migrations, the probe, and in `batch.rs`
+//! the statements that take whole arrays at once.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use crate::{Backend, ConnectOptions, Health, StoreError};
 
@@ -30,6 +33,39 @@ pub struct PgStore {
     pub(crate) writer: PgPool,
     connect: PgConnectOptions,
     pub(crate) health: Health,
+    /// Connections kept out of the pool between the statements of the loops that write all
+    /// the time, see [`PgStore::kept`].
+    kept: Arc<Kept>,
+}
+
+/// Connections of the pool that the busy loops keep between their statements, each with when
+/// it was last used, and how many may be kept.
+#[derive(Debug)]
+struct Kept {
+    connections: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    at_most: usize,
+}
+
+/// A connection taken for one statement (or a few) of a busy loop: given back with
+/// [`KeptConnection::keep`] after a success, to the pool otherwise (which pings it, and closes
+/// it if broken).
+pub(crate) struct KeptConnection<'a> {
+    connection: PoolConnection<Postgres>,
+    kept: &'a Kept,
+}
+
+impl KeptConnection<'_> {
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.connection
+    }
+
+    /// Keeps the connection for the next statement, unless enough are kept already.
+    pub(crate) fn keep(self) {
+        let mut kept = self.kept.connections.lock().expect("kept connections");
+        if kept.len() < self.kept.at_most {
+            kept.push((self.connection, Instant::now()));
+        }
+    }
 }
 
 impl PgStore {
@@ -70,7 +106,28 @@ impl PgStore {
             })
             .connect_with(connect.clone())
             .await?;
-        Ok(Self { writer: pool.clone(), pool, connect, health })
+        // The committer, the recorder, the dispatcher and the sandbox: with the default ten
+        // connections four kept, never more than half less one, so the rest of the pool is
+        // always there for requests.
+        let at_most = (options.max_connections.saturating_sub(1) / 2).min(4) as usize;
+        let kept = Arc::new(Kept { connections: Mutex::new(Vec::new()), at_most });
+        Ok(Self { writer: pool.clone(), pool, connect, health, kept })
+    }
+
+    /// A connection for the statements of a loop that writes all the time (group commits,
+    /// status recording, callback delivery). Given back to the pool after each statement, a
+    /// connection is pinged, a round trip as costly as a small statement; kept, it is not, and
+    /// is checked only when it sat unused for [`PROVEN_FOR`] (a dead one is dropped and one
+    /// taken from the pool, which tells an outage as for any other acquire).
+    pub(crate) async fn kept(&self) -> Result<KeptConnection<'_>, StoreError> {
+        let last = self.kept.connections.lock().expect("kept connections").pop();
+        if let Some((mut connection, used)) = last
+            && (used.elapsed() < PROVEN_FOR || connection.ping().await.is_ok())
+        {
+            return Ok(KeptConnection { connection, kept: &self.kept });
+        }
+        let connection = self.pool.acquire().await?;
+        Ok(KeptConnection { connection, kept: &self.kept })
     }
 
     /// [`crate::Store::probe`]: one attempt to connect first (the pool would retry a refused
@@ -95,5 +152,80 @@ async fn reach(connect: &PgConnectOptions) -> Result<(), StoreError> {
         }
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(sqlx::Error::PoolTimedOut.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use premise_testkit::fresh_postgres_url;
+
+    use super::*;
+
+    async fn open(max_connections: u32) -> PgStore {
+        let options =
+            ConnectOptions { max_connections, acquire_timeout: Duration::from_millis(500) };
+        PgStore::open(&fresh_postgres_url().await, &options).await.unwrap()
+    }
+
+    fn kept(store: &PgStore) -> usize {
+        store.kept.connections.lock().unwrap().len()
+    }
+
+    async fn backend(connection: &mut KeptConnection<'_>) -> Result<i32, sqlx::Error> {
+        sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(connection.conn()).await
+    }
+
+    /// Ends a connection from the database's side, as a restart or an administrator does.
+    async fn terminate(store: &PgStore, pid: i32) {
+        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(ended);
+    }
+
+    #[tokio::test]
+    async fn kept_connections_leave_the_rest_of_the_pool_to_requests() {
+        let store = open(3).await;
+        let (a, b) = (store.kept().await.unwrap(), store.kept().await.unwrap());
+        a.keep();
+        b.keep();
+        assert_eq!(kept(&store), 1, "three connections: one kept at most");
+        let (_c, _d) = (store.pool.acquire().await.unwrap(), store.pool.acquire().await.unwrap());
+        // The kept one is taken again, not a third from the pool (which has none left).
+        let mut again = store.kept().await.unwrap();
+        backend(&mut again).await.unwrap();
+
+        let small = open(2).await;
+        small.kept().await.unwrap().keep();
+        assert_eq!(kept(&small), 0, "with two connections none is kept");
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_that_died_is_not_used_again() {
+        let store = open(4).await;
+        let mut connection = store.kept().await.unwrap();
+        let first = backend(&mut connection).await.unwrap();
+        connection.keep();
+        terminate(&store, first).await;
+        // Unused for long enough to be checked: the check finds it dead, a live one is taken.
+        for (_, used) in store.kept.connections.lock().unwrap().iter_mut() {
+            *used = used.checked_sub(PROVEN_FOR).unwrap();
+        }
+        let mut connection = store.kept().await.unwrap();
+        let second = backend(&mut connection).await.unwrap();
+        assert_ne!(second, first);
+        connection.keep();
+
+        // Used just now, it is not checked: its statement fails, and it is not kept.
+        terminate(&store, second).await;
+        let mut connection = store.kept().await.unwrap();
+        assert!(backend(&mut connection).await.is_err());
+        drop(connection);
+        assert_eq!(kept(&store), 0);
+        let mut connection = store.kept().await.unwrap();
+        let third = backend(&mut connection).await.unwrap();
+        assert!(third != first && third != second);
     }
 }
