@@ -117,14 +117,19 @@ impl PgStore {
     /// A connection for the statements of a loop that writes all the time (group commits,
     /// status recording, callback delivery). Given back to the pool after each statement, a
     /// connection is pinged, a round trip as costly as a small statement; kept, it is not, and
-    /// is checked only when it sat unused for [`PROVEN_FOR`] (a dead one is dropped and one
-    /// taken from the pool, which tells an outage as for any other acquire).
+    /// is checked only when it sat unused for [`PROVEN_FOR`]. A dead one is dropped and, as
+    /// for a dead pooled one, one fresh attempt tells whether the database is gone (the
+    /// outage is then known at once); if it is there, a connection is taken from the pool.
     pub(crate) async fn kept(&self) -> Result<KeptConnection<'_>, StoreError> {
         let last = self.kept.connections.lock().expect("kept connections").pop();
-        if let Some((mut connection, used)) = last
-            && (used.elapsed() < PROVEN_FOR || connection.ping().await.is_ok())
-        {
-            return Ok(KeptConnection { connection, kept: &self.kept });
+        if let Some((mut connection, used)) = last {
+            if used.elapsed() < PROVEN_FOR || connection.ping().await.is_ok() {
+                return Ok(KeptConnection { connection, kept: &self.kept });
+            }
+            if let Err(gone) = reach(&self.connect).await {
+                self.health.record_failure(&gone);
+                return Err(gone);
+            }
         }
         let connection = self.pool.acquire().await?;
         Ok(KeptConnection { connection, kept: &self.kept })
@@ -157,7 +162,7 @@ async fn reach(connect: &PgConnectOptions) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use premise_testkit::fresh_postgres_url;
+    use premise_testkit::{Cluster, ClusterOptions, fresh_postgres_url};
 
     use super::*;
 
@@ -227,5 +232,25 @@ mod tests {
         let mut connection = store.kept().await.unwrap();
         let third = backend(&mut connection).await.unwrap();
         assert!(third != first && third != second);
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_found_dead_with_the_database_gone_tells_the_outage_at_once() {
+        let cluster = Cluster::start(&ClusterOptions::default());
+        let options =
+            ConnectOptions { max_connections: 4, acquire_timeout: Duration::from_secs(5) };
+        let store = PgStore::open(&cluster.fresh_database().await, &options).await.unwrap();
+        let mut connection = store.kept().await.unwrap();
+        backend(&mut connection).await.unwrap();
+        connection.keep();
+        cluster.stop();
+        for (_, used) in store.kept.connections.lock().unwrap().iter_mut() {
+            *used = used.checked_sub(PROVEN_FOR).unwrap();
+        }
+        let asked = Instant::now();
+        let outcome = store.kept().await;
+        assert!(outcome.is_err());
+        assert!(asked.elapsed() < Duration::from_secs(2), "not after the acquire timeout");
+        assert!(store.health.down().is_some_and(|d| d.unreachable()), "{:?}", store.health.down());
     }
 }
