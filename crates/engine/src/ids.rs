@@ -3,7 +3,7 @@
 //!
 //! The bits come from the operating system's generator, drawn a few kilobytes at a time for each
 //! thread: one system call per ~200 ids instead of one per id (two a message, with the request
-//! id, were a tenth of the server's system calls at a fixed 2,000 messages a second).
+//! id, were about a fifth of the server's system calls at a fixed 2,000 messages a second).
 
 use std::cell::RefCell;
 

@@ -19,8 +19,8 @@ mod batch;
 
 static MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
 
-/// A connection back in the pool for less than this is handed out without a ping: the pool's
-/// own ping as it came back showed it alive.
+/// A connection shown alive less than this ago is used without a ping: one back in the pool
+/// (the pool pinged it as it came back), or one a busy loop kept (its last statement succeeded).
 const PROVEN_FOR: Duration = Duration::from_millis(500);
 
 /// How long a single attempt to reach the database may take when checking whether it is there.
