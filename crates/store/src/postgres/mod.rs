@@ -176,6 +176,13 @@ mod tests {
         store.kept.connections.lock().unwrap().len()
     }
 
+    /// Time driven, not slept: the kept connections last used `PROVEN_FOR` earlier.
+    fn unused_for_long(store: &PgStore) {
+        for (_, used) in store.kept.connections.lock().unwrap().iter_mut() {
+            *used = used.checked_sub(PROVEN_FOR).unwrap();
+        }
+    }
+
     async fn backend(connection: &mut KeptConnection<'_>) -> Result<i32, sqlx::Error> {
         sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(connection.conn()).await
     }
@@ -215,9 +222,7 @@ mod tests {
         connection.keep();
         terminate(&store, first).await;
         // Unused for long enough to be checked: the check finds it dead, a live one is taken.
-        for (_, used) in store.kept.connections.lock().unwrap().iter_mut() {
-            *used = used.checked_sub(PROVEN_FOR).unwrap();
-        }
+        unused_for_long(&store);
         let mut connection = store.kept().await.unwrap();
         let second = backend(&mut connection).await.unwrap();
         assert_ne!(second, first);
@@ -244,9 +249,7 @@ mod tests {
         backend(&mut connection).await.unwrap();
         connection.keep();
         cluster.stop();
-        for (_, used) in store.kept.connections.lock().unwrap().iter_mut() {
-            *used = used.checked_sub(PROVEN_FOR).unwrap();
-        }
+        unused_for_long(&store);
         let asked = Instant::now();
         let outcome = store.kept().await;
         assert!(outcome.is_err());
