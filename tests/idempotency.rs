@@ -11,6 +11,70 @@ use support::{Backend, Server, TestDb, assert_error};
 
 both_backends!(repeat_gets_the_first_answer, concurrent_repeats_send_once, keys_expire);
 
+/// kill -9 of the replica that committed a message before its client heard the answer: the
+/// client's retry with the same key, on another replica, gets the id it never received, at
+/// once, and nothing is sent twice. Every write of a key is slowed (a trigger that sleeps), so
+/// the first replica dies in the middle of whatever it does around its commit: with the key
+/// reserved, the message committed and the answer stored one after the other, the retry
+/// waited for the dead holder's lock (a minute) and then sent the message again.
+#[tokio::test]
+async fn a_retry_after_the_committing_replica_died_gets_its_id() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut first = Server::start(&db).await;
+    let other = Server::start(&db).await;
+    let token = first.admin_token().await;
+    db.execute(
+        "CREATE FUNCTION slow_key() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN PERFORM pg_sleep(2); RETURN NEW; END $$",
+    )
+    .await;
+    db.execute(
+        "CREATE TRIGGER slow_key BEFORE INSERT OR UPDATE ON idempotency_keys
+             FOR EACH ROW EXECUTE FUNCTION slow_key()",
+    )
+    .await;
+    let hello = text("16315551000", "sent once");
+
+    let lost = {
+        let req = first
+            .http
+            .post(first.url("/v1/messages"))
+            .bearer_auth(&token)
+            .header("idempotency-key", "order-77")
+            .json(&hello);
+        tokio::spawn(req.send())
+    };
+    support::pipeline::ask_until(
+        Duration::from_secs(20),
+        "the message committed",
+        || messages(&db),
+        |n| *n == 1,
+    )
+    .await;
+    first.kill();
+    // Whether the client heard the answer before the kill depends on the moment; the retry
+    // must not.
+    drop(lost);
+    db.execute("DROP TRIGGER slow_key ON idempotency_keys").await;
+
+    let retry = other
+        .http
+        .post(other.url("/v1/messages"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "order-77")
+        .json(&hello)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the retry is answered at once");
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert!(retry.headers().contains_key("idempotent-replayed"));
+    let answer: Value = retry.json().await.unwrap();
+    let stored = db.strings("SELECT id FROM messages").await;
+    assert_eq!(answer["messages"][0]["id"], json!(stored[0]), "the committed message's id");
+    assert_eq!(messages(&db).await, 1, "sent once");
+}
+
 async fn post(
     server: &Server,
     token: &str,

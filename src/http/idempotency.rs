@@ -3,26 +3,20 @@
 //! sending twice; the same key with another body is refused with 409 (1004, "Resource already
 //! exists": the key names a request that exists and is not this one).
 //!
-//! A middleware, so the handlers behind it know nothing of it:
-//! 1. the key is reserved in the store (insert-if-absent, so on every replica exactly one
-//!    request holds it) together with the SHA-256 of the body;
-//! 2. the handler runs in a task of its own, so a client that hangs up cannot cancel it between
-//!    "message committed" and "answer stored" (which would let its retry send again);
-//! 3. the answer is stored with the key, which is kept for `server.idempotency_ttl_secs`.
+//! A key is bound to its answer by the store, never held by a request:
+//! - a request that sends a message keeps its answer with the message, in the statement that
+//!   stores it ([`IdempotencyKey`] travels to the handler, which builds the answer before the
+//!   commit). A retry finds the message and its answer or neither, whatever happened to the
+//!   replica that took the first attempt (killed right after the commit, frozen, cut off); and
+//!   of two attempts in flight at once, on any replicas, the store lets one commit and the
+//!   other, finding the key taken, answers the first's answer. No attempt waits for another
+//!   beyond the moment its own commit takes, and no holder can complete a key it lost;
+//! - other answers worth replaying (the 4xx that depend only on the request) are kept after the
+//!   handler, if the key is still free; answers that depend on the moment (401, 403, 408, 429,
+//!   5xx such as 503 "System overloaded") are not kept, so the retry they invite can succeed.
 //!
-//! A duplicate that arrives while the first request is still running waits for its answer
-//! (polling the store; the first is normally done in milliseconds) and gets that answer, so a
-//! client retrying on a timeout never sees an error for a request that succeeded. If the first
-//! takes longer than [`WAIT`], the duplicate gets 409 saying the request is in progress. A
-//! holder that died keeps the key for at most [`LOCK_SECS`]; then a request with the same body
-//! takes it over.
-//!
-//! Answers worth replaying are kept: 2xx and the 4xx that depend only on the request. Answers
-//! that depend on the moment (401, 403, 429, 5xx such as 503 "System overloaded") free the
-//! key, so the retry they invite can succeed. Keys are scoped by method and path, not by user:
+//! Keys live `server.idempotency_ttl_secs` and are scoped by method and path, not by user:
 //! every user of a server acts for the same WhatsApp business number.
-
-use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -30,8 +24,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use premise_store::{Reservation, Store, StoredResponse};
-use premise_upstream::Clock;
+use premise_store::KeptAnswer;
 use premise_wire::{ErrorCode, Rejection};
 use sha2::{Digest, Sha256};
 
@@ -41,11 +34,64 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// Set on a replayed answer.
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 const MAX_KEY_CHARS: usize = 255;
-/// How long a request holds its key before it is presumed dead.
-const LOCK_SECS: i64 = 60;
-/// How long a duplicate waits for the first request's answer.
-const WAIT: Duration = Duration::from_secs(10);
-const POLL: Duration = Duration::from_millis(25);
+/// The largest answer kept (the answers kept are small JSON documents).
+const MAX_KEPT_BYTES: usize = 64 * 1024;
+
+/// A request's key, as the handler behind the guard finds it among the request's extensions:
+/// what it needs to keep its answer with the message it stores.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The header's value, as the client sent it.
+    name: String,
+    /// The key as stored: method, path and the header's value.
+    scoped: String,
+    fingerprint: String,
+    expires_at: i64,
+}
+
+impl IdempotencyKey {
+    /// The answer `status` with `body` (JSON), kept under this key.
+    pub fn answer(&self, status: StatusCode, body: Vec<u8>) -> KeptAnswer {
+        KeptAnswer {
+            key: self.scoped.clone(),
+            fingerprint: self.fingerprint.clone(),
+            status: status.as_u16(),
+            body,
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// The answer the key holds now: the first answer replayed when this request's body is the
+    /// same, 409 when it is not; `None` when the key holds no answer.
+    pub async fn kept(&self, state: &AppState) -> Result<Option<Response>, ApiError> {
+        let kept = state.store.kept_answer(&self.scoped, state.clock.now_secs()).await?;
+        Ok(kept.map(|kept| self.replay(kept)))
+    }
+
+    fn replay(&self, kept: KeptAnswer) -> Response {
+        if kept.fingerprint != self.fingerprint {
+            return ApiError::new(
+                ErrorCode::ResourceAlreadyExists,
+                format!(
+                    "Idempotency-Key '{}' was already used with a different request body",
+                    self.name
+                ),
+            )
+            .into_response();
+        }
+        let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = json_answer(status, kept.body);
+        response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+        response
+    }
+}
+
+/// A JSON answer from its bytes.
+pub fn json_answer(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, Body::from(body)).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
 
 /// The middleware; see the module documentation.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -55,72 +101,41 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let Some(raw) = request.headers().get(IDEMPOTENCY_KEY) else {
         return next.run(request).await;
     };
-    let key = match parse_key(raw) {
+    let name = match parse_key(raw) {
         Ok(key) => key,
         Err(rejection) => return ApiError::from(rejection).into_response(),
     };
     let (parts, raw_body) = request.into_parts();
-    let scope = format!("{} {} {key}", parts.method, parts.uri.path());
     let bytes = match body::read(Request::from_parts(parts.clone(), raw_body), &state).await {
         Ok(bytes) => bytes,
         Err(e) => return e.into_response(),
     };
-    let fingerprint: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     let ttl = i64::try_from(state.config.server.idempotency_ttl_secs).unwrap_or(i64::MAX);
-
-    let store = state.store.clone();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let now = state.clock.now_secs();
-        let reservation = store
-            .reserve_idempotency_key(
-                &scope,
-                &fingerprint,
-                now,
-                now + LOCK_SECS,
-                // `now` is rounded down to the second: one more so a key lives at least `ttl`.
-                now.saturating_add(ttl).saturating_add(1),
-            )
-            .await;
-        match reservation {
-            Err(e) => return ApiError::from(e).into_response(),
-            Ok(Reservation::Reserved) => break,
-            Ok(Reservation::Done(stored)) => return replay(stored),
-            Ok(Reservation::Conflict) => {
-                return ApiError::new(
-                    ErrorCode::ResourceAlreadyExists,
-                    format!(
-                        "Idempotency-Key '{key}' was already used with a different request body"
-                    ),
-                )
-                .into_response();
-            }
-            Ok(Reservation::InProgress) if Instant::now() >= deadline => {
-                return ApiError::new(
-                    ErrorCode::ResourceAlreadyExists,
-                    format!(
-                        "A request with Idempotency-Key '{key}' is still in progress; retry later"
-                    ),
-                )
-                .into_response();
-            }
-            Ok(Reservation::InProgress) => tokio::time::sleep(POLL).await,
-        }
-    }
-
-    let request = Request::from_parts(parts, Body::from(bytes));
-    let task = {
-        let (store, scope, clock) = (store.clone(), scope.clone(), state.clock.clone());
-        tokio::spawn(async move { settle(&*store, &scope, next.run(request).await, &clock).await })
+    let key = IdempotencyKey {
+        scoped: format!("{} {} {name}", parts.method, parts.uri.path()),
+        name,
+        fingerprint: Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
+        // `now` is rounded down to the second: one more so a key lives at least `ttl`.
+        expires_at: state.clock.now_secs().saturating_add(ttl).saturating_add(1),
     };
-    match task.await {
-        Ok(response) => response,
-        Err(e) => {
-            release(&*store, &scope).await;
-            ApiError::internal(anyhow::anyhow!("a request holding an idempotency key failed: {e}"))
-                .into_response()
-        }
+    match key.kept(&state).await {
+        Err(e) => return e.into_response(),
+        Ok(Some(replayed)) => return replayed,
+        Ok(None) => {}
     }
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    request.extensions_mut().insert(key.clone());
+    // The handler runs in a task of its own, so a client that hangs up does not cancel it
+    // half-way (between the commit and the answer, the answer would still be right, but the
+    // task also keeps the answers of refused requests).
+    let task = tokio::spawn(async move {
+        let response = next.run(request).await;
+        settle(&state, &key, response).await
+    });
+    task.await.unwrap_or_else(|e| {
+        ApiError::internal(anyhow::anyhow!("a request with an idempotency key failed: {e}"))
+            .into_response()
+    })
 }
 
 /// 1 to 255 visible ASCII characters.
@@ -135,26 +150,36 @@ fn parse_key(raw: &HeaderValue) -> Result<String, Rejection> {
     Ok(key.to_owned())
 }
 
-/// Stores the answer (or frees the key) and hands the answer on.
-async fn settle(store: &dyn Store, scope: &str, response: Response, clock: &Clock) -> Response {
+/// Keeps a refusal worth replaying under the key, if it is still free (a message's answer was
+/// kept with the message; a replayed answer is kept already); hands the answer on, or the one
+/// the key holds if another request kept one first.
+async fn settle(state: &AppState, key: &IdempotencyKey, response: Response) -> Response {
+    if response.status().is_success()
+        || response.headers().contains_key(REPLAYED)
+        || !worth_replaying(response.status())
+    {
+        return response;
+    }
     let (parts, body) = response.into_parts();
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+    let bytes = match axum::body::to_bytes(body, MAX_KEPT_BYTES).await {
         Ok(bytes) => bytes,
         Err(e) => {
-            release(store, scope).await;
             return ApiError::internal(anyhow::anyhow!("cannot read an answer to keep: {e}"))
                 .into_response();
         }
     };
-    if worth_replaying(parts.status) {
-        let stored = StoredResponse { status: parts.status.as_u16(), body: bytes.to_vec() };
-        if let Err(e) = store.complete_idempotency_key(scope, &stored, clock.now_secs()).await {
-            // The request itself succeeded; say so. A retry within the lock time waits and is
-            // then refused as in progress rather than sent twice.
-            tracing::error!(error = format!("{e:#}"), "cannot store an idempotent answer");
+    let answer = key.answer(parts.status, bytes.to_vec());
+    match state.store.keep_answer(&answer, state.clock.now_secs()).await {
+        Ok(true) => {}
+        Ok(false) => match key.kept(state).await {
+            Ok(Some(kept)) => return kept,
+            Ok(None) => {}
+            Err(e) => return e.into_response(),
+        },
+        Err(e) => {
+            // The refusal stands; a retry is judged again.
+            tracing::warn!(error = format!("{e:#}"), "cannot keep an idempotent answer");
         }
-    } else {
-        release(store, scope).await;
     }
     Response::from_parts(parts, Body::from(bytes))
 }
@@ -167,24 +192,6 @@ fn worth_replaying(status: StatusCode) -> bool {
         StatusCode::TOO_MANY_REQUESTS,
     ];
     (status.is_success() || status.is_client_error()) && !transient.contains(&status)
-}
-
-async fn release(store: &dyn Store, scope: &str) {
-    if let Err(e) = store.release_idempotency_key(scope).await {
-        tracing::warn!(
-            error = format!("{e:#}"),
-            "cannot free an idempotency key; it frees itself when its lock runs out"
-        );
-    }
-}
-
-fn replay(stored: StoredResponse) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, Body::from(stored.body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(REPLAYED, HeaderValue::from_static("true"));
-    response
 }
 
 #[cfg(test)]

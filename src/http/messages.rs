@@ -1,11 +1,11 @@
 //! `POST /v1/messages`: validate, commit to the queue, answer with the id; and
 //! `PUT /v1/messages/{id}`: mark an inbound message read.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{post, put};
+use axum::{Extension, Router};
 use premise_engine::{EnqueueError, new_message_id};
 use premise_store::{Credential, NewMessage};
 use premise_wire::messages::parse_read;
@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 use super::auth::{Caller, Sender};
 use super::body::JsonBody;
-use super::reply::{reply, reply_empty};
+use super::idempotency::{IdempotencyKey, json_answer};
+use super::reply::{envelope, reply_empty};
 use super::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
 async fn send(
     State(state): State<AppState>,
     sender: Sender,
+    key: Option<Extension<IdempotencyKey>>,
     body: Result<JsonBody<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     let stored = async {
@@ -39,11 +41,11 @@ async fn send(
             sender.check(&state).await?;
         }
         let id = new_message_id();
-        submit(&state, &id, &message, sender.credential()).await?;
-        Ok(id)
+        let answer = (StatusCode::CREATED, envelope(json!({ "messages": [{ "id": id }] })));
+        submit(&state, &id, &message, sender.credential(), answer, key.as_deref()).await
     };
     match stored.await {
-        Ok(id) => Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] }))),
+        Ok(answer) => Ok(answer),
         Err(refusal) => {
             sender.check(&state).await?;
             Err(refusal)
@@ -57,14 +59,18 @@ fn reads_before_storing(message: &Message) -> bool {
 }
 
 /// Commits a validated message to the queue under `id`, if `credential` still holds when it
-/// is stored (401 otherwise); returns once it is durable. Both dialects' send endpoints end
-/// here.
+/// is stored (401 otherwise); returns `answer` (a status and its JSON body) once it is durable.
+/// With an idempotency key, the answer is kept with the message by the same commit, and a key
+/// taken already gets the answer it holds instead (nothing is stored). Both dialects' send
+/// endpoints end here.
 pub(super) async fn submit(
     state: &AppState,
     id: &str,
     message: &Message,
     credential: Credential,
-) -> Result<(), ApiError> {
+    (status, answer): (StatusCode, Vec<u8>),
+    key: Option<&IdempotencyKey>,
+) -> Result<Response, ApiError> {
     if let Some(media) = message.media_id()
         && !state.store.media_exists(media).await?
     {
@@ -85,13 +91,19 @@ pub(super) async fn submit(
         accepted_at_ms: state.clock.now_ms(),
         callback_data: message.callback_data().map(str::to_owned),
         credential: Some(credential),
+        idempotency: key.map(|key| key.answer(status, answer.clone())),
     };
-    state.enqueuer.submit(queued).await.map_err(|e| match e {
-        EnqueueError::Refused => ApiError::unauthorized(),
-        EnqueueError::Overloaded(why) => ApiError::new(ErrorCode::SystemOverloaded, why),
-        EnqueueError::Unavailable(outage) => ApiError::unavailable(outage),
-        EnqueueError::Failed(cause) => ApiError::internal(cause),
-    })
+    match state.enqueuer.submit(queued).await {
+        Ok(()) => Ok(json_answer(status, answer)),
+        // Not stored: the key was taken (its answer is replayed) or the token no longer holds.
+        Err(EnqueueError::Refused) => match key {
+            Some(key) => key.kept(state).await?.ok_or_else(ApiError::unauthorized),
+            None => Err(ApiError::unauthorized()),
+        },
+        Err(EnqueueError::Overloaded(why)) => Err(ApiError::new(ErrorCode::SystemOverloaded, why)),
+        Err(EnqueueError::Unavailable(outage)) => Err(ApiError::unavailable(outage)),
+        Err(EnqueueError::Failed(cause)) => Err(ApiError::internal(cause)),
+    }
 }
 
 /// The upstream's verdict on a template, before acceptance: On-Premises hydrated templates from

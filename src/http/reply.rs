@@ -25,6 +25,11 @@ pub fn reply<T: Serialize>(status: StatusCode, payload: T) -> Response {
     (status, Json(Envelope { payload, meta: &META })).into_response()
 }
 
+/// `payload` (a JSON object) plus `"meta"`, as the bytes [`reply`] would answer.
+pub fn envelope<T: Serialize>(payload: T) -> Vec<u8> {
+    serde_json::to_vec(&Envelope { payload, meta: &META }).expect("a JSON object serialises")
+}
+
 /// Just `{"meta":{...}}`, for answers that carry nothing else.
 pub fn reply_empty(status: StatusCode) -> Response {
     reply(status, serde_json::Map::new())

@@ -63,6 +63,7 @@ pub fn message(id: &str, to: &str) -> NewMessage {
         accepted_at_ms: T0,
         callback_data: None,
         credential: None,
+        idempotency: None,
     }
 }
 

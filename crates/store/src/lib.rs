@@ -35,5 +35,5 @@ pub use model::{
     QueuedMessage, ShardBacklog, StatusPlan,
 };
 pub(crate) use model::{CallbackRow, ContactRow};
-pub use model::{ContactCheck, InboundMessage, NewInbound, Reservation, StoredResponse};
+pub use model::{ContactCheck, InboundMessage, KeptAnswer, NewInbound};
 pub use model::{Expired, MessagePurge, PurgedPage, SandboxConversation};

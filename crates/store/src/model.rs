@@ -66,6 +66,23 @@ pub struct NewMessage {
     /// message whose token is revoked, or whose account is gone, by then is not stored but
     /// refused ([`Enqueued::refused`]). `None` stores it unchecked.
     pub credential: Option<Credential>,
+    /// The `Idempotency-Key` the message was sent with, and the answer its request gets: the
+    /// key is stored with the message, by the same statement, so a retry finds either both or
+    /// neither. A message whose key is already held (by an answer not yet expired) is not
+    /// stored but refused ([`Enqueued::refused`]); its request reads the answer kept.
+    pub idempotency: Option<KeptAnswer>,
+}
+
+/// An `Idempotency-Key`'s answer as kept: the key (scoped by method and path), the SHA-256 of
+/// the request body it answered, the answer's HTTP status and body, and until when it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptAnswer {
+    pub key: String,
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// Unix seconds: from then on the key is free again.
+    pub expires_at: i64,
 }
 
 /// A login token as the store knows it: valid while its account exists with the same id and
@@ -113,7 +130,8 @@ pub struct QueueRead {
 
 /// Builds the [`Enqueued`] of a committed batch: `placed` gives the `seq` and shard of each
 /// message stored (by its index in the batch). A message not stored was refused if it carried
-/// a credential; one without is an error (the statement lost a row).
+/// a credential or an idempotency key; one without either is an error (the statement lost a
+/// row).
 pub(crate) fn enqueued(
     batch: &[NewMessage],
     placed: impl Fn(usize, &NewMessage) -> Option<(i64, u32)>,
@@ -134,7 +152,9 @@ pub(crate) fn enqueued(
                 };
                 messages.push((shard, queued));
             }
-            None if m.credential.is_some() => refused.push(m.id.clone()),
+            None if m.credential.is_some() || m.idempotency.is_some() => {
+                refused.push(m.id.clone());
+            }
             None => {
                 return Err(crate::StoreError::Corrupt(format!(
                     "message {} was not inserted",
@@ -145,6 +165,18 @@ pub(crate) fn enqueued(
     }
     messages.sort_by_key(|(_, m)| m.seq);
     Ok(Enqueued { previous_seq, last_seq, generation, messages, refused })
+}
+
+/// Whether each message of a batch may be stored as far as its idempotency key goes: the
+/// first message of the batch with a key may, a later one with the same key may not (it is
+/// refused, and its request finds the first's answer once the batch is committed). One
+/// statement cannot both insert a key and find it taken.
+pub(crate) fn first_of_each_key(batch: &[NewMessage]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::new();
+    batch
+        .iter()
+        .map(|m| m.idempotency.as_ref().is_none_or(|k| seen.insert(k.key.as_str())))
+        .collect()
 }
 
 /// A queue read's row: a message (absent when the shard has none) and the account's last seq.
@@ -336,46 +368,6 @@ pub struct ContactCheck {
     pub number: String,
     pub wa_id: Option<String>,
     pub checked_at: i64,
-}
-
-/// The answer stored for an idempotency key: what the first request got.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-/// What reserving an idempotency key found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reservation {
-    /// The key is now this caller's: run the request, then complete or release the key.
-    Reserved,
-    /// A request with the same key and body is running (on any replica).
-    InProgress,
-    /// The key was used with another body.
-    Conflict,
-    /// The key's first request finished with this answer.
-    Done(StoredResponse),
-}
-
-/// What a reservation attempt that found an existing key means for the caller.
-pub(crate) fn classify(
-    stored_fingerprint: &str,
-    fingerprint: &str,
-    status: Option<i16>,
-    body: Option<Vec<u8>>,
-) -> Result<Reservation, crate::StoreError> {
-    if stored_fingerprint != fingerprint {
-        return Ok(Reservation::Conflict);
-    }
-    match status {
-        None => Ok(Reservation::InProgress),
-        Some(status) => Ok(Reservation::Done(StoredResponse {
-            status: u16::try_from(status)
-                .map_err(|_| crate::StoreError::Corrupt(format!("idempotency status {status}")))?,
-            body: body.unwrap_or_default(),
-        })),
-    }
 }
 
 /// The cutoffs of what expires by itself, for [`crate::Retention::purge_expired`].

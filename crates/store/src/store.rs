@@ -4,9 +4,9 @@ use async_trait::async_trait;
 
 use crate::model::{Account, MediaInfo, MessagePurge, Node, PurgedPage, SandboxConversation};
 use crate::{
-    Backend, Backlog, ContactCheck, Enqueued, Health, InboundMessage, Lease, MessageState,
-    NewInbound, NewMessage, PendingCallback, QueueRead, Reservation, ShardBacklog, StatusPlan,
-    StoreError, StoredResponse, TokenSubject, User,
+    Backend, Backlog, ContactCheck, Enqueued, Health, InboundMessage, KeptAnswer, Lease,
+    MessageState, NewInbound, NewMessage, PendingCallback, QueueRead, ShardBacklog, StatusPlan,
+    StoreError, TokenSubject, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -295,32 +295,16 @@ pub trait ContactCache: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// `Idempotency-Key`s: a key is reserved by the first request that carries it, and keeps that
-/// request's answer until it expires, on every replica.
+/// `Idempotency-Key`s: a key holds the answer of the first request that carried it until it
+/// expires, on every replica. A sent message's answer is kept by the statement that stores the
+/// message ([`crate::NewMessage::idempotency`]); these keep and read the others.
 #[async_trait]
 pub trait Idempotency: Send + Sync {
-    /// Reserves `key` for a request whose body hashes to `fingerprint`, unless it is already
-    /// known. An expired key counts as unknown; so does a reservation whose holder did not
-    /// finish by its `locked_until` (it died), when the fingerprint matches. A new reservation
-    /// is held until `locked_until` and kept until `expires_at` (Unix seconds).
-    async fn reserve_idempotency_key(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        now: i64,
-        locked_until: i64,
-        expires_at: i64,
-    ) -> Result<Reservation, StoreError>;
-    /// Stores the answer of the request that holds `key`, and forgets keys expired by `now`.
-    async fn complete_idempotency_key(
-        &self,
-        key: &str,
-        response: &StoredResponse,
-        now: i64,
-    ) -> Result<(), StoreError>;
-    /// Gives up a reservation without an answer (the request failed in a way worth retrying).
-    /// A key that already has an answer is kept.
-    async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError>;
+    /// The answer kept for `key`, unless it expired by `now` (Unix seconds).
+    async fn kept_answer(&self, key: &str, now: i64) -> Result<Option<KeptAnswer>, StoreError>;
+    /// Keeps `answer` for its key unless the key already holds one not expired by `now`
+    /// (Unix seconds); whether it was kept.
+    async fn keep_answer(&self, answer: &KeptAnswer, now: i64) -> Result<bool, StoreError>;
 }
 
 /// The sandbox's shared state, so every replica emulates the same network: its template

@@ -144,6 +144,7 @@ fn message(n: u32, recipient_crc: u32) -> premise_store::NewMessage {
         accepted_at_ms: 1_000 + i64::from(n),
         callback_data: (n == 2).then(|| "opaque-2".to_owned()),
         credential: None,
+        idempotency: None,
     }
 }
 
@@ -617,44 +618,65 @@ async fn contact_cache(store: Arc<dyn Store>) {
     assert_eq!(all, [check("222", true, 2_000), check("333", true, 3_000)]);
 }
 
+/// An idempotency key keeps the first answer until it expires: a sent message's key is
+/// stored by the statement that stores the message, so a message whose key is taken is not
+/// stored (whether the key was taken before or earlier in the same batch); other answers are
+/// kept only if the key is free.
 async fn idempotency_keys(store: Arc<dyn Store>) {
-    use premise_store::{Reservation, StoredResponse};
-    let answer = StoredResponse { status: 201, body: b"{\"messages\":[{\"id\":\"x\"}]}".to_vec() };
-    // (key, fingerprint, now, locked_until, expires_at)
-    let reserve = |key: &'static str, fp: &'static str, now: i64| {
-        let store = store.clone();
-        async move { store.reserve_idempotency_key(key, fp, now, now + 30, now + 100).await.unwrap() }
+    use premise_store::{Credential, KeptAnswer};
+    let answer = |key: &str, fingerprint: &str, body: &str, expires_at: i64| KeptAnswer {
+        key: key.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        status: 201,
+        body: body.as_bytes().to_vec(),
+        expires_at,
+    };
+    // Messages accepted at 1_001..1_009 ms: "now" is second 1.
+    let keyed = |n: u32, key: &str, fingerprint: &str| premise_store::NewMessage {
+        idempotency: Some(answer(key, fingerprint, &format!("m{n}"), 100)),
+        ..message(n, 7)
+    };
+    let stored = |e: &premise_store::Enqueued| -> Vec<String> {
+        e.messages.iter().map(|(_, m)| m.id.clone()).collect()
     };
 
-    assert_eq!(reserve("k1", "body-a", 1_000).await, Reservation::Reserved);
-    assert_eq!(reserve("k1", "body-a", 1_001).await, Reservation::InProgress, "held");
-    assert_eq!(reserve("k1", "body-b", 1_001).await, Reservation::Conflict);
-    store.complete_idempotency_key("k1", &answer, 1_002).await.unwrap();
-    assert_eq!(reserve("k1", "body-a", 1_003).await, Reservation::Done(answer.clone()));
-    assert_eq!(reserve("k1", "body-b", 1_003).await, Reservation::Conflict, "after completion too");
-    assert_eq!(reserve("k2", "body-a", 1_003).await, Reservation::Reserved, "keys are separate");
+    let first =
+        store.enqueue(&[keyed(1, "k1", "a"), keyed(2, "k2", "b"), keyed(3, "k1", "a")]).await;
+    let first = first.unwrap();
+    assert_eq!(stored(&first), ["m1", "m2"], "the key's second use in the batch is not stored");
+    assert_eq!(first.refused, ["m3"]);
+    assert_eq!(store.kept_answer("k1", 1).await.unwrap(), Some(answer("k1", "a", "m1", 100)));
+    assert_eq!(store.kept_answer("k2", 1).await.unwrap(), Some(answer("k2", "b", "m2", 100)));
+    assert_eq!(store.kept_answer("k9", 1).await.unwrap(), None);
 
-    // Expiry: at `expires_at` the key is free again, for any body.
-    assert_eq!(reserve("k1", "body-b", 1_100).await, Reservation::Reserved);
+    // Taken by an earlier batch: not stored, whatever the body; the first answer stays.
+    let again = store.enqueue(&[keyed(4, "k1", "a"), keyed(5, "k1", "z"), message(6, 7)]).await;
+    let again = again.unwrap();
+    assert_eq!(stored(&again), ["m6"]);
+    assert_eq!(again.refused, ["m4", "m5"]);
+    assert_eq!(store.kept_answer("k1", 1).await.unwrap(), Some(answer("k1", "a", "m1", 100)));
 
-    // A released reservation is free at once; a released completed key keeps its answer.
-    store.release_idempotency_key("k2").await.unwrap();
-    assert_eq!(reserve("k2", "body-c", 1_101).await, Reservation::Reserved);
-    store.complete_idempotency_key("k2", &answer, 1_101).await.unwrap();
-    store.release_idempotency_key("k2").await.unwrap();
-    assert_eq!(reserve("k2", "body-c", 1_102).await, Reservation::Done(answer.clone()));
+    // A refused credential stores neither the message nor its key.
+    let revoked = Credential { username: "x".into(), user_id: "id-x".into(), jti: "j".into() };
+    let refused = premise_store::NewMessage { credential: Some(revoked), ..keyed(7, "k7", "a") };
+    assert_eq!(store.enqueue(&[refused]).await.unwrap().refused, ["m7"]);
+    assert_eq!(store.kept_answer("k7", 1).await.unwrap(), None);
 
-    // A holder that never finished (it died) loses the key when its lock runs out, but only to
-    // a request with the same body.
-    assert_eq!(reserve("k3", "body-a", 2_000).await, Reservation::Reserved);
-    assert_eq!(reserve("k3", "body-b", 2_030).await, Reservation::Conflict);
-    assert_eq!(reserve("k3", "body-a", 2_029).await, Reservation::InProgress);
-    assert_eq!(reserve("k3", "body-a", 2_030).await, Reservation::Reserved, "taken over");
-    assert_eq!(reserve("k3", "body-a", 2_031).await, Reservation::InProgress, "held anew");
+    // Other answers are kept only on a free key.
+    assert!(!store.keep_answer(&answer("k1", "c", "400", 200), 1).await.unwrap(), "k1 held");
+    assert!(store.keep_answer(&answer("k8", "c", "400", 200), 1).await.unwrap());
+    assert_eq!(store.kept_answer("k8", 150).await.unwrap(), Some(answer("k8", "c", "400", 200)));
 
-    // Completing purges keys that expired meanwhile.
-    store.complete_idempotency_key("k3", &answer, 5_000).await.unwrap();
-    assert_eq!(reserve("k2", "body-z", 5_000).await, Reservation::Reserved, "k2 was purged");
+    // At `expires_at` a key is free again, for any body: read as absent, replaced when used.
+    assert_eq!(store.kept_answer("k1", 100).await.unwrap(), None);
+    assert!(store.keep_answer(&answer("k2", "d", "400", 300), 100).await.unwrap());
+    let later = premise_store::NewMessage {
+        accepted_at_ms: 100_000,
+        idempotency: Some(answer("k1", "e", "m8", 500)),
+        ..message(8, 7)
+    };
+    assert_eq!(stored(&store.enqueue(&[later]).await.unwrap()), ["m8"]);
+    assert_eq!(store.kept_answer("k1", 100).await.unwrap(), Some(answer("k1", "e", "m8", 500)));
 }
 
 /// An injected inbound message is stored and its webhook queued on the sender's shard (moved
@@ -912,7 +934,14 @@ async fn retention(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    store.reserve_idempotency_key("k", "f", 100, 130, 200).await.unwrap();
+    let answer = premise_store::KeptAnswer {
+        key: "k".into(),
+        fingerprint: "f".into(),
+        status: 400,
+        body: b"{}".to_vec(),
+        expires_at: 200,
+    };
+    assert!(store.keep_answer(&answer, 100).await.unwrap());
     store.revoke_token("jti", 300, 100).await.unwrap();
     store.record_login_failure("10.0.0.1", 400, 60).await.unwrap();
     store.customer_wrote("1555", 500).await.unwrap();

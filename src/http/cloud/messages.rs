@@ -2,10 +2,10 @@
 //! `{"messaging_product":"whatsapp","contacts":[{"input","wa_id"}],"messages":[{"id":"wamid...."}]}`,
 //! read receipts `{"success":true}`.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use premise_engine::new_message_id;
 use premise_wire::messages::{is_cloud_read, parse_cloud_read};
 use premise_wire::{Message, Rejection};
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::super::auth::Caller;
 use super::super::body::JsonBody;
+use super::super::idempotency::IdempotencyKey;
 use super::super::messages::{read, submit};
 use super::super::{ApiError, AppState};
 use super::{cloud_error, is_graph_version};
@@ -22,53 +23,50 @@ pub(super) async fn versioned(
     Path((version, _phone_number_id)): Path<(String, String)>,
     uri: Uri,
     caller: Result<Caller, ApiError>,
+    key: Option<Extension<IdempotencyKey>>,
     body: Result<JsonBody<Value>, ApiError>,
 ) -> Response {
     if !is_graph_version(&version) {
         // Not a Cloud path after all: answer as the rest of the API does.
         return super::super::not_found_path(uri.path()).into_response();
     }
-    answer(handle(&state, caller, body).await)
+    handle(&state, caller, key.as_deref(), body).await.unwrap_or_else(|e| cloud_error(&e))
 }
 
 pub(super) async fn versionless(
     State(state): State<AppState>,
     Path(_phone_number_id): Path<String>,
     caller: Result<Caller, ApiError>,
+    key: Option<Extension<IdempotencyKey>>,
     body: Result<JsonBody<Value>, ApiError>,
 ) -> Response {
-    answer(handle(&state, caller, body).await)
-}
-
-fn answer(result: Result<Value, ApiError>) -> Response {
-    match result {
-        Ok(answer) => (StatusCode::OK, Json(answer)).into_response(),
-        Err(e) => cloud_error(&e),
-    }
+    handle(&state, caller, key.as_deref(), body).await.unwrap_or_else(|e| cloud_error(&e))
 }
 
 async fn handle(
     state: &AppState,
     caller: Result<Caller, ApiError>,
+    key: Option<&IdempotencyKey>,
     body: Result<JsonBody<Value>, ApiError>,
-) -> Result<Value, ApiError> {
+) -> Result<Response, ApiError> {
     let caller = caller?;
     let JsonBody(body) = body?;
     if is_cloud_read(&body) {
         let id = parse_cloud_read(&body)?;
         read(state, &id).await?;
-        return Ok(json!({ "success": true }));
+        return Ok((StatusCode::OK, Json(json!({ "success": true }))).into_response());
     }
     if body.get("messaging_product").is_none_or(Value::is_null) {
         return Err(Rejection::missing("messaging_product").into());
     }
     let message = Message::parse(&body)?;
     let id = format!("wamid.{}", new_message_id());
-    submit(state, &id, &message, caller.credential()).await?;
     let input = body.get("to").and_then(Value::as_str).unwrap_or(message.to.as_str());
-    Ok(json!({
+    let answer = json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": input, "wa_id": message.to.as_str() }],
         "messages": [{ "id": id }],
-    }))
+    });
+    let answer = serde_json::to_vec(&answer).expect("a JSON value serialises");
+    submit(state, &id, &message, caller.credential(), (StatusCode::OK, answer), key).await
 }

@@ -10,13 +10,13 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Row};
 
 use super::PgStore;
-use crate::model::enqueued;
+use crate::model::{enqueued, first_of_each_key};
 use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::store::PlanFn;
 use crate::tx::Tx;
 use crate::{
-    CallbackRow, ContactRow, Credential, Enqueued, MessageState, NewMessage, SandboxConversation,
-    StatusPlan, StoreError,
+    CallbackRow, ContactRow, Credential, Enqueued, KeptAnswer, MessageState, NewMessage,
+    SandboxConversation, StatusPlan, StoreError,
 };
 
 /// Rounds of optimistic recording before the messages still changing under it are locked.
@@ -44,37 +44,74 @@ impl PgStore {
     /// locked shard count, so no `seq` is drawn before the lock is held), the batch inserted
     /// in order and `last_seq` moved; the lock is held for the statement and its commit only.
     pub(crate) async fn enqueue_batch(&self, batch: &[NewMessage]) -> Result<Enqueued, StoreError> {
-        let ids: Vec<&str> = batch.iter().map(|m| m.id.as_str()).collect();
-        let recipients: Vec<&str> = batch.iter().map(|m| m.recipient.as_str()).collect();
-        let crcs: Vec<i64> = batch.iter().map(|m| i64::from(m.recipient_crc)).collect();
-        let payloads: Vec<&str> = batch.iter().map(|m| m.payload.as_str()).collect();
-        let accepted: Vec<i64> = batch.iter().map(|m| m.accepted_at_ms).collect();
+        // A key twice in the batch: the later messages are not offered (they are refused).
+        let offered: Vec<&NewMessage> = batch
+            .iter()
+            .zip(first_of_each_key(batch))
+            .filter_map(|(m, first)| first.then_some(m))
+            .collect();
+        let ids: Vec<&str> = offered.iter().map(|m| m.id.as_str()).collect();
+        let recipients: Vec<&str> = offered.iter().map(|m| m.recipient.as_str()).collect();
+        let crcs: Vec<i64> = offered.iter().map(|m| i64::from(m.recipient_crc)).collect();
+        let payloads: Vec<&str> = offered.iter().map(|m| m.payload.as_str()).collect();
+        let accepted: Vec<i64> = offered.iter().map(|m| m.accepted_at_ms).collect();
         let callback_data: Vec<Option<&str>> =
-            batch.iter().map(|m| m.callback_data.as_deref()).collect();
+            offered.iter().map(|m| m.callback_data.as_deref()).collect();
         let credential = |field: fn(&Credential) -> &str| -> Vec<Option<&str>> {
-            batch.iter().map(|m| m.credential.as_ref().map(field)).collect()
+            offered.iter().map(|m| m.credential.as_ref().map(field)).collect()
         };
         let usernames = credential(|c| c.username.as_str());
         let user_ids = credential(|c| c.user_id.as_str());
         let jtis = credential(|c| c.jti.as_str());
+        let kept = |field: fn(&KeptAnswer) -> &str| -> Vec<Option<&str>> {
+            offered.iter().map(|m| m.idempotency.as_ref().map(field)).collect()
+        };
+        let keys = kept(|k| k.key.as_str());
+        let fingerprints = kept(|k| k.fingerprint.as_str());
+        let answer_statuses: Vec<Option<i16>> = offered
+            .iter()
+            .map(|m| m.idempotency.as_ref().map(|k| i16::try_from(k.status).unwrap_or(i16::MAX)))
+            .collect();
+        let answers: Vec<Option<&[u8]>> =
+            offered.iter().map(|m| m.idempotency.as_ref().map(|k| k.body.as_slice())).collect();
+        let expiries: Vec<Option<i64>> =
+            offered.iter().map(|m| m.idempotency.as_ref().map(|k| k.expires_at)).collect();
+        let now_secs = accepted.iter().max().copied().unwrap_or_default() / 1_000;
         // The shard is `wire::shard_of` (the crc modulo the shard count), checked against it
-        // below. A row with a credential is inserted only if the token still holds, as of this
-        // statement: its account exists with the token's id and the token is not revoked.
+        // below. A row with a credential is offered only if the token still holds, as of this
+        // statement: its account exists with the token's id and the token is not revoked. A row
+        // with an idempotency key is inserted only if its key was (the key free, or expired);
+        // keys are inserted under the account's lock, as messages are, so two batches never
+        // wait on each other's keys.
         let mut connection = self.kept().await?;
         let rows: Vec<EnqueueRow> =
             sqlx::query_as(
                 "WITH account_row AS (
                      SELECT shards, generation, last_seq FROM account WHERE id = 1 FOR UPDATE),
+                 offered AS (
+                     SELECT u.* FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[],
+                                 $7::text[], $8::text[], $9::text[],
+                                 $10::text[], $11::text[], $12::smallint[], $13::bytea[], $14::bigint[])
+                          WITH ORDINALITY AS u(id, recipient, crc, payload, accepted, callback_data, username, user_id, jti,
+                                               key, fingerprint, answer_status, answer, expires_at, n)
+                     WHERE u.jti IS NULL
+                        OR (EXISTS (SELECT 1 FROM users s WHERE s.username = u.username AND s.id = u.user_id)
+                            AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = u.jti))),
+                 keys AS (
+                     INSERT INTO idempotency_keys (key, fingerprint, status, body, expires_at)
+                     SELECT o.key, o.fingerprint, o.answer_status, o.answer, o.expires_at
+                     FROM offered o CROSS JOIN account_row
+                     WHERE o.key IS NOT NULL
+                     ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint,
+                         status = excluded.status, body = excluded.body, expires_at = excluded.expires_at
+                     WHERE idempotency_keys.expires_at <= $15
+                     RETURNING key),
                  inserted AS (
                      INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
                      SELECT u.id, u.recipient, u.crc, u.crc % GREATEST(abs(a.shards), 1), u.payload, u.accepted, u.accepted, u.callback_data
-                     FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[],
-                                 $7::text[], $8::text[], $9::text[])
-                          WITH ORDINALITY AS u(id, recipient, crc, payload, accepted, callback_data, username, user_id, jti, n)
+                     FROM offered u
                      CROSS JOIN account_row a
-                     WHERE u.jti IS NULL
-                        OR (EXISTS (SELECT 1 FROM users s WHERE s.username = u.username AND s.id = u.user_id)
-                            AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = u.jti))
+                     WHERE u.key IS NULL OR u.key IN (SELECT key FROM keys)
                      ORDER BY u.n
                      RETURNING seq, id, shard),
                  moved AS (
@@ -93,6 +130,12 @@ impl PgStore {
             .bind(&usernames)
             .bind(&user_ids)
             .bind(&jtis)
+            .bind(&keys)
+            .bind(&fingerprints)
+            .bind(&answer_statuses)
+            .bind(&answers)
+            .bind(&expiries)
+            .bind(now_secs)
             .fetch_all(connection.conn())
             .await?;
         connection.keep();

@@ -1,102 +1,60 @@
-//! `Idempotency-Key`s. A key is the table's primary key: on Postgres, of two concurrent
-//! inserts one waits for the other's commit and then finds the key taken; on SQLite the
-//! reservation is one write transaction on the single writer. Either way only one request
-//! reserves a key.
+//! `Idempotency-Key`s. A key is the table's primary key, so one answer is kept per key: on
+//! Postgres, of two concurrent inserts one waits for the other's commit and then finds the key
+//! taken; on SQLite every write is on the single writer. A sent message's key is inserted by
+//! the statement that stores the message (`enqueue`), with the same rule.
 
 use async_trait::async_trait;
 
-use crate::model::classify;
-use crate::{Idempotency, Reservation, StoreError, StoredResponse};
+use crate::{Idempotency, KeptAnswer, StoreError};
+
+/// Inserts a key's answer unless the key holds one not yet expired (an expired one is
+/// replaced): `$1` key, `$2` fingerprint, `$3` status, `$4` body, `$5` expires at, `$6` now.
+pub(crate) const KEEP_ANSWER: &str =
+    "INSERT INTO idempotency_keys (key, fingerprint, status, body, expires_at)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status,
+         body = excluded.body, expires_at = excluded.expires_at
+     WHERE idempotency_keys.expires_at <= $6";
 
 for_each_backend! {
     #[async_trait]
     impl Idempotency for Db {
-        async fn reserve_idempotency_key(
-            &self,
-            key: &str,
-            fingerprint: &str,
-            now: i64,
-            locked_until: i64,
-            expires_at: i64,
-        ) -> Result<Reservation, StoreError> {
-            let mut tx = self.tx().await?;
-            sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND expires_at <= $2")
-                .bind(key)
-                .bind(now)
-                .execute(tx.conn())
-                .await?;
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (key, fingerprint, locked_until, expires_at)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+        async fn kept_answer(&self, key: &str, now: i64) -> Result<Option<KeptAnswer>, StoreError> {
+            let row: Option<(String, i16, Vec<u8>, i64)> = sqlx::query_as(
+                "SELECT fingerprint, status, body, expires_at FROM idempotency_keys
+                 WHERE key = $1 AND expires_at > $2",
             )
             .bind(key)
-            .bind(fingerprint)
-            .bind(locked_until)
-            .bind(expires_at)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-            let reservation = if inserted == 1 {
-                Reservation::Reserved
-            } else {
-                // A reservation whose holder did not finish in time (it died) is taken over.
-                let taken_over = sqlx::query(
-                    "UPDATE idempotency_keys SET locked_until = $3
-                     WHERE key = $1 AND fingerprint = $2 AND status IS NULL AND locked_until <= $4",
-                )
-                .bind(key)
-                .bind(fingerprint)
-                .bind(locked_until)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|(fingerprint, status, body, expires_at)| {
+                Ok(KeptAnswer {
+                    key: key.to_owned(),
+                    fingerprint,
+                    status: u16::try_from(status)
+                        .map_err(|_| StoreError::Corrupt(format!("idempotency status {status}")))?,
+                    body,
+                    expires_at,
+                })
+            })
+            .transpose()
+        }
+
+        async fn keep_answer(&self, answer: &KeptAnswer, now: i64) -> Result<bool, StoreError> {
+            let mut tx = self.tx().await?;
+            let kept = sqlx::query(KEEP_ANSWER)
+                .bind(&answer.key)
+                .bind(&answer.fingerprint)
+                .bind(i16::try_from(answer.status).unwrap_or(i16::MAX))
+                .bind(&answer.body)
+                .bind(answer.expires_at)
                 .bind(now)
                 .execute(tx.conn())
                 .await?
                 .rows_affected();
-                if taken_over == 1 {
-                    Reservation::Reserved
-                } else {
-                    let (stored, status, body): (String, Option<i16>, Option<Vec<u8>>) =
-                        sqlx::query_as(
-                            "SELECT fingerprint, status, body FROM idempotency_keys WHERE key = $1",
-                        )
-                        .bind(key)
-                        .fetch_one(tx.conn())
-                        .await?;
-                    classify(&stored, fingerprint, status, body)?
-                }
-            };
             tx.commit().await?;
-            Ok(reservation)
-        }
-
-        async fn complete_idempotency_key(
-            &self,
-            key: &str,
-            response: &StoredResponse,
-            now: i64,
-        ) -> Result<(), StoreError> {
-            let mut tx = self.tx().await?;
-            sqlx::query("UPDATE idempotency_keys SET status = $2, body = $3 WHERE key = $1")
-                .bind(key)
-                .bind(i16::try_from(response.status).unwrap_or(i16::MAX))
-                .bind(&response.body)
-                .execute(tx.conn())
-                .await?;
-            sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
-                .bind(now)
-                .execute(tx.conn())
-                .await?;
-            tx.commit().await?;
-            Ok(())
-        }
-
-        async fn release_idempotency_key(&self, key: &str) -> Result<(), StoreError> {
-            let mut tx = self.tx().await?;
-            sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND status IS NULL")
-                .bind(key)
-                .execute(tx.conn())
-                .await?;
-            tx.commit().await?;
-            Ok(())
+            Ok(kept == 1)
         }
     }
 }

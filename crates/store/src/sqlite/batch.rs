@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::{Row, Sqlite};
 
 use super::SqliteStore;
-use crate::model::enqueued;
+use crate::model::{enqueued, first_of_each_key};
 use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::store::PlanFn;
 use crate::tx::Tx;
@@ -48,15 +48,56 @@ impl SqliteStore {
     }
 
     /// Inserts the batch's messages, each on its shard, but those whose credential no longer
-    /// holds (its account gone or of another id, or its token revoked); the `seq` of each
-    /// message inserted, by id. One statement: rows are inserted in the order of the array, so
-    /// `seq` follows batch order.
+    /// holds (its account gone or of another id, or its token revoked) and those whose
+    /// idempotency key is held already (or comes twice in the batch); the `seq` of each message
+    /// inserted, by id. One statement for the keys and one for the messages: rows are inserted
+    /// in the order of the array, so `seq` follows batch order.
     async fn insert_messages(
         tx: &mut Tx<Sqlite>,
         batch: &[NewMessage],
         shards: &[u32],
     ) -> Result<HashMap<String, i64>, StoreError> {
-        let rows = json_rows(batch.iter().zip(shards).map(|(m, shard)| {
+        let offered = first_of_each_key(batch);
+        let offered =
+            || batch.iter().zip(shards).zip(&offered).filter(|(_, o)| **o).map(|(m, _)| m);
+        let keyed: Vec<_> = offered()
+            .filter_map(|(m, _)| {
+                let k = m.idempotency.as_ref()?;
+                let credential = m.credential.as_ref();
+                Some((
+                    &k.key,
+                    &k.fingerprint,
+                    k.status,
+                    String::from_utf8_lossy(&k.body),
+                    k.expires_at,
+                    credential.map(|c| &c.username),
+                    credential.map(|c| &c.user_id),
+                    credential.map(|c| &c.jti),
+                ))
+            })
+            .collect();
+        let keys: Vec<String> = if keyed.is_empty() {
+            Vec::new()
+        } else {
+            let now_secs = batch.iter().map(|m| m.accepted_at_ms).max().unwrap_or_default() / 1_000;
+            sqlx::query_scalar(
+                "INSERT INTO idempotency_keys (key, fingerprint, status, body, expires_at)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, CAST(value ->> 3 AS BLOB), value ->> 4
+                 FROM json_each($1)
+                 WHERE value ->> 7 IS NULL
+                    OR (EXISTS (SELECT 1 FROM users s WHERE s.username = value ->> 5 AND s.id = value ->> 6)
+                        AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = value ->> 7))
+                 ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint,
+                     status = excluded.status, body = excluded.body, expires_at = excluded.expires_at
+                 WHERE idempotency_keys.expires_at <= $2
+                 RETURNING key",
+            )
+            .bind(json_rows(keyed))
+            .bind(now_secs)
+            .fetch_all(tx.conn())
+            .await?
+        };
+        let rows = json_rows(offered().map(|(m, shard)| {
             let credential = m.credential.as_ref();
             (
                 &m.id,
@@ -69,19 +110,22 @@ impl SqliteStore {
                 credential.map(|c| &c.username),
                 credential.map(|c| &c.user_id),
                 credential.map(|c| &c.jti),
+                m.idempotency.as_ref().map(|k| &k.key),
             )
         }));
         let inserted: Vec<(i64, String)> = sqlx::query_as(
             "INSERT INTO messages (id, recipient, recipient_crc, shard, payload, accepted_at, updated_at, callback_data)
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 5, value ->> 6
              FROM json_each($1)
-             WHERE value ->> 9 IS NULL
-                OR (EXISTS (SELECT 1 FROM users s WHERE s.username = value ->> 7 AND s.id = value ->> 8)
-                    AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = value ->> 9))
+             WHERE (value ->> 9 IS NULL
+                    OR (EXISTS (SELECT 1 FROM users s WHERE s.username = value ->> 7 AND s.id = value ->> 8)
+                        AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = value ->> 9)))
+               AND (value ->> 10 IS NULL OR value ->> 10 IN (SELECT value FROM json_each($2)))
              ORDER BY key
              RETURNING seq, id",
         )
         .bind(rows)
+        .bind(json_rows(keys))
         .fetch_all(tx.conn())
         .await?;
         // RETURNING's order is not promised: the rows are matched back by id.
