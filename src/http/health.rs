@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use premise_engine::CLOCK_OFFSET_WARNING_MS;
 use premise_store::Down;
 use premise_upstream::Gateway;
 use premise_wire::{ErrorCode, ErrorDetail};
@@ -90,6 +91,7 @@ async fn health(_: Monitor, State(state): State<AppState>) -> Response {
             payload["errors"] = json!(errors);
         }
         add_cloud(&state, &mut payload);
+        add_clock_warning(&state, &mut payload);
         return reply(StatusCode::OK, payload);
     }
     let health: serde_json::Map<String, serde_json::Value> = nodes
@@ -107,7 +109,27 @@ async fn health(_: Monitor, State(state): State<AppState>) -> Response {
         payload["errors"] = json!(errors);
     }
     add_cloud(&state, &mut payload);
+    add_clock_warning(&state, &mut payload);
     reply(StatusCode::OK, payload)
+}
+
+/// `"warnings"` beside `health` when this replica's clock is out of step with the database's
+/// (by more than [`CLOCK_OFFSET_WARNING_MS`]): the gateway still works (leases follow the
+/// database's clock), but what follows this replica's own clock drifts with it.
+fn add_clock_warning(state: &AppState, payload: &mut serde_json::Value) {
+    let offset = state.nodes.clock_offset_ms();
+    if offset.abs() <= CLOCK_OFFSET_WARNING_MS {
+        return;
+    }
+    let (by, way) =
+        (offset.unsigned_abs() as f64 / 1000.0, if offset > 0 { "ahead of" } else { "behind" });
+    let details = format!(
+        "replica {}'s clock is {by:.1} s {way} the database's: leases follow the database's \
+         clock, but retry schedules, the sandbox's customer service window and retention follow \
+         the replica's; synchronise it (NTP)",
+        state.nodes.me()
+    );
+    payload["warnings"] = json!([{ "code": ErrorCode::GenericError.code(), "title": "Clock out of step", "details": details }]);
 }
 
 /// With the Cloud API as upstream, `"cloud"`: the phone number as its last check found it

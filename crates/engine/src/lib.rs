@@ -41,7 +41,7 @@ pub use engine::{Engine, UpstreamFactory};
 pub use enqueue::{EnqueueError, Enqueuer};
 pub use ids::{new_message_id, random_uuid};
 pub use metrics::{Metrics, NodeStats};
-pub use pool::NodeView;
+pub use pool::{CLOCK_OFFSET_WARNING_MS, NodeView};
 pub use recorder::Recorder;
 pub use retention::{Retention, RetentionConfig};
 pub use settings::SettingsCache;

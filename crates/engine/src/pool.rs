@@ -26,7 +26,13 @@ pub struct NodeView {
     state: Arc<RwLock<(Vec<String>, Vec<u32>)>>,
     /// The figures each live replica published with its last heartbeat.
     stats: Arc<RwLock<Vec<Published>>>,
+    /// How far this replica's clock is ahead of the database's (ms; behind if negative), as
+    /// last measured.
+    clock_offset_ms: Arc<AtomicI64>,
 }
+
+/// A replica's clock this far from the database's is reported (`/v1/health`, the log).
+pub const CLOCK_OFFSET_WARNING_MS: i64 = 2_000;
 
 /// A replica and the figures (JSON) it published with its last heartbeat.
 type Published = (String, Option<String>);
@@ -44,6 +50,11 @@ impl NodeView {
     /// Shards this replica holds now.
     pub fn shards(&self) -> Vec<u32> {
         self.state.read().expect("node view lock").1.clone()
+    }
+
+    /// How far this replica's clock is ahead of the database's, in ms (negative: behind).
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.clock_offset_ms.load(Ordering::Relaxed)
     }
 
     /// Each live replica's published figures, as of the last heartbeat: (node, figures);
@@ -142,16 +153,20 @@ impl ShardPool {
         shared: &Shared,
     ) -> anyhow::Result<()> {
         let ttl = millis(self.config.lease_ttl);
-        let now = self.clock.now_ms();
+        // Leases and heartbeats are timed on the database's clock (a driven one in tests); this
+        // replica counts a lease's validity down on its own from the moment it asked, which is
+        // before the database started the lease's time: so it always thinks it ends sooner.
+        let at = self.clock.driven_ms();
         let stats = serde_json::to_string(&self.metrics.node_stats())?;
         let started = std::time::Instant::now();
         let nodes = self
             .store
-            .heartbeat(&self.config.node, now, now - ttl, &stats)
+            .heartbeat(&self.config.node, at, ttl, &stats)
             .await
             .inspect_err(|e| self.store.health().record_failure(e))?;
         let round_trip = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.metrics.db_heartbeat_us.store(round_trip, Ordering::Relaxed);
+        self.measure_clock(view).await?;
         let account = self.store.account().await?;
 
         // Renew what is held; reap finished workers; stop those of an old generation.
@@ -160,12 +175,10 @@ impl ShardPool {
             if h.task.is_finished() {
                 self.store.release_lease(&h.lease, &self.config.node, h.floor()).await?;
                 lost.push(*shard);
-            } else if self
-                .store
-                .renew_lease(&h.lease, &self.config.node, now, ttl, h.floor())
-                .await?
+            } else if let asked = self.clock.now_ms()
+                && self.store.renew_lease(&h.lease, &self.config.node, at, ttl, h.floor()).await?
             {
-                h.valid_until.store(now + ttl - ttl / 5, Ordering::Relaxed);
+                h.valid_until.store(asked + ttl - ttl / 5, Ordering::Relaxed);
                 if h.lease.generation != account.generation && !h.stop.is_cancelled() {
                     tracing::info!(shard, "the shard count changed: handing the shard back");
                     h.stop.cancel();
@@ -205,15 +218,16 @@ impl ShardPool {
             if held.contains_key(&shard) {
                 continue;
             }
+            let asked = self.clock.now_ms();
             if let Some(lease) = self
                 .store
-                .acquire_lease(shard, &self.config.node, account.generation, now, ttl)
+                .acquire_lease(shard, &self.config.node, account.generation, at, ttl)
                 .await?
             {
                 tracing::info!(shard, epoch = lease.epoch, "took a shard");
                 held.insert(
                     shard,
-                    self.spawn_worker(lease, account.shards, now + ttl - ttl / 5, shared),
+                    self.spawn_worker(lease, account.shards, asked + ttl - ttl / 5, shared),
                 );
             }
         }
@@ -223,6 +237,30 @@ impl ShardPool {
             nodes.iter().map(|n| (n.node.clone(), n.stats.clone())).collect();
         *view.state.write().expect("node view lock") =
             (nodes.into_iter().map(|n| n.node).collect(), shards);
+        Ok(())
+    }
+
+    /// How far this replica's clock is from the database's: kept for `/v1/health`, and
+    /// logged when it passes [`CLOCK_OFFSET_WARNING_MS`] (leases do not depend on it, but
+    /// retry schedules, the sandbox's window and retention follow this replica's clock).
+    async fn measure_clock(&self, view: &NodeView) -> anyhow::Result<()> {
+        if self.clock.driven_ms().is_some() {
+            return Ok(());
+        }
+        let before = self.clock.now_ms();
+        let database = self.store.database_time_ms().await?;
+        let after = self.clock.now_ms();
+        let offset = (before + after) / 2 - database;
+        let previous = view.clock_offset_ms.swap(offset, Ordering::Relaxed);
+        if offset.abs() > CLOCK_OFFSET_WARNING_MS && previous.abs() <= CLOCK_OFFSET_WARNING_MS {
+            tracing::warn!(
+                offset_ms = offset,
+                "this replica's clock differs from the database's by more than {} s: leases \
+                 follow the database's clock, but retry schedules, the sandbox's window and \
+                 retention follow this one; synchronise it (NTP)",
+                CLOCK_OFFSET_WARNING_MS / 1000
+            );
+        }
         Ok(())
     }
 
@@ -279,16 +317,19 @@ impl ShardPool {
             h.stop.cancel();
         }
         let ttl = millis(self.config.lease_ttl);
-        let leases: Vec<(Lease, Arc<AtomicI64>)> =
-            held.values().map(|h| (h.lease, h.floor.clone())).collect();
+        let leases: Vec<(Lease, Arc<AtomicI64>, Arc<AtomicI64>)> =
+            held.values().map(|h| (h.lease, h.floor.clone(), h.valid_until.clone())).collect();
         for h in held.values_mut() {
             loop {
                 tokio::select! {
                     _ = &mut h.task => break,
                     () = self.clock.sleep(self.config.lease_renew / 2) => {
-                        for (lease, floor) in &leases {
-                            let (now, floor) = (self.clock.now_ms(), floor.load(Ordering::Relaxed));
-                            let _ = self.store.renew_lease(lease, &self.config.node, now, ttl, floor).await;
+                        for (lease, floor, valid_until) in &leases {
+                            let (at, floor) = (self.clock.driven_ms(), floor.load(Ordering::Relaxed));
+                            let asked = self.clock.now_ms();
+                            if let Ok(true) = self.store.renew_lease(lease, &self.config.node, at, ttl, floor).await {
+                                valid_until.store(asked + ttl - ttl / 5, Ordering::Relaxed);
+                            }
                         }
                     }
                 }

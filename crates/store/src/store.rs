@@ -181,27 +181,35 @@ pub trait Pipeline: Send + Sync {
     // --- replicas and leases ------------------------------------------------------------
 
     /// Records that `node` is alive, with its figures (`stats`, JSON), and returns the nodes
-    /// heard of since `alive_since_ms` with theirs.
+    /// heard of within `alive_within_ms` of this heartbeat with theirs.
+    ///
+    /// Heartbeats and leases are timed on the database's clock (`at_ms` `None`), so replicas
+    /// whose own clocks differ still agree on who is alive and whose lease ran out; a test on
+    /// a driven clock passes its time instead.
     async fn heartbeat(
         &self,
         node: &str,
-        now_ms: i64,
-        alive_since_ms: i64,
+        at_ms: Option<i64>,
+        alive_within_ms: i64,
         stats: &str,
     ) -> Result<Vec<Node>, StoreError>;
+    /// The database's clock, Unix ms (to tell how far a replica's own clock is from it).
+    async fn database_time_ms(&self) -> Result<i64, StoreError>;
     /// Removes `node` from the live replicas (graceful shutdown), so others rebalance at once.
     async fn leave(&self, node: &str) -> Result<(), StoreError>;
-    /// Takes `shard` for `owner` if it is free or expired, the account is at `generation` and
-    /// no lease of an older generation is still alive.
+    /// Takes `shard` for `owner` until `ttl_ms` from now (the database's clock, or `at_ms`) if
+    /// it is free or expired, the account is at `generation` and no lease of an older
+    /// generation is still alive.
     async fn acquire_lease(
         &self,
         shard: u32,
         owner: &str,
         generation: i64,
-        now_ms: i64,
+        at_ms: Option<i64>,
         ttl_ms: i64,
     ) -> Result<Option<Lease>, StoreError>;
-    /// Extends a held lease; `false` if it was lost (expired or taken). A lease of an old
+    /// Extends a held lease to `ttl_ms` from now (the database's clock, or `at_ms`); `false`
+    /// if it was lost (expired or taken). A lease of an old
     /// generation can still be renewed, so its worker can finish before handing it back.
     ///
     /// With it the holder records its shard's floor, `queue_floor`: no message of the shard
@@ -213,7 +221,7 @@ pub trait Pipeline: Send + Sync {
         &self,
         lease: &Lease,
         owner: &str,
-        now_ms: i64,
+        at_ms: Option<i64>,
         ttl_ms: i64,
         queue_floor: i64,
     ) -> Result<bool, StoreError>;

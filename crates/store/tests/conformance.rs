@@ -390,52 +390,69 @@ async fn concurrent_recorders(store: Arc<dyn Store>) {
 
 async fn leases(store: Arc<dyn Store>) {
     let g = store.account().await.unwrap().generation;
-    let a = store.acquire_lease(0, "a", g, 1_000, 500).await.unwrap().expect("free");
-    assert!(store.acquire_lease(0, "b", g, 1_200, 500).await.unwrap().is_none(), "held");
-    assert!(store.renew_lease(&a, "a", 1_400, 500, 0).await.unwrap());
-    assert!(!store.renew_lease(&a, "b", 1_400, 500, 0).await.unwrap(), "only the owner renews");
+    let a = store.acquire_lease(0, "a", g, Some(1_000), 500).await.unwrap().expect("free");
+    assert!(store.acquire_lease(0, "b", g, Some(1_200), 500).await.unwrap().is_none(), "held");
+    assert!(store.renew_lease(&a, "a", Some(1_400), 500, 0).await.unwrap());
+    assert!(
+        !store.renew_lease(&a, "b", Some(1_400), 500, 0).await.unwrap(),
+        "only the owner renews"
+    );
     // Expired: another takes it, with a higher epoch, and the old owner's renewal fails.
-    let b = store.acquire_lease(0, "b", g, 2_000, 500).await.unwrap().expect("expired");
+    let b = store.acquire_lease(0, "b", g, Some(2_000), 500).await.unwrap().expect("expired");
     assert!(b.epoch > a.epoch);
-    assert!(!store.renew_lease(&a, "a", 2_100, 500, 0).await.unwrap(), "fenced");
+    assert!(!store.renew_lease(&a, "a", Some(2_100), 500, 0).await.unwrap(), "fenced");
     store.release_lease(&a, "a", 0).await.unwrap(); // a stale release changes nothing
-    assert!(store.acquire_lease(0, "c", g, 2_200, 500).await.unwrap().is_none());
+    assert!(store.acquire_lease(0, "c", g, Some(2_200), 500).await.unwrap().is_none());
     store.release_lease(&b, "b", 0).await.unwrap();
-    let c = store.acquire_lease(0, "c", g, 2_200, 500).await.unwrap().expect("released");
+    let c = store.acquire_lease(0, "c", g, Some(2_200), 500).await.unwrap().expect("released");
 
     // A new generation waits until every lease of the old one is gone.
     let g2 = store.set_shards(2).await.unwrap().generation;
     assert!(
-        store.acquire_lease(0, "a", g, 2_300, 500).await.unwrap().is_none(),
+        store.acquire_lease(0, "a", g, Some(2_300), 500).await.unwrap().is_none(),
         "a stale generation"
     );
     assert!(
-        store.acquire_lease(1, "a", g2, 2_300, 500).await.unwrap().is_none(),
+        store.acquire_lease(1, "a", g2, Some(2_300), 500).await.unwrap().is_none(),
         "old lease still alive"
     );
     assert!(
-        store.renew_lease(&c, "c", 2_400, 500, 0).await.unwrap(),
+        store.renew_lease(&c, "c", Some(2_400), 500, 0).await.unwrap(),
         "an old lease can finish its work"
     );
     store.release_lease(&c, "c", 0).await.unwrap();
-    assert!(store.acquire_lease(1, "a", g2, 2_500, 500).await.unwrap().is_some());
+    assert!(store.acquire_lease(1, "a", g2, Some(2_500), 500).await.unwrap().is_some());
 
-    let nodes = store.heartbeat("a", 10_000, 9_000, "{}").await.unwrap();
+    let nodes = store.heartbeat("a", Some(10_000), 1_000, "{}").await.unwrap();
     assert_eq!(nodes.len(), 1);
-    store.heartbeat("b", 10_500, 9_500, r#"{"sent":7}"#).await.unwrap();
-    let nodes = store.heartbeat("a", 11_000, 10_200, r#"{"sent":1}"#).await.unwrap();
+    store.heartbeat("b", Some(10_500), 1_000, r#"{"sent":7}"#).await.unwrap();
+    let nodes = store.heartbeat("a", Some(11_000), 800, r#"{"sent":1}"#).await.unwrap();
     assert_eq!(
         nodes.iter().map(|n| (n.node.as_str(), n.stats.as_deref())).collect::<Vec<_>>(),
         [("a", Some(r#"{"sent":1}"#)), ("b", Some(r#"{"sent":7}"#))],
         "each with the figures it published"
     );
     assert_eq!(
-        store.heartbeat("a", 12_000, 11_000, "{}").await.unwrap().len(),
+        store.heartbeat("a", Some(12_000), 1_000, "{}").await.unwrap().len(),
         1,
         "b is not heard of since"
     );
     store.leave("a").await.unwrap();
-    assert_eq!(store.heartbeat("b", 12_100, 11_000, "{}").await.unwrap().len(), 1, "a left");
+    assert_eq!(store.heartbeat("b", Some(12_100), 1_100, "{}").await.unwrap().len(), 1, "a left");
+
+    // Without a time given, the database's clock decides: the leases and heartbeats above
+    // (timed in 1970) are long expired, a lease taken now holds for its ttl whatever time the
+    // caller's own clock shows.
+    let db_now = store.database_time_ms().await.unwrap();
+    let here = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let here = i64::try_from(here.as_millis()).unwrap();
+    assert!((db_now - here).abs() < 5_000, "the database's clock: {db_now}, here: {here}");
+    let d = store.acquire_lease(1, "d", g2, None, 60_000).await.unwrap().expect("expired");
+    assert!(store.acquire_lease(1, "e", g2, None, 60_000).await.unwrap().is_none(), "held");
+    assert!(store.renew_lease(&d, "d", None, 60_000, 0).await.unwrap());
+    let nodes = store.heartbeat("d", None, 10_000, "{}").await.unwrap();
+    assert_eq!(nodes.iter().map(|n| n.node.as_str()).collect::<Vec<_>>(), ["d"]);
+    assert!((nodes[0].heartbeat_at_ms - db_now).abs() < 5_000);
 }
 
 /// The queue is read from each shard's floor, which only the lease's holder raises; a shard
@@ -464,11 +481,11 @@ async fn queue_floor(store: Arc<dyn Store>) {
         upstream_ids: Vec::new(),
     };
     store.record_statuses(&["m1".to_owned()], 2_000, &sent).await.unwrap();
-    let a = store.acquire_lease(0, "a", g, 1_000, 500).await.unwrap().expect("free");
-    assert!(store.renew_lease(&a, "a", 1_100, 500, seq("m2")).await.unwrap());
+    let a = store.acquire_lease(0, "a", g, Some(1_000), 500).await.unwrap().expect("free");
+    assert!(store.renew_lease(&a, "a", Some(1_100), 500, seq("m2")).await.unwrap());
     let b = premise_store::Lease { epoch: a.epoch + 1, ..a };
-    assert!(!store.renew_lease(&b, "b", 1_100, 500, seq("m4")).await.unwrap(), "not b's");
-    assert!(store.renew_lease(&a, "a", 1_200, 500, seq("m1")).await.unwrap());
+    assert!(!store.renew_lease(&b, "b", Some(1_100), 500, seq("m4")).await.unwrap(), "not b's");
+    assert!(store.renew_lease(&a, "a", Some(1_200), 500, seq("m1")).await.unwrap());
     assert_eq!(
         ids(store.queued(0, g, 0, 10).await.unwrap()),
         ["m2", "m4"],
@@ -477,7 +494,7 @@ async fn queue_floor(store: Arc<dyn Store>) {
     assert_eq!(store.backlog().await.unwrap().queued, 4);
     // A later owner of the shard in the same generation starts from the floor reached, and
     // records its own when it hands the shard back.
-    let c = store.acquire_lease(0, "c", g, 5_000, 500).await.unwrap().expect("expired");
+    let c = store.acquire_lease(0, "c", g, Some(5_000), 500).await.unwrap().expect("expired");
     assert_eq!(ids(store.queued(0, g, 0, 10).await.unwrap()), ["m2", "m4"]);
     store.release_lease(&c, "c", seq("m4") + 1).await.unwrap();
     assert!(store.queued(0, g, 0, 10).await.unwrap().messages.is_empty(), "m2, m4 below it");
@@ -490,9 +507,9 @@ async fn queue_floor(store: Arc<dyn Store>) {
         ["m2", "m3", "m4", "m5"],
         "m1, sent, stays where it was"
     );
-    let d = store.acquire_lease(0, "d", account.generation, 9_000, 500).await.unwrap();
+    let d = store.acquire_lease(0, "d", account.generation, Some(9_000), 500).await.unwrap();
     let d = d.expect("a new generation, the old lease expired");
-    assert!(store.renew_lease(&d, "d", 9_100, 500, seq("m3")).await.unwrap());
+    assert!(store.renew_lease(&d, "d", Some(9_100), 500, seq("m3")).await.unwrap());
     assert_eq!(
         ids(store.queued(0, account.generation, 0, 10).await.unwrap()),
         ["m3", "m4", "m5"],
@@ -501,7 +518,7 @@ async fn queue_floor(store: Arc<dyn Store>) {
     assert_eq!(store.backlog().await.unwrap().queued, 3, "counted from the floor");
     // Two shards again: every shard starts from the lowest floor (m3), not shard 0's old one.
     let account = store.set_shards(2).await.unwrap();
-    let e = store.acquire_lease(0, "e", account.generation, 20_000, 500).await.unwrap();
+    let e = store.acquire_lease(0, "e", account.generation, Some(20_000), 500).await.unwrap();
     assert!(e.is_some());
     assert_eq!(ids(store.queued(0, account.generation, 0, 10).await.unwrap()), ["m4"]);
     assert_eq!(ids(store.queued(1, account.generation, 0, 10).await.unwrap()), ["m3", "m5"]);

@@ -48,6 +48,13 @@ impl Clock {
         }
     }
 
+    /// The time of a manual clock; `None` for the machine's. Where replicas must agree on the
+    /// time (leases, heartbeats) the store reads its own clock instead of the machine's, but a
+    /// test driving time must drive those too.
+    pub fn driven_ms(&self) -> Option<i64> {
+        self.manual.as_ref().map(|manual| *manual.borrow())
+    }
+
     /// Seconds since the Unix epoch.
     pub fn now_secs(&self) -> i64 {
         self.now_ms().div_euclid(1000)

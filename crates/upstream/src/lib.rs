@@ -10,6 +10,7 @@
 
 mod clock;
 pub mod cloud;
+mod fence;
 pub mod sandbox;
 
 use std::time::Duration;
@@ -21,15 +22,17 @@ use premise_wire::{Billing, Message, MessageStatus, StatusError};
 use tokio_util::sync::CancellationToken;
 
 pub use clock::Clock;
+pub use fence::Fence;
 
-/// A message on its way out: its id, the validated message, and the shard (of how many) that
-/// sends it.
+/// A message on its way out: its id, the validated message, the shard (of how many) that
+/// sends it, and that shard's lease, checked immediately before the message leaves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboundMessage {
     pub id: String,
     pub message: Message,
     pub shard: u32,
     pub shards: u32,
+    pub fence: Fence,
 }
 
 impl OutboundMessage {

@@ -94,6 +94,7 @@ fn outbound(id: &str, request: &serde_json::Value) -> OutboundMessage {
         message: Message::parse(request).unwrap(),
         shard: 0,
         shards: 1,
+        fence: premise_upstream::Fence::open(Clock::system()),
     }
 }
 

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use premise_store::{Enqueued, QueuedMessage, Store};
-use premise_upstream::{Clock, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream};
+use premise_upstream::{
+    Clock, Fence, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream,
+};
 use premise_wire::{Message, MessageStatus, StatusError};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
@@ -112,30 +114,41 @@ impl ShardSender {
     }
 
     /// The loop: steps, sends, settles, takes in announced batches, until `stop`; then lets
-    /// the sends in flight finish.
+    /// the sends in flight finish. A worker whose lease lapsed (by this replica's reckoning:
+    /// its renewals did not come back in time) stops too and drops its window: a read of the
+    /// queue may have waited on the database past the lapse, and its messages may be another
+    /// owner's to send by now. Every send also checks the lease itself just before it leaves
+    /// ([`Fence`]), after its waits.
     pub async fn run(mut self, stop: CancellationToken) {
         // Listen before the first read, so no batch falls between the two.
         let mut committed = self.committed.take();
         self.resume().await;
         let mut window = Window::default();
         let mut in_flight: JoinSet<Sent> = JoinSet::new();
+        let fence = Fence::new(self.valid_until.clone(), self.clock.clone());
+        let mut lapsed = false;
         loop {
-            let stopping = stop.is_cancelled();
+            let stopping = stop.is_cancelled() || lapsed;
             if stopping && in_flight.is_empty() {
                 return;
             }
             if !stopping {
-                let now = self.clock.now_ms();
-                let room = if self.lease_valid(now) {
-                    self.config.shard_window.saturating_sub(in_flight.len())
-                } else {
-                    0
-                };
-                for message in self.step(&mut window, now, room).await {
+                let room = self.config.shard_window.saturating_sub(in_flight.len());
+                let taken = self.step(&mut window, self.clock.now_ms(), room).await;
+                // Checked after the step, whose read of the queue may have waited long.
+                if !self.lease_valid(self.clock.now_ms()) {
+                    tracing::warn!(
+                        shard = self.shard,
+                        "the shard's lease lapsed; the worker stops and drops its window"
+                    );
+                    lapsed = true;
+                    continue;
+                }
+                for message in taken {
                     in_flight.spawn(send(
                         self.upstream.clone(),
                         self.recorder.clone(),
-                        (self.shard, self.shards),
+                        (self.shard, self.shards, fence.clone()),
                         message,
                         self.config.send_timeout,
                         self.metrics.clone(),
@@ -167,7 +180,7 @@ impl ShardSender {
                         window.read_soon(self.clock.now_ms(), millis(self.config.read_gap));
                     }
                 }
-                () = self.clock.sleep_until_ms(window.wake_at()), if !stopping => {}
+                () = self.clock.sleep_until_ms(window.wake_at().min(self.valid_until.load(Ordering::Relaxed))), if !stopping => {}
                 () = stop.cancelled(), if !stopping => {}
             }
         }
@@ -230,7 +243,7 @@ impl ShardSender {
 async fn send(
     upstream: Arc<dyn Upstream>,
     recorder: Recorder,
-    (shard, shards): (u32, u32),
+    (shard, shards, fence): (u32, u32, Fence),
     queued: QueuedMessage,
     timeout: Duration,
     metrics: Arc<Metrics>,
@@ -238,7 +251,7 @@ async fn send(
 ) -> Sent {
     let outcome = match Message::from_stored(&queued.payload) {
         Ok(message) => {
-            let outbound = OutboundMessage { id: queued.id.clone(), message, shard, shards };
+            let outbound = OutboundMessage { id: queued.id.clone(), message, shard, shards, fence };
             let in_flight = InFlight::start(&metrics);
             let started = std::time::Instant::now();
             let outcome =
@@ -437,7 +450,7 @@ mod tests {
         let (_, outcome) = send(
             sender.upstream.clone(),
             sender.recorder.clone(),
-            (0, 1),
+            (0, 1, Fence::open(setup.clock.clone())),
             taken[0].clone(),
             Duration::from_secs(1),
             sender.metrics.clone(),

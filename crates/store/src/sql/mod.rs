@@ -9,6 +9,8 @@
 //! - `pool`, where reads go, and `writer`, where writes go (one pool on Postgres; on SQLite, a
 //!   reader pool beside the one writer connection): see [`connections`];
 //! - `BEGIN`, how it starts a write transaction ([`crate::tx`]: every write goes through one);
+//! - `DB_NOW_MS`: the database's clock in a statement (replicas coordinate on it, not on
+//!   their own clocks);
 //! - `FOR_UPDATE`, `FOR_SHARE`: its row-lock clauses (empty on SQLite, whose write transactions
 //!   hold the whole database);
 //! - the few statements that really differ, as functions of its own in its `batch.rs`: batches
@@ -24,6 +26,10 @@ macro_rules! for_each_backend {
             type Db = $crate::postgres::PgStore;
             #[allow(dead_code)]
             type Database = sqlx::Postgres;
+            /// The database server's clock, Unix ms, as read by a statement.
+            #[allow(dead_code)]
+            const DB_NOW_MS: &str =
+                "(floor(extract(epoch FROM clock_timestamp()) * 1000))::bigint";
             $($item)*
         }
         mod on_sqlite {
@@ -32,6 +38,11 @@ macro_rules! for_each_backend {
             type Db = $crate::sqlite::SqliteStore;
             #[allow(dead_code)]
             type Database = sqlx::Sqlite;
+            /// The clock of the machine holding the database file (every process that opens
+            /// it runs there), Unix ms, as read by a statement.
+            #[allow(dead_code)]
+            const DB_NOW_MS: &str =
+                "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
             $($item)*
         }
     };

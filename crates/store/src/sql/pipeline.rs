@@ -269,32 +269,38 @@ for_each_backend! {
         async fn heartbeat(
             &self,
             node: &str,
-            now_ms: i64,
-            alive_since_ms: i64,
+            at_ms: Option<i64>,
+            alive_within_ms: i64,
             stats: &str,
         ) -> Result<Vec<Node>, StoreError> {
             let mut tx = self.tx().await?;
-            sqlx::query(
-                "INSERT INTO nodes (node, started_at, heartbeat_at, stats) VALUES ($1, $2, $2, $3)
+            let heartbeat_at: i64 = sqlx::query_scalar(&format!(
+                "INSERT INTO nodes (node, started_at, heartbeat_at, stats)
+                 VALUES ($1, COALESCE($2, {DB_NOW_MS}), COALESCE($2, {DB_NOW_MS}), $3)
                  ON CONFLICT (node) DO UPDATE
-                 SET heartbeat_at = excluded.heartbeat_at, stats = excluded.stats",
-            )
+                 SET heartbeat_at = excluded.heartbeat_at, stats = excluded.stats
+                 RETURNING heartbeat_at"
+            ))
             .bind(node)
-            .bind(now_ms)
+            .bind(at_ms)
             .bind(stats)
-            .execute(tx.conn())
+            .fetch_one(tx.conn())
             .await?;
             tx.commit().await?;
             let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
                 "SELECT node, heartbeat_at, stats FROM nodes WHERE heartbeat_at >= $1 ORDER BY node",
             )
-            .bind(alive_since_ms)
+            .bind(heartbeat_at - alive_within_ms)
             .fetch_all(self.reader())
             .await?;
             Ok(rows
                 .into_iter()
                 .map(|(node, heartbeat_at_ms, stats)| Node { node, heartbeat_at_ms, stats })
                 .collect())
+        }
+
+        async fn database_time_ms(&self) -> Result<i64, StoreError> {
+            Ok(sqlx::query_scalar(&format!("SELECT {DB_NOW_MS}")).fetch_one(self.reader()).await?)
         }
 
         async fn leave(&self, node: &str) -> Result<(), StoreError> {
@@ -309,28 +315,29 @@ for_each_backend! {
             shard: u32,
             owner: &str,
             generation: i64,
-            now_ms: i64,
+            at_ms: Option<i64>,
             ttl_ms: i64,
         ) -> Result<Option<Lease>, StoreError> {
             let mut tx = self.tx().await?;
             // A shard taken in a new generation starts from the floor the change set; one
             // taken over within its generation keeps the floor its last owner reached.
-            let epoch: Option<i64> = sqlx::query_scalar(
+            let now = format!("COALESCE($4, {DB_NOW_MS})");
+            let epoch: Option<i64> = sqlx::query_scalar(&format!(
                 "INSERT INTO shard_leases (shard, owner, epoch, generation, expires_at, queue_floor)
-                 SELECT $1, $2, 1, $3, $4 + $5, queue_floor FROM account
+                 SELECT $1, $2, 1, $3, {now} + $5, queue_floor FROM account
                  WHERE id = 1 AND generation = $3
-                   AND NOT EXISTS (SELECT 1 FROM shard_leases WHERE generation < $3 AND expires_at > $4)
+                   AND NOT EXISTS (SELECT 1 FROM shard_leases WHERE generation < $3 AND expires_at > {now})
                  ON CONFLICT (shard) DO UPDATE SET owner = excluded.owner, epoch = shard_leases.epoch + 1,
                      generation = excluded.generation, expires_at = excluded.expires_at,
                      queue_floor = CASE WHEN shard_leases.generation = excluded.generation
                                         THEN shard_leases.queue_floor ELSE excluded.queue_floor END
-                 WHERE shard_leases.expires_at <= $4
+                 WHERE shard_leases.expires_at <= {now}
                  RETURNING epoch",
-            )
+            ))
             .bind(shard_index(shard)?)
             .bind(owner)
             .bind(generation)
-            .bind(now_ms)
+            .bind(at_ms)
             .bind(ttl_ms)
             .fetch_optional(tx.conn())
             .await?;
@@ -342,20 +349,21 @@ for_each_backend! {
             &self,
             lease: &Lease,
             owner: &str,
-            now_ms: i64,
+            at_ms: Option<i64>,
             ttl_ms: i64,
             queue_floor: i64,
         ) -> Result<bool, StoreError> {
             let mut tx = self.tx().await?;
+            let now = format!("COALESCE($4, {DB_NOW_MS})");
             let renewed = sqlx::query(&format!(
-                "UPDATE shard_leases SET expires_at = $4 + $5, {}
-                 WHERE shard = $1 AND owner = $2 AND epoch = $3 AND expires_at > $4",
+                "UPDATE shard_leases SET expires_at = {now} + $5, {}
+                 WHERE shard = $1 AND owner = $2 AND epoch = $3 AND expires_at > {now}",
                 raise_floor("$6")
             ))
             .bind(shard_index(lease.shard)?)
             .bind(owner)
             .bind(lease.epoch)
-            .bind(now_ms)
+            .bind(at_ms)
             .bind(ttl_ms)
             .bind(queue_floor)
             .execute(tx.conn())

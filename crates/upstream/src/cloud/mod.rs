@@ -75,6 +75,10 @@ impl Cloud {
         }
         let mut body = translate::cloud_request(&message.message, &ids);
         links::links_to_ids(&mut body, fetched);
+        // After every wait (the pacing slot, media uploads, lookups), just before the request.
+        if let Some(refused) = message.fence.refuse() {
+            return refused;
+        }
         match self.client.send_message(&body).await {
             Ok(wamid) => SendOutcome::Acknowledged { upstream_id: Some(wamid), billing: None },
             Err(error) => {

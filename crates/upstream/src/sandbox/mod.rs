@@ -153,6 +153,11 @@ impl Upstream for Sandbox {
                 self.pacer.reserve(message.shard, message.shards, self.clock.now_ms() * 1000);
             self.clock.sleep_until_ms((slot_us + 999) / 1000).await;
         }
+        // After every wait (the acknowledgement's latency, pacing), just before the message
+        // reaches the emulated network.
+        if let Some(refused) = message.fence.refuse() {
+            return refused;
+        }
         let now = self.world.clock.now_ms();
         let billing = self
             .world
