@@ -49,6 +49,18 @@ impl Outcomes {
 
 /// `clients` clients sending texts for `duration`, each to a recipient of its own.
 async fn round(server: &Server, token: &str, clients: usize, duration: Duration) -> Outcomes {
+    round_giving_up(server, token, clients, duration, Duration::from_secs(120)).await
+}
+
+/// [`round`] with clients that give up on a request after `patience` (an answer that did not
+/// come counts as refused with status 0).
+async fn round_giving_up(
+    server: &Server,
+    token: &str,
+    clients: usize,
+    duration: Duration,
+    patience: Duration,
+) -> Outcomes {
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
     let until = Instant::now() + duration;
     let mut tasks = tokio::task::JoinSet::new();
@@ -62,8 +74,11 @@ async fn round(server: &Server, token: &str, clients: usize, duration: Duration)
                 n += 1;
                 let body = json!({"to": to, "type": "text", "text": {"body": format!("#{n} {}", "x".repeat(200))}});
                 let asked = Instant::now();
-                let Ok(resp) = http.post(&url).bearer_auth(&token).json(&body).send().await
-                else {
+                let sent = http.post(&url).bearer_auth(&token).json(&body).timeout(patience).send();
+                let Ok(resp) = sent.await else {
+                    let mut outcomes = outcomes.lock().unwrap();
+                    *outcomes.refused.entry((0, 0, "no answer".into())).or_default() += 1;
+                    outcomes.refusal_times.push(asked.elapsed());
                     continue;
                 };
                 let status = resp.status().as_u16();
@@ -295,4 +310,58 @@ async fn a_stopped_database_answers_503_at_once_and_loses_nothing() {
     scene.resumes(Duration::from_secs(30), "database is back").await;
     let after = scene.round_after(Duration::from_secs(1)).await;
     scene.restart_and_check(&[&before, &down, &after]).await;
+}
+
+/// Commits that never complete (`synchronous_standby_names` naming a standby that does not
+/// exist: Postgres waits for it forever, as when a synchronous standby is lost), with clients
+/// giving up after 3 s as an operator's did: each request is answered within the commit bound,
+/// 503/1016 naming the stall and never an id; `/readyz` fails and `/v1/health` says why; the
+/// server's connections stay within its pool; once commits complete again acceptance resumes
+/// by itself and nothing acknowledged is lost.
+#[tokio::test]
+async fn stalled_commits_answer_503_within_the_bound_and_stay_within_the_pool() {
+    let cluster = Cluster::start(&ClusterOptions { durable: true, ..ClusterOptions::default() });
+    let db = TestDb::at(&cluster.fresh_database().await);
+    let _log = ShownOnFailure(|| cluster.log());
+    let scene = Scene::start(&db, &[("PREMISE_DATABASE__COMMIT_TIMEOUT_MS", "1500")]).await;
+    let before = scene.healthy_round(Duration::from_millis(500)).await;
+
+    let admin = TestDb::at(cluster.admin_url());
+    let standby = |names: &str| format!("ALTER SYSTEM SET synchronous_standby_names = '{names}'");
+    admin.execute(&standby("ghost")).await;
+    admin.execute("SELECT pg_reload_conf()").await;
+    let patience = Duration::from_secs(3);
+    let stalled =
+        round_giving_up(&scene.server, &scene.token, 16, Duration::from_secs(6), patience);
+    let stalled = stalled.await;
+    let (ready, _) = scene.server.get("/readyz", None).await;
+    let (_, health) = scene.server.get("/v1/health", Some(&scene.token)).await;
+    let connections = admin
+        .scalar(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}'",
+            db.url.rsplit('/').next().unwrap()
+        ))
+        .await;
+    let slowest = stalled.refusal_times.iter().max().copied().unwrap_or_default();
+    println!(
+        "commits stalled: {} accepted, refused {:?}, the slowest answer in {slowest:?}; /readyz \
+         {ready}; health {health}; {connections} connections to the database",
+        stalled.accepted.len(),
+        stalled.refused
+    );
+    let logs = errors_in(&scene.server.logs());
+    assert_eq!(stalled.count(0), 0, "every request answered in time: {:?}", stalled.refused);
+    assert_eq!(stalled.count(500), 0, "never 500: {:?}\n{logs}", stalled.refused);
+    assert!(stalled.unavailable() > 0, "503/1016 naming the database: {:?}", stalled.refused);
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE, "/readyz fails while commits stall");
+    assert_ne!(health["health"]["gateway_status"], "connected", "{health}");
+    assert!(health.to_string().contains("does not confirm commits"), "{health}");
+    // The pool (10) and the prober's one attempt to connect.
+    assert!(connections <= 11, "{connections} connections: more than the pool");
+
+    admin.execute("ALTER SYSTEM RESET synchronous_standby_names").await;
+    admin.execute("SELECT pg_reload_conf()").await;
+    scene.resumes(Duration::from_secs(30), "commits complete again").await;
+    let after = scene.round_after(Duration::from_secs(1)).await;
+    scene.restart_and_check(&[&before, &stalled, &after]).await;
 }

@@ -44,6 +44,7 @@ impl Config {
         premise_engine::EngineConfig {
             node,
             accept_queue: self.queue.accept_queue,
+            commit_timeout: Duration::from_millis(self.database.commit_timeout_ms),
             max_batch: self.queue.max_batch,
             committers: self.queue.committers,
             max_queued: self.queue.max_queued,

@@ -170,6 +170,7 @@ pub struct DatabaseConfig {
     pub url: Secret,
     pub max_connections: u32,
     pub acquire_timeout_secs: u64,
+    pub commit_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

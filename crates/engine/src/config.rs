@@ -8,6 +8,9 @@ pub struct EngineConfig {
     pub node: String,
     /// Requests waiting for a commit; beyond it `POST /v1/messages` answers 1016.
     pub accept_queue: usize,
+    /// How long a request waits for its commit to be confirmed before it is answered as
+    /// unavailable (the database then counts as stalled).
+    pub commit_timeout: Duration,
     /// Most messages in one group commit.
     pub max_batch: usize,
     /// Group commits in flight at once.
@@ -54,6 +57,7 @@ impl EngineConfig {
         Self {
             node: node.into(),
             accept_queue: 10_000,
+            commit_timeout: Duration::from_secs(5),
             max_batch: 512,
             committers: 1,
             max_queued: 1_000_000,

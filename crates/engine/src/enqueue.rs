@@ -97,7 +97,17 @@ impl Enqueuer {
         self.tx
             .try_send((message, done))
             .map_err(|_| EnqueueError::Overloaded("too many requests are waiting to be stored"))?;
-        match answer.await {
+        // The commit itself is never abandoned (a statement dropped half-way leaves its
+        // connection stuck on the server, and the pool opens another); only the wait for it is.
+        let Ok(answer) = tokio::time::timeout(self.config.commit_timeout, answer).await else {
+            tracing::error!(
+                timeout = ?self.config.commit_timeout,
+                "a group commit was not confirmed in time; the database counts as stalled"
+            );
+            self.health.failed(Outage::Stalled);
+            return Err(EnqueueError::Unavailable(Outage::Stalled));
+        };
+        match answer {
             Ok(Ok(())) => Ok(()),
             Ok(Err(CommitFailure::Refused)) => Err(EnqueueError::Refused),
             Ok(Err(CommitFailure::Unavailable(outage))) => Err(EnqueueError::Unavailable(outage)),

@@ -1,6 +1,8 @@
 //! While the database is down ([`premise_store::Health`]), a message-sized write
 //! ([`Store::probe`]) is tried every [`PROBE_EVERY`] until one succeeds, so Premise notices by
-//! itself that the fault cleared, with or without traffic.
+//! itself that the fault cleared, with or without traffic. A probe is never abandoned: while
+//! one waits (on a commit that stalls), no other starts, so the prober holds one connection at
+//! most.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +35,17 @@ pub(crate) fn spawn(
                 () = clock.sleep(PROBE_EVERY) => {}
                 () = cancel.cancelled() => return,
             }
-            health.record(&store.probe().await);
+            let probe = tokio::spawn({
+                let store = store.clone();
+                async move { store.probe().await }
+            });
+            tokio::select! {
+                outcome = probe => match outcome {
+                    Ok(outcome) => health.record(&outcome),
+                    Err(e) => tracing::error!(error = %e, "the database probe failed"),
+                },
+                () = cancel.cancelled() => return,
+            }
         }
     })
 }

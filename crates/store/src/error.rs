@@ -35,6 +35,9 @@ pub enum Outage {
     NotAccepting,
     /// The database is too busy to take the write now (locks, serialization conflicts).
     Busy,
+    /// Commits are not confirmed in time (Postgres waiting for a synchronous standby that is
+    /// gone, a storage that hangs).
+    Stalled,
 }
 
 impl Outage {
@@ -46,6 +49,7 @@ impl Outage {
             Self::Io => "the database's storage failed to read or write",
             Self::NotAccepting => "the database is not accepting writes",
             Self::Busy => "the database is too busy",
+            Self::Stalled => "the database does not confirm commits (a synchronous standby lost?)",
         }
     }
 }

@@ -25,10 +25,11 @@ pub struct Down {
 }
 
 impl Down {
-    /// Whether requests cannot even reach the database (as opposed to writes failing on it):
-    /// waiting for it is pointless.
+    /// Whether requests cannot even reach the database (as opposed to writes failing on it),
+    /// or would wait on it without end (commits that stall): waiting for it is pointless, and a
+    /// request given up while it waits would leave its connection stuck on the server.
     pub fn unreachable(&self) -> bool {
-        matches!(self.outage, Outage::Unreachable | Outage::NotAccepting)
+        matches!(self.outage, Outage::Unreachable | Outage::NotAccepting | Outage::Stalled)
     }
 }
 

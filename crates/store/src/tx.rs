@@ -51,13 +51,6 @@ where
         self.committed = true;
         Ok(())
     }
-
-    /// Rolls back and keeps the connection, if the database confirms the rollback.
-    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        self.conn().execute("ROLLBACK").await?;
-        self.committed = true;
-        Ok(())
-    }
 }
 
 impl<DB: Database> Drop for Tx<DB> {

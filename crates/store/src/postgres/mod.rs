@@ -136,14 +136,16 @@ impl PgStore {
     }
 
     /// [`crate::Store::probe`]: one attempt to connect first (the pool would retry a refused
-    /// connection until its timeout), then a message-sized insert, rolled back: in Postgres an
+    /// connection until its timeout), then a message-sized insert: in Postgres an
     /// insert that finds no room extends the table at once, so this fails exactly when a
-    /// message would.
+    /// message would. The row is deleted again and the transaction committed, so the probe
+    /// waits as a message's commit does (for a synchronous standby, say) and leaves nothing.
     pub(crate) async fn probe_write(&self) -> Result<(), StoreError> {
         reach(&self.connect).await?;
         let mut tx = self.tx().await?;
         sqlx::query(crate::sql::PROBE).bind(crate::sql::PROBE_PAYLOAD).execute(tx.conn()).await?;
-        tx.rollback().await?;
+        sqlx::query("DELETE FROM messages WHERE id = 'premise:probe'").execute(tx.conn()).await?;
+        tx.commit().await?;
         Ok(())
     }
 }
