@@ -5,14 +5,20 @@
 //! delete a round, where a dispatcher per shard made as many of each as there were shards. A failure is retried on the On-Premises schedule (linear steps of
 //! `callback_backoff_delay_ms` up to `max_callback_backoff_delay_ms`), kept in the store so it
 //! survives restarts. Redirects are not followed: a 3xx is a failure.
+//!
+//! A callback is POSTed only while its shard's lease holds, checked just before the POST (after
+//! the read, which may have waited on the database, and the wait for a permit): a replica that
+//! was cut off or frozen past its lease does not deliver, after the shard's new owner did, what
+//! it had read before. What is left is a POST whose delivery could not be recorded (the
+//! database gone at that moment), delivered again later.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use premise_store::{PendingCallback, Store};
-use premise_upstream::Clock;
+use premise_upstream::{Clock, Fence};
 use premise_wire::WebhookFormat;
 use premise_wire::cloud_webhooks::CloudIdentity;
 use sha2::Sha256;
@@ -35,7 +41,8 @@ pub(crate) struct ShardSet(Arc<ShardSetInner>);
 
 #[derive(Debug, Default)]
 struct ShardSetInner {
-    shards: Mutex<BTreeSet<u32>>,
+    /// Each shard with its lease, as its worker holds it.
+    shards: Mutex<BTreeMap<u32, Fence>>,
     /// Held by the dispatcher through each round (read, POSTs, records): a shard leaving waits
     /// for the round under way, so none of its callbacks is in flight once it has left.
     round: tokio::sync::Mutex<()>,
@@ -43,27 +50,37 @@ struct ShardSetInner {
 
 impl ShardSet {
     #[cfg(test)]
-    pub fn of(shards: &[u32]) -> Self {
+    pub fn of(shards: &[u32], fence: &Fence) -> Self {
         let set = Self::default();
-        set.0.shards.lock().expect("shard set lock").extend(shards);
+        set.0
+            .shards
+            .lock()
+            .expect("shard set lock")
+            .extend(shards.iter().map(|s| (*s, fence.clone())));
         set
     }
 
     fn list(&self) -> Vec<u32> {
-        self.0.shards.lock().expect("shard set lock").iter().copied().collect()
+        self.0.shards.lock().expect("shard set lock").keys().copied().collect()
+    }
+
+    /// The leases of the shards held now.
+    fn fences(&self) -> HashMap<u32, Fence> {
+        let shards = self.0.shards.lock().expect("shard set lock");
+        shards.iter().map(|(shard, fence)| (*shard, fence.clone())).collect()
     }
 
     /// Has `shard`'s callbacks delivered until `stop`; once this returns, none of them is
     /// being delivered, so another replica may take the shard. (If the future is dropped
     /// instead, the shard leaves at once, without waiting for the round.)
-    pub async fn serve(&self, shard: u32, stop: CancellationToken, ready: &Notify) {
+    pub async fn serve(&self, shard: u32, fence: Fence, stop: CancellationToken, ready: &Notify) {
         struct Member<'a>(&'a ShardSet, u32);
         impl Drop for Member<'_> {
             fn drop(&mut self) {
                 self.0.0.shards.lock().expect("shard set lock").remove(&self.1);
             }
         }
-        self.0.shards.lock().expect("shard set lock").insert(shard);
+        self.0.shards.lock().expect("shard set lock").insert(shard, fence);
         let member = Member(self, shard);
         ready.notify_waiters();
         stop.cancelled().await;
@@ -141,15 +158,17 @@ impl Dispatcher {
         }
         self.http.refresh(&self.store).await;
         let client = self.http.client();
+        let fences = Arc::new(self.shards.fences());
         let per_request = PERMITS / settings.max_concurrent_requests.clamp(1, PERMITS);
         let mut posts = JoinSet::new();
         for batch in batches {
             let http = client.clone();
-            let (url, mut secret, permits, metrics) = (
+            let (url, mut secret, permits, metrics, fences) = (
                 url.clone(),
                 settings.webhook_secret.clone(),
                 self.permits.clone(),
                 self.metrics.clone(),
+                fences.clone(),
             );
             let form = match settings.webhook_format {
                 WebhookFormat::OnPrem => None,
@@ -164,6 +183,13 @@ impl Dispatcher {
             };
             posts.spawn(async move {
                 let _permit = permits.acquire_many_owned(per_request).await;
+                // Just before the POST: only callbacks of shards whose lease still holds; the
+                // others are left in the store for the shard's owner.
+                let mut batch = batch;
+                batch.retain(|c| fences.get(&c.shard).is_some_and(Fence::holds));
+                if batch.is_empty() {
+                    return (batch, Ok(()));
+                }
                 let started = std::time::Instant::now();
                 let body = body(&batch, form.as_ref());
                 let delivered = post(&http, &url, secret.as_deref(), body).await;
@@ -323,6 +349,7 @@ mod tests {
     fn cb(seq: i64, message: &str, due: i64) -> PendingCallback {
         PendingCallback {
             seq,
+            shard: 0,
             message_id: message.into(),
             body: "{}".into(),
             inbound: false,
@@ -404,7 +431,7 @@ mod backoff_tests {
         let app = axum::Router::new().fallback(answer).with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let dispatcher = Dispatcher {
-            shards: ShardSet::of(&[0]),
+            shards: ShardSet::of(&[0], &Fence::open(setup.clock.clone())),
             store: setup.store.clone(),
             settings: setup.settings.clone(),
             http: WebhookHttp::new(Duration::from_secs(5)),
@@ -464,6 +491,30 @@ mod backoff_tests {
         dispatcher.step().await.unwrap();
         assert_eq!(receiver.hits(), 3);
         assert!(waiting().await.is_empty(), "delivered: gone from the outbox");
+    }
+
+    /// A shard whose lease lapsed (its replica frozen or cut off from the database) has
+    /// nothing POSTed, even what was read while it held: the callback waits in the outbox for
+    /// the shard's owner, untouched; once the lease holds again it goes.
+    #[tokio::test]
+    async fn nothing_is_posted_for_a_shard_whose_lease_lapsed() {
+        let setup = setup().await;
+        let (receiver, mut dispatcher) = started(&setup, &[]).await;
+        setup.settings.put(serde_json::json!({"webhooks": {"url": receiver.url}})).await.unwrap();
+        outbox_with_one_callback(&setup).await;
+        let valid_until = Arc::new(std::sync::atomic::AtomicI64::new(T0));
+        let fence = Fence::new(valid_until.clone(), setup.clock.clone());
+        dispatcher.shards = ShardSet::of(&[0], &fence);
+
+        dispatcher.step().await.unwrap();
+        assert_eq!(receiver.hits(), 0, "the lease lapsed: not posted");
+        let waiting = dispatcher.store.pending_callbacks(&[0], 10).await.unwrap();
+        assert_eq!((waiting.len(), waiting[0].failures), (1, 0), "left as it was");
+
+        valid_until.store(T0 + 1, std::sync::atomic::Ordering::Relaxed);
+        dispatcher.step().await.unwrap();
+        assert_eq!(receiver.hits(), 1);
+        assert!(dispatcher.store.pending_callbacks(&[0], 10).await.unwrap().is_empty());
     }
 }
 

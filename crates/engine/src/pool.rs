@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use premise_store::{Enqueued, Lease, Store};
-use premise_upstream::{Clock, Upstream};
+use premise_upstream::{Clock, Fence, Upstream};
 use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -303,8 +303,9 @@ impl ShardPool {
             let (stop, shards, ready) =
                 (stop.clone(), shared.shards.clone(), self.callbacks_ready.clone());
             let shard = lease.shard;
+            let fence = Fence::new(valid_until.clone(), self.clock.clone());
             async move {
-                tokio::join!(sender.run(stop.clone()), shards.serve(shard, stop, &ready));
+                tokio::join!(sender.run(stop.clone()), shards.serve(shard, fence, stop, &ready));
             }
         });
         Held { lease, valid_until, floor, stop, task }

@@ -237,6 +237,8 @@ pub struct NewCallback {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingCallback {
     pub seq: i64,
+    /// The shard it is queued on: it is delivered only while that shard's lease holds.
+    pub shard: u32,
     pub message_id: String,
     pub body: String,
     /// A whole inbound-message webhook body rather than one `statuses[]` entry.
@@ -424,8 +426,8 @@ pub struct SandboxConversation {
     pub expires_ms: i64,
 }
 
-/// A callback row as read: `(seq, message_id, body, failures, next_attempt_at, kind)`.
-pub(crate) type CallbackRow = (i64, String, String, i32, i64, i16);
+/// A callback row as read: `(seq, message_id, body, failures, next_attempt_at, kind, shard)`.
+pub(crate) type CallbackRow = (i64, String, String, i32, i64, i16, i32);
 
 /// A contact check's row: (number, WhatsApp id if valid, checked at).
 pub(crate) type ContactRow = (String, Option<String>, i64);

@@ -126,9 +126,8 @@ impl ShardSender {
         let mut window = Window::default();
         let mut in_flight: JoinSet<Sent> = JoinSet::new();
         let fence = Fence::new(self.valid_until.clone(), self.clock.clone());
-        let mut lapsed = false;
         loop {
-            let stopping = stop.is_cancelled() || lapsed;
+            let stopping = stop.is_cancelled();
             if stopping && in_flight.is_empty() {
                 return;
             }
@@ -141,7 +140,9 @@ impl ShardSender {
                         shard = self.shard,
                         "the shard's lease lapsed; the worker stops and drops its window"
                     );
-                    lapsed = true;
+                    // The shard leaves the dispatcher too, and the pool hands the lease back
+                    // (if it is still this replica's) to take it again with a fresh worker.
+                    stop.cancel();
                     continue;
                 }
                 for message in taken {

@@ -357,7 +357,7 @@ impl PgStore {
         let shards: Vec<i32> = shards.iter().map(|s| s.cast_signed()).collect();
         let mut connection = self.kept().await?;
         let rows = sqlx::query_as(
-            "SELECT seq, message_id, body, failures, next_attempt_at, kind FROM callbacks
+            "SELECT seq, message_id, body, failures, next_attempt_at, kind, shard FROM callbacks
              WHERE shard = ANY($1) ORDER BY seq LIMIT $2",
         )
         .bind(&shards)

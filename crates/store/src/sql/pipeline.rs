@@ -243,8 +243,9 @@ for_each_backend! {
             let rows = self.pending_callback_rows(shards, limit).await?;
             Ok(rows
                 .into_iter()
-                .map(|(seq, message_id, body, failures, next, kind)| PendingCallback {
+                .map(|(seq, message_id, body, failures, next, kind, shard)| PendingCallback {
                     seq,
+                    shard: shard.unsigned_abs(),
                     message_id,
                     body,
                     inbound: kind == 1,

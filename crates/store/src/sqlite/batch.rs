@@ -221,7 +221,7 @@ impl SqliteStore {
         limit: u32,
     ) -> Result<Vec<CallbackRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT seq, message_id, body, failures, next_attempt_at, kind FROM callbacks
+            "SELECT seq, message_id, body, failures, next_attempt_at, kind, shard FROM callbacks
              WHERE shard IN (SELECT value FROM json_each($1)) ORDER BY seq LIMIT $2",
         )
         .bind(json_rows(shards))
