@@ -14,7 +14,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.unwrap_or(Command::Serve(premise::cli::ServeArgs { listen: None }));
     if let Command::Sandbox(SandboxCommand::Numbers) = command {
         // Needs no configuration, so it works anywhere.
         let mut out = std::io::stdout().lock();
@@ -23,7 +23,11 @@ async fn main() -> ExitCode {
             Err(_) => ExitCode::FAILURE,
         };
     }
-    let overrides = Overrides { listen: cli.global.listen, database_url: cli.global.database_url };
+    let listen = match &command {
+        Command::Serve(serve) => serve.listen.clone().or(cli.global.listen),
+        _ => cli.global.listen,
+    };
+    let overrides = Overrides { listen, database_url: cli.global.database_url };
     let config = match Config::load(cli.global.config.as_deref(), &overrides) {
         Ok(config) => config,
         Err(e) => {
@@ -33,7 +37,7 @@ async fn main() -> ExitCode {
     };
     telemetry::init(&config.log);
     let result = match command {
-        Command::Serve => server::serve(config).await,
+        Command::Serve(_) => server::serve(config).await,
         Command::Migrate => operator::migrate(&config).await,
         Command::Users(users) => operator::users(&config, users).await,
         Command::Sandbox(_) => Ok(()),
@@ -41,8 +45,8 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Once: the log is where the operator looks (and what a supervisor keeps).
             tracing::error!(error = format!("{e:#}"), "premise stopped with an error");
-            eprintln!("premise: {e:#}");
             ExitCode::FAILURE
         }
     }

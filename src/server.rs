@@ -42,6 +42,22 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    // The listeners first: an address in use fails before the database is created or touched.
+    let listener = TcpListener::bind(config.listen_addr()).await.with_context(|| {
+        format!(
+            "server.listen: cannot listen on {} (another process on that port? set \
+             PREMISE_LISTEN or --listen to another address)",
+            config.listen_addr()
+        )
+    })?;
+    let metrics_listener = match config.metrics.listen.as_str() {
+        "" => None,
+        addr => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?,
+        ),
+    };
     let store = open_store(&config).await?;
     let secret = match config.auth.token_secret.expose() {
         "" => {
@@ -95,18 +111,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let tls = Tls { acceptor: certs.acceptor()?, certs, required: files.is_some() };
     let scheme = if tls.required { "https" } else { "http" };
-    let listener = TcpListener::bind(config.listen_addr())
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen_addr()))?;
     let local = listener.local_addr()?;
     let listener = Incoming::new(listener, tls, config.connection_limits())?;
     tracing::info!(prefix = %config.server.path_prefix, "listening on {scheme}://{local}");
 
     // The optional unauthenticated metrics listener lives as long as the process.
-    if !config.metrics.listen.is_empty() {
-        let metrics = TcpListener::bind(&config.metrics.listen).await.with_context(|| {
-            format!("metrics.listen: cannot listen on {}", config.metrics.listen)
-        })?;
+    if let Some(metrics) = metrics_listener {
         tracing::info!("metrics on http://{}/metrics", metrics.local_addr()?);
         let router = metrics_routes(state.clone());
         tokio::spawn(async move {

@@ -54,6 +54,12 @@ pub async fn prepare(
             Ok(Prepared { factory, sandbox: Some(world), cloud: None })
         }
         UpstreamKind::Cloud => {
+            if config.cloud.display_phone_number.is_empty() {
+                tracing::warn!(
+                    "cloud.display_phone_number is not set: webhooks in the Cloud API's form carry \
+                     an empty metadata.display_phone_number until it is (WhatsApp Manager > API Setup)"
+                );
+            }
             let client = Arc::new(
                 CloudClient::new(config.cloud()).context("cannot set up the Cloud API client")?,
             );

@@ -527,3 +527,47 @@ async fn through_the_bridge_a_cloud_client_reaches_whatsapp(backend: Backend) {
     assert!(fake.invalid().is_empty(), "{:?}", fake.invalid());
     setup.receiver.assert_nothing_refused();
 }
+
+/// With nothing set in `[cloud]`, Cloud-form webhooks from the sandbox name the sandbox's own
+/// number (fictional ids in Meta's shape), never empty strings; and the verify token, a secret,
+/// is echoed neither in the refusal of a URL that fails its check nor in the log.
+#[tokio::test]
+async fn cloud_form_webhooks_work_with_the_defaults_and_keep_the_verify_token_secret() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = Server::start(&db).await;
+    let token = server.admin_token().await;
+
+    let secret_token = "do-not-echo-this-verify-token";
+    let (status, body) = server
+        .send_json(
+            Method::PATCH,
+            "/v1/settings/application",
+            Some(&token),
+            json!({"webhooks": {"url": "http://127.0.0.1:9/hook", "format": "cloud", "verify_token": secret_token}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("webhooks.url"), "{body}");
+    assert!(!body.to_string().contains(secret_token), "echoed: {body}");
+    assert!(!server.logs().contains(secret_token), "logged:\n{}", server.logs());
+
+    let (receiver, url) = CloudReceiver::start(SECRET).await;
+    server
+        .patch_settings(
+            &token,
+            json!({"webhooks": {"url": url, "format": "cloud", "verify_token": VERIFY, "secret": SECRET,
+                "message": {"sent": true}}}),
+        )
+        .await;
+    let (status, id, answer) = server.send_text(&token, "16505550100", "hello").await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let id = id.unwrap();
+    wait_for(WAIT, "the statuses", || receiver.statuses_of(&id).len() >= 3).await;
+    let payload = &receiver.payloads()[0];
+    assert_eq!(payload["entry"][0]["id"], "100000000000001", "{payload}");
+    assert_eq!(
+        payload["entry"][0]["changes"][0]["value"]["metadata"],
+        json!({"display_phone_number": "15550000000", "phone_number_id": "100000000000001"})
+    );
+    receiver.assert_nothing_refused();
+}

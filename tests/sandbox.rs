@@ -192,6 +192,12 @@ async fn the_customer_service_window_follows_the_sandbox_clock() {
     let before = move_clock(&server, &token, json!({})).await;
     let never_wrote = send_ok(&server, &token, CUSTOMER).await;
     assert_eq!(outcome(&receiver, &never_wrote).await, ("failed".into(), Some(470)));
+    // A test number with a fixed outcome has it, window or not (as the table promises).
+    let test_number = send_ok(&server, &token, "16505550100").await;
+    wait_for(Duration::from_secs(10), "the test number's statuses", || {
+        names(statuses(&receiver).get(&test_number)) == ["sent", "delivered", "read"]
+    })
+    .await;
     let template = send_template(&server, &token, CUSTOMER).await;
     assert_eq!(outcome(&receiver, &template).await, ("sent".into(), None), "templates always go");
 

@@ -8,6 +8,11 @@ use premise_upstream::cloud::Hidden;
 
 use super::{Config, DEFAULT_TEMPLATES};
 
+/// The sandbox's business number as Cloud-form webhooks name it when `[cloud]` sets none:
+/// fictional ids in Meta's shape (digits), and a number in the 555 range kept for fiction.
+pub const SANDBOX_PHONE_NUMBER_ID: &str = "100000000000001";
+pub const SANDBOX_DISPLAY_PHONE_NUMBER: &str = "15550000000";
+
 impl Config {
     /// The templates that seed the sandbox's registry: from `sandbox.templates`, or the
     /// built-in `config/templates.json` when that is empty.
@@ -86,19 +91,23 @@ impl Config {
         }
     }
 
-    /// Who Cloud-form webhooks are about: `[cloud]`'s ids (the business account id defaults to
-    /// the phone number id).
+    /// Who Cloud-form webhooks are about: `[cloud]`'s ids. Unset, the business account id is
+    /// the phone number id; with the sandbox, the sandbox's own number
+    /// ([`SANDBOX_PHONE_NUMBER_ID`], [`SANDBOX_DISPLAY_PHONE_NUMBER`]); with the Cloud API the
+    /// display number must be configured (`cloud.display_phone_number`, warned at start).
     pub fn cloud_identity(&self) -> premise_wire::cloud_webhooks::CloudIdentity {
         let cloud = &self.cloud;
-        let business = if cloud.business_account_id.is_empty() {
-            cloud.phone_number_id.clone()
-        } else {
-            cloud.business_account_id.clone()
+        let sandbox = self.upstream.kind == super::UpstreamKind::Sandbox;
+        let or = |value: &str, default: &str| {
+            if value.is_empty() { default.to_owned() } else { value.to_owned() }
         };
+        let phone_number_id =
+            or(&cloud.phone_number_id, if sandbox { SANDBOX_PHONE_NUMBER_ID } else { "" });
+        let display = if sandbox { SANDBOX_DISPLAY_PHONE_NUMBER } else { "" };
         premise_wire::cloud_webhooks::CloudIdentity {
-            business_account_id: business,
-            phone_number_id: cloud.phone_number_id.clone(),
-            display_phone_number: cloud.display_phone_number.clone(),
+            business_account_id: or(&cloud.business_account_id, &phone_number_id),
+            display_phone_number: or(&cloud.display_phone_number, display),
+            phone_number_id,
         }
     }
 

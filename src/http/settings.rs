@@ -73,6 +73,7 @@ async fn verify_cloud_webhook(
     let token = after.webhook_verify_token.as_deref().unwrap_or_default();
     let timeout = Duration::from_millis(state.config.callbacks.timeout_ms);
     verify_webhook(url, token, timeout).await.map_err(|why| {
+        let url = crate::config::redact_url(url);
         tracing::warn!(%url, %why, "the Cloud-form webhook URL failed its verification");
         ApiError::from(Rejection::invalid("webhooks.url", why))
     })

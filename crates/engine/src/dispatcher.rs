@@ -577,7 +577,8 @@ pub async fn verify_webhook(
         ])
         .send()
         .await
-        .map_err(|e| format!("the verification request failed: {e}"))?;
+        // Without the URL: its query carries the verify token, a secret never echoed.
+        .map_err(|e| format!("the verification request failed: {}", e.without_url()))?;
     let status = response.status();
     let answer = response.text().await.unwrap_or_default();
     if status.is_success() && answer.trim() == challenge {

@@ -23,6 +23,11 @@ impl Default for ConnectOptions {
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError> {
     let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
     match scheme {
+        "sqlite" if !url.starts_with("sqlite://") => Err(StoreError::BadUrl(format!(
+            "{url:?} is not a SQLite URL: write sqlite://PATH, with two slashes \
+             (sqlite://data/premise.db for a path relative to the working directory, \
+             sqlite:///var/lib/premise/premise.db for an absolute one)"
+        ))),
         "sqlite" => Ok(Arc::new(SqliteStore::open(url, options).await?)),
         "postgres" | "postgresql" => Ok(Arc::new(PgStore::open(url, options).await?)),
         other => Err(StoreError::UnsupportedUrl(other.to_owned())),

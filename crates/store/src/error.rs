@@ -6,6 +6,9 @@
 pub enum StoreError {
     #[error("database URL must start with sqlite:// or postgres:// (got scheme {0:?})")]
     UnsupportedUrl(String),
+    /// The URL names something that cannot be a database, and says what to write instead.
+    #[error("database.url: {0}")]
+    BadUrl(String),
     #[error("cannot prepare the SQLite database directory {path}")]
     SqliteDirectory {
         path: String,
@@ -18,6 +21,15 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// Postgres could not be reached when the store was opened.
+    #[error(
+        "cannot reach the Postgres server at {at} (is it running, and are the host, port, user and password in database.url right?)"
+    )]
+    CannotReach {
+        at: String,
+        #[source]
+        source: sqlx::Error,
+    },
 }
 
 /// Why the database cannot serve right now: a fault of the database or its machine, not of the
@@ -61,6 +73,7 @@ impl StoreError {
             Self::Database(e) => outage_of(e),
             Self::Migrate(sqlx::migrate::MigrateError::Execute(e)) => outage_of(e),
             Self::SqliteDirectory { .. } => Some(Outage::Io),
+            Self::CannotReach { .. } => Some(Outage::Unreachable),
             _ => None,
         }
     }

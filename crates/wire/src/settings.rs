@@ -123,12 +123,12 @@ pub fn view(doc: &Value) -> Value {
         "callback_backoff_delay_ms": s.callback_backoff_delay_ms.to_string(),
         "max_callback_backoff_delay_ms": s.max_callback_backoff_delay_ms.to_string(),
         "pass_through": s.pass_through,
-        "sent_status": s.sent_status,
+        "sent_status": s.emits(MessageStatus::Sent),
         "webhooks": {
             "url": s.webhook_url.clone().unwrap_or_default(),
             "format": s.webhook_format.as_str(),
             "max_concurrent_requests": s.max_concurrent_requests,
-            "message": {"sent": s.message_sent, "delivered": s.message_delivered, "read": s.message_read},
+            "message": {"sent": s.emits(MessageStatus::Sent), "delivered": s.message_delivered, "read": s.message_read},
         },
     });
     merge_unknown(&mut view, doc);
@@ -155,12 +155,37 @@ fn merge_unknown(view: &mut Value, doc: &Value) {
 
 /// Applies a `PATCH` body to the stored document: only the fields given change; `null` resets
 /// a field to its default. Every known field is validated, and the first bad one is named.
+///
+/// `sent_status` (On-Premises' older name) and `webhooks.message.sent` are one setting under
+/// two names: a PATCH of either sets both, so a GET never shows them disagreeing.
 pub fn apply_patch(doc: &Value, patch: &Value) -> Result<Value, Rejection> {
     let patch = patch
         .as_object()
         .ok_or_else(|| Rejection::invalid("settings", "expected a JSON object"))?;
     let mut doc = doc.as_object().cloned().unwrap_or_default();
     merge(&mut doc, patch, "")?;
+    let sent = patch.get("webhooks").and_then(|w| w.get("message")).and_then(|m| m.get("sent"));
+    match sent.or_else(|| patch.get("sent_status")) {
+        None => {}
+        Some(Value::Null) => {
+            doc.remove("sent_status");
+            let message = doc.get_mut("webhooks").and_then(|w| w.get_mut("message"));
+            if let Some(message) = message.and_then(Value::as_object_mut) {
+                message.remove("sent");
+            }
+        }
+        Some(given) => {
+            let sent = Value::Bool(boolean("webhooks.message.sent", given)?);
+            doc.insert("sent_status".into(), sent.clone());
+            let webhooks = doc.entry("webhooks").or_insert_with(|| json!({}));
+            if let Some(webhooks) = webhooks.as_object_mut() {
+                let message = webhooks.entry("message").or_insert_with(|| json!({}));
+                if let Some(message) = message.as_object_mut() {
+                    message.insert("sent".into(), sent);
+                }
+            }
+        }
+    }
     Ok(Value::Object(doc))
 }
 
@@ -223,7 +248,7 @@ fn normalise(path: &str, value: &Value) -> Result<Value, Rejection> {
             if !url.is_empty() && !is_http_url(url) {
                 return Err(Rejection::invalid(
                     path,
-                    format!("'{url}' is not an http:// or https:// URL"),
+                    format!("'{url}' is not an http:// or https:// URL that can be requested"),
                 ));
             }
             Ok(json!(url))
@@ -268,17 +293,75 @@ fn string<'a>(path: &str, value: &'a Value) -> Result<&'a str, Rejection> {
         .ok_or_else(|| Rejection::invalid(path, format!("expected a string, got {}", kind(value))))
 }
 
-fn is_http_url(url: &str) -> bool {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    rest.is_some_and(|r| {
-        let host = r.split(['/', '?', '#']).next().unwrap_or("");
-        !host.is_empty() && !host.contains(char::is_whitespace)
-    })
+/// An `http://` or `https://` URL that the webhook client can request: it parses as the
+/// client will parse it (a port that is not a number, a host with characters no host has, are
+/// refused here rather than failing every delivery later), with a host.
+pub fn is_http_url(url: &str) -> bool {
+    let lowered = url.to_ascii_lowercase();
+    if !(lowered.starts_with("http://") || lowered.starts_with("https://")) {
+        return false;
+    }
+    match url::Url::parse(url) {
+        Ok(parsed) => {
+            matches!(parsed.scheme(), "http" | "https")
+                && parsed.host_str().is_some_and(|h| !h.is_empty())
+                && !url.contains(char::is_whitespace)
+        }
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sent_has_one_truth_under_two_names() {
+        let doc =
+            apply_patch(&json!({}), &json!({"webhooks": {"message": {"sent": true}}})).unwrap();
+        let shown = view(&doc);
+        assert_eq!(
+            (&shown["sent_status"], &shown["webhooks"]["message"]["sent"]),
+            (&json!(true), &json!(true))
+        );
+        let doc = apply_patch(&doc, &json!({"sent_status": false})).unwrap();
+        let shown = view(&doc);
+        assert_eq!(
+            (&shown["sent_status"], &shown["webhooks"]["message"]["sent"]),
+            (&json!(false), &json!(false))
+        );
+        assert!(!AppSettings::from_document(&doc).emits(MessageStatus::Sent));
+        let doc = apply_patch(&doc, &json!({"sent_status": "true"})).unwrap();
+        assert_eq!(view(&doc)["webhooks"]["message"]["sent"], json!(true));
+        let doc = apply_patch(&doc, &json!({"webhooks": {"message": {"sent": null}}})).unwrap();
+        assert_eq!(
+            (&view(&doc)["sent_status"], &view(&doc)["webhooks"]["message"]["sent"]),
+            (&json!(false), &json!(false))
+        );
+    }
+
+    #[test]
+    fn webhook_urls_must_be_requestable() {
+        for bad in [
+            "http://127.0.0.1:9,",
+            "http://",
+            "ftp://example.com",
+            "http://exa mple.com/",
+            "http://[::1/x",
+            "example.com",
+        ] {
+            let refused = apply_patch(&json!({}), &json!({"webhooks": {"url": bad}}));
+            assert!(refused.is_err(), "{bad}");
+        }
+        for good in [
+            "http://127.0.0.1:9/",
+            "https://example.com/hook?x=1",
+            "HTTPS://Example.com",
+            "http://[::1]:8080/a",
+        ] {
+            assert!(apply_patch(&json!({}), &json!({"webhooks": {"url": good}})).is_ok(), "{good}");
+        }
+    }
 
     #[test]
     fn defaults_are_onprem_defaults() {

@@ -77,6 +77,12 @@ impl PgStore {
 
     pub async fn open(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {
         let connect: PgConnectOptions = url.parse()?;
+        // One attempt first, so a server that is not there says why (refused, unknown host,
+        // wrong password) rather than the pool's "timed out".
+        if let Err(StoreError::Database(source)) = reach(&connect).await {
+            let at = format!("{}:{}", connect.get_host(), connect.get_port());
+            return Err(StoreError::CannotReach { at, source });
+        }
         let health = Health::default();
         let (hook_connect, hook_health) = (connect.clone(), health.clone());
         let pool = PgPoolOptions::new()

@@ -44,8 +44,27 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
-        if let Some(dir) = connect.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::SqliteDirectory {
+        let file = connect.get_filename();
+        if file.is_dir() {
+            return Err(StoreError::BadUrl(format!(
+                "{} is a directory; name the database file in it (e.g. sqlite://{}/premise.db)",
+                file.display(),
+                file.display()
+            )));
+        }
+        // The file's own directory is made if missing (`data/` on a first run), but not a
+        // whole missing path: that is a mistyped URL more often than a wish.
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            let within = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            if within.is_some_and(|p| !p.is_dir()) {
+                return Err(StoreError::BadUrl(format!(
+                    "the directory {} does not exist, nor does {}: create it, or name a file in \
+                     an existing directory",
+                    dir.display(),
+                    within.map(|p| p.display().to_string()).unwrap_or_default()
+                )));
+            }
+            std::fs::create_dir(dir).map_err(|source| StoreError::SqliteDirectory {
                 path: dir.display().to_string(),
                 source,
             })?;

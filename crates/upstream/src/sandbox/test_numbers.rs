@@ -52,19 +52,19 @@ pub const TEST_NUMBERS: &[TestNumber] = &[
         first: 16505550100,
         last: 16505550100,
         kind: Kind::Fixed(Behaviour::DeliveredAndRead),
-        outcome: "`sent`, `delivered`, `read` (even with `sandbox.lifecycle = false`)",
+        outcome: "`sent`, `delivered`, `read` (even with `sandbox.lifecycle = false`, and outside the 24-hour window)",
     },
     TestNumber {
         first: 16505550101,
         last: 16505550101,
         kind: Kind::Fixed(Behaviour::DeliveredNeverRead),
-        outcome: "`sent`, `delivered`, never `read` (even with `sandbox.lifecycle = false`)",
+        outcome: "`sent`, `delivered`, never `read` (even with `sandbox.lifecycle = false`, and outside the 24-hour window)",
     },
     TestNumber {
         first: 16505550102,
         last: 16505550102,
         kind: Kind::Fixed(Behaviour::NeverDelivered),
-        outcome: "`sent` only: the phone is offline, never `delivered`",
+        outcome: "`sent` only: the phone is offline, never `delivered` (outside the 24-hour window too)",
     },
     TestNumber {
         first: 16505550103,
