@@ -5,6 +5,7 @@
 # config/default.toml and the README's "Deployment" section).
 
 ARG RUST_VERSION=1.88
+ARG RUNTIME_BASE=debian:bookworm-slim
 
 FROM rust:${RUST_VERSION}-bookworm AS chef
 RUN cargo install cargo-chef --locked --version 0.1.71
@@ -21,7 +22,9 @@ COPY . .
 RUN cargo build --release --locked --bin premise \
     && install -D -m 0755 target/release/premise /out/premise
 
-FROM debian:bookworm-slim AS runtime
+# The runtime's base; a test that builds the image offline passes a base of its own making
+# under another name (--build-arg RUNTIME_BASE=...), so it never shadows the real one.
+FROM ${RUNTIME_BASE} AS runtime
 # Unpinned on purpose: the security updates of the Debian release are what we want here.
 # hadolint ignore=DL3008
 RUN apt-get update \

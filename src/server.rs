@@ -102,6 +102,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.auth.failed_login_window_secs,
         ),
         tokens: Arc::new(Tokens::new(&secret, lifetime)),
+        codes: Arc::new(crate::auth::Codes::new(&secret)),
         subjects: SubjectChecks::start(store.clone()),
         draining: Arc::new(AtomicBool::new(false)),
         store,

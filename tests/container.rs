@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use premise_testkit::{TempDir, unique_suffix};
 use serde_json::{Value, json};
 
-const BASE_IMAGE: &str = "docker.io/library/debian:bookworm-slim";
+/// The base the test makes with debootstrap, under a name of its own: tagged as
+/// `debian:bookworm-slim` it would shadow the real image on a developer's machine.
+const BASE_IMAGE: &str = "localhost/premise-test-base:bookworm-slim";
 const NEEDS: &str = "this test builds and runs the container image: it needs root, podman (with \
     runc) and debootstrap. On Debian, `./scripts/test` installs them (apt-get install podman \
     runc debootstrap) and runs the whole suite.";
@@ -66,7 +68,8 @@ impl Podman {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// `debian:bookworm-slim`, made with debootstrap unless podman or the cache has it.
+    /// A stand-in for `debian:bookworm-slim` (as [`BASE_IMAGE`]), made with debootstrap unless
+    /// podman or the cache has it.
     fn ensure_base(&self) {
         if self.run(&["image", "exists", BASE_IMAGE]).status.success() {
             return;
@@ -178,6 +181,8 @@ async fn the_image_starts_serves_keeps_its_data_and_stops_cleanly() {
         "--target=runtime",
         "--build-context",
         &builder,
+        "--build-arg",
+        &format!("RUNTIME_BASE={BASE_IMAGE}"),
         "--tag",
         &cleanup.image,
         "--file",

@@ -4,12 +4,14 @@
 //! revoked by one replica is honoured by all of them (design promise 5).
 
 mod accounts;
+mod codes;
 mod password;
 mod subjects;
 mod throttle;
 mod token;
 
 pub use accounts::{AccountError, Accounts, DEFAULT_ADMIN};
+pub use codes::{Codes, legacy_matches};
 pub use password::{PasswordError, PasswordHasher};
 pub use subjects::SubjectChecks;
 pub use throttle::LoginThrottle;

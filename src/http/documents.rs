@@ -4,7 +4,6 @@
 
 use premise_wire::{ErrorCode, Rejection};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
 
@@ -45,10 +44,4 @@ pub async fn change_with(
         ErrorCode::TooManyRequests,
         format!("the {name} settings are being changed by many requests at once: try again"),
     ))
-}
-
-/// How a secret (a PIN, a code) is kept in a document: SHA-256 of a random salt and the secret,
-/// lower-case hex.
-pub fn salted_sha256(salt: &str, secret: &str) -> String {
-    Sha256::digest(format!("{salt}:{secret}")).iter().map(|b| format!("{b:02x}")).collect()
 }

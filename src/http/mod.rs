@@ -85,6 +85,8 @@ pub struct AppServices {
     pub store: Arc<dyn Store>,
     pub accounts: Accounts,
     pub tokens: Arc<Tokens>,
+    /// Keeps short secrets (the two-step PIN, registration codes) as keyed hashes.
+    pub codes: Arc<crate::auth::Codes>,
     /// Whether tokens are still good, asked of the store in batches.
     pub subjects: SubjectChecks,
     pub throttle: LoginThrottle,

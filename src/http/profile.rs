@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::auth::Admin;
 use super::body::JsonBody;
-use super::documents::{change, read, salted_sha256};
+use super::documents::{change, read};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
@@ -93,8 +93,8 @@ async fn enable_two_step(
 ) -> Result<Response, ApiError> {
     let pin = profile::two_step_pin(&body)?;
     let salt = uuid::Uuid::new_v4().simple().to_string();
-    let hash = salted_sha256(&salt, &pin);
-    change(&state, TWO_STEP, |_| Ok(json!({ "salt": salt, "pin_sha256": hash }))).await?;
+    let sealed = state.codes.seal(&salt, &pin);
+    change(&state, TWO_STEP, |_| Ok(json!({ "salt": salt, "pin_hmac": sealed }))).await?;
     tracing::info!(by = %admin.username, "two-step verification enabled");
     Ok(reply_empty(StatusCode::OK))
 }
@@ -115,12 +115,18 @@ pub(super) async fn check_two_step_pin(
     pin: Option<&str>,
 ) -> Result<(), ApiError> {
     let stored = read(state, TWO_STEP).await?.0;
-    let (Some(salt), Some(hash)) = (stored["salt"].as_str(), stored["pin_sha256"].as_str()) else {
+    let Some(salt) = stored["salt"].as_str() else { return Ok(()) };
+    if stored["pin_hmac"].is_null() && stored["pin_sha256"].is_null() {
         return Ok(());
+    }
+    let matches = |pin: &str| match (stored["pin_hmac"].as_str(), stored["pin_sha256"].as_str()) {
+        (Some(sealed), _) => state.codes.matches(salt, pin, sealed),
+        (None, Some(legacy)) => crate::auth::legacy_matches(salt, pin, legacy),
+        (None, None) => false,
     };
     match pin {
         None => Err(premise_wire::Rejection::missing("pin").into()),
-        Some(pin) if salted_sha256(salt, pin) == hash => Ok(()),
+        Some(pin) if matches(pin) => Ok(()),
         Some(_) => Err(premise_wire::Rejection::invalid(
             "pin",
             "does not match the two-step verification PIN",

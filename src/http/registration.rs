@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::auth::Admin;
 use super::body::JsonBody;
-use super::documents::{change, change_with, read, salted_sha256};
+use super::documents::{change, change_with, read};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
@@ -58,7 +58,7 @@ async fn request_code(
     change(&state, REGISTRATION, |_| {
         Ok(json!({
             "state": "pending", "number": number, "vname": request.vname,
-            "method": request.method.as_str(), "salt": salt, "code_sha256": salted_sha256(&salt, &code),
+            "method": request.method.as_str(), "salt": salt, "code_hmac": state.codes.seal(&salt, &code),
             "expires_at": expires_at, "attempts": 0,
         }))
     })
@@ -98,7 +98,8 @@ async fn verify(
         }
         let mut next = current.clone();
         let salt = current["salt"].as_str().unwrap_or_default();
-        if current["code_sha256"] == salted_sha256(salt, &code) {
+        let sealed = current["code_hmac"].as_str().unwrap_or_default();
+        if state.codes.matches(salt, &code, sealed) {
             next = json!({ "state": "registered", "number": current["number"],
                 "vname": current["vname"] });
         } else {

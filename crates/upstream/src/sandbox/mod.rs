@@ -260,9 +260,11 @@ impl Sandbox {
         }
         let learned = templates::learn(template).map_err(Judged::Refused)?;
         let definition = serde_json::to_string(&learned).expect("a definition serialises");
+        // A demo of the same name gives way to the integration's own template.
+        let replace = self.world.is_demo(&learned.name, &learned.language);
         let stored = self
             .store
-            .put_sandbox_template(&learned.name, &learned.language, &definition, false)
+            .put_sandbox_template(&learned.name, &learned.language, &definition, replace)
             .await
             .map_err(|e| Judged::Unavailable(format!("cannot record the learned template: {e}")))?;
         if stored {

@@ -59,6 +59,11 @@ impl<'de> Deserialize<'de> for TemplateCheck {
     }
 }
 
+/// The namespace of the sandbox's demo templates (`config/templates.json`). A demo template
+/// does not judge an integration's template of the same name in a namespace of its own: that
+/// one is unknown, so learned (replacing the demo), as a business's own template would be.
+pub const SANDBOX_NAMESPACE: &str = "premise_sandbox";
+
 /// A template in the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +77,13 @@ pub struct TemplateDef {
     /// Learned from its first use (`learn` mode) rather than registered.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub learned: bool,
+}
+
+impl TemplateDef {
+    /// One of the sandbox's demo templates, as seeded (not learned, in its namespace).
+    pub fn is_demo(&self) -> bool {
+        !self.learned && self.namespace == SANDBOX_NAMESPACE
+    }
 }
 
 fn utility() -> String {
@@ -296,6 +308,15 @@ pub fn hydrate(
         && namespace != def.namespace
     {
         return Err(missing(format!("template '{name}' is not in namespace '{namespace}'")));
+    }
+    if let Some(namespace) = template.namespace()
+        && def.is_demo()
+        && namespace != def.namespace
+    {
+        return Err(missing(format!(
+            "no template named '{name}' in namespace '{namespace}' (the sandbox's demo of that \
+             name is in '{SANDBOX_NAMESPACE}')"
+        )));
     }
     let sent = template.components();
     let params_of = |kind: &str| -> Vec<&Parameter> {
@@ -531,6 +552,23 @@ mod tests {
 
     fn code(template: &Value) -> u32 {
         hydrate(&registry(), &typed(template), true).unwrap_err().code
+    }
+
+    /// A demo template does not judge an integration's template of the same name in another
+    /// namespace (Meta's Postman requests and On-Premises clients send `order_update` with a
+    /// namespace and parameters of their own): that one is unknown, to be learned.
+    #[test]
+    fn a_demo_template_does_not_judge_another_namespace() {
+        let theirs = json!({"namespace": "ns", "name": "order_update", "language": {"code": "en_US"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "one"}]}]});
+        for check_namespace in [false, true] {
+            let refused = hydrate(&registry(), &typed(&theirs), check_namespace).unwrap_err();
+            assert_eq!(refused.code, 2001, "unknown, not 2000 (wrong parameters)");
+        }
+        let ours = registry();
+        assert!(ours[&("order_update".to_owned(), "en_US".to_owned())].is_demo());
+        let learned = learn(&typed(&theirs)).unwrap();
+        assert!(!learned.is_demo());
     }
 
     #[test]

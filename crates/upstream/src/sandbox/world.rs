@@ -120,6 +120,13 @@ impl SandboxWorld {
         }
     }
 
+    /// Whether the registry's template `name` in `language` is one of the sandbox's demos.
+    pub fn is_demo(&self, name: &str, language: &str) -> bool {
+        self.templates.read().is_ok_and(|registry| {
+            registry.get(&(name.to_owned(), language.to_owned())).is_some_and(TemplateDef::is_demo)
+        })
+    }
+
     pub fn put_template(&self, template: TemplateDef) {
         self.changed();
         if let Ok(mut cached) = self.templates.write() {
