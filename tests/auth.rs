@@ -21,6 +21,7 @@ both_backends!(
     bad_logins_are_rate_limited,
     forged_tokens_are_rejected,
     generated_signing_key_survives_restart,
+    tokens_do_not_survive_a_password_change,
 );
 
 async fn first_login_requires_a_password_change(backend: Backend) {
@@ -111,17 +112,18 @@ async fn password_rules_are_enforced(backend: Backend) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{password}: {body}");
         assert_error(&body, 1009, rule);
     }
-    // Every special character of the policy counts.
+    // Every special character of the policy counts. (A password change ends the tokens issued
+    // before it: each new password logs in for the next token.)
+    let mut admin = admin;
     for special in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".chars() {
+        let password = format!("Passw0rd{special}");
         let (status, body) = server
-            .send_json(
-                Method::PUT,
-                "/v1/users/admin",
-                Some(&admin),
-                json!({"password": format!("Passw0rd{special}")}),
-            )
+            .send_json(Method::PUT, "/v1/users/admin", Some(&admin), json!({"password": password}))
             .await;
         assert_eq!(status, StatusCode::OK, "{special}: {body}");
+        let (status, body) = server.login("admin", &password, None).await;
+        assert_eq!(status, StatusCode::OK, "{special}: {body}");
+        admin = token_of(&body);
     }
     let (status, body) = server
         .send_json(Method::POST, "/v1/users", Some(&admin), json!({"username": "carol"}))
@@ -410,4 +412,75 @@ async fn generated_signing_key_survives_restart(backend: Backend) {
     let server = Server::start(&db).await;
     let (status, body) = server.get("/v1/users/admin", Some(&token)).await;
     assert_eq!(status, StatusCode::OK, "a token from before the restart: {body}");
+}
+
+/// Every token issued before a password change answers 401 from then on, on every replica:
+/// after the user changes it, after an admin resets it, and after the admin changes its own at
+/// login. The token issued with the change works.
+async fn tokens_do_not_survive_a_password_change(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (one, other) = (Server::start(&db).await, Server::start(&db).await);
+    let admin = one.admin_token().await;
+    let alice = one.user_token(&admin, "alice", "Al1ce!pass").await;
+    let (_, body) = other.login("alice", "Al1ce!pass", None).await;
+    let alice_elsewhere = token_of(&body);
+    let fine = (StatusCode::OK, StatusCode::CREATED);
+    let refused = (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED);
+    assert_eq!(works(&other, &alice).await, fine);
+
+    // The user changes it: both of its tokens stop, on both replicas.
+    let (status, body) = one
+        .send_json(
+            Method::PUT,
+            "/v1/users/alice",
+            Some(&alice),
+            json!({"password": "N3w!Passw0rd"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for server in [&one, &other] {
+        assert_eq!(works(server, &alice).await, refused);
+        assert_eq!(works(server, &alice_elsewhere).await, refused);
+    }
+    let (_, body) = other.login("alice", "N3w!Passw0rd", None).await;
+    let fresh = token_of(&body);
+    assert_eq!(works(&one, &fresh).await, fine);
+
+    // An admin resets it.
+    let (status, _) = other
+        .send_json(
+            Method::PUT,
+            "/v1/users/alice",
+            Some(&admin),
+            json!({"password": "Res3t!Passw0rd"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(works(&one, &fresh).await, refused);
+
+    // The admin changes its own at login: its earlier token stops, the new one works.
+    let (status, body) =
+        one.login("admin", ADMIN_PASSWORD, Some(json!({"new_password": "An0ther!Admin1"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new_admin = token_of(&body);
+    for server in [&one, &other] {
+        let (status, _) = server.get("/v1/settings/application", Some(&admin)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = server.get("/v1/settings/application", Some(&new_admin)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+/// What a token may do as `alice`: (read her account, send a message).
+async fn works(server: &Server, token: &str) -> (StatusCode, StatusCode) {
+    let (read, _) = server.get("/v1/users/alice", Some(token)).await;
+    let (sent, _) = server
+        .send_json(
+            Method::POST,
+            "/v1/messages",
+            Some(token),
+            json!({"to": "16505550100", "type": "text", "text": {"body": "hi"}}),
+        )
+        .await;
+    (read, sent)
 }

@@ -82,14 +82,17 @@ impl Accounts {
     }
 
     /// Sets a new password and clears a pending first-login change.
+    /// Sets the password; every token issued before stops holding (the account gets a new
+    /// id, which tokens name). The account's new id, for a token issued after the change.
     pub async fn set_password(
         &self,
         username: &str,
         password: &Password,
-    ) -> Result<(), AccountError> {
+    ) -> Result<String, AccountError> {
         let hash = self.hasher.hash(password.expose()).await?;
-        if self.store.set_password(username, &hash, false).await? {
-            Ok(())
+        let new_id = uuid::Uuid::new_v4().simple().to_string();
+        if self.store.set_password(username, &hash, false, &new_id).await? {
+            Ok(new_id)
         } else {
             Err(AccountError::NotFound)
         }

@@ -49,7 +49,8 @@ async fn login(
     };
     state.throttle.clear(&client).await?;
 
-    match body.unwrap_or_default().new_password()? {
+    let user_id = match body.unwrap_or_default().new_password()? {
+        // Tokens name the account's id, which the change renews: this one names the new id.
         Some(new_password) => state.accounts.set_password(&user.username, &new_password).await?,
         None if user.must_change_password => {
             return Err(ApiError::new(
@@ -57,9 +58,9 @@ async fn login(
                 "The password must be changed at first login: send {\"new_password\": \"...\"}.",
             ));
         }
-        None => {}
-    }
-    let (token, claims) = state.tokens.issue(&user.username, &user.id, now);
+        None => user.id,
+    };
+    let (token, claims) = state.tokens.issue(&user.username, &user_id, now);
     let users = [LoginToken { token, expires_after: format_expires_after(claims.exp) }];
     Ok(reply(StatusCode::OK, json!({ "users": users })))
 }
@@ -110,6 +111,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     may_manage(&caller, &username)?;
     let password = body.parse()?;
+    // Every token of the account issued before now stops holding, the caller's own included.
     state.accounts.set_password(&username, &password).await?;
     let users = [UserView { username, roles: None }];
     Ok(reply(StatusCode::OK, json!({ "users": users })))

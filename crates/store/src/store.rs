@@ -53,12 +53,16 @@ pub trait Store:
     /// Creates the account; `false` if the username is taken (the existing account is kept).
     async fn insert_user(&self, user: &User) -> Result<bool, StoreError>;
     async fn user(&self, username: &str) -> Result<Option<User>, StoreError>;
-    /// Replaces the password hash and the must-change flag; `false` if there is no such user.
+    /// Replaces the password hash and the must-change flag, and gives the account `new_id`: a
+    /// token names the account's id at login, so every token issued before the change stops
+    /// holding at once, on every replica (as when an account is deleted and made anew).
+    /// `false` if there is no such user.
     async fn set_password(
         &self,
         username: &str,
         password_hash: &str,
         must_change_password: bool,
+        new_id: &str,
     ) -> Result<bool, StoreError>;
     /// `false` if there is no such user.
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError>;

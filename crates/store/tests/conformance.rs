@@ -78,10 +78,11 @@ async fn users(store: Arc<dyn Store>) {
     assert!(!store.insert_user(&other).await.unwrap(), "a taken name is refused");
     assert_eq!(store.user("alice").await.unwrap(), Some(user("alice", Role::Admin)));
 
-    assert!(store.set_password("alice", "new-hash", false).await.unwrap());
+    assert!(store.set_password("alice", "new-hash", false, "id-alice-2").await.unwrap());
     let alice = store.user("alice").await.unwrap().unwrap();
     assert_eq!((alice.password_hash.as_str(), alice.must_change_password), ("new-hash", false));
-    assert!(!store.set_password("nobody", "x", false).await.unwrap());
+    assert_eq!(alice.id, "id-alice-2", "a new id: tokens of the old one no longer hold");
+    assert!(!store.set_password("nobody", "x", false, "id").await.unwrap());
 
     assert!(store.delete_user("alice").await.unwrap());
     assert!(!store.delete_user("alice").await.unwrap());

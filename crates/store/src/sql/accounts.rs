@@ -99,14 +99,17 @@ for_each_backend! {
             username: &str,
             password_hash: &str,
             must_change_password: bool,
+            new_id: &str,
         ) -> Result<bool, StoreError> {
             let mut tx = self.tx().await?;
             let result = sqlx::query(
-                "UPDATE users SET password_hash = $2, must_change_password = $3 WHERE username = $1",
+                "UPDATE users SET password_hash = $2, must_change_password = $3, id = $4
+                 WHERE username = $1",
             )
             .bind(username)
             .bind(password_hash)
             .bind(must_change_password)
+            .bind(new_id)
             .execute(tx.conn())
             .await?;
             tx.commit().await?;
