@@ -39,7 +39,7 @@ pub async fn users(config: &Config, command: UsersCommand) -> anyhow::Result<()>
             let password = Password::parse("--password", &password_or_stdin(password)?)?;
             match accounts.set_password(&username, &password).await {
                 Ok(_) => {
-                    tracing::info!(%username, "password set; its earlier tokens no longer hold")
+                    tracing::info!(%username, "password set; its earlier tokens no longer hold");
                 }
                 Err(AccountError::NotFound) => bail!("there is no account named {username}"),
                 Err(e) => return Err(e.into()),
