@@ -202,6 +202,7 @@ fn refused_or_retry(error: &CloudError) -> Result<Result<String, String>, ApiErr
         CloudError::Http { status, error: Some(_), .. } if *status < 500 && *status != 429 => {
             Ok(Err(error.to_string()))
         }
+        CloudError::Refused(_) => Ok(Err(error.to_string())),
         _ => Err(not_now(&format!("cannot download the customer's media: {error}"))),
     }
 }

@@ -48,7 +48,9 @@ impl fmt::Debug for CloudClient {
 
 impl CloudClient {
     pub fn new(settings: CloudSettings) -> anyhow::Result<Self> {
+        // Redirects are never followed: the token would go wherever a 3xx points.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(256)
@@ -135,8 +137,10 @@ impl CloudClient {
     }
 
     /// Downloads a media URL from [`CloudClient::media_url`], with the token: the response,
-    /// its body still to be read.
+    /// its body still to be read (the caller reads it up to the media's size limit). The token
+    /// goes only to Meta's hosts ([`CloudClient::may_have_the_token`]).
     pub async fn download(&self, url: &str) -> Result<reqwest::Response, CloudError> {
+        self.may_have_the_token(url)?;
         let response = self
             .request(Method::GET, url)
             // A download may take longer than an API call; its body is read as it streams.
@@ -147,6 +151,13 @@ impl CloudClient {
         if response.status().is_success() {
             self.gateway.answered();
             Ok(response)
+        } else if response.status().is_redirection() {
+            let to = response.headers().get(reqwest::header::LOCATION);
+            let to = to.and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            Err(CloudError::Refused(format!(
+                "the media download answered {} to {to:?}; redirects are not followed",
+                response.status()
+            )))
         } else {
             Err(self.failed(response).await)
         }
@@ -165,6 +176,32 @@ impl CloudClient {
 
     fn base(&self) -> &str {
         self.settings.base_url.trim_end_matches('/')
+    }
+
+    /// Whether `url` may be sent the access token: a URL of the configured `cloud.base_url`'s
+    /// scheme, host and port (the Graph API, or a test's fake), or an https URL of a host
+    /// where Meta serves media ([`MEDIA_HOSTS`]).
+    fn may_have_the_token(&self, url: &str) -> Result<(), CloudError> {
+        let refused = |why: String| Err(CloudError::Refused(why));
+        let Ok(target) = reqwest::Url::parse(url) else {
+            return refused(format!("the media URL {url:?} does not parse"));
+        };
+        let base = reqwest::Url::parse(self.base()).ok();
+        let same_origin = base.is_some_and(|base| {
+            base.scheme() == target.scheme()
+                && base.host_str() == target.host_str()
+                && base.port_or_known_default() == target.port_or_known_default()
+        });
+        let host = target.host_str().unwrap_or_default().to_ascii_lowercase();
+        let meta = target.scheme() == "https" && MEDIA_HOSTS.contains(&host.as_str());
+        if same_origin || meta {
+            Ok(())
+        } else {
+            refused(format!(
+                "the media URL's host {host:?} ({}) is not one of Meta's; the token is not sent there",
+                target.scheme()
+            ))
+        }
     }
 
     fn number_base(&self) -> String {
@@ -187,7 +224,12 @@ impl CloudClient {
         if !response.status().is_success() {
             return Err(self.failed(response).await);
         }
-        let body = response.bytes().await.map_err(|e| self.transport(&e))?;
+        let body = read_capped(response, MAX_ANSWER_BYTES).await.map_err(|e| {
+            tracing::warn!(error = %e, "a Cloud API answer was not read whole; a transient failure");
+            let error = CloudError::Transport(e);
+            self.gateway.failed(&error);
+            error
+        })?;
         self.gateway.answered();
         Ok(body)
     }
@@ -209,7 +251,7 @@ impl CloudClient {
     async fn failed(&self, response: reqwest::Response) -> CloudError {
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let body = response.bytes().await.unwrap_or_default();
+        let body = read_capped(response, MAX_ERROR_BYTES).await.unwrap_or_default();
         let error = CloudError::Http {
             status: status.as_u16(),
             retry_after,
@@ -228,6 +270,35 @@ impl CloudClient {
         }
         error
     }
+}
+
+/// The largest answer of the API read (a JSON document of a few hundred bytes normally): a
+/// larger one is not read on, and counts as a transient failure, so memory stays bounded
+/// whatever comes back.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// The part of an error answer read for Cloud's error object.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+
+/// Hosts where Meta serves the media a customer sent (the media lookup's `url`), which the
+/// token may be sent to, over https. Meta's reference: "Retrieve Media URL" answers
+/// `https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=...`.
+pub const MEDIA_HOSTS: [&str; 1] = ["lookaside.fbsbx.com"];
+
+/// The body of `response`, up to `cap` bytes; an error past it (nothing more is read).
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Bytes, String> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(format!("the answer is larger than {cap} bytes; not read"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| format!("reading the answer: {e}"))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(format!("the answer is larger than {cap} bytes; not read on"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by the Graph API).

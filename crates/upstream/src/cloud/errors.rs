@@ -16,6 +16,9 @@ pub enum CloudError {
     Transport(String),
     /// An answer other than 2xx, with Cloud's error object when the body held one.
     Http { status: u16, retry_after: Option<Duration>, error: Option<GraphError> },
+    /// Not asked at all: a media URL Cloud gave that is not one of Meta's hosts (the token
+    /// goes to none other), or not over https.
+    Refused(String),
 }
 
 /// Cloud's error object: `{"error":{"message","type","code","error_subcode","error_data":
@@ -88,6 +91,7 @@ impl fmt::Display for CloudError {
             Self::Http { status, error: None, .. } => {
                 write!(f, "the Cloud API answered {status} without an error object")
             }
+            Self::Refused(why) => write!(f, "not asked of the Cloud API: {why}"),
         }
     }
 }
@@ -127,6 +131,11 @@ pub fn classify(error: &CloudError) -> Verdict {
     let why = error.to_string();
     match error {
         CloudError::Transport(_) => Verdict::Retry { why, retry_after: None, pause_all: None },
+        CloudError::Refused(_) => Verdict::Fail(StatusError {
+            code: 131052,
+            title: "Media download error".to_owned(),
+            details: Some(why),
+        }),
         CloudError::Http { status, retry_after, error: graph } => {
             let code = graph.as_ref().map(|g| g.code);
             let throttled = *status == 429 || code.is_some_and(|c| NUMBER_THROTTLED.contains(&c));

@@ -61,7 +61,7 @@ impl GatewayState {
             CloudError::Http { status, .. } if *status >= 500 => {
                 Some(format!("the Cloud API is failing: {error}"))
             }
-            CloudError::Http { .. } => None,
+            CloudError::Http { .. } | CloudError::Refused(_) => None,
         };
         if let (Some(down), Ok(mut inner)) = (down, self.inner.lock()) {
             inner.down = Some(down);
