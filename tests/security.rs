@@ -159,7 +159,7 @@ async fn answers_from_cloud_are_read_up_to_a_cap() {
     })
     .await;
     let peak = server.peak_rss_bytes();
-    println!("RSS before {} MB, peak {} MB", before >> 20, peak >> 20);
+    eprintln!("RSS before {} MB, peak {} MB", before >> 20, peak >> 20);
     assert!(peak < before + 100 * 1024 * 1024, "peak RSS {} MB", peak >> 20);
     assert!(server.logs().contains("larger than 1048576 bytes"), "logged:\n{}", server.logs());
     let (_, messages) = db_state(&db).await;
