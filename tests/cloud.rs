@@ -53,6 +53,8 @@ fn cloud_env(fake: &FakeCloud, access_token: &str) -> Vec<(String, String)> {
         ("PREMISE_CLOUD__VERIFY_TOKEN", VERIFY_TOKEN.to_owned()),
         ("PREMISE_CLOUD__MAX_PER_SECOND", "1000".to_owned()),
         ("PREMISE_CLOUD__TIMEOUT_MS", "5000".to_owned()),
+        // The media hosts these tests run are on loopback, which links may not reach otherwise.
+        ("PREMISE_CLOUD__LINK_FETCH_ALLOW", "127.0.0.1".to_owned()),
         // Retries come quickly, so the tests do not wait on the production backoff.
         ("PREMISE_SENDER__RETRY_INITIAL_MS", "50".to_owned()),
         ("PREMISE_SENDER__RETRY_MAX_MS", "400".to_owned()),
@@ -793,8 +795,9 @@ async fn media_links_named_with_a_provider_are_fetched_with_its_credentials(back
     let bridge = Bridge::start(&db, AutoStatuses::none()).await;
     let (host, _serving) = start_media_host().await;
     let providers = json!([
-        {"name": "cdn", "type": "www", "config": {"bearer": "cdn-secret"}},
-        {"name": "files", "type": "www", "config": {"basic": {"username": "files", "password": "pass"}}}
+        {"name": "cdn", "type": "www", "config": {"bearer": "cdn-secret"}, "hosts": ["127.0.0.1"]},
+        {"name": "files", "type": "www", "config": {"basic": {"username": "files", "password": "pass"}},
+            "hosts": ["127.0.0.1"]}
     ]);
     let (status, answer) = bridge
         .server
@@ -806,6 +809,12 @@ async fn media_links_named_with_a_provider_are_fetched_with_its_credentials(back
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
+    // Their secrets are write-only.
+    let (_, shown) =
+        bridge.server.get("/v1/settings/application/media/providers", Some(&bridge.token)).await;
+    let shown = shown.to_string();
+    assert!(!shown.contains("cdn-secret") && !shown.contains("\"pass\""), "{shown}");
+    assert!(shown.contains("\"username\":\"files\""), "{shown}");
 
     // With a provider: Premise fetches the link with its credentials and sends Cloud an id.
     let photo = bridge

@@ -212,3 +212,103 @@ fn sign(body: &[u8]) -> String {
     let bytes = mac.finalize().into_bytes();
     format!("sha256={}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
+
+/// The probe of API7 (server-side request forgery): a `ROLE_USER` account sends an image whose
+/// link points at an internal server, naming an admin's media provider. Premise fetches
+/// nothing there and sends no credentials anywhere but the provider's hosts: a link on another
+/// host fails the message ("Media download error", naming why); a provider host that is
+/// internal is refused at connect time unless allowed; a redirect from an allowed host to the
+/// internal one is not followed. The internal server sees nothing.
+#[tokio::test]
+async fn links_are_never_fetched_from_internal_addresses_nor_with_credentials_elsewhere() {
+    use premise_testkit::cloud::FakeCloud;
+    use serde_json::json;
+
+    let (internal, internal_url) = Internal::start().await;
+    // A provider's own host, allowed although internal (127.0.0.2), that redirects to the
+    // internal server.
+    let edge = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let edge_url = format!("http://{}", edge.local_addr().unwrap());
+    let to_internal = format!("{internal_url}/internal-admin");
+    let app = Router::new().fallback(move || {
+        let target = to_internal.clone();
+        async move { (AxumStatus::FOUND, [(header::LOCATION, target)]).into_response() }
+    });
+    tokio::spawn(async move { axum::serve(edge, app).await.unwrap() });
+    let fake = FakeCloud::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = Server::start_with(
+        &db,
+        &[
+            ("PREMISE_UPSTREAM__KIND", "cloud"),
+            ("PREMISE_CLOUD__BASE_URL", &fake.base_url()),
+            ("PREMISE_CLOUD__PHONE_NUMBER_ID", PHONE_NUMBER_ID),
+            ("PREMISE_CLOUD__ACCESS_TOKEN", ACCESS_TOKEN),
+            ("PREMISE_CLOUD__APP_SECRET", APP_SECRET),
+            ("PREMISE_CLOUD__MAX_PER_SECOND", "1000"),
+            ("PREMISE_CLOUD__LINK_FETCH_ALLOW", "127.0.0.2"),
+            ("PREMISE_SENDER__RETRY_INITIAL_MS", "50"),
+            ("PREMISE_SENDER__RETRY_MAX_MS", "200"),
+        ],
+    )
+    .await;
+    fake.send_webhooks_to(
+        &server.url("/cloud/webhook"),
+        premise_testkit::cloud::webhooks::AutoStatuses::none(),
+    );
+    let admin = server.admin_token().await;
+    let receiver = support::pipeline::Receiver::start().await;
+    server.use_webhook(&admin, &receiver.url()).await;
+    let internal_host = internal_url.trim_start_matches("http://").to_owned();
+    let (status, body) = server
+        .send_json(
+            reqwest::Method::POST,
+            "/v1/settings/application/media/providers",
+            Some(&admin),
+            json!([
+                {"name": "cdn", "type": "www", "hosts": ["cdn.example.com"],
+                    "config": {"basic": {"username": "cdnuser", "password": "cdn-password"}}},
+                {"name": "local", "type": "www", "hosts": ["127.0.0.1"],
+                    "config": {"bearer": "local-token"}},
+                {"name": "edge", "type": "www", "hosts": ["127.0.0.2"],
+                    "config": {"bearer": "edge-token"}}
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let user = server.user_token(&admin, "mallory", "M4llory!pass").await;
+
+    let cases = [
+        ("cdn", format!("{internal_url}/secret.jpg"), "not one of provider 'cdn''s hosts"),
+        ("local", format!("http://{internal_host}/secret.jpg"), "internal address"),
+        ("edge", format!("{edge_url}/photo.jpg"), "redirects are not followed"),
+    ];
+    for (n, (provider, link, says)) in cases.iter().enumerate() {
+        let to = format!("1631555200{n}");
+        let (status, body) = server
+            .send_json(
+                reqwest::Method::POST,
+                "/v1/messages",
+                Some(&user),
+                json!({"to": to, "type": "image", "image": {"link": link, "provider": {"name": provider}}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["messages"][0]["id"].as_str().unwrap().to_owned();
+        wait_for(Duration::from_secs(20), "the message's failure", || {
+            receiver.by_message().get(&id).is_some_and(|s| s.contains(&"failed".to_owned()))
+        })
+        .await;
+        let failed = receiver
+            .hits()
+            .iter()
+            .flat_map(|h| h.body["statuses"].as_array().cloned().unwrap_or_default())
+            .find(|s| s["id"] == id.as_str())
+            .unwrap();
+        let error = &failed["errors"][0];
+        assert_eq!(error["title"], "Media download error", "{failed}");
+        assert!(error["details"].as_str().unwrap().contains(says), "{failed}");
+    }
+    assert_eq!(internal.hits(), 0, "reached: {:?}", internal.authorizations);
+    assert!(fake.uploads().is_empty(), "nothing uploaded to Cloud");
+}

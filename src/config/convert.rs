@@ -128,6 +128,11 @@ impl Config {
                 self.sender.send_timeout_ms.saturating_sub(cloud.timeout_ms + 1_000),
             ),
             check_interval: Duration::from_secs(60),
+            // Validated at start-up (`validate.rs`).
+            link_fetch_allow: premise_upstream::cloud::fetch_guard::FetchAllow::parse(
+                &cloud.link_fetch_allow,
+            )
+            .unwrap_or_default(),
         }
     }
 

@@ -72,6 +72,7 @@ pub struct CloudConfig {
     pub verify_token: Secret,
     pub max_per_second: u32,
     pub timeout_ms: u64,
+    pub link_fetch_allow: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -174,6 +174,11 @@ impl Config {
         if !(100..=600_000).contains(&cloud.timeout_ms) {
             return bad("cloud.timeout_ms", "must be between 100 and 600000");
         }
+        if let Err(why) =
+            premise_upstream::cloud::fetch_guard::FetchAllow::parse(&cloud.link_fetch_allow)
+        {
+            return bad("cloud.link_fetch_allow", &why);
+        }
         let id = &cloud.phone_number_id;
         if !id.is_empty() && !id.bytes().all(|b| b.is_ascii_digit()) {
             return bad("cloud.phone_number_id", "must be the phone number's id, digits only");

@@ -29,7 +29,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
-    let providers = stored(&read(&state, PROVIDERS).await?.0);
+    // Write-only secrets: a GET shows who and where, never the password or token.
+    let providers: Vec<_> =
+        stored(&read(&state, PROVIDERS).await?.0).iter().map(providers::shown).collect();
     Ok(reply(
         StatusCode::OK,
         json!({ "settings": { "application": { "media": { "providers": providers } } } }),

@@ -4,6 +4,11 @@
 //! is fetched with its credentials where Premise fetches links itself (through the Cloud
 //! API, whose servers cannot use them). A POST adds providers or replaces those of the same
 //! name.
+//!
+//! Premise adds one field: `hosts`, the hosts the provider's credentials may be sent to
+//! (`"cdn.example.com"`, or `"*.example.com"` for its subdomains). A link naming a provider on
+//! any other host is not fetched with its credentials; a provider without `hosts` lends them
+//! to no host. On a GET the secrets are left out (they are write-only, as `webhooks.secret`).
 
 use serde_json::{Map, Value, json};
 
@@ -15,6 +20,7 @@ pub const DOCUMENT: &str = "media.providers";
 pub const MAX_PROVIDERS: usize = 64;
 pub const MAX_NAME: usize = 64;
 pub const MAX_SECRET: usize = 4096;
+pub const MAX_HOSTS: usize = 16;
 
 /// How a provider's links are fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +57,7 @@ pub fn merge_providers(current: &[Value], body: &Value) -> Result<Vec<Value>, Re
 fn provider_at(value: &Value, path: &str) -> Result<Value, Rejection> {
     let obj = object(path, value)?;
     for key in obj.keys() {
-        if !matches!(key.as_str(), "name" | "type" | "config") {
+        if !matches!(key.as_str(), "name" | "type" | "config" | "hosts") {
             return Err(Rejection::invalid(&format!("{path}.{key}"), "not a provider field"));
         }
     }
@@ -87,7 +93,63 @@ fn provider_at(value: &Value, path: &str) -> Result<Value, Rejection> {
             return Err(Rejection::invalid(&config_path, "exactly one of bearer or basic"));
         }
     };
-    Ok(json!({ "name": name, "type": kind, "config": checked }))
+    let mut provider = json!({ "name": name, "type": kind, "config": checked });
+    if let Some(hosts) = obj.get("hosts") {
+        let hosts_path = format!("{path}.hosts");
+        let Some(list) = hosts.as_array().filter(|l| (1..=MAX_HOSTS).contains(&l.len())) else {
+            return Err(Rejection::invalid(
+                &hosts_path,
+                format!("expected an array of 1 to {MAX_HOSTS} host names"),
+            ));
+        };
+        let mut checked_hosts = Vec::new();
+        for (i, host) in list.iter().enumerate() {
+            let host = host.as_str().map(str::to_ascii_lowercase).filter(|h| is_host_pattern(h));
+            let Some(host) = host else {
+                return Err(Rejection::invalid(
+                    &format!("{hosts_path}[{i}]"),
+                    "a host name such as cdn.example.com, or *.example.com for its subdomains",
+                ));
+            };
+            checked_hosts.push(Value::String(host));
+        }
+        provider["hosts"] = Value::Array(checked_hosts);
+    }
+    Ok(provider)
+}
+
+/// `cdn.example.com`, `*.example.com` or an address, as a provider's `hosts` name them.
+fn is_host_pattern(host: &str) -> bool {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Whether a link on `host` may be fetched with `provider`'s credentials: `host` is one of its
+/// `hosts`, or a subdomain of a `*.` one.
+pub fn lends_to(provider: &Value, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    provider["hosts"].as_array().into_iter().flatten().filter_map(Value::as_str).any(|pattern| {
+        match pattern.strip_prefix("*.") {
+            Some(domain) => host.len() > domain.len() + 1 && host.ends_with(&format!(".{domain}")),
+            None => host == pattern,
+        }
+    })
+}
+
+/// A provider as a GET shows it: its secrets (the bearer token, the basic password) left out.
+pub fn shown(provider: &Value) -> Value {
+    let mut shown = provider.clone();
+    if let Some(config) = shown.get_mut("config").and_then(Value::as_object_mut) {
+        config.remove("bearer");
+        if let Some(basic) = config.get_mut("basic").and_then(Value::as_object_mut) {
+            basic.remove("password");
+        }
+    }
+    shown
 }
 
 /// The credentials of a stored provider.
@@ -118,6 +180,27 @@ pub fn document(providers: Vec<Value>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_lent_to_the_providers_hosts_only_and_never_shown() {
+        let body = json!([{"name": "cdn", "type": "www", "config": {"basic": {"username": "u", "password": "p"}},
+            "hosts": ["CDN.example.com", "*.files.example"]}]);
+        let providers = merge_providers(&[], &body).unwrap();
+        let cdn = &providers[0];
+        assert!(lends_to(cdn, "cdn.example.com"));
+        assert!(lends_to(cdn, "a.files.example") && lends_to(cdn, "b.a.files.example"));
+        assert!(!lends_to(cdn, "files.example") && !lends_to(cdn, "evilcdn.example.com"));
+        assert!(!lends_to(cdn, "127.0.0.1"));
+        let none =
+            merge_providers(&[], &json!([{"name": "n", "type": "www", "config": {"bearer": "t"}}]));
+        assert!(!lends_to(&none.unwrap()[0], "cdn.example.com"), "no hosts: lent to none");
+        assert_eq!(shown(cdn)["config"], json!({"basic": {"username": "u"}}));
+        for bad in [json!([]), json!(["a b"]), json!("cdn.example.com")] {
+            let body =
+                json!([{"name": "x", "type": "www", "config": {"bearer": "t"}, "hosts": bad}]);
+            assert!(merge_providers(&[], &body).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_post_adds_and_replaces_by_name() {

@@ -22,6 +22,7 @@ use premise_wire::providers::{self, Credentials};
 use serde_json::Value;
 
 use super::client::CloudClient;
+use super::fetch_guard::FetchAllow;
 use super::media::MediaError;
 
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -57,6 +58,7 @@ pub async fn upload_links(
     store: &Arc<dyn Store>,
     links: &[(String, String)],
 ) -> Result<HashMap<String, String>, MediaError> {
+    let allow = &client.settings().link_fetch_allow;
     let document = store
         .document(providers::DOCUMENT)
         .await
@@ -67,12 +69,12 @@ pub async fn upload_links(
         .unwrap_or_default();
     let mut ids = HashMap::new();
     for (link, name) in links {
-        let Some(credentials) =
-            configured.iter().find(|p| p["name"] == name.as_str()).and_then(providers::credentials)
-        else {
+        let Some(provider) = configured.iter().find(|p| p["name"] == name.as_str()) else {
             tracing::warn!(provider = %name, %link, "no such media provider: Cloud fetches the link itself");
             continue;
         };
+        let Some(credentials) = providers::credentials(provider) else { continue };
+        check_link(link, name, provider, allow)?;
         let request = fetcher.get(link).timeout(FETCH_TIMEOUT);
         let request = match &credentials {
             Credentials::Bearer(token) => request.bearer_auth(token),
@@ -80,11 +82,21 @@ pub async fn upload_links(
                 request.basic_auth(username, Some(password))
             }
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| MediaError::Failed(format!("cannot fetch {link}: {e}"), None))?;
+        let response = request.send().await.map_err(|e| {
+            let why = format!("cannot fetch {link}: {}", chain(&e));
+            // Refused by the guard (every address internal): for good, not worth a retry.
+            if why.contains(super::fetch_guard::REFUSED) {
+                download_error(why)
+            } else {
+                MediaError::Failed(why, None)
+            }
+        })?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(download_error(format!(
+                "{link} answered {status}: redirects are not followed with a provider's credentials"
+            )));
+        }
         if !status.is_success() {
             let why = format!("{link} answered {status} to provider '{name}'");
             return Err(if status.is_client_error() && status != 408 && status != 429 {
@@ -110,6 +122,52 @@ pub async fn upload_links(
         ids.insert(link.clone(), cloud_id);
     }
     Ok(ids)
+}
+
+/// Whether `link` may be fetched with provider `name`'s credentials: an http(s) URL on one of
+/// the provider's `hosts`, and not at an internal address named directly (a name is checked on
+/// every address it resolves to as the connection is made, see [`super::fetch_guard`]).
+fn check_link(
+    link: &str,
+    name: &str,
+    provider: &Value,
+    allow: &FetchAllow,
+) -> Result<(), MediaError> {
+    let refused = |why: String| Err(download_error(why));
+    let Ok(url) = reqwest::Url::parse(link) else {
+        return refused(format!("{link} is not a URL"));
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return refused(format!("{link}: only http and https links are fetched"));
+    }
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    if !providers::lends_to(provider, host) {
+        return refused(format!(
+            "{link}: {host} is not one of provider '{name}''s hosts, so its credentials are not \
+             sent there (an admin lists them in the provider's \"hosts\")"
+        ));
+    }
+    if let Ok(ip) = host.parse::<std::net::IpAddr>()
+        && !allow.permits(host, ip)
+    {
+        return refused(format!(
+            "{link}: {ip} is an internal address; links are not fetched from internal addresses \
+             unless cloud.link_fetch_allow names it"
+        ));
+    }
+    Ok(())
+}
+
+/// An error with its sources, as one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 async fn read_limited(mut response: reqwest::Response, link: &str) -> Result<Bytes, MediaError> {

@@ -7,6 +7,7 @@
 
 mod client;
 pub mod errors;
+pub mod fetch_guard;
 mod gateway;
 mod limit;
 pub mod links;
@@ -50,8 +51,13 @@ impl Cloud {
     ) -> Self {
         tokio::spawn(watch(client.clone(), context.clock.clone(), context.stop.clone()));
         let limiter = Limiter::new(client.settings().max_per_second, context.clock.clone());
+        // No redirects (a link's host is checked, not where it points), and no internal
+        // address, checked as connections are made.
+        let allow = Arc::new(client.settings().link_fetch_allow.clone());
         let fetcher = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(fetch_guard::GuardedResolver(allow)))
             .build()
             .expect("an HTTP client with default TLS settings builds");
         Self { client, store, limiter, clock: context.clock.clone(), fetcher }

@@ -29,6 +29,8 @@ pub struct CloudSettings {
     pub max_pacing_wait: Duration,
     /// How often the phone number is looked up, for `/v1/health`.
     pub check_interval: Duration,
+    /// Internal hosts and networks that links Premise fetches may reach all the same.
+    pub link_fetch_allow: super::fetch_guard::FetchAllow,
 }
 
 /// A secret: its `Debug` and `Display` never show it.
