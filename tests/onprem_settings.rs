@@ -580,3 +580,34 @@ async fn stickerpacks_first_and_third_party(backend: Backend) {
     let (_, body) = server.get("/v1/stickerpacks", Some(&token)).await;
     assert_eq!(body["stickerpacks"], json!([]));
 }
+
+/// The two-step PIN cannot be guessed: after five wrong PINs in a row no PIN is checked for ten
+/// minutes (429/1015), the right one included, on every replica; it used to take 40 wrong PINs
+/// and then the right one.
+#[tokio::test]
+async fn wrong_two_step_pins_lock_the_pin() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = Server::start(&db).await;
+    let other = Server::start(&db).await;
+    let token = server.admin_token().await;
+    let (status, _) = server
+        .call(&token, Method::POST, "/v1/settings/account/two-step", Some(json!({"pin": "024680"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let cert = certificate_for("Lucky Shrub", 1_234_567);
+    let request = |pin: &str| json!({"cc": "1", "phone_number": "6315551234", "method": "sms", "cert": cert, "pin": pin});
+    for guess in 0..5 {
+        let replica = if guess % 2 == 0 { &server } else { &other };
+        let (status, body) = replica
+            .call(&token, Method::POST, "/v1/account", Some(request(&format!("10000{guess}"))))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_error(&body, 1009, "pin");
+    }
+    for replica in [&server, &other] {
+        let (status, body) =
+            replica.call(&token, Method::POST, "/v1/account", Some(request("024680"))).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_error(&body, 1015, "too many wrong two-step verification PINs");
+    }
+}

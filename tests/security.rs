@@ -312,3 +312,55 @@ async fn links_are_never_fetched_from_internal_addresses_nor_with_credentials_el
     assert_eq!(internal.hits(), 0, "reached: {:?}", internal.authorizations);
     assert!(fake.uploads().is_empty(), "nothing uploaded to Cloud");
 }
+
+/// Answers carry `X-Content-Type-Options: nosniff`, authenticated ones `Cache-Control:
+/// no-store`; the settings document is capped; a webhook URL's password is write-only; a
+/// signed webhook too large for `/cloud/webhook` is refused in the JSON error shape (413).
+#[tokio::test]
+async fn answers_are_hardened_and_refusals_keep_the_error_shape() {
+    use serde_json::json;
+
+    let (_internal, internal_url) = Internal::start().await;
+    let cloud = HostileCloud::start(&internal_url).await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = bridge(&db, &cloud).await;
+    let token = server.admin_token().await;
+
+    let answer =
+        server.http.get(server.url("/v1/health")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(answer.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    let answer = server.http.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(answer.headers()["x-content-type-options"], "nosniff");
+
+    let patch = |body: serde_json::Value| {
+        server.send_json(reqwest::Method::PATCH, "/v1/settings/application", Some(&token), body)
+    };
+    let big = "x".repeat(40 * 1024);
+    assert_eq!(patch(json!({"mine": big})).await.0, StatusCode::OK);
+    let (status, body) = patch(json!({"more": big})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    support::assert_error(&body, 1009, "settings: the settings would be larger than 64 KB");
+    assert_eq!(patch(json!({"mine": null})).await.0, StatusCode::OK);
+    let hook = "https://hookuser:hook-password@example.com/hook";
+    assert_eq!(patch(json!({"webhooks": {"url": hook}})).await.0, StatusCode::OK);
+    let (_, shown) = server.get("/v1/settings/application", Some(&token)).await;
+    assert_eq!(
+        shown["settings"]["application"]["webhooks"]["url"],
+        "https://hookuser:***@example.com/hook"
+    );
+    assert!(!shown.to_string().contains("hook-password"));
+
+    let body = vec![b' '; 2 * 1024 * 1024];
+    let answer = server
+        .http
+        .post(server.url("/cloud/webhook"))
+        .header("x-hub-signature-256", sign(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let refusal: serde_json::Value = answer.json().await.expect("a JSON body");
+    support::assert_error(&refusal, 1025, "larger than the server accepts");
+}

@@ -167,6 +167,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
@@ -184,6 +185,20 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId));
     NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// On every answer `X-Content-Type-Options: nosniff` (a browser never guesses a type, so an
+/// uploaded file served back cannot become a page), and on every answer to a request with
+/// credentials `Cache-Control: no-store` (no proxy or browser keeps what an account saw).
+async fn security_headers(request: Request, next: axum::middleware::Next) -> Response {
+    let credentials = request.headers().contains_key(axum::http::header::AUTHORIZATION);
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if credentials {
+        headers.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// A random UUID for each request without an `x-request-id` of its own, from the ids' pool of

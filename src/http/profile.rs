@@ -108,8 +108,15 @@ async fn disable_two_step(
     Ok(reply_empty(StatusCode::OK))
 }
 
+/// Wrong two-step PINs in a row after which the PIN is not checked for [`PIN_LOCK_SECS`].
+const MAX_WRONG_PINS: i64 = 5;
+const PIN_LOCK_SECS: i64 = 600;
+
 /// Whether `pin` may be used where the two-step verification PIN is asked for: any (or none)
 /// while two-step verification is off, only the PIN set while it is on. `Err` names the field.
+/// Wrong guesses are counted in the store (every replica counts the same ones): after
+/// [`MAX_WRONG_PINS`] in a row no PIN is checked for [`PIN_LOCK_SECS`] (429/1015), so the six
+/// digits cannot be tried one after the other; the right PIN clears the count.
 pub(super) async fn check_two_step_pin(
     state: &AppState,
     pin: Option<&str>,
@@ -119,18 +126,53 @@ pub(super) async fn check_two_step_pin(
     if stored["pin_hmac"].is_null() && stored["pin_sha256"].is_null() {
         return Ok(());
     }
+    let now = state.clock.now_secs();
+    let locked_until = stored["locked_until"].as_i64().unwrap_or(0);
+    if locked_until > now {
+        return Err(ApiError::new(
+            premise_wire::ErrorCode::TooManyRequests,
+            format!(
+                "too many wrong two-step verification PINs: try again in {} s",
+                locked_until - now
+            ),
+        ));
+    }
     let matches = |pin: &str| match (stored["pin_hmac"].as_str(), stored["pin_sha256"].as_str()) {
         (Some(sealed), _) => state.codes.matches(salt, pin, sealed),
         (None, Some(legacy)) => crate::auth::legacy_matches(salt, pin, legacy),
         (None, None) => false,
     };
-    match pin {
-        None => Err(premise_wire::Rejection::missing("pin").into()),
-        Some(pin) if matches(pin) => Ok(()),
-        Some(_) => Err(premise_wire::Rejection::invalid(
-            "pin",
-            "does not match the two-step verification PIN",
-        )
-        .into()),
+    let Some(pin) = pin else { return Err(premise_wire::Rejection::missing("pin").into()) };
+    // Counted against the PIN as stored (by its salt): a PIN set meanwhile starts afresh.
+    let same_pin = |current: &Value| current["salt"].as_str() == Some(salt);
+    if matches(pin) {
+        if stored["wrong"].as_i64().unwrap_or(0) > 0 {
+            change(state, TWO_STEP, |current| {
+                let mut next = current.clone();
+                if same_pin(current) {
+                    if let Some(next) = next.as_object_mut() {
+                        next.remove("wrong");
+                        next.remove("locked_until");
+                    }
+                }
+                Ok(next)
+            })
+            .await?;
+        }
+        return Ok(());
     }
+    change(state, TWO_STEP, |current| {
+        let mut next = current.clone();
+        if same_pin(current) {
+            let wrong = current["wrong"].as_i64().unwrap_or(0) + 1;
+            next["wrong"] = json!(wrong % MAX_WRONG_PINS);
+            if wrong >= MAX_WRONG_PINS {
+                next["locked_until"] = json!(now + PIN_LOCK_SECS);
+            }
+        }
+        Ok(next)
+    })
+    .await?;
+    Err(premise_wire::Rejection::invalid("pin", "does not match the two-step verification PIN")
+        .into())
 }

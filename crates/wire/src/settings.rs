@@ -125,7 +125,7 @@ pub fn view(doc: &Value) -> Value {
         "pass_through": s.pass_through,
         "sent_status": s.emits(MessageStatus::Sent),
         "webhooks": {
-            "url": s.webhook_url.clone().unwrap_or_default(),
+            "url": s.webhook_url.as_deref().map(masked_password).unwrap_or_default(),
             "format": s.webhook_format.as_str(),
             "max_concurrent_requests": s.max_concurrent_requests,
             "message": {"sent": s.emits(MessageStatus::Sent), "delivered": s.message_delivered, "read": s.message_read},
@@ -157,7 +157,8 @@ fn merge_unknown(view: &mut Value, doc: &Value) {
 /// a field to its default. Every known field is validated, and the first bad one is named.
 ///
 /// `sent_status` (On-Premises' older name) and `webhooks.message.sent` are one setting under
-/// two names: a PATCH of either sets both, so a GET never shows them disagreeing.
+/// two names: a PATCH of either sets both, so a GET never shows them disagreeing. Fields
+/// Premise does not use are kept, up to [`MAX_DOCUMENT_BYTES`] for the whole document.
 pub fn apply_patch(doc: &Value, patch: &Value) -> Result<Value, Rejection> {
     let patch = patch
         .as_object()
@@ -186,8 +187,32 @@ pub fn apply_patch(doc: &Value, patch: &Value) -> Result<Value, Rejection> {
             }
         }
     }
-    Ok(Value::Object(doc))
+    let doc = Value::Object(doc);
+    if doc.to_string().len() > MAX_DOCUMENT_BYTES {
+        return Err(Rejection::invalid(
+            "settings",
+            format!("the settings would be larger than {} KB", MAX_DOCUMENT_BYTES / 1024),
+        ));
+    }
+    Ok(doc)
 }
+
+/// `url` with the password of its user information (`https://user:password@host/`) shown as
+/// `***`: like `webhooks.secret`, write-only.
+pub fn masked_password(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let authority_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) else {
+        return url.to_owned();
+    };
+    match url[start..at].find(':').map(|i| start + i) {
+        Some(colon) => format!("{}:***{}", &url[..colon], &url[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// The largest application settings document kept (a few hundred bytes in use).
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
 fn merge(
     doc: &mut Map<String, Value>,
@@ -338,6 +363,30 @@ mod tests {
             (&view(&doc)["sent_status"], &view(&doc)["webhooks"]["message"]["sent"]),
             (&json!(false), &json!(false))
         );
+    }
+
+    #[test]
+    fn a_webhook_urls_password_is_not_shown() {
+        assert_eq!(
+            masked_password("https://u:pw@h.example/x?a=b@c"),
+            "https://u:***@h.example/x?a=b@c"
+        );
+        assert_eq!(masked_password("https://h.example/x@y"), "https://h.example/x@y");
+        assert_eq!(masked_password("https://token@h.example/"), "https://token@h.example/");
+        let doc = apply_patch(&json!({}), &json!({"webhooks": {"url": "https://u:pw@h.example/"}}))
+            .unwrap();
+        assert_eq!(view(&doc)["webhooks"]["url"], "https://u:***@h.example/");
+        assert_eq!(
+            AppSettings::from_document(&doc).webhook_url.as_deref(),
+            Some("https://u:pw@h.example/")
+        );
+    }
+
+    #[test]
+    fn the_document_is_capped() {
+        let big = "x".repeat(40 * 1024);
+        let doc = apply_patch(&json!({}), &json!({"mine": big})).unwrap();
+        assert!(apply_patch(&doc, &json!({"more": big})).is_err(), "80 KB of unknown fields");
     }
 
     #[test]

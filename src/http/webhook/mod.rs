@@ -78,8 +78,17 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // Too large or cut off: refused in the error shape of every other answer (413 for size).
+    let body = body.map_err(|rejection| {
+        let why = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "request body is larger than the server accepts".to_owned()
+        } else {
+            format!("cannot read the webhook: {rejection}")
+        };
+        ApiError::new(ErrorCode::InvalidRequest, why).with_status(rejection.status())
+    })?;
     let cloud = cloud(&state)?;
     let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     let secret = cloud.settings().app_secret.expose().as_bytes();
