@@ -149,11 +149,11 @@ pub(super) async fn check_two_step_pin(
         if stored["wrong"].as_i64().unwrap_or(0) > 0 {
             change(state, TWO_STEP, |current| {
                 let mut next = current.clone();
-                if same_pin(current) {
-                    if let Some(next) = next.as_object_mut() {
-                        next.remove("wrong");
-                        next.remove("locked_until");
-                    }
+                if same_pin(current)
+                    && let Some(next) = next.as_object_mut()
+                {
+                    next.remove("wrong");
+                    next.remove("locked_until");
                 }
                 Ok(next)
             })
