@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sqlx::Connection;
 use support::pipeline::{Receiver, Sent, assert_order, journal, journal_path, wait_for};
 use support::{Backend, Server, TestDb};
 
@@ -74,18 +73,6 @@ async fn send_until(
         accepted.insert(to, ids);
     }
     accepted
-}
-
-async fn live_leases(url: &str) -> Vec<(i32, String)> {
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
-            as i64;
-    sqlx::query_as("SELECT shard, owner FROM shard_leases WHERE expires_at > $1 ORDER BY shard")
-        .bind(now)
-        .fetch_all(&mut conn)
-        .await
-        .unwrap()
 }
 
 fn counts(sent: &[Sent]) -> HashMap<&str, Vec<&Sent>> {
@@ -195,10 +182,9 @@ async fn replicas_share_shards_and_take_over_a_dead_ones() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // All four shards owned, spread over the three replicas.
-    let url = db.url.clone();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let leases = live_leases(&url).await;
+        let leases = db.live_leases().await;
         let owners: std::collections::HashSet<_> = leases.iter().map(|(_, o)| o.clone()).collect();
         if leases.len() == 4 && owners.len() == 3 {
             break;
@@ -228,7 +214,7 @@ async fn replicas_share_shards_and_take_over_a_dead_ones() {
     c.kill();
     let deadline = killed_at + Duration::from_millis(LEASE_TTL_MS + 4 * LEASE_RENEW_MS + 2000);
     loop {
-        let leases = live_leases(&url).await;
+        let leases = db.live_leases().await;
         if leases.len() == 4 && leases.iter().all(|(_, o)| o != "c") {
             break;
         }
@@ -255,7 +241,7 @@ async fn replicas_share_shards_and_take_over_a_dead_ones() {
     assert!(status.0.success());
     let deadline = stopped_at + Duration::from_millis(LEASE_TTL_MS);
     loop {
-        let leases = live_leases(&url).await;
+        let leases = db.live_leases().await;
         if leases.len() == 4 && leases.iter().all(|(_, o)| o == "a") {
             break;
         }

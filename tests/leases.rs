@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sqlx::Connection;
 use support::pipeline::{Sent, ask_until, journal, journal_path, wait_for};
 use support::{Backend, Server, TestDb};
 
@@ -25,18 +24,6 @@ fn env<'a>(node: &'a str, journal: &'a str) -> Vec<(&'a str, &'a str)> {
         ("PREMISE_SENDER__LEASE_TTL_MS", "3000"),
         ("PREMISE_SENDER__LEASE_RENEW_MS", "500"),
     ]
-}
-
-/// The shards whose lease is alive on the database's clock, with their owners.
-async fn live_leases(url: &str) -> Vec<(i32, String)> {
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::query_as(
-        "SELECT shard, owner FROM shard_leases
-         WHERE expires_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint ORDER BY shard",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap()
 }
 
 fn signal(server: &Server, signal: &str) {
@@ -82,11 +69,10 @@ async fn a_frozen_replica_sends_nothing_after_its_lease() {
         env
     };
     let frozen = Server::start_with(&db, &slow("frozen")).await;
-    let url = db.url.clone();
     ask_until(
         Duration::from_secs(20),
         "the first replica holds the shard",
-        || live_leases(&url),
+        || db.live_leases(),
         |l| l.iter().any(|(_, owner)| owner == "frozen"),
     )
     .await;
@@ -125,7 +111,7 @@ async fn a_frozen_replica_sends_nothing_after_its_lease() {
     ask_until(
         Duration::from_secs(20),
         "the shard back",
-        || live_leases(&url),
+        || db.live_leases(),
         |l| l.iter().any(|(_, owner)| owner == "frozen"),
     )
     .await;
@@ -185,8 +171,7 @@ async fn leases_follow_the_databases_clock() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let url = db.url.clone();
-    ask_until(Duration::from_secs(20), "all 8 shards held", || live_leases(&url), |l| l.len() == 8)
+    ask_until(Duration::from_secs(20), "all 8 shards held", || db.live_leases(), |l| l.len() == 8)
         .await;
 
     // Load through the first replica while the others join.
@@ -214,7 +199,7 @@ async fn leases_follow_the_databases_clock() {
     let spread = ask_until(
         Duration::from_secs(20),
         "shards on all three",
-        || live_leases(&url),
+        || db.live_leases(),
         |l| {
             let owners: std::collections::HashSet<&str> =
                 l.iter().map(|(_, o)| o.as_str()).collect();
@@ -249,7 +234,7 @@ async fn leases_follow_the_databases_clock() {
     ask_until(
         within,
         "the killed replica's shards taken over",
-        || live_leases(&url),
+        || db.live_leases(),
         |l| l.len() == 8 && l.iter().all(|(_, o)| o != "ahead"),
     )
     .await;

@@ -50,4 +50,18 @@ impl TestDb {
             sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
         }
     }
+
+    /// The shards whose lease is alive, on the database's clock (leases are timed on it), with
+    /// their owners, by shard. Postgres only.
+    pub async fn live_leases(&self) -> Vec<(i32, String)> {
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query_as(
+            "SELECT shard, owner FROM shard_leases
+             WHERE expires_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+             ORDER BY shard",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+    }
 }

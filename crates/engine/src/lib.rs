@@ -48,13 +48,4 @@ pub use settings::SettingsCache;
 pub use webhook_http::WebhookHttp;
 
 /// An error with its causes, for logs.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use premise_upstream::error_chain as chain;

@@ -22,6 +22,18 @@ use premise_wire::{Billing, Message, MessageStatus, StatusError};
 use tokio_util::sync::CancellationToken;
 
 pub use clock::Clock;
+
+/// An error with its causes, as one line (for logs and for the reasons kept with a failure).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
 pub use fence::Fence;
 
 /// A message on its way out: its id, the validated message, the shard (of how many) that

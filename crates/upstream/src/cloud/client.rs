@@ -236,14 +236,7 @@ impl CloudClient {
 
     fn transport(&self, error: &reqwest::Error) -> CloudError {
         // reqwest's message names the URL; the URL never holds a secret.
-        let mut why = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            why.push_str(": ");
-            why.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        let error = CloudError::Transport(why);
+        let error = CloudError::Transport(crate::error_chain(error));
         self.gateway.failed(&error);
         error
     }

@@ -83,7 +83,7 @@ pub async fn upload_links(
             }
         };
         let response = request.send().await.map_err(|e| {
-            let why = format!("cannot fetch {link}: {}", chain(&e));
+            let why = format!("cannot fetch {link}: {}", crate::error_chain(&e));
             // Refused by the guard (every address internal): for good, not worth a retry.
             if why.contains(super::fetch_guard::REFUSED) {
                 download_error(why)
@@ -156,18 +156,6 @@ fn check_link(
         ));
     }
     Ok(())
-}
-
-/// An error with its sources, as one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 async fn read_limited(mut response: reqwest::Response, link: &str) -> Result<Bytes, MediaError> {
