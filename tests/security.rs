@@ -364,3 +364,30 @@ async fn answers_are_hardened_and_refusals_keep_the_error_shape() {
     let refusal: serde_json::Value = answer.json().await.expect("a JSON body");
     support::assert_error(&refusal, 1025, "larger than the server accepts");
 }
+
+/// The access token travels to `cloud.base_url`: in clear only to this machine (a fake), so a
+/// plain-http Graph URL elsewhere is refused at start, naming the setting.
+#[test]
+fn the_graph_url_must_be_https_beyond_this_machine() {
+    let output = support::premise()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            "sqlite:///nonexistent-x/x.db",
+        ])
+        .envs([
+            ("PREMISE_UPSTREAM__KIND", "cloud"),
+            ("PREMISE_CLOUD__BASE_URL", "http://graph.example.com"),
+            ("PREMISE_CLOUD__PHONE_NUMBER_ID", PHONE_NUMBER_ID),
+            ("PREMISE_CLOUD__ACCESS_TOKEN", ACCESS_TOKEN),
+            ("PREMISE_CLOUD__APP_SECRET", APP_SECRET),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(text.contains("cloud.base_url: must be https"), "{text}");
+}

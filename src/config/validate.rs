@@ -162,6 +162,17 @@ impl Config {
                 "must be an http(s) URL such as https://graph.facebook.com",
             );
         }
+        // The access token travels to it: in clear only to this machine (a test's fake).
+        if let Some(rest) = base.strip_prefix("http://") {
+            let host = rest.split(['/', ':']).next().unwrap_or_default();
+            let host = if rest.starts_with('[') { "[::1]" } else { host };
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") && !host.starts_with("127.") {
+                return bad(
+                    "cloud.base_url",
+                    "must be https (the access token travels to it); http only to this machine",
+                );
+            }
+        }
         let version = cloud.api_version.strip_prefix('v').unwrap_or_default();
         if version.split('.').count() != 2
             || !version.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
