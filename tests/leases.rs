@@ -97,8 +97,19 @@ async fn a_frozen_replica_sends_nothing_after_its_lease() {
     signal(&frozen, "-CONT");
     // The frozen replica runs again: its send's wait is long over and its pool learns the
     // shard is gone. Wait until it says so, then look at what reached the sandbox.
-    let says = |server: &Server| server.logs().contains("shard lease lost");
+    let says = |server: &Server| {
+        let logs = server.logs();
+        // The pool finding the lease taken, or the worker finding it lapsed: whichever first.
+        logs.contains("shard lease lost") || logs.contains("the shard's lease lapsed")
+    };
     wait_for(Duration::from_secs(20), "the thawed replica to notice", || says(&frozen)).await;
+    ask_until(
+        Duration::from_secs(20),
+        "its send settled",
+        || in_flight(&frozen, &token),
+        |n| *n == 0.0,
+    )
+    .await;
     let sent = journal(&journal_file);
     assert_eq!(
         sends_by_id(&sent)[id.as_str()],
