@@ -31,6 +31,7 @@ both_backends!(
     customers_messages_arrive_as_on_premises_webhooks,
     uploaded_media_is_uploaded_again_when_cloud_forgets_it,
     media_links_named_with_a_provider_are_fetched_with_its_credentials,
+    a_signed_webhook_is_never_refused_for_what_it_says,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -869,4 +870,111 @@ async fn media_links_named_with_a_provider_are_fetched_with_its_credentials(back
     assert_eq!(last["image"], json!({"link": format!("{host}/photo.jpg")}));
     assert_eq!(bridge.fake.uploads().len(), 2);
     bridge.assert_nothing_invalid();
+}
+
+/// A signed webhook is taken whatever it says: one POST carrying a phone customer's message, a
+/// username customer's message without a phone number (shaped as Meta's "Business-scoped user
+/// IDs" page shows it: `contacts[].user_id`, `contacts[].profile.username`, no `from`) and a
+/// `user_id_update` change answers 200; the phone customer's message reaches the integration,
+/// the rest is kept with its reasons, counted and listed for an admin; the same webhook again is
+/// one journal entry and one message. Twenty malformed but signed variants are all answered 200
+/// and kept. Only a body that is not JSON is refused. (Before, the first such POST was refused
+/// whole with 400/1025, and the phone customer's message with it.)
+async fn a_signed_webhook_is_never_refused_for_what_it_says(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let bridge = Bridge::start(&db, AutoStatuses::none()).await;
+    let webhooks = bridge.fake.webhooks();
+    let post = |value: &Value| {
+        let body = value.to_string().into_bytes();
+        let signature = webhooks.sign(&body);
+        async move { webhooks.post_raw(body, Some(&signature)).await }
+    };
+    let now = unix_now();
+    let mut mixed = messages_payload(
+        "Ann",
+        "16315551234",
+        &[text_message("16315551234", "wamid.PHONE", now, "from a phone")],
+    );
+    let value = &mut mixed["entry"][0]["changes"][0]["value"];
+    value["contacts"][0]["user_id"] = json!("US.13491208655302741918");
+    value["contacts"].as_array_mut().unwrap().push(json!({
+        "profile": {"name": "Bo", "username": "bo.bakes"}, "user_id": "US.99887766554433221100"}));
+    value["messages"].as_array_mut().unwrap().push(json!({"id": "wamid.USERNAME",
+        "timestamp": now.to_string(), "type": "text", "text": {"body": "from a username"}}));
+    mixed["entry"][0]["changes"].as_array_mut().unwrap().push(json!({"field": "user_id_update",
+        "value": {"user_id": {"previous": "US.1", "current": "US.2"}}}));
+    assert_eq!(post(&mixed).await, 200);
+    assert_eq!(post(&mixed).await, 200, "delivered again");
+    wait_for(WAIT, "the phone customer's message", || {
+        bridge.receiver.hits().iter().any(|h| h.body["messages"][0]["id"] == "wamid.PHONE")
+    })
+    .await;
+    let delivered = bridge
+        .receiver
+        .hits()
+        .iter()
+        .filter(|h| h.body.get("messages").is_some())
+        .map(|h| h.body["messages"][0]["id"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(delivered, [json!("wamid.PHONE")], "once, and only the mappable one");
+    let (status, listed) =
+        bridge.server.get("/v1/cloud/webhooks/unmapped", Some(&bridge.token)).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let kept = listed["webhooks"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "one journal entry for two deliveries: {listed}");
+    let parts = kept[0]["parts"].as_array().unwrap();
+    let whys: Vec<&str> = parts.iter().map(|p| p["why"].as_str().unwrap()).collect();
+    assert_eq!(parts.len(), 2, "{whys:?}");
+    assert!(whys.iter().any(|w| w.contains("'from' missing")), "{whys:?}");
+    assert!(whys.iter().any(|w| w.contains("user_id_update")), "{whys:?}");
+    assert!(listed.to_string().contains("US.99887766554433221100"), "the part kept whole");
+
+    // Twenty malformed but signed variants: each taken (200) and kept, none lost.
+    let good = |id: &str| text_message("16315551234", id, now, "ok");
+    let variants: Vec<Value> = vec![
+        json!([]),
+        json!({}),
+        json!({"object": "page"}),
+        json!({"entry": "x"}),
+        json!({"entry": [1]}),
+        json!({"entry": [{"changes": "x"}]}),
+        json!({"entry": [{"changes": [{"field": "messages"}]}]}),
+        json!({"entry": [{"changes": [{"field": "messages", "value": 3}]}]}),
+        json!({"entry": [{"changes": [{"field": "account_update", "value": {}}]}]}),
+        json!({"entry": [{"changes": [{"field": "user_preferences", "value": {}}]}]}),
+        json!({"entry": [{"changes": [{"field": "message_template_status_update", "value": {}}]}]}),
+        json!({"entry": [{"changes": [{"field": "messages", "value": {"statuses": [{"status": "read"}]}}]}]}),
+        json!({"entry": [{"changes": [{"field": "messages", "value": {"statuses": [{"id": "wamid.X", "status": "teleported", "timestamp": "1"}]}}]}]}),
+        json!({"entry": [{"changes": [{"field": "messages", "value": {"statuses": [{"id": "wamid.X", "status": "read", "timestamp": "soon"}]}}]}]}),
+        json!({"entry": [{"changes": [{"field": "messages", "value": {"messages": [{"from": "16315551234", "timestamp": "1"}]}}]}]}),
+        json!({"entry": [{"changes": [{"field": "messages", "value": {"messages": [{"from": "16315551234", "id": "wamid.Y"}]}}]}]}),
+        json!({"entry": [{"changes": [{"field": "messages", "value": {"messages": [7]}}]}]}),
+        json!({"entry": [{"changes": [{"field": "messages", "value": {"messages": [{"from": "abc", "id": "wamid.Z", "timestamp": "1", "type": "text", "text": {"body": "?"}}]}}]}]}),
+        json!({"entry": [{"changes": [{"field": "messages", "value": {"messages": [good("wamid.GOOD"), {"id": "wamid.BAD"}]}}]}]}),
+        json!({"entry": [{"changes": [{"field": "messages", "value": {"messages": [{"id": "wamid.USER2", "timestamp": "1", "type": "text", "text": {"body": "u"}}], "contacts": [{"user_id": "US.123", "profile": {"username": "u"}}]}}]}]}),
+    ];
+    assert_eq!(variants.len(), 20);
+    for variant in &variants {
+        assert_eq!(post(variant).await, 200, "{variant}");
+    }
+    wait_for(WAIT, "the good message beside a bad one", || {
+        bridge.receiver.hits().iter().any(|h| h.body["messages"][0]["id"] == "wamid.GOOD")
+    })
+    .await;
+    let (_, listed) = bridge.server.get("/v1/cloud/webhooks/unmapped", Some(&bridge.token)).await;
+    assert_eq!(listed["webhooks"].as_array().unwrap().len(), 21, "each kept: {listed}");
+    let scrape = bridge
+        .server
+        .http
+        .get(bridge.server.url("/metrics"))
+        .bearer_auth(&bridge.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(scrape.contains("premise_upstream_webhook_parts_unmapped_total 22"), "{scrape}");
+    let not_json = webhooks.sign(b"not json");
+    assert_eq!(webhooks.post_raw(b"not json".to_vec(), Some(&not_json)).await, 400);
 }

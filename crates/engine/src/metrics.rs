@@ -143,6 +143,8 @@ pub struct Metrics {
     pub upstream_webhooks_ok: AtomicU64,
     pub upstream_webhooks_unsigned: AtomicU64,
     pub upstream_webhooks_invalid: AtomicU64,
+    /// Parts of those webhooks (a status, a message, a change) kept without being mapped.
+    pub upstream_webhook_parts_unmapped: AtomicU64,
     /// Statuses those webhooks carried: of Premise's messages, and of ids Premise does not know.
     pub upstream_statuses: AtomicU64,
     pub upstream_statuses_unknown: AtomicU64,
@@ -328,6 +330,12 @@ impl Metrics {
             .with(vec![("result", "accepted".into())], n(&self.upstream_webhooks_ok))
             .with(vec![("result", "bad_signature".into())], n(&self.upstream_webhooks_unsigned))
             .with(vec![("result", "invalid".into())], n(&self.upstream_webhooks_invalid)),
+            Family::new(
+                "premise_upstream_webhook_parts_unmapped_total",
+                "Parts of the upstream's webhooks kept without being mapped (GET /v1/cloud/webhooks/unmapped)",
+                Counter,
+            )
+            .with(vec![], n(&self.upstream_webhook_parts_unmapped)),
             Family::new(
                 "premise_upstream_statuses_total",
                 "Statuses the upstream's webhooks carried, by whether the message is Premise's",

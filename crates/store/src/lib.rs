@@ -26,6 +26,7 @@ pub use health::{Down, Health};
 // The interface every backend implements (`Store` and the parts it is made of).
 pub use store::{
     CloudBridge, Documents, Idempotency, Inventory, Media, Pipeline, Retention, Store,
+    WebhookJournal,
 };
 
 // What crosses it: accounts and tokens; the queue, statuses and callbacks; the rest.
@@ -35,5 +36,5 @@ pub use model::{
     QueuedMessage, ShardBacklog, StatusPlan,
 };
 pub(crate) use model::{CallbackRow, ContactRow};
-pub use model::{ContactCheck, InboundMessage, KeptAnswer, NewInbound};
+pub use model::{ContactCheck, InboundMessage, JournaledWebhook, KeptAnswer, NewInbound};
 pub use model::{Expired, MessagePurge, PurgedPage, SandboxConversation};

@@ -73,6 +73,16 @@ pub struct NewMessage {
     pub idempotency: Option<KeptAnswer>,
 }
 
+/// A Cloud webhook as the journal keeps it, for an admin's look at what was not mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournaledWebhook {
+    pub id: i64,
+    pub received_at_ms: i64,
+    pub processed_at_ms: Option<i64>,
+    /// The parts not mapped and why, JSON: `[{"why", "part"}]`.
+    pub unmapped: String,
+}
+
 /// An `Idempotency-Key`'s answer as kept: the key (scoped by method and path), the SHA-256 of
 /// the request body it answered, the answer's HTTP status and body, and until when it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 
 use crate::model::{Account, MediaInfo, MessagePurge, Node, PurgedPage, SandboxConversation};
 use crate::{
-    Backend, Backlog, ContactCheck, Enqueued, Health, InboundMessage, KeptAnswer, Lease,
-    MessageState, NewInbound, NewMessage, PendingCallback, QueueRead, ShardBacklog, StatusPlan,
-    StoreError, TokenSubject, User,
+    Backend, Backlog, ContactCheck, Enqueued, Health, InboundMessage, JournaledWebhook, KeptAnswer,
+    Lease, MessageState, NewInbound, NewMessage, PendingCallback, QueueRead, ShardBacklog,
+    StatusPlan, StoreError, TokenSubject, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -20,6 +20,7 @@ pub trait Store:
     + Inbox
     + SandboxState
     + CloudBridge
+    + WebhookJournal
     + Media
     + ContactCache
     + Idempotency
@@ -392,6 +393,29 @@ pub trait CloudBridge: Send + Sync {
 /// What the retention worker deletes, each in batches of at most `limit` rows, oldest first,
 /// so no statement holds the database for long. Cutoffs are passed in by the caller, who owns
 /// the clock; nothing is deleted that something still waits for.
+/// The Cloud API's webhooks, kept as received before they are processed, with what of them
+/// could not be mapped.
+#[async_trait]
+pub trait WebhookJournal: Send + Sync {
+    /// Keeps a webhook's raw `body` (its SHA-256 `digest`) received at `received_at_ms`; the
+    /// same body delivered again is the same row. Its id, and whether it was processed already.
+    async fn journal_webhook(
+        &self,
+        digest: &str,
+        body: &[u8],
+        received_at_ms: i64,
+    ) -> Result<(i64, bool), StoreError>;
+    /// Marks webhook `id` processed at `at_ms`, with the parts not mapped (JSON), if any.
+    async fn webhook_processed(
+        &self,
+        id: i64,
+        unmapped: Option<&str>,
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Webhooks with parts not mapped, newest first, at most `limit`.
+    async fn unmapped_webhooks(&self, limit: u32) -> Result<Vec<JournaledWebhook>, StoreError>;
+}
+
 #[async_trait]
 pub trait Retention: Send + Sync {
     /// Takes (or renews) the lease of `job` for `owner` until `now_ms + ttl_ms`, if it is free,
@@ -417,7 +441,7 @@ pub trait Retention: Send + Sync {
         limit: u32,
     ) -> Result<PurgedPage, StoreError>;
     /// Deletes customers' messages received at or before `before_ms` whose webhook was
-    /// delivered.
+    /// delivered, and the Cloud webhooks received by then that were processed.
     async fn purge_inbound(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
     /// Deletes media uploaded at or before `before` (Unix seconds), with its chunks and its
     /// Cloud id; `limit` media at a time (each up to 128 chunks).

@@ -47,6 +47,7 @@ conformance!(
     unfinished_media,
     contact_cache,
     idempotency_keys,
+    webhook_journal,
     inbound_webhooks_and_sandbox_templates,
     cloud_media,
     retention,
@@ -695,6 +696,27 @@ async fn idempotency_keys(store: Arc<dyn Store>) {
     };
     assert_eq!(stored(&store.enqueue(&[later]).await.unwrap()), ["m8"]);
     assert_eq!(store.kept_answer("k1", 100).await.unwrap(), Some(answer("k1", "e", "m8", 500)));
+}
+
+/// The Cloud webhook journal: one row per body however often it is delivered, marked processed
+/// with what was not mapped, listed newest first, deleted by retention once processed.
+async fn webhook_journal(store: Arc<dyn Store>) {
+    let (first, processed) = store.journal_webhook("d1", b"{\"a\":1}", 1_000).await.unwrap();
+    assert!(!processed);
+    assert_eq!(store.journal_webhook("d1", b"{\"a\":1}", 2_000).await.unwrap(), (first, false));
+    let (second, _) = store.journal_webhook("d2", b"{}", 1_500).await.unwrap();
+    assert_ne!(first, second);
+    store.webhook_processed(first, None, 1_100).await.unwrap();
+    assert_eq!(store.journal_webhook("d1", b"{\"a\":1}", 3_000).await.unwrap(), (first, true));
+    store.webhook_processed(second, Some(r#"[{"why":"x"}]"#), 1_600).await.unwrap();
+    let unmapped = store.unmapped_webhooks(10).await.unwrap();
+    assert_eq!(unmapped.len(), 1);
+    assert_eq!((unmapped[0].id, unmapped[0].processed_at_ms), (second, Some(1_600)));
+    assert_eq!(unmapped[0].unmapped, r#"[{"why":"x"}]"#);
+    let (third, _) = store.journal_webhook("d3", b"{}", 1_700).await.unwrap();
+    store.purge_inbound(1_600, 100).await.unwrap();
+    assert!(store.unmapped_webhooks(10).await.unwrap().is_empty(), "processed: purged");
+    assert_eq!(store.journal_webhook("d3", b"{}", 9_000).await.unwrap(), (third, false), "kept");
 }
 
 /// An injected inbound message is stored and its webhook queued on the sender's shard (moved

@@ -15,7 +15,9 @@ use axum::http::StatusCode;
 use premise_engine::Metrics;
 use premise_store::NewInbound;
 use premise_upstream::StatusEvent;
-use premise_upstream::cloud::webhook::{CloudMedia, CloudStatus, CustomerMessage, Notification};
+use premise_upstream::cloud::webhook::{
+    CloudMedia, CloudStatus, CustomerMessage, Notification, Unmapped,
+};
 use premise_upstream::cloud::{CloudClient, CloudError};
 use premise_wire::media::MediaType;
 use premise_wire::{ErrorCode, WaId};
@@ -31,16 +33,21 @@ const UNKNOWN_POLL: Duration = Duration::from_millis(100);
 /// A status older than this is not waited for (Meta redelivering an old webhook).
 const RECENT: Duration = Duration::from_secs(60);
 
+/// Records what the webhook carries; the parts it could read but not map (a sender that is not
+/// a WhatsApp id, as a username customer's business-scoped id), with the reason.
 pub(super) async fn record(
     state: &AppState,
     cloud: &CloudClient,
     notification: &Notification,
-) -> Result<(), ApiError> {
+) -> Result<Vec<Unmapped>, ApiError> {
     statuses(state, &notification.statuses).await?;
+    let mut unmapped = Vec::new();
     for message in &notification.messages {
-        customer_message(state, cloud, message).await?;
+        if let Some(part) = customer_message(state, cloud, message).await? {
+            unmapped.push(part);
+        }
     }
-    Ok(())
+    Ok(unmapped)
 }
 
 async fn statuses(state: &AppState, statuses: &[CloudStatus]) -> Result<(), ApiError> {
@@ -92,14 +99,15 @@ async fn customer_message(
     state: &AppState,
     cloud: &CloudClient,
     message: &CustomerMessage,
-) -> Result<(), ApiError> {
+) -> Result<Option<Unmapped>, ApiError> {
     if state.store.inbound(&message.id).await?.is_some() {
-        return Ok(()); // Delivered again: recorded the first time.
+        return Ok(None); // Delivered again: recorded the first time.
     }
     let Ok(from) = WaId::parse("from", &message.from) else {
-        Metrics::add(&state.metrics.upstream_webhooks_invalid, 1);
-        tracing::warn!(id = %message.id, from = %message.from, "a customer's message from a sender that is not a WhatsApp id; ignored");
-        return Ok(());
+        tracing::warn!(id = %message.id, from = %message.from, "a customer's message from a sender that is not a WhatsApp id; kept as not mapped");
+        let part = serde_json::Value::Object(message.message.clone());
+        let why = format!("the sender '{}' is not a WhatsApp id (a phone number)", message.from);
+        return Ok(Some(Unmapped::new(&part, why)));
     };
     let mut media_failure = None;
     let media_id = match message.media() {
@@ -142,7 +150,7 @@ async fn customer_message(
     }
     // The customer-service window opens when the customer writes.
     state.store.customer_wrote(from.as_str(), message.timestamp.saturating_mul(1000)).await?;
-    Ok(())
+    Ok(None)
 }
 
 /// Downloads a customer's media into the media store: `Ok(Ok(id))`, or `Ok(Err(why))` when

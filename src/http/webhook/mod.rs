@@ -23,14 +23,40 @@ use axum::routing::get;
 use premise_engine::Metrics;
 use premise_upstream::cloud::{CloudClient, webhook};
 use premise_wire::ErrorCode;
+use sha2::{Digest, Sha256};
 
+use super::auth::Admin;
+use super::reply::reply;
 use super::{ApiError, AppState};
 
 /// Where Meta sends the Cloud API's webhooks.
 pub const PATH: &str = "/cloud/webhook";
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(PATH, get(verify).post(receive))
+    Router::new()
+        .route(PATH, get(verify).post(receive))
+        .route("/v1/cloud/webhooks/unmapped", get(unmapped))
+}
+
+/// `GET /v1/cloud/webhooks/unmapped` (admin): the Cloud webhooks with parts Premise kept
+/// without mapping them, newest first (at most 100): `{"webhooks":[{"id","received_at",
+/// "processed_at","parts":[{"why","part"}]}]}`, each part as Meta sent it.
+async fn unmapped(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
+    let rows = state.store.unmapped_webhooks(100).await?;
+    let webhooks: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|row| {
+            let parts: serde_json::Value =
+                serde_json::from_str(&row.unmapped).unwrap_or(serde_json::Value::Null);
+            serde_json::json!({
+                "id": row.id.to_string(),
+                "received_at": (row.received_at_ms / 1000).to_string(),
+                "processed_at": row.processed_at_ms.map(|ms| (ms / 1000).to_string()),
+                "parts": parts,
+            })
+        })
+        .collect();
+    Ok(reply(StatusCode::OK, serde_json::json!({ "webhooks": webhooks })))
 }
 
 fn cloud(state: &AppState) -> Result<&CloudClient, ApiError> {
@@ -108,14 +134,37 @@ async fn receive(
         Ok(notification) => notification,
         Err(why) => {
             Metrics::add(&state.metrics.upstream_webhooks_invalid, 1);
-            tracing::warn!(%why, "refused a signed webhook that is not a WhatsApp webhook");
+            tracing::warn!(%why, "refused a signed webhook whose body is not JSON");
             return Err(ApiError::new(
                 ErrorCode::InvalidRequest,
                 format!("not a WhatsApp Business Account webhook: {why}"),
             ));
         }
     };
-    intake::record(&state, cloud, &notification).await?;
+    // Kept as received before anything else, so nothing of it is lost whatever follows; a
+    // redelivery of one already processed is answered at once.
+    let digest: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+    let received = state.clock.now_ms();
+    let (id, processed) = state.store.journal_webhook(&digest, &body, received).await?;
+    if processed {
+        Metrics::add(&state.metrics.upstream_webhooks_ok, 1);
+        return Ok(StatusCode::OK.into_response());
+    }
+    let mut unmapped = intake::record(&state, cloud, &notification).await?;
+    unmapped.splice(0..0, notification.unmapped);
+    let kept = (!unmapped.is_empty()).then(|| {
+        Metrics::add(&state.metrics.upstream_webhook_parts_unmapped, unmapped.len() as u64);
+        tracing::warn!(
+            webhook = id,
+            parts = unmapped.len(),
+            first = %unmapped[0].why,
+            "parts of a Cloud webhook were not mapped; kept (GET /v1/cloud/webhooks/unmapped)"
+        );
+        let parts: Vec<serde_json::Value> =
+            unmapped.iter().map(|u| serde_json::json!({ "why": u.why, "part": u.part })).collect();
+        serde_json::Value::Array(parts).to_string()
+    });
+    state.store.webhook_processed(id, kept.as_deref(), state.clock.now_ms()).await?;
     Metrics::add(&state.metrics.upstream_webhooks_ok, 1);
     Ok(StatusCode::OK.into_response())
 }

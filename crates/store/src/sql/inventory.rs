@@ -6,7 +6,7 @@ use crate::StoreError;
 use crate::store::Inventory;
 
 /// Every table of the schema, in migration order.
-pub const TABLES: [&str; 22] = [
+pub const TABLES: [&str; 23] = [
     "users",
     "revoked_tokens",
     "login_failures",
@@ -29,6 +29,7 @@ pub const TABLES: [&str; 22] = [
     "job_leases",
     "sandbox_conversations",
     "account_documents",
+    "cloud_webhooks",
 ];
 
 for_each_backend! {

@@ -56,6 +56,7 @@ mod documents;
 mod idempotency;
 mod inbox;
 mod inventory;
+mod journal;
 mod media;
 mod pipeline;
 mod retention;

@@ -104,8 +104,14 @@ for_each_backend! {
         async fn purge_inbound(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
             let condition =
                 format!("received_at <= $1 AND received_at < {OLDEST_WAITING_CALLBACK}");
-            self.delete_batch("inbound_messages", "id", &condition, "received_at", before_ms, limit)
-                .await
+            let messages = self
+                .delete_batch("inbound_messages", "id", &condition, "received_at", before_ms, limit)
+                .await?;
+            let journal = "received_at <= $1 AND processed_at IS NOT NULL";
+            let webhooks = self
+                .delete_batch("cloud_webhooks", "id", journal, "received_at", before_ms, limit)
+                .await?;
+            Ok(messages + webhooks)
         }
 
         async fn purge_media(&self, before: i64, limit: u32) -> Result<u64, StoreError> {

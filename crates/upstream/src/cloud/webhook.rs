@@ -2,6 +2,11 @@
 //! checks the signature with [`signed`], reads the body with [`read`], then records each status
 //! and customer's message.
 //!
+//! Each part is read on its own: a status, a message or a change Premise cannot map (a field
+//! missing, a field of a kind Meta added since, a `field` Premise does not handle) is set aside
+//! as [`Unmapped`] with the reason, and never stops the others. Only a body that is not JSON is
+//! refused: Meta retries a refused delivery, then drops it with everything it carried.
+//!
 //! The envelope (`WebhookPayload` in Meta's OpenAPI): `{"object":"whatsapp_business_account",
 //! "entry":[{"id","changes":[{"field":"messages","value":{"messaging_product","metadata",
 //! "contacts":[...],"messages":[...],"statuses":[...]}}]}]}`.
@@ -39,8 +44,21 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 pub struct Notification {
     pub statuses: Vec<CloudStatus>,
     pub messages: Vec<CustomerMessage>,
-    /// Changes of other fields (templates, account updates, ...): not Premise's business.
-    pub ignored: usize,
+    /// The parts Premise could not map, kept as they came with the reason.
+    pub unmapped: Vec<Unmapped>,
+}
+
+/// A part of a webhook Premise did not map: the part as Meta sent it, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unmapped {
+    pub part: Value,
+    pub why: String,
+}
+
+impl Unmapped {
+    pub fn new(part: &Value, why: impl Into<String>) -> Self {
+        Self { part: part.clone(), why: why.into() }
+    }
 }
 
 /// A status of a message Premise sent, by Cloud's id for it.
@@ -78,28 +96,54 @@ pub struct CloudMedia {
 
 const MEDIA_KEYS: [&str; 5] = ["image", "audio", "video", "document", "sticker"];
 
-/// Reads a webhook body. `Err` when it is not Cloud's envelope at all.
+/// Reads a webhook body, part by part (see the module's documentation). `Err` only when the
+/// body is not JSON.
 pub fn read(body: &[u8]) -> Result<Notification, String> {
     let payload: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let entries = payload
-        .get("entry")
-        .and_then(Value::as_array)
-        .ok_or("no 'entry' array: not a WhatsApp Business Account webhook")?;
     let mut notification = Notification::default();
-    for change in entries.iter().filter_map(|e| e.get("changes")?.as_array()).flatten() {
-        let Some(value) = change.get("value").filter(|_| change["field"] == "messages") else {
-            notification.ignored += 1;
+    let Some(entries) = payload.get("entry").and_then(Value::as_array) else {
+        let why = "no 'entry' array: not a WhatsApp Business Account webhook";
+        notification.unmapped.push(Unmapped::new(&payload, why));
+        return Ok(notification);
+    };
+    for entry in entries {
+        let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
+            notification.unmapped.push(Unmapped::new(entry, "an entry without a 'changes' array"));
             continue;
         };
-        for status in value.get("statuses").and_then(Value::as_array).into_iter().flatten() {
-            notification.statuses.push(read_status(status)?);
-        }
-        let contacts = value.get("contacts").and_then(Value::as_array);
-        for message in value.get("messages").and_then(Value::as_array).into_iter().flatten() {
-            notification.messages.push(read_message(message, contacts)?);
+        for change in changes {
+            read_change(change, &mut notification);
         }
     }
     Ok(notification)
+}
+
+fn read_change(change: &Value, notification: &mut Notification) {
+    let field = change.get("field").and_then(Value::as_str).unwrap_or_default();
+    let value = change.get("value").filter(|v| v.is_object());
+    let Some(value) = value.filter(|_| field == "messages") else {
+        let why = format!("a change of field '{field}', which Premise does not map");
+        notification.unmapped.push(Unmapped::new(change, why));
+        return;
+    };
+    for status in value.get("statuses").and_then(Value::as_array).into_iter().flatten() {
+        match read_status(status) {
+            Ok(status) => notification.statuses.push(status),
+            Err(why) => notification.unmapped.push(Unmapped::new(status, why)),
+        }
+    }
+    let contacts = value.get("contacts").and_then(Value::as_array);
+    for message in value.get("messages").and_then(Value::as_array).into_iter().flatten() {
+        match read_message(message, contacts) {
+            Ok(message) => notification.messages.push(message),
+            Err(why) => {
+                // With the contacts it came with: who wrote is there (a username customer's
+                // business-scoped id), for whoever processes it again.
+                let part = json!({ "message": message, "contacts": contacts });
+                notification.unmapped.push(Unmapped::new(&part, why));
+            }
+        }
+    }
 }
 
 fn text<'a>(object: &'a Value, key: &str) -> Result<&'a str, String> {
@@ -367,11 +411,27 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_is_not_a_webhook() {
+    fn refuses_only_what_is_not_json_and_sets_aside_what_it_cannot_map() {
         assert!(read(b"not json").is_err());
-        assert!(read(b"{\"object\":\"page\"}").is_err());
+        let page = read(b"{\"object\":\"page\"}").unwrap();
+        assert_eq!(page.unmapped.len(), 1, "kept whole, with the reason");
         let other_field = json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
             "changes": [{"field": "message_template_status_update", "value": {"event": "APPROVED"}}]}]});
-        assert_eq!(read(other_field.to_string().as_bytes()).unwrap().ignored, 1);
+        let read_other = read(other_field.to_string().as_bytes()).unwrap();
+        assert!(read_other.unmapped[0].why.contains("message_template_status_update"));
+        // A username customer (no 'from') beside a phone customer: one is read, one set aside.
+        let mixed = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+            "field": "messages", "value": {"messaging_product": "whatsapp",
+                "contacts": [{"profile": {"name": "Ann"}, "wa_id": "16315551234"},
+                             {"profile": {"name": "Bo", "username": "bo"}, "user_id": "US.13491208655302741918"}],
+                "messages": [
+                    {"from": "16315551234", "id": "wamid.A", "timestamp": "1", "type": "text", "text": {"body": "a"}},
+                    {"id": "wamid.B", "timestamp": "1", "type": "text", "text": {"body": "b"}}]}}]}]});
+        let both = read(mixed.to_string().as_bytes()).unwrap();
+        assert_eq!(both.messages.len(), 1);
+        assert_eq!(both.messages[0].id, "wamid.A");
+        assert_eq!(both.unmapped.len(), 1);
+        assert!(both.unmapped[0].why.contains("'from' missing"), "{:?}", both.unmapped);
+        assert_eq!(both.unmapped[0].part["message"]["id"], "wamid.B");
     }
 }

@@ -1,0 +1,72 @@
+//! The Cloud webhook journal: each signed webhook kept as received, one row per body (a
+//! redelivery finds its row by the body's digest), marked processed once its parts are recorded.
+
+use async_trait::async_trait;
+
+use crate::{JournaledWebhook, StoreError, WebhookJournal};
+
+for_each_backend! {
+    #[async_trait]
+    impl WebhookJournal for Db {
+        async fn journal_webhook(
+            &self,
+            digest: &str,
+            body: &[u8],
+            received_at_ms: i64,
+        ) -> Result<(i64, bool), StoreError> {
+            let mut tx = self.tx().await?;
+            sqlx::query(
+                "INSERT INTO cloud_webhooks (digest, received_at, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (digest) DO NOTHING",
+            )
+            .bind(digest)
+            .bind(received_at_ms)
+            .bind(body)
+            .execute(tx.conn())
+            .await?;
+            let (id, processed_at): (i64, Option<i64>) =
+                sqlx::query_as("SELECT id, processed_at FROM cloud_webhooks WHERE digest = $1")
+                    .bind(digest)
+                    .fetch_one(tx.conn())
+                    .await?;
+            tx.commit().await?;
+            Ok((id, processed_at.is_some()))
+        }
+
+        async fn webhook_processed(
+            &self,
+            id: i64,
+            unmapped: Option<&str>,
+            at_ms: i64,
+        ) -> Result<(), StoreError> {
+            let mut tx = self.tx().await?;
+            sqlx::query("UPDATE cloud_webhooks SET processed_at = $2, unmapped = $3 WHERE id = $1")
+                .bind(id)
+                .bind(at_ms)
+                .bind(unmapped)
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn unmapped_webhooks(&self, limit: u32) -> Result<Vec<JournaledWebhook>, StoreError> {
+            let rows: Vec<(i64, i64, Option<i64>, String)> = sqlx::query_as(
+                "SELECT id, received_at, processed_at, unmapped FROM cloud_webhooks
+                 WHERE unmapped IS NOT NULL ORDER BY id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, received_at_ms, processed_at_ms, unmapped)| JournaledWebhook {
+                    id,
+                    received_at_ms,
+                    processed_at_ms,
+                    unmapped,
+                })
+                .collect())
+        }
+    }
+}
