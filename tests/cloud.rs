@@ -928,6 +928,23 @@ async fn a_signed_webhook_is_never_refused_for_what_it_says(backend: Backend) {
     assert!(whys.iter().any(|w| w.contains("'from' missing")), "{whys:?}");
     assert!(whys.iter().any(|w| w.contains("user_id_update")), "{whys:?}");
     assert!(listed.to_string().contains("US.99887766554433221100"), "the part kept whole");
+    // Processed again (as after an upgrade): what was recorded is not recorded twice.
+    let id = kept[0]["id"].as_str().unwrap();
+    let again = format!("/v1/cloud/webhooks/{id}/process");
+    let (status, body) =
+        bridge.server.send_json(Method::POST, &again, Some(&bridge.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["webhooks"][0]["unmapped"], 2, "{body}");
+    let (status, _) = bridge
+        .server
+        .send_json(
+            Method::POST,
+            "/v1/cloud/webhooks/999999/process",
+            Some(&bridge.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Twenty malformed but signed variants: each taken (200) and kept, none lost.
     let good = |id: &str| text_message("16315551234", id, now, "ok");
@@ -963,6 +980,13 @@ async fn a_signed_webhook_is_never_refused_for_what_it_says(backend: Backend) {
     .await;
     let (_, listed) = bridge.server.get("/v1/cloud/webhooks/unmapped", Some(&bridge.token)).await;
     assert_eq!(listed["webhooks"].as_array().unwrap().len(), 21, "each kept: {listed}");
+    let phone = bridge
+        .receiver
+        .hits()
+        .iter()
+        .filter(|h| h.body["messages"][0]["id"] == "wamid.PHONE")
+        .count();
+    assert_eq!(phone, 1, "the phone customer's message once, after three processings");
     let scrape = bridge
         .server
         .http
@@ -974,7 +998,7 @@ async fn a_signed_webhook_is_never_refused_for_what_it_says(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(scrape.contains("premise_upstream_webhook_parts_unmapped_total 22"), "{scrape}");
+    assert!(scrape.contains("premise_upstream_webhook_parts_unmapped_total 24"), "{scrape}");
     let not_json = webhooks.sign(b"not json");
     assert_eq!(webhooks.post_raw(b"not json".to_vec(), Some(&not_json)).await, 400);
 }

@@ -414,6 +414,8 @@ pub trait WebhookJournal: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Webhooks with parts not mapped, newest first, at most `limit`.
     async fn unmapped_webhooks(&self, limit: u32) -> Result<Vec<JournaledWebhook>, StoreError>;
+    /// The body of webhook `id` as received, if it is still kept.
+    async fn journaled_body(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 #[async_trait]

@@ -713,6 +713,8 @@ async fn webhook_journal(store: Arc<dyn Store>) {
     assert_eq!(unmapped.len(), 1);
     assert_eq!((unmapped[0].id, unmapped[0].processed_at_ms), (second, Some(1_600)));
     assert_eq!(unmapped[0].unmapped, r#"[{"why":"x"}]"#);
+    assert_eq!(store.journaled_body(second).await.unwrap(), Some(b"{}".to_vec()));
+    assert_eq!(store.journaled_body(-1).await.unwrap(), None);
     let (third, _) = store.journal_webhook("d3", b"{}", 1_700).await.unwrap();
     store.purge_inbound(1_600, 100).await.unwrap();
     assert!(store.unmapped_webhooks(10).await.unwrap().is_empty(), "processed: purged");

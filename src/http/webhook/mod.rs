@@ -36,6 +36,53 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(PATH, get(verify).post(receive))
         .route("/v1/cloud/webhooks/unmapped", get(unmapped))
+        .route("/v1/cloud/webhooks/{id}/process", axum::routing::post(process_again))
+}
+
+/// Records what a journaled webhook carries and marks it processed, with the parts kept
+/// without being mapped (counted and logged).
+async fn process(
+    state: &AppState,
+    cloud: &CloudClient,
+    id: i64,
+    notification: webhook::Notification,
+) -> Result<usize, ApiError> {
+    let mut unmapped = intake::record(state, cloud, &notification).await?;
+    unmapped.splice(0..0, notification.unmapped);
+    let kept = (!unmapped.is_empty()).then(|| {
+        Metrics::add(&state.metrics.upstream_webhook_parts_unmapped, unmapped.len() as u64);
+        tracing::warn!(
+            webhook = id,
+            parts = unmapped.len(),
+            first = %unmapped[0].why,
+            "parts of a Cloud webhook were not mapped; kept (GET /v1/cloud/webhooks/unmapped)"
+        );
+        let parts: Vec<serde_json::Value> =
+            unmapped.iter().map(|u| serde_json::json!({ "why": u.why, "part": u.part })).collect();
+        serde_json::Value::Array(parts).to_string()
+    });
+    state.store.webhook_processed(id, kept.as_deref(), state.clock.now_ms()).await?;
+    Ok(unmapped.len())
+}
+
+/// `POST /v1/cloud/webhooks/{id}/process` (admin): processes a kept webhook again from its body
+/// as received, after an upgrade that maps more: what is mapped now is recorded (what was
+/// recorded before is not recorded twice), `{"webhooks":[{"id","unmapped"}]}` says how many
+/// parts are still not mapped.
+async fn process_again(
+    State(state): State<AppState>,
+    _admin: Admin,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let cloud = cloud(&state)?;
+    let unknown = || ApiError::new(ErrorCode::ResourceNotFound, format!("no kept webhook {id}"));
+    let number: i64 = id.parse().map_err(|_| unknown())?;
+    let body = state.store.journaled_body(number).await?.ok_or_else(unknown)?;
+    let notification = webhook::read(&body).map_err(|why| {
+        ApiError::internal(anyhow::anyhow!("a kept webhook no longer reads: {why}"))
+    })?;
+    let left = process(&state, cloud, number, notification).await?;
+    Ok(reply(StatusCode::OK, serde_json::json!({ "webhooks": [{ "id": id, "unmapped": left }] })))
 }
 
 /// `GET /v1/cloud/webhooks/unmapped` (admin): the Cloud webhooks with parts Premise kept
@@ -150,21 +197,7 @@ async fn receive(
         Metrics::add(&state.metrics.upstream_webhooks_ok, 1);
         return Ok(StatusCode::OK.into_response());
     }
-    let mut unmapped = intake::record(&state, cloud, &notification).await?;
-    unmapped.splice(0..0, notification.unmapped);
-    let kept = (!unmapped.is_empty()).then(|| {
-        Metrics::add(&state.metrics.upstream_webhook_parts_unmapped, unmapped.len() as u64);
-        tracing::warn!(
-            webhook = id,
-            parts = unmapped.len(),
-            first = %unmapped[0].why,
-            "parts of a Cloud webhook were not mapped; kept (GET /v1/cloud/webhooks/unmapped)"
-        );
-        let parts: Vec<serde_json::Value> =
-            unmapped.iter().map(|u| serde_json::json!({ "why": u.why, "part": u.part })).collect();
-        serde_json::Value::Array(parts).to_string()
-    });
-    state.store.webhook_processed(id, kept.as_deref(), state.clock.now_ms()).await?;
+    process(&state, cloud, id, notification).await?;
     Metrics::add(&state.metrics.upstream_webhooks_ok, 1);
     Ok(StatusCode::OK.into_response())
 }

@@ -50,6 +50,13 @@ for_each_backend! {
             Ok(())
         }
 
+        async fn journaled_body(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(sqlx::query_scalar("SELECT body FROM cloud_webhooks WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
         async fn unmapped_webhooks(&self, limit: u32) -> Result<Vec<JournaledWebhook>, StoreError> {
             let rows: Vec<(i64, i64, Option<i64>, String)> = sqlx::query_as(
                 "SELECT id, received_at, processed_at, unmapped FROM cloud_webhooks
