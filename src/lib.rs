@@ -2,7 +2,7 @@
 //!
 //! The binary is thin wiring: [`cli`] parses the command line, [`config`] loads and validates
 //! settings, [`server`] opens the store and serves [`http`], whose handlers use [`auth`] and
-//! the `premise-store` and `premise-wire` crates. See `design.md` for the whole picture.
+//! the `premise-store` and `premise-wire` crates. See `docs/architecture.md` for the whole picture.
 
 pub mod auth;
 pub mod backup;

@@ -362,7 +362,7 @@ async fn send_template_with(server: &Server, token: &str, template: Value) -> St
 }
 
 /// Template messages are checked against the registry: an error answers the POST with the
-/// On-Premises code (On-Premises hydrated templates when the send was requested, `onprem-api.md`
+/// On-Premises code (On-Premises hydrated templates when the send was requested, `docs/onprem-api.md`
 /// section 10.1); a good one is acknowledged and its hydrated text journaled. The registry is
 /// managed through the admin endpoint.
 #[tokio::test]

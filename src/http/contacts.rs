@@ -1,5 +1,5 @@
 //! `POST /v1/contacts`: which numbers are on WhatsApp, and their WhatsApp ids
-//! (`onprem-api.md` section 4).
+//! (`docs/onprem-api.md` section 4).
 //!
 //! Each well-formed number is looked up by the upstream ([`premise_upstream::Upstream`]), and
 //! the result is cached in the store for 7 days as On-Premises did, shared by every replica;

@@ -1,5 +1,5 @@
 //! `/v1/media`: upload (the raw file as the body, its type in `Content-Type`), download and
-//! delete (`onprem-api.md` section 5).
+//! delete (`docs/onprem-api.md` section 5).
 //!
 //! The bytes live in the store as chunks of [`CHUNK_BYTES`], so any replica serves any media
 //! (promise 5), and neither direction ever holds a whole file in memory: an upload reads the

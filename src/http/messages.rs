@@ -108,7 +108,7 @@ pub(super) async fn submit(
 
 /// The upstream's verdict on a template, before acceptance: On-Premises hydrated templates from
 /// its language packs when the send was requested, so template errors (2000, 2001, 2005, 2012)
-/// answer the POST (`onprem-api.md` section 10.1).
+/// answer the POST (`docs/onprem-api.md` section 10.1).
 async fn check_template(state: &AppState, template: &Template) -> Result<(), ApiError> {
     state.upstream.check_template(template).await.map_err(|error| {
         let code = ErrorCode::from_code(error.code).unwrap_or(ErrorCode::GenericError);

@@ -1,5 +1,5 @@
 //! `/v1/users`: login, logout and account management, as On-Premises had them
-//! (`onprem-api.md` section 2).
+//! (`docs/onprem-api.md` section 2).
 
 use axum::Router;
 use axum::extract::{Path, State};

@@ -1,5 +1,5 @@
 //! Error codes between the two dialects: a message's failure as On-Premises numbered it and as
-//! the Cloud API does (`onprem-api.md` section 12.1, matched by title; Meta published no
+//! the Cloud API does (`docs/onprem-api.md` section 12.1, matched by title; Meta published no
 //! table). Used by the Cloud bridge (Cloud's answers to On-Premises webhooks) and by Cloud-form
 //! webhooks (Premise's statuses to Cloud API integrations).
 

@@ -1,4 +1,4 @@
-//! `POST /v1/contacts` (`onprem-api.md` section 4): the request, phone number normalisation
+//! `POST /v1/contacts` (`docs/onprem-api.md` section 4): the request, phone number normalisation
 //! as WhatsApp does it, and the per-number answer.
 //!
 //! A malformed request is refused as a whole, naming the field (`contacts[2]: expected a

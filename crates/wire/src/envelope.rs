@@ -1,5 +1,5 @@
 //! The envelope every On-Premises response travels in: payload keys, `meta`, and on failure
-//! `errors[]` (`onprem-api.md` section 10 and 14).
+//! `errors[]` (`docs/onprem-api.md` section 10 and 14).
 
 use serde::{Deserialize, Serialize};
 

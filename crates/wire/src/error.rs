@@ -1,5 +1,5 @@
 //! On-Premises error codes, their titles and the HTTP status the Webapp answered them with
-//! (`onprem-api.md` section 10.1).
+//! (`docs/onprem-api.md` section 10.1).
 
 use std::fmt;
 
@@ -130,7 +130,7 @@ impl ErrorCode {
 }
 
 impl ErrorCode {
-    /// The Cloud API's code for the same failure (`onprem-api.md` section 12.1, matched by
+    /// The Cloud API's code for the same failure (`docs/onprem-api.md` section 12.1, matched by
     /// title). Codes without a Cloud counterpart of their own are parameter errors there.
     pub const fn cloud_code(self) -> u32 {
         match self {

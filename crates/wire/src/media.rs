@@ -1,5 +1,5 @@
 //! `POST /v1/media`: which media types an upload may have and how large each may be
-//! (`onprem-api.md` section 5). The upload is the raw file with its type in `Content-Type`, not
+//! (`docs/onprem-api.md` section 5). The upload is the raw file with its type in `Content-Type`, not
 //! multipart. Sizes are in binary units (1 MB = 1,048,576 bytes), the generous reading.
 
 use crate::{ErrorCode, Rejection};

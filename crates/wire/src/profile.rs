@@ -1,4 +1,4 @@
-//! The account's profile settings as On-Premises took them (`onprem-api.md` section 13):
+//! The account's profile settings as On-Premises took them (`docs/onprem-api.md` section 13):
 //! `/v1/settings/profile/about` (`{"text"}`, at most 139 characters),
 //! `/v1/settings/business/profile` (address, description, email, vertical, websites; a POST
 //! changes the fields it names) and `/v1/settings/account/two-step` (`{"pin"}`, six digits).

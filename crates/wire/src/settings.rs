@@ -1,4 +1,4 @@
-//! `/v1/settings/application` (`onprem-api.md` section 8): the stored document, how a PATCH
+//! `/v1/settings/application` (`docs/onprem-api.md` section 8): the stored document, how a PATCH
 //! changes it, and the typed view the pipeline reads.
 //!
 //! The stored document holds only what was set. Known fields are validated and normalised

@@ -1,4 +1,4 @@
-//! `POST /v1/account/shards` (`onprem-api.md` section 7).
+//! `POST /v1/account/shards` (`docs/onprem-api.md` section 7).
 
 use serde_json::Value;
 

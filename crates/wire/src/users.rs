@@ -1,4 +1,4 @@
-//! Users, passwords and login (`onprem-api.md` section 2).
+//! Users, passwords and login (`docs/onprem-api.md` section 2).
 
 use std::fmt;
 

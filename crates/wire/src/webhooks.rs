@@ -1,4 +1,4 @@
-//! Webhook bodies Premise POSTs to the integration (`onprem-api.md` section 9).
+//! Webhook bodies Premise POSTs to the integration (`docs/onprem-api.md` section 9).
 
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +37,7 @@ impl MessageStatus {
     }
 }
 
-/// One error of a `failed` status (async codes, `onprem-api.md` section 10.2).
+/// One error of a `failed` status (async codes, `docs/onprem-api.md` section 10.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusError {
     pub code: u32,

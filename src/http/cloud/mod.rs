@@ -3,7 +3,7 @@
 //! (`/v23.0/...`) or without it (`/{phone-number-id}/messages`), as the Graph API takes both.
 //! Same bearer tokens, validation, queue and media store as the On-Premises routes; answers and
 //! errors in Cloud's shapes (`{"error":{"message","type","code","error_data":{"details"},
-//! "fbtrace_id"}}` with Cloud's codes, `onprem-api.md` section 12.1). The phone number id is
+//! "fbtrace_id"}}` with Cloud's codes, `docs/onprem-api.md` section 12.1). The phone number id is
 //! not checked: a Premise serves one number.
 //!
 //! - [`messages`]: sends, read receipts.

@@ -1,6 +1,6 @@
 //! Cloud API errors: what a failed call came back with ([`CloudError`], Cloud's error object
 //! [`GraphError`]), and what that means for a message: retry it (and maybe hold every send a
-//! while), or fail it for good with the On-Premises code of the error (`onprem-api.md` section
+//! while), or fail it for good with the On-Premises code of the error (`docs/onprem-api.md` section
 //! 12.1).
 
 use std::fmt;

@@ -383,7 +383,7 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A permanent failure with an On-Premises async error code (`onprem-api.md` section 10.2).
+/// A permanent failure with an On-Premises async error code (`docs/onprem-api.md` section 10.2).
 fn failure(code: u32) -> SendOutcome {
     let (title, details) = match code {
         470 => (

@@ -1,5 +1,5 @@
 //! Realistic pacing (optional): the On-Premises client sent about 70 messages per second on one
-//! shard and about 250 on 32 (`onprem-api.md` section 7). With pacing on, the sandbox spaces
+//! shard and about 250 on 32 (`docs/onprem-api.md` section 7). With pacing on, the sandbox spaces
 //! each shard's acknowledgements so the whole account gets that total, whatever Premise could
 //! do, and integrators see real-world pacing.
 

@@ -6,7 +6,7 @@
 //! list naming the kind each placeholder takes (`text`, `currency`, `date_time`).
 //!
 //! Checking a send is a pure function, [`hydrate`]: the template's text with the parameters
-//! filled in, or the On-Premises error (`onprem-api.md` section 10) WhatsApp answered with.
+//! filled in, or the On-Premises error (`docs/onprem-api.md` section 10) WhatsApp answered with.
 //! On-Premises learnt of template errors from WhatsApp after the send was accepted, so they end
 //! the message `failed` (the API answered the POST with an id, as for any message).
 //!

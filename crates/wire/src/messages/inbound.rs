@@ -1,5 +1,5 @@
 //! A customer's message as the sandbox injects it (`POST /v1/sandbox/inbound`): the
-//! `messages[0]` object of the On-Premises inbound webhook (`onprem-api.md` section 9) plus an
+//! `messages[0]` object of the On-Premises inbound webhook (`docs/onprem-api.md` section 9) plus an
 //! optional `profile`. Parsed here so a bad injection is refused naming its field, and so the
 //! webhook built from it has the shape integrations expect.
 

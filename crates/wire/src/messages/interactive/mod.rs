@@ -1,5 +1,5 @@
 //! `interactive` messages: list, reply buttons, single- and multi-product, catalog and flow
-//! messages, with every limit of the seed and `onprem-api.md` section 3.2: header text 60,
+//! messages, with every limit of the seed and `docs/onprem-api.md` section 3.2: header text 60,
 //! body 1024, footer 60; list button 20, at most 10 sections and 10 rows across them, section
 //! and row titles 24, row descriptions 72, row ids 200; at most 3 reply buttons with unique ids
 //! (256, no leading or trailing spaces) and unique titles (20); product retailer ids 100, at
