@@ -45,7 +45,10 @@ fn every_cited_document_and_section_is_in_the_tree() {
             }
         }
         // Outside documents are not cited.
-        for outside in ["design.md", "onprem-api.md", "style.md"] {
+        // Spelt in pieces, so this file does not cite them itself.
+        let outside_docs =
+            [concat!("design", ".md"), concat!("onprem-api", ".md"), concat!("style", ".md")];
+        for outside in outside_docs {
             for (at, _) in text.match_indices(outside) {
                 if !text[..at].ends_with("docs/") {
                     problems.push(format!("{shown} cites {outside}, which a clone does not have"));
