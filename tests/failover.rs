@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use support::pipeline::{Receiver, Sent, assert_order, journal, journal_path, wait_for};
 use support::{Backend, Server, TestDb};
@@ -171,15 +171,7 @@ async fn replicas_share_shards_and_take_over_a_dead_ones() {
     let mut b = Server::start_with(&db, &env("b", journal_str)).await;
     let mut c = Server::start_with(&db, &env("c", journal_str)).await;
     let token = a.admin_token().await;
-    let (status, body) = a
-        .send_json(
-            Method::POST,
-            "/v1/account/shards",
-            Some(&token),
-            json!({"cc": "1", "phone_number": "5550000", "shards": 4}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    a.set_shards(&token, 4).await;
 
     // All four shards owned, spread over the three replicas.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -286,15 +278,7 @@ async fn changing_the_shard_count_keeps_each_recipients_order() {
     });
     for shards in [4, 2, 32, 1, 8] {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let (status, body) = x
-            .send_json(
-                Method::POST,
-                "/v1/account/shards",
-                Some(&token),
-                json!({"cc": "1", "phone_number": "5550000", "shards": shards}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        x.set_shards(&token, shards).await;
     }
     let accepted = sending.await.unwrap();
     assert_eq!(accepted.values().flatten().count(), 800);

@@ -173,15 +173,7 @@ async fn leases_follow_the_databases_clock() {
     };
     let on_time = Server::start_with(&db, &env("on-time", journal_str)).await;
     let token = on_time.admin_token().await;
-    let (status, body) = on_time
-        .send_json(
-            Method::POST,
-            "/v1/account/shards",
-            Some(&token),
-            json!({"cc": "1", "phone_number": "5550000", "shards": 8}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    on_time.set_shards(&token, 8).await;
     ask_until(Duration::from_secs(20), "all 8 shards held", || db.live_leases(), |l| l.len() == 8)
         .await;
 

@@ -261,6 +261,14 @@ impl Server {
     }
 
     /// Points the webhook at `url` with every status callback switched on.
+    /// Sets the shard count (`POST /v1/account/shards`), which must be taken (201).
+    pub async fn set_shards(&self, token: &str, shards: u32) {
+        let body = json!({"cc": "1", "phone_number": "5550000", "shards": shards});
+        let (status, answer) =
+            self.send_json(Method::POST, "/v1/account/shards", Some(token), body).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{answer}");
+    }
+
     pub async fn use_webhook(&self, token: &str, url: &str) {
         self.patch_settings(token, json!({"webhooks": {"url": url, "message": {"sent": true}}}))
             .await;
