@@ -93,6 +93,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         retention: engine.retention.clone(),
         sandbox: upstream.sandbox,
         cloud: upstream.cloud,
+        seen_customers: Default::default(),
+        webhooks_in_progress: Default::default(),
         metrics: engine.metrics.clone(),
         http_metrics: Arc::default(),
         accounts: Accounts::new(store.clone(), config.password_hasher(), clock.clone()),
@@ -127,6 +129,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         });
     }
 
+    // Cloud webhooks kept but left unprocessed by a replica that died, processed here.
+    let sweep = tokio::spawn(crate::http::sweep_cloud_webhooks(state.clone()));
+
     let draining = state.draining.clone();
     let drain_delay = Duration::from_millis(config.server.drain_delay_ms);
     let stop = Arc::new(Notify::new());
@@ -158,6 +163,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::warn!(?timeout, "requests still in flight after the shutdown timeout; exiting anyway");
         }
     }
+    sweep.abort();
     tracing::info!("HTTP stopped; handing back shards");
     engine.shutdown().await;
     tracing::info!("stopped");

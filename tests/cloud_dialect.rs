@@ -275,9 +275,12 @@ async fn a_cloud_client_sends_every_type_and_gets_cloud_webhooks(backend: Backen
     .await;
     let values = setup.receiver.values();
     let inbound = values.iter().find(|v| v.get("messages").is_some()).unwrap();
+    // Every customer has a business-scoped user id now, stable per number.
+    let user_id = inbound["contacts"][0]["user_id"].as_str().unwrap().to_owned();
+    assert!(user_id.starts_with("US.") && user_id.len() == 23, "{user_id}");
     assert_eq!(
         inbound["contacts"][0],
-        json!({"profile": {"name": "Sheena Nelson"}, "wa_id": CUSTOMER})
+        json!({"profile": {"name": "Sheena Nelson"}, "wa_id": CUSTOMER, "user_id": user_id})
     );
     assert_eq!(inbound["messages"][0]["type"], "audio");
     assert_eq!(inbound["messages"][0]["audio"]["voice"], true);

@@ -184,6 +184,8 @@ async fn the_customer_service_window_follows_the_sandbox_clock() {
     let db = TestDb::new(Backend::Sqlite).await;
     let mut env = FAST.to_vec();
     env.push(("PREMISE_SANDBOX__CUSTOMER_SERVICE_WINDOW", "true"));
+    // Conversation-based pricing, kept as a setting for integrations that still expect it.
+    env.push(("PREMISE_SANDBOX__PRICING_MODEL", "CBP"));
     let server = Server::start_with(&db, &env).await;
     let token = server.admin_token().await;
     let receiver = Receiver::start().await;

@@ -149,6 +149,7 @@ impl Config {
                 .then(|| self.sandbox.journal.clone().into()),
             seed: (self.sandbox.seed != 0).then_some(self.sandbox.seed),
             customer_service_window: self.sandbox.customer_service_window,
+            pricing_model: self.sandbox.pricing_model,
             pacing: self.sandbox.pacing,
             check_templates: self.sandbox.check_templates,
             node,

@@ -136,6 +136,7 @@ pub struct SandboxSettings {
     pub journal: String,
     pub seed: u64,
     pub customer_service_window: bool,
+    pub pricing_model: premise_upstream::sandbox::PricingModel,
     pub templates: String,
     pub check_templates: premise_upstream::sandbox::TemplateCheck,
     pub pacing: bool,

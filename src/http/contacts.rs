@@ -4,9 +4,10 @@
 //! Each well-formed number is looked up by the upstream ([`premise_upstream::Upstream`]), and
 //! the result is cached in the store for 7 days as On-Premises did, shared by every replica;
 //! `force_check` looks again and refreshes the cache. Numbers that are not phone numbers are
-//! answered `invalid` without a lookup. Lookups answer at once, so `blocking` makes no
-//! difference: `no_wait` callers get final answers rather than `processing`, which they must
-//! handle anyway for numbers already cached.
+//! answered `invalid` without a lookup, except business-scoped user ids (`US.1349…`, the
+//! only id Meta gives for a customer with a username), answered `valid` as themselves. Lookups
+//! answer at once, so `blocking` makes no difference: `no_wait` callers get final answers rather
+//! than `processing`, which they must handle anyway for numbers already cached.
 //!
 //! `GET /v1/contacts/{wa_id}/identity` answers the contact's identity hash,
 //! `{"identity":[{"hash","created_at"}]}`, and `PUT` `{"hash"}` acknowledges it (On-Premises
@@ -26,6 +27,7 @@ use base64::Engine;
 use premise_store::ContactCheck;
 use premise_wire::contacts::{ContactResult, ContactsRequest, PhoneNumber};
 use premise_wire::fields::{object, text};
+use premise_wire::messages::UserId;
 use premise_wire::{Rejection, WaId};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -82,7 +84,12 @@ async fn check(
                 Some(Some(wa_id)) => ContactResult::valid(&contact.input, wa_id),
                 _ => ContactResult::invalid(&contact.input),
             },
-            Err(_) => ContactResult::invalid(&contact.input),
+            // A business-scoped user id is Meta's own id of a WhatsApp user of this business
+            // (it is given for no one else): valid, as itself, with nothing to look up.
+            Err(_) => match UserId::parse("contacts", &contact.input) {
+                Ok(user) => ContactResult::valid(&contact.input, user.as_str()),
+                Err(_) => ContactResult::invalid(&contact.input),
+            },
         })
         .collect();
     Ok(reply(StatusCode::OK, json!({ "contacts": results })))

@@ -123,23 +123,23 @@ async fn mark_read(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    parse_read(&body)?;
-    read(&state, &id).await?;
+    let typing = parse_read(&body)?;
+    read(&state, &id, typing).await?;
     Ok(reply_empty(StatusCode::OK))
 }
 
 /// Marks the inbound message `id` read, and tells the upstream (the Cloud API sends the
 /// customer a read receipt); 404/1006 if there is no such message. If the upstream cannot be
 /// told, the answer is an error (500/1014) so the integration tries again; marking twice is
-/// harmless.
-pub(super) async fn read(state: &AppState, id: &str) -> Result<(), ApiError> {
+/// harmless. `typing`: show the customer a typing indicator too (the Cloud API passes it on).
+pub(super) async fn read(state: &AppState, id: &str, typing: bool) -> Result<(), ApiError> {
     if !state.store.mark_inbound_read(id, state.clock.now_ms()).await? {
         return Err(ApiError::new(
             ErrorCode::ResourceNotFound,
             format!("message '{id}' not found"),
         ));
     }
-    state.upstream.mark_read(id).await.map_err(|why| {
+    state.upstream.mark_read(id, typing).await.map_err(|why| {
         tracing::warn!(%id, %why, "the upstream did not take a read receipt");
         ApiError::new(ErrorCode::InternalError, format!("the read receipt was not sent: {why}"))
     })

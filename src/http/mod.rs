@@ -29,6 +29,7 @@ mod settings;
 mod stickerpacks;
 mod users;
 mod webhook;
+pub use webhook::sweep as sweep_cloud_webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -108,6 +109,11 @@ pub struct AppServices {
     pub sandbox: Option<Arc<SandboxWorld>>,
     /// The Cloud API, for its webhooks (media downloads); `None` with another upstream.
     pub cloud: Option<Arc<CloudClient>>,
+    /// Customers this process has seen in Cloud webhooks, as last kept: what repeats what is
+    /// known is not written again.
+    pub seen_customers: webhook::SeenCustomers,
+    /// The Cloud webhooks this process is processing now, each by one task at a time.
+    pub webhooks_in_progress: webhook::InProgress,
     pub clock: Clock,
     /// What HTTPS is served with (`/v1/certificates/external`).
     pub certs: Arc<crate::certificates::ServerCerts>,

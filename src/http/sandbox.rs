@@ -3,7 +3,9 @@
 //! - `POST /v1/sandbox/inbound` injects a customer's message: it is stored in the inbox (so
 //!   `PUT /v1/messages/{id}` marks it read), delivered as an On-Premises inbound webhook through
 //!   the callback outbox (durable and retried like status callbacks), and opens the customer's
-//!   24-hour customer-service window.
+//!   24-hour customer-service window. The customer is named by `from` (a number, or a
+//!   business-scoped user id), `user_id`, or only `profile.username`: a username customer with
+//!   no number, whose BSUID is made up from the username (see the sandbox's `users`).
 //! - `POST /v1/sandbox/clock` moves the sandbox's clock, which judges that window, so a test
 //!   can step past 24 hours without waiting.
 //! - `GET/POST /v1/sandbox/templates`, `DELETE /v1/sandbox/templates/{name}/{language}` manage
@@ -19,9 +21,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use premise_engine::new_message_id;
-use premise_store::NewInbound;
-use premise_upstream::sandbox::SandboxWorld;
+use premise_store::{KnownCustomer, NewInbound};
 use premise_upstream::sandbox::templates::TemplateDef;
+use premise_upstream::sandbox::{SandboxWorld, users};
+use premise_wire::messages::Recipient;
 use premise_wire::messages::inbound::Inbound;
 use premise_wire::{ErrorCode, Rejection};
 use serde_json::{Value, json};
@@ -67,11 +70,20 @@ async fn inbound(
             .map_err(|_| Rejection::invalid("timestamp", format!("'{given}' is out of range")))?,
         None => world.clock.now_ms() / 1000,
     };
-    let (message, webhook) = inbound.webhook(&id, &sent_at_secs.to_string(), DEFAULT_PROFILE_NAME);
+    // Who wrote: their number when given (or their BSUID in `from`, number hidden); their BSUID
+    // as given or derived (from the number, or for a username customer from the username).
+    let user_id = match (&inbound.user_id, &inbound.from, &inbound.username) {
+        (Some(user), _, _) | (None, Some(Recipient::User(user)), _) => user.as_str().to_owned(),
+        (None, Some(Recipient::Phone(phone)), _) => users::user_id_of(phone.as_str()),
+        (None, None, username) => users::user_id_of_username(username.as_deref().unwrap_or("")),
+    };
+    let from = inbound.from.as_ref().map_or(user_id.as_str(), Recipient::as_str).to_owned();
+    let (message, webhook) =
+        inbound.webhook(&id, &sent_at_secs.to_string(), DEFAULT_PROFILE_NAME, &from, &user_id);
     let stored = NewInbound {
         id: id.clone(),
-        from: inbound.from.as_str().to_owned(),
-        from_crc: inbound.from.crc32(),
+        from: from.clone(),
+        from_crc: routing_crc(&from),
         received_at_ms: state.clock.now_ms(),
         payload: message.to_string(),
         webhook: webhook.to_string(),
@@ -82,8 +94,21 @@ async fn inbound(
             format!("id: an inbound message '{id}' already exists"),
         ));
     }
-    state.store.customer_wrote(inbound.from.as_str(), sent_at_secs * 1000).await?;
-    world.windows.customer_wrote(inbound.from.as_str(), sent_at_secs * 1000);
+    let known = KnownCustomer {
+        user_id: user_id.clone(),
+        wa_id: inbound.from.as_ref().and_then(Recipient::phone).map(|p| p.as_str().to_owned()),
+        parent_user_id: None,
+        username: inbound.username.clone(),
+    };
+    state.store.learn_customers(&[known], state.clock.now_ms()).await?;
+    // The window opens for each id the integration may reply to: the number and the BSUID.
+    for key in [from.as_str(), user_id.as_str()] {
+        state.store.customer_wrote(key, sent_at_secs * 1000).await?;
+        world.windows.customer_wrote(key, sent_at_secs * 1000);
+        if from == user_id {
+            break;
+        }
+    }
     Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] })))
 }
 
@@ -201,4 +226,9 @@ async fn delete_template(
     }
     world.remove_template(&name, &language);
     Ok(reply_empty(StatusCode::OK))
+}
+
+/// The shard-routing key of a customer's id (as [`Recipient::crc32`]).
+fn routing_crc(key: &str) -> u32 {
+    Recipient::parse("from", key).map_or(0, |r| r.crc32())
 }

@@ -2,6 +2,7 @@
 //! few helpers that speak to it the way an On-Premises integration would.
 #![allow(dead_code, clippy::print_stdout)]
 
+pub mod bridge;
 pub mod db;
 pub mod faults;
 pub mod files;

@@ -64,8 +64,9 @@ pub fn plan(
                     Vec::new()
                 },
                 biz_opaque_callback_data: state.callback_data.clone(),
-                conversation: billing(status).map(|b| b.conversation.clone()),
+                conversation: billing(status).and_then(|b| b.conversation.clone()),
                 pricing: billing(status).map(|b| b.pricing.clone()),
+                customer: event.customer.clone(),
             };
             callbacks.push(NewCallback {
                 shard: state.shard,

@@ -25,7 +25,7 @@ pub use health::{Down, Health};
 
 // The interface every backend implements (`Store` and the parts it is made of).
 pub use store::{
-    CloudBridge, Documents, Idempotency, Inventory, Media, Pipeline, Retention, Store,
+    CloudBridge, Customers, Documents, Idempotency, Inventory, Media, Pipeline, Retention, Store,
     WebhookJournal,
 };
 
@@ -37,4 +37,5 @@ pub use model::{
 };
 pub(crate) use model::{CallbackRow, ContactRow};
 pub use model::{ContactCheck, InboundMessage, JournaledWebhook, KeptAnswer, NewInbound};
+pub use model::{CustomerMoved, KnownCustomer};
 pub use model::{Expired, MessagePurge, PurgedPage, SandboxConversation};

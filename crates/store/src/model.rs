@@ -83,6 +83,24 @@ pub struct JournaledWebhook {
     pub unmapped: String,
 }
 
+/// What Meta told of a customer: their business-scoped user id, and their phone number,
+/// parent BSUID and username when it gave them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KnownCustomer {
+    pub user_id: String,
+    pub wa_id: Option<String>,
+    pub parent_user_id: Option<String>,
+    pub username: Option<String>,
+}
+
+/// A customer whose phone number was known under another business-scoped user id until now:
+/// they changed number (Meta gives a new BSUID with a new number) or Meta reissued their id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerMoved {
+    pub previous: KnownCustomer,
+    pub current: KnownCustomer,
+}
+
 /// An `Idempotency-Key`'s answer as kept: the key (scoped by method and path), the SHA-256 of
 /// the request body it answered, the answer's HTTP status and body, and until when it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 
 use crate::model::{Account, MediaInfo, MessagePurge, Node, PurgedPage, SandboxConversation};
 use crate::{
-    Backend, Backlog, ContactCheck, Enqueued, Health, InboundMessage, JournaledWebhook, KeptAnswer,
-    Lease, MessageState, NewInbound, NewMessage, PendingCallback, QueueRead, ShardBacklog,
-    StatusPlan, StoreError, TokenSubject, User,
+    Backend, Backlog, ContactCheck, CustomerMoved, Enqueued, Health, InboundMessage,
+    JournaledWebhook, KeptAnswer, KnownCustomer, Lease, MessageState, NewInbound, NewMessage,
+    PendingCallback, QueueRead, ShardBacklog, StatusPlan, StoreError, TokenSubject, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -21,6 +21,7 @@ pub trait Store:
     + SandboxState
     + CloudBridge
     + WebhookJournal
+    + Customers
     + Media
     + ContactCache
     + Idempotency
@@ -397,6 +398,15 @@ pub trait CloudBridge: Send + Sync {
 /// could not be mapped.
 #[async_trait]
 pub trait WebhookJournal: Send + Sync {
+    /// Webhooks kept but not processed, received at or before `before_ms` (a replica that died
+    /// between keeping one and processing it), oldest first, at most `limit`: their ids.
+    async fn unprocessed_webhooks(
+        &self,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// Whether webhook `id` has been processed (`true` if it is gone).
+    async fn webhook_is_processed(&self, id: i64) -> Result<bool, StoreError>;
     /// Keeps a webhook's raw `body` (its SHA-256 `digest`) received at `received_at_ms`; the
     /// same body delivered again is the same row. Its id, and whether it was processed already.
     async fn journal_webhook(
@@ -480,4 +490,27 @@ pub trait Documents: Send + Sync {
 pub trait Inventory: Send + Sync {
     /// Each table of the schema and its number of rows.
     async fn row_counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError>;
+}
+
+/// Who customers are (business-scoped user ids, phone numbers, usernames), as Meta tells it.
+#[async_trait]
+pub trait Customers: Send + Sync {
+    /// Keeps what `customers` say at `at_ms` (each field given replaces the one kept; one not
+    /// given keeps it), in one transaction. A phone number kept under another user id moves to
+    /// the one given: those customers are answered, as they were and as they are now.
+    async fn learn_customers(
+        &self,
+        customers: &[KnownCustomer],
+        at_ms: i64,
+    ) -> Result<Vec<CustomerMoved>, StoreError>;
+    /// Moves what is kept under user id `previous` to `current` (Meta's `user_id_update`),
+    /// with the phone number if given: the customer as kept before, if known.
+    async fn customer_renamed(
+        &self,
+        previous: &str,
+        current: &KnownCustomer,
+        at_ms: i64,
+    ) -> Result<Option<KnownCustomer>, StoreError>;
+    /// The customer known by `key`, a user id or a phone number.
+    async fn customer(&self, key: &str) -> Result<Option<KnownCustomer>, StoreError>;
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use premise_store::{ConnectOptions, Store, TokenSubject, User, connect};
+use premise_store::{ConnectOptions, KnownCustomer, Store, TokenSubject, User, connect};
 use premise_testkit::{TempDir, fresh_postgres_url};
 use premise_wire::Role;
 
@@ -48,6 +48,7 @@ conformance!(
     contact_cache,
     idempotency_keys,
     webhook_journal,
+    customers,
     inbound_webhooks_and_sandbox_templates,
     cloud_media,
     retention,
@@ -715,10 +716,61 @@ async fn webhook_journal(store: Arc<dyn Store>) {
     assert_eq!(unmapped[0].unmapped, r#"[{"why":"x"}]"#);
     assert_eq!(store.journaled_body(second).await.unwrap(), Some(b"{}".to_vec()));
     assert_eq!(store.journaled_body(-1).await.unwrap(), None);
+    assert_eq!(store.unprocessed_webhooks(9_999, 10).await.unwrap(), Vec::<i64>::new());
+    assert!(store.webhook_is_processed(second).await.unwrap());
     let (third, _) = store.journal_webhook("d3", b"{}", 1_700).await.unwrap();
+    assert_eq!(store.unprocessed_webhooks(1_699, 10).await.unwrap(), Vec::<i64>::new());
+    assert_eq!(store.unprocessed_webhooks(1_700, 10).await.unwrap(), [third]);
+    assert!(!store.webhook_is_processed(third).await.unwrap());
     store.purge_inbound(1_600, 100).await.unwrap();
     assert!(store.unmapped_webhooks(10).await.unwrap().is_empty(), "processed: purged");
     assert_eq!(store.journal_webhook("d3", b"{}", 9_000).await.unwrap(), (third, false), "kept");
+}
+
+/// Customers by business-scoped user id: what is given replaces what is kept, what is not given
+/// stays; a number learnt under a new user id moves to it and the move is reported; a renamed
+/// user id keeps what was known.
+async fn customers(store: Arc<dyn Store>) {
+    let ann = KnownCustomer {
+        user_id: "US.1".into(),
+        wa_id: Some("16315551234".into()),
+        username: Some("ann".into()),
+        ..KnownCustomer::default()
+    };
+    assert!(store.learn_customers(std::slice::from_ref(&ann), 1_000).await.unwrap().is_empty());
+    let again = KnownCustomer { user_id: "US.1".into(), ..KnownCustomer::default() };
+    assert!(store.learn_customers(&[again], 1_100).await.unwrap().is_empty());
+    assert_eq!(store.customer("16315551234").await.unwrap(), Some(ann.clone()));
+    assert_eq!(store.customer("US.1").await.unwrap(), Some(ann.clone()));
+    // The same number under a new BSUID: the customer moved.
+    let new = KnownCustomer {
+        user_id: "US.9".into(),
+        wa_id: Some("16315551234".into()),
+        ..KnownCustomer::default()
+    };
+    let moved = store.learn_customers(std::slice::from_ref(&new), 1_200).await.unwrap();
+    assert_eq!(moved.len(), 1);
+    assert_eq!((&moved[0].previous, &moved[0].current), (&ann, &new));
+    assert_eq!(store.customer("16315551234").await.unwrap().unwrap().user_id, "US.9");
+    assert_eq!(store.customer("US.1").await.unwrap().unwrap().wa_id, None, "the number moved");
+    // Renamed by Meta: what was known follows.
+    let bo = KnownCustomer {
+        user_id: "US.20".into(),
+        username: Some("bo".into()),
+        parent_user_id: Some("US.ENT.7".into()),
+        ..KnownCustomer::default()
+    };
+    store.learn_customers(std::slice::from_ref(&bo), 1_300).await.unwrap();
+    let current = KnownCustomer { user_id: "US.21".into(), ..KnownCustomer::default() };
+    let before = store.customer_renamed("US.20", &current, 1_400).await.unwrap();
+    assert_eq!(before, Some(bo));
+    let now = store.customer("US.21").await.unwrap().unwrap();
+    assert_eq!(
+        (now.username.as_deref(), now.parent_user_id.as_deref()),
+        (Some("bo"), Some("US.ENT.7"))
+    );
+    assert_eq!(store.customer("US.20").await.unwrap(), None);
+    assert_eq!(store.customer_renamed("US.404", &current, 1_500).await.unwrap(), None);
 }
 
 /// An injected inbound message is stored and its webhook queued on the sender's shard (moved

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use premise_wire::contacts::PhoneNumber;
 use premise_wire::messages::template::Template;
-use premise_wire::{Billing, Message, MessageStatus, StatusError};
+use premise_wire::{Billing, Message, MessageStatus, StatusCustomer, StatusError};
 use tokio_util::sync::CancellationToken;
 
 pub use clock::Clock;
@@ -58,8 +58,13 @@ impl OutboundMessage {
 pub enum SendOutcome {
     /// Taken. `upstream_id`: the far side's own id for the message, if it has one (the Cloud
     /// API's `wamid`), stored against Premise's id so any replica maps its statuses back;
-    /// `billing`: the conversation it was billed in, if the upstream says.
-    Acknowledged { upstream_id: Option<String>, billing: Option<Billing> },
+    /// `billing`: the conversation it was billed in, if the upstream says; `customer`: the
+    /// recipient's identifiers the upstream gave (its `sent` status carries them).
+    Acknowledged {
+        upstream_id: Option<String>,
+        billing: Option<Billing>,
+        customer: Box<StatusCustomer>,
+    },
     /// Worth retrying: timeouts, 5xx, 429, lost connections. `retry_after`: the far side asked
     /// for at least this long before the next try (`Retry-After`).
     Transient { why: String, retry_after: Option<Duration> },
@@ -69,8 +74,8 @@ pub enum SendOutcome {
 
 impl SendOutcome {
     /// Taken, with nothing more to say.
-    pub const fn acknowledged() -> Self {
-        Self::Acknowledged { upstream_id: None, billing: None }
+    pub fn acknowledged() -> Self {
+        Self::Acknowledged { upstream_id: None, billing: None, customer: Box::default() }
     }
 
     /// Worth retrying on the engine's own schedule.
@@ -88,6 +93,9 @@ pub struct StatusEvent {
     pub errors: Vec<StatusError>,
     /// The message's conversation and pricing, carried by its `sent` and `delivered` statuses.
     pub billing: Option<Billing>,
+    /// The customer's identifiers the upstream gave with the status (business-scoped user ids,
+    /// username), passed on in its callback.
+    pub customer: StatusCustomer,
     /// The upstream's own id for the message, learnt when it acknowledged it: recorded with
     /// the acknowledgement, in the same transaction.
     pub upstream_id: Option<String>,
@@ -102,6 +110,7 @@ impl StatusEvent {
             at_ms,
             errors: Vec::new(),
             billing: None,
+            customer: StatusCustomer::default(),
             upstream_id: None,
         }
     }
@@ -161,8 +170,9 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
     }
 
     /// Tells the far side the integration read the customer's message `inbound_id`
-    /// (`PUT /v1/messages/{id}`). Nothing to tell by default.
-    async fn mark_read(&self, _inbound_id: &str) -> Result<(), String> {
+    /// (`PUT /v1/messages/{id}`), with a typing indicator if `typing`. Nothing to tell by
+    /// default.
+    async fn mark_read(&self, _inbound_id: &str, _typing: bool) -> Result<(), String> {
         Ok(())
     }
 

@@ -29,6 +29,7 @@ fn config() -> SandboxConfig {
         seed: Some(7),
         node: "test".into(),
         customer_service_window: true,
+        pricing_model: premise_upstream::sandbox::PricingModel::Cbp,
         pacing: false,
         check_templates: premise_upstream::sandbox::TemplateCheck::Strict,
     }

@@ -42,5 +42,6 @@ pub use users::{
 // Webhooks: statuses and what they carry.
 pub use time::format_expires_after;
 pub use webhooks::{
-    Billing, Conversation, ConversationOrigin, MessageStatus, Pricing, StatusCallback, StatusError,
+    Billing, Conversation, ConversationOrigin, MessageStatus, Pricing, StatusCallback,
+    StatusCustomer, StatusError,
 };

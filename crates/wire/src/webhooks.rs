@@ -67,6 +67,32 @@ pub struct StatusCallback {
     pub conversation: Option<Conversation>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pricing: Option<Pricing>,
+    /// Who the customer is, as Meta said in this status (2026's fields), passed on unchanged.
+    #[serde(flatten, default)]
+    pub customer: StatusCustomer,
+}
+
+/// The customer's identifiers a status carries since Meta's business-scoped user ids: the
+/// user's BSUID (`user_id`, `recipient_user_id`), parent BSUIDs and username, each only when
+/// Meta sent it (`docs/onprem-api.md` section 12).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCustomer {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recipient_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub parent_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recipient_parent_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub username: Option<String>,
+}
+
+impl StatusCustomer {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// A 24-hour conversation, as status webhooks carried it under conversation-based pricing.
@@ -90,15 +116,21 @@ pub struct ConversationOrigin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pricing {
     pub billable: bool,
-    /// `CBP`: conversation-based pricing.
+    /// `PMP`: per-message pricing (Meta's model since July 2025); `CBP`: conversation-based.
     pub pricing_model: String,
-    /// The conversation's origin type.
+    /// Under PMP the message's category (`marketing`, `utility`, `authentication`,
+    /// `authentication_international`, `service`, `referral_conversion`); under CBP the
+    /// conversation's origin type.
     pub category: String,
+    /// Under PMP: `regular`, `free_customer_service` or `free_entry_point`.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
 }
 
-/// What a message was billed as: its conversation and pricing.
+/// What a message was billed as: its pricing, and under CBP its conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Billing {
-    pub conversation: Conversation,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub conversation: Option<Conversation>,
     pub pricing: Pricing,
 }

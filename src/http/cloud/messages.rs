@@ -52,8 +52,8 @@ async fn handle(
     let caller = caller?;
     let JsonBody(body) = body?;
     if is_cloud_read(&body) {
-        let id = parse_cloud_read(&body)?;
-        read(state, &id).await?;
+        let receipt = parse_cloud_read(&body)?;
+        read(state, &receipt.message_id, receipt.typing_indicator).await?;
         return Ok((StatusCode::OK, Json(json!({ "success": true }))).into_response());
     }
     if body.get("messaging_product").is_none_or(Value::is_null) {
@@ -61,10 +61,19 @@ async fn handle(
     }
     let message = Message::parse(&body)?;
     let id = format!("wamid.{}", new_message_id());
-    let input = body.get("to").and_then(Value::as_str).unwrap_or(message.to.as_str());
+    let input = ["to", "recipient"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .unwrap_or(message.to.as_str());
+    // Sent by business-scoped user id, Meta answers the customer's `user_id` rather than a
+    // `wa_id` (their number may be hidden).
+    let contact = match message.to.user_id() {
+        Some(user) => json!({ "input": input, "user_id": user.as_str() }),
+        None => json!({ "input": input, "wa_id": message.to.as_str() }),
+    };
     let answer = json!({
         "messaging_product": "whatsapp",
-        "contacts": [{ "input": input, "wa_id": message.to.as_str() }],
+        "contacts": [contact],
         "messages": [{ "id": id }],
     });
     let answer = serde_json::to_vec(&answer).expect("a JSON value serialises");

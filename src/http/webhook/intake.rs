@@ -9,18 +9,20 @@
 //!   Cloud's, so a redelivered webhook finds it already there.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use premise_engine::Metrics;
-use premise_store::NewInbound;
+use premise_store::{CustomerMoved, KnownCustomer, NewInbound};
 use premise_upstream::StatusEvent;
 use premise_upstream::cloud::webhook::{
-    CloudMedia, CloudStatus, CustomerMessage, Notification, Unmapped,
+    CloudMedia, CloudStatus, CustomerMessage, Notification, Unmapped, changed_number,
 };
 use premise_upstream::cloud::{CloudClient, CloudError};
+use premise_wire::ErrorCode;
 use premise_wire::media::MediaType;
-use premise_wire::{ErrorCode, WaId};
+use premise_wire::messages::{Recipient, UserId};
 use sha2::{Digest, Sha256};
 
 use super::super::media::Upload;
@@ -47,7 +49,162 @@ pub(super) async fn record(
             unmapped.push(part);
         }
     }
+    identities(state, notification).await?;
     Ok(unmapped)
+}
+
+/// Customers seen by this process, by business-scoped user id, as last kept (bounded: forgotten
+/// all at once past [`SEEN_MAX`], which costs one write per customer seen again).
+#[derive(Debug, Default)]
+pub struct SeenCustomers(Mutex<HashMap<String, KnownCustomer>>);
+
+const SEEN_MAX: usize = 100_000;
+
+impl SeenCustomers {
+    /// Of `customers`, those that say something this process has not kept.
+    fn news(&self, customers: Vec<KnownCustomer>) -> Vec<KnownCustomer> {
+        let Ok(seen) = self.0.lock() else { return customers };
+        customers
+            .into_iter()
+            .filter(|c| {
+                seen.get(&c.user_id).is_none_or(|kept| {
+                    let differs =
+                        |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
+                    differs(&c.wa_id, &kept.wa_id)
+                        || differs(&c.parent_user_id, &kept.parent_user_id)
+                        || differs(&c.username, &kept.username)
+                })
+            })
+            .collect()
+    }
+
+    fn kept(&self, customers: &[KnownCustomer]) {
+        let Ok(mut seen) = self.0.lock() else { return };
+        if seen.len() + customers.len() > SEEN_MAX {
+            seen.clear();
+        }
+        for customer in customers {
+            let kept = seen.entry(customer.user_id.clone()).or_insert_with(|| customer.clone());
+            let merge = |new: &Option<String>, old: &mut Option<String>| {
+                if new.is_some() {
+                    old.clone_from(new);
+                }
+            };
+            merge(&customer.wa_id, &mut kept.wa_id);
+            merge(&customer.parent_user_id, &mut kept.parent_user_id);
+            merge(&customer.username, &mut kept.username);
+        }
+    }
+
+    fn forget(&self, user_id: &str) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.remove(user_id);
+        }
+    }
+}
+
+/// Keeps what the webhook says of who customers are (statuses and messages alike), and tells
+/// the integration of each customer whose number or business-scoped user id changed: a number
+/// now carried by a new BSUID, Meta's `user_id_update`, or a changed-number `system` message.
+async fn identities(state: &AppState, notification: &Notification) -> Result<(), ApiError> {
+    let now = state.clock.now_ms();
+    let mut told: Vec<KnownCustomer> = Vec::new();
+    let said = notification
+        .statuses
+        .iter()
+        .map(|s| &s.customer)
+        .chain(notification.messages.iter().map(|m| &m.customer));
+    for customer in said {
+        let Some(user_id) = &customer.user_id else { continue };
+        let known = KnownCustomer {
+            user_id: user_id.clone(),
+            wa_id: customer.wa_id.clone(),
+            parent_user_id: customer.parent_user_id.clone(),
+            username: customer.username.clone(),
+        };
+        match told.iter_mut().find(|t| t.user_id == known.user_id) {
+            Some(same) => {
+                same.wa_id = known.wa_id.or(same.wa_id.take());
+                same.parent_user_id = known.parent_user_id.or(same.parent_user_id.take());
+                same.username = known.username.or(same.username.take());
+            }
+            None => told.push(known),
+        }
+    }
+    let news = state.seen_customers.news(told);
+    if !news.is_empty() {
+        let moved = state.store.learn_customers(&news, now).await?;
+        state.seen_customers.kept(&news);
+        for CustomerMoved { previous, current } in moved {
+            state.seen_customers.forget(&previous.user_id);
+            tell_changed(state, &previous, &current, now / 1000).await?;
+        }
+    }
+    let renames = notification.user_id_updates.iter().map(|u| {
+        let current = KnownCustomer {
+            user_id: u.current.clone(),
+            wa_id: u.wa_id.clone(),
+            ..KnownCustomer::default()
+        };
+        (u.previous.clone(), current, u.timestamp.unwrap_or(now / 1000), true)
+    });
+    // A changed-number system message is delivered as it is (it is the customer's message);
+    // what it says is kept.
+    let from_system = notification.messages.iter().filter_map(|m| {
+        let new = m.changed_to().filter(|n| UserId::looks_like(n))?;
+        let current = KnownCustomer { user_id: new, ..KnownCustomer::default() };
+        Some((m.customer.user_id.clone()?, current, m.timestamp, false))
+    });
+    for (previous, current, at, tell) in renames.chain(from_system).collect::<Vec<_>>() {
+        let before = state.store.customer_renamed(&previous, &current, now).await?;
+        state.seen_customers.forget(&previous);
+        state.seen_customers.forget(&current.user_id);
+        if tell {
+            let previous =
+                before.unwrap_or(KnownCustomer { user_id: previous, ..Default::default() });
+            let mut current = current;
+            current.wa_id = current.wa_id.or_else(|| previous.wa_id.clone());
+            tell_changed(state, &previous, &current, at).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Delivers the On-Premises `system` message of a changed number for a customer known as
+/// `previous`, now `current` (once: its id derives from both).
+async fn tell_changed(
+    state: &AppState,
+    previous: &KnownCustomer,
+    current: &KnownCustomer,
+    at_secs: i64,
+) -> Result<(), ApiError> {
+    let from = previous.wa_id.as_deref().unwrap_or(&previous.user_id);
+    let to = current.wa_id.as_deref().unwrap_or(&current.user_id);
+    let digest = Sha256::digest(
+        format!("premise:changed:{}:{}", previous.user_id, current.user_id).as_bytes(),
+    );
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let id = format!("premise.changed.{hex}");
+    let (payload, webhook) = changed_number(
+        &id,
+        from,
+        to,
+        Some((previous.user_id.as_str(), current.user_id.as_str())),
+        at_secs,
+    );
+    tracing::info!(%from, %to, "a customer changed number; the integration is told");
+    let inbound = NewInbound {
+        id,
+        from: from.to_owned(),
+        from_crc: Recipient::parse("from", from).map_or(0, |r| r.crc32()),
+        received_at_ms: state.clock.now_ms(),
+        payload: payload.to_string(),
+        webhook: webhook.to_string(),
+    };
+    if state.store.receive_inbound(&inbound).await? {
+        Metrics::add(&state.metrics.inbound_received, 1);
+    }
+    Ok(())
 }
 
 async fn statuses(state: &AppState, statuses: &[CloudStatus]) -> Result<(), ApiError> {
@@ -80,6 +237,7 @@ async fn statuses(state: &AppState, statuses: &[CloudStatus]) -> Result<(), ApiE
         events.push(StatusEvent {
             errors: status.errors.clone(),
             billing: status.billing.clone(),
+            customer: status.passed.clone(),
             ..StatusEvent::new(message_id.clone(), status.status, status.at_ms)
         });
     }
@@ -103,10 +261,13 @@ async fn customer_message(
     if state.store.inbound(&message.id).await?.is_some() {
         return Ok(None); // Delivered again: recorded the first time.
     }
-    let Ok(from) = WaId::parse("from", &message.from) else {
-        tracing::warn!(id = %message.id, from = %message.from, "a customer's message from a sender that is not a WhatsApp id; kept as not mapped");
+    let Ok(from) = Recipient::parse("from", &message.from) else {
+        tracing::warn!(id = %message.id, from = %message.from, "a customer's message from a sender that is neither a phone number nor a business-scoped user id; kept as not mapped");
         let part = serde_json::Value::Object(message.message.clone());
-        let why = format!("the sender '{}' is not a WhatsApp id (a phone number)", message.from);
+        let why = format!(
+            "the sender '{}' is neither a phone number nor a business-scoped user id",
+            message.from
+        );
         return Ok(Some(Unmapped::new(&part, why)));
     };
     let mut media_failure = None;
@@ -148,8 +309,13 @@ async fn customer_message(
     if state.store.receive_inbound(&inbound).await? {
         Metrics::add(&state.metrics.inbound_received, 1);
     }
-    // The customer-service window opens when the customer writes.
-    state.store.customer_wrote(from.as_str(), message.timestamp.saturating_mul(1000)).await?;
+    // The customer-service window opens when the customer writes: for each id the integration
+    // may reply to (their number and their business-scoped user id, when Meta gave both).
+    let wrote_at = message.timestamp.saturating_mul(1000);
+    state.store.customer_wrote(from.as_str(), wrote_at).await?;
+    if let Some(user_id) = message.customer.user_id.as_deref().filter(|u| *u != from.as_str()) {
+        state.store.customer_wrote(user_id, wrote_at).await?;
+    }
     Ok(None)
 }
 

@@ -11,6 +11,8 @@
 
 mod intake;
 
+pub use intake::SeenCustomers;
+
 use std::collections::HashMap;
 
 use axum::Router;
@@ -63,6 +65,52 @@ async fn process(
     });
     state.store.webhook_processed(id, kept.as_deref(), state.clock.now_ms()).await?;
     Ok(unmapped.len())
+}
+
+/// How often kept webhooks left unprocessed are looked for, and how old one must be to be taken
+/// (a replica processing it now finishes well within this).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Processes the webhooks kept but never processed: a replica killed between keeping one and
+/// processing it leaves it so, and Meta, if it was answered, never delivers it again. At start
+/// those received before this process started; then every minute those older than a minute.
+/// Processing is idempotent, so one another replica is processing too changes nothing.
+pub async fn sweep(state: AppState) {
+    let Some(cloud) = state.cloud.clone() else { return };
+    let mut before = state.clock.now_ms();
+    loop {
+        match state.store.unprocessed_webhooks(before, 100).await {
+            Ok(ids) => {
+                for id in ids {
+                    match process_kept(&state, &cloud, id).await {
+                        Ok(true) => tracing::info!(webhook = id, "processed a kept webhook"),
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(webhook = id, error = ?e, "cannot process a kept webhook yet");
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot look for unprocessed webhooks"),
+        }
+        state.clock.sleep(SWEEP_EVERY).await;
+        before = state.clock.now_ms() - i64::try_from(SWEEP_EVERY.as_millis()).unwrap_or(0);
+    }
+}
+
+/// Processes kept webhook `id` unless it is being processed here or was processed: whether it
+/// was processed now.
+async fn process_kept(state: &AppState, cloud: &CloudClient, id: i64) -> Result<bool, ApiError> {
+    let Some(_claim) = state.webhooks_in_progress.claim(id) else { return Ok(false) };
+    if state.store.webhook_is_processed(id).await? {
+        return Ok(false);
+    }
+    let Some(body) = state.store.journaled_body(id).await? else { return Ok(false) };
+    let notification = webhook::read(&body).map_err(|why| {
+        ApiError::internal(anyhow::anyhow!("a kept webhook no longer reads: {why}"))
+    })?;
+    process(state, cloud, id, notification).await?;
+    Ok(true)
 }
 
 /// `POST /v1/cloud/webhooks/{id}/process` (admin): processes a kept webhook again from its body
@@ -197,7 +245,59 @@ async fn receive(
         Metrics::add(&state.metrics.upstream_webhooks_ok, 1);
         return Ok(StatusCode::OK.into_response());
     }
+    // The same webhook being processed here already (a redelivery racing the first, or the
+    // sweep): waited for, then answered by what it did.
+    let deadline = state.clock.now_ms() + CONCURRENT_WAIT_MS;
+    let claim = loop {
+        if let Some(claim) = state.webhooks_in_progress.claim(id) {
+            break claim;
+        }
+        if state.clock.now_ms() >= deadline {
+            return Err(ApiError::new(
+                ErrorCode::ServiceNotReady,
+                "this webhook is being processed; deliver it again later",
+            )
+            .with_status(StatusCode::SERVICE_UNAVAILABLE));
+        }
+        state.clock.sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // Whoever held it before may have finished it.
+    if state.store.webhook_is_processed(id).await? {
+        Metrics::add(&state.metrics.upstream_webhooks_ok, 1);
+        return Ok(StatusCode::OK.into_response());
+    }
     process(&state, cloud, id, notification).await?;
+    drop(claim);
     Metrics::add(&state.metrics.upstream_webhooks_ok, 1);
     Ok(StatusCode::OK.into_response())
+}
+
+/// How long a delivery waits for the same webhook's processing under way in this process.
+const CONCURRENT_WAIT_MS: i64 = 10_000;
+
+/// The journal's webhooks this process is processing now: one at a time each.
+#[derive(Debug, Default)]
+pub struct InProgress(std::sync::Mutex<std::collections::HashSet<i64>>);
+
+impl InProgress {
+    /// Webhook `id` for this caller alone until the claim is dropped; `None` if taken.
+    fn claim(&self, id: i64) -> Option<Claim<'_>> {
+        let mut taken = self.0.lock().ok()?;
+        // Not `then_some`: a claim made and dropped would release the holder's.
+        if taken.insert(id) { Some(Claim { of: self, id }) } else { None }
+    }
+}
+
+/// A webhook being processed by its holder.
+struct Claim<'a> {
+    of: &'a InProgress,
+    id: i64,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut taken) = self.of.0.lock() {
+            taken.remove(&self.id);
+        }
+    }
 }

@@ -279,9 +279,10 @@ async fn send(
         }
     };
     match &outcome {
-        SendOutcome::Acknowledged { upstream_id, billing } => {
+        SendOutcome::Acknowledged { upstream_id, billing, customer } => {
             let sent = StatusEvent {
                 billing: billing.clone(),
+                customer: (**customer).clone(),
                 upstream_id: upstream_id.clone(),
                 ..event(&queued.id, MessageStatus::Sent, Vec::new(), &clock)
             };

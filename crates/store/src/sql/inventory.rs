@@ -6,7 +6,7 @@ use crate::StoreError;
 use crate::store::Inventory;
 
 /// Every table of the schema, in migration order.
-pub const TABLES: [&str; 23] = [
+pub const TABLES: [&str; 24] = [
     "users",
     "revoked_tokens",
     "login_failures",
@@ -30,6 +30,7 @@ pub const TABLES: [&str; 23] = [
     "sandbox_conversations",
     "account_documents",
     "cloud_webhooks",
+    "customers",
 ];
 
 for_each_backend! {

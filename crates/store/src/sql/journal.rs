@@ -50,6 +50,30 @@ for_each_backend! {
             Ok(())
         }
 
+        async fn unprocessed_webhooks(
+            &self,
+            before_ms: i64,
+            limit: u32,
+        ) -> Result<Vec<i64>, StoreError> {
+            Ok(sqlx::query_scalar(
+                "SELECT id FROM cloud_webhooks WHERE processed_at IS NULL AND received_at <= $1
+                 ORDER BY id LIMIT $2",
+            )
+            .bind(before_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn webhook_is_processed(&self, id: i64) -> Result<bool, StoreError> {
+            let row: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT processed_at FROM cloud_webhooks WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(row.is_none_or(|processed_at| processed_at.is_some()))
+        }
+
         async fn journaled_body(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
             Ok(sqlx::query_scalar("SELECT body FROM cloud_webhooks WHERE id = $1")
                 .bind(id)

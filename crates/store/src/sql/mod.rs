@@ -52,6 +52,7 @@ mod accounts;
 mod cloud;
 mod connections;
 mod contacts;
+mod customers;
 mod documents;
 mod idempotency;
 mod inbox;

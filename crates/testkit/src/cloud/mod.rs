@@ -396,7 +396,13 @@ async fn messages(
         inner.state().read_receipts.push(id);
         return axum::Json(json!({ "success": true })).into_response();
     }
-    let to = request["to"].as_str().unwrap_or_default().to_owned();
+    // A phone number in `to`, or a business-scoped user id in `recipient` (`to` wins if both).
+    let to = request["to"]
+        .as_str()
+        .or_else(|| request["recipient"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let by_phone = request.get("to").is_some();
     let fault = {
         let mut state = inner.state();
         let own = state.recipient_faults.get_mut(&to).and_then(VecDeque::pop_front);
@@ -447,9 +453,16 @@ async fn messages(
         wamid
     };
     inner.webhooks.accepted(&wamid, &to);
+    // Since business-scoped user ids, the answer names the customer's (Meta's "Business-scoped
+    // user IDs" page): beside the number for a send by number, alone for a send by BSUID.
+    let contact = if by_phone {
+        json!({ "input": to, "wa_id": to, "user_id": webhooks::user_id_of(&to) })
+    } else {
+        json!({ "input": to, "user_id": to })
+    };
     axum::Json(json!({
         "messaging_product": "whatsapp",
-        "contacts": [{ "input": to, "wa_id": to }],
+        "contacts": [contact],
         "messages": [{ "id": wamid }],
     }))
     .into_response()

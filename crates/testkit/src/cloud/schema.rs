@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 const SPEC: &str = include_str!("../../cloud-api/business-messaging-api_v23.0.yaml");
 
 /// What differs from Meta's description, and why.
-pub const ERRATA: [(&str, &str); 5] = [
+pub const ERRATA: [(&str, &str); 9] = [
     (
         "biz_opaque_callback_data on every send",
         "Meta's send reference documents `biz_opaque_callback_data` for every message type; the \
@@ -42,8 +42,34 @@ pub const ERRATA: [(&str, &str); 5] = [
          requires `to` and `messaging_product`), a name collision from merging Meta's specs (the \
          inbound ones were renamed `TextMessage_1`, ... and not all refs followed); none of \
          Meta's own inbound examples validates. A customer's message is checked for the \
-         properties every inbound type shares: `from`, `id`, `timestamp`, `type`; \
+         properties every inbound type shares: `id`, `timestamp`, `type` (and `from` when the \
+         number is shown, see below); \
          `SystemMessage` gets the inbound `BaseMessageProperties_1` it was meant to have",
+    ),
+    (
+        "business-scoped user ids in sends",
+        "since 2026 a send may name its recipient by business-scoped user id in `recipient` \
+         instead of `to` (Meta's \"Business-scoped user IDs\" page; YCloud's \"Business-Scoped \
+         User IDs API & Webhook Updates\"): `recipient` is added to `BaseMessageProperties` \
+         (`CC.` or `CC.ENT.` and up to 128 letters and digits) and one of `to` and `recipient` \
+         is required",
+    ),
+    (
+        "business-scoped user ids in statuses",
+        "a status of a send by business-scoped user id has no `recipient_id` when the number is \
+         hidden, and `recipient_user_id` instead (Dualhook's \"BSUID Webhook Changes\"): one \
+         of the two is required",
+    ),
+    (
+        "customers without a phone number",
+        "a username customer's message has no `from` (Meta's \"Business-scoped user IDs\" \
+         page): the inbound message requires `id`, `timestamp` and `type`",
+    ),
+    (
+        "user_id_update",
+        "Meta's `user_id_update` webhook field (a customer's business-scoped user id replaced) \
+         is added to `Change.field`, with a value of `messaging_product`, `metadata` and a \
+         `user_id_update` array",
     ),
     (
         "template button sub_type",
@@ -210,6 +236,40 @@ fn merge(outer: &Map<String, Value>, parts: &[Value], all: &Map<String, Value>) 
 /// The [`ERRATA`], applied to the description's schemas before they are flattened (the read
 /// receipt's schema is written in [`Schemas::load`]).
 fn apply_errata(schemas: &mut Map<String, Value>) {
+    const USER_ID: &str = "^[A-Z]{2}\\.(ENT\\.)?[A-Za-z0-9]{1,128}$";
+    {
+        let base = schemas.get_mut("BaseMessageProperties").expect("BaseMessageProperties");
+        base["properties"]["recipient"] = json!({"type": "string", "pattern": USER_ID});
+        let required = base["required"].as_array_mut().expect("required");
+        required.retain(|r| r != "to");
+        base["anyOf"] = json!([{"required": ["to"]}, {"required": ["recipient"]}]);
+        let statuses = schemas.get_mut("Statuses").expect("Statuses");
+        statuses["required"] = json!(["id", "status", "timestamp"]);
+        statuses["anyOf"] =
+            json!([{"required": ["recipient_id"]}, {"required": ["recipient_user_id"]}]);
+        statuses["properties"]["recipient_user_id"] = json!({"type": "string", "pattern": USER_ID});
+        let change = schemas.get_mut("Change").expect("Change");
+        change["properties"]["field"]["enum"]
+            .as_array_mut()
+            .expect("an enum of fields")
+            .push(json!("user_id_update"));
+        change["properties"]["value"]["oneOf"]
+            .as_array_mut()
+            .expect("a oneOf of values")
+            .push(json!({"$ref": "#/components/schemas/UserIdUpdateValue"}));
+    }
+    schemas.insert(
+        "UserIdUpdateValue".into(),
+        json!({
+            "type": "object",
+            "required": ["messaging_product", "metadata", "user_id_update"],
+            "properties": {
+                "messaging_product": {"type": "string"},
+                "metadata": {"$ref": "#/components/schemas/Metadata"},
+                "user_id_update": {"type": "array", "items": {"type": "object"}}
+            }
+        }),
+    );
     let system = schemas.get_mut("SystemMessage").and_then(|s| s.pointer_mut("/allOf/0/$ref"));
     *system.expect("SystemMessage starts from the base properties") =
         json!("#/components/schemas/BaseMessageProperties_1");
@@ -217,9 +277,10 @@ fn apply_errata(schemas: &mut Map<String, Value>) {
         "IncomingMessage".into(),
         json!({
             "type": "object",
-            "required": ["from", "id", "timestamp", "type"],
+            "required": ["id", "timestamp", "type"],
             "properties": {
                 "from": {"type": "string"},
+                "from_user_id": {"type": "string"},
                 "id": {"type": "string"},
                 "timestamp": {"type": "string"},
                 "type": {"type": "string"}

@@ -253,15 +253,66 @@ fn metadata() -> Value {
     json!({ "display_phone_number": DISPLAY_PHONE_NUMBER, "phone_number_id": PHONE_NUMBER_ID })
 }
 
-/// A webhook carrying these `statuses[]` entries.
-pub fn statuses_payload(statuses: &[Value]) -> Value {
-    envelope(
-        &json!({ "messaging_product": "whatsapp", "metadata": metadata(), "statuses": statuses }),
-    )
+/// The business-scoped user id the fake gives the customer with phone number `wa_id`.
+pub fn user_id_of(wa_id: &str) -> String {
+    format!("US.B{wa_id}")
 }
 
-/// One `statuses[]` entry; `sent` and `delivered` carry conversation and pricing, as Cloud's do.
+fn is_user_id(to: &str) -> bool {
+    to.get(2..3) == Some(".")
+}
+
+/// A webhook carrying these `statuses[]` entries, with a `contacts` entry for each recipient of
+/// a `sent`, `delivered` or `read` one, as Meta sends since business-scoped user ids (Dualhook's
+/// "BSUID Webhook Changes": `wa_id` when the number may be shown, `user_id` always; none for
+/// `failed`).
+pub fn statuses_payload(statuses: &[Value]) -> Value {
+    let mut contacts: Vec<Value> = Vec::new();
+    for entry in statuses.iter().filter(|e| e["status"] != "failed") {
+        let user_id = entry["recipient_user_id"].clone();
+        if user_id.is_null() || contacts.iter().any(|c| c["user_id"] == user_id) {
+            continue;
+        }
+        let mut contact = json!({ "user_id": user_id });
+        if let Some(wa_id) = entry.get("recipient_id") {
+            contact["wa_id"] = wa_id.clone();
+        }
+        contacts.push(contact);
+    }
+    let mut value =
+        json!({ "messaging_product": "whatsapp", "metadata": metadata(), "statuses": statuses });
+    if !contacts.is_empty() {
+        value["contacts"] = Value::Array(contacts);
+    }
+    envelope(&value)
+}
+
+/// One `statuses[]` entry as Meta sends it in 2026: `recipient_id` the phone number (absent when
+/// the send went to a business-scoped user id), `recipient_user_id` the customer's BSUID; `sent`
+/// and `delivered` carry per-message pricing (`PMP`, no conversation: Meta's "Pricing updates"
+/// of July 2025), here a free service reply.
 pub fn status_entry(wamid: &str, status: &str, to: &str, timestamp: u64) -> Value {
+    let mut entry = json!({
+        "id": wamid,
+        "status": status,
+        "timestamp": timestamp.to_string(),
+    });
+    if is_user_id(to) {
+        entry["recipient_user_id"] = json!(to);
+    } else {
+        entry["recipient_id"] = json!(to);
+        entry["recipient_user_id"] = json!(user_id_of(to));
+    }
+    if status == "sent" || status == "delivered" {
+        entry["pricing"] = json!({ "billable": false, "pricing_model": "PMP",
+            "category": "service", "type": "free_customer_service" });
+    }
+    entry
+}
+
+/// The same under conversation-based pricing (`CBP`, before July 2025): `sent` and `delivered`
+/// carry the conversation and pricing, and no business-scoped user id.
+pub fn status_entry_cbp(wamid: &str, status: &str, to: &str, timestamp: u64) -> Value {
     let mut entry = json!({
         "id": wamid,
         "status": status,
@@ -306,6 +357,49 @@ pub fn messages_payload(name: &str, wa_id: &str, messages: &[Value]) -> Value {
         "contacts": [{ "profile": { "name": name }, "wa_id": wa_id }],
         "messages": messages,
     }))
+}
+
+/// A webhook carrying a username customer's messages, as Meta's "Business-scoped user IDs" page
+/// shows it: the customer's number hidden, so `contacts[]` has `user_id` and
+/// `profile.username` but no `wa_id`, and the messages no `from`.
+pub fn username_payload(name: &str, username: &str, user_id: &str, messages: &[Value]) -> Value {
+    let messages: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            if let Some(m) = m.as_object_mut() {
+                m.remove("from");
+            }
+            m
+        })
+        .collect();
+    envelope(&json!({
+        "messaging_product": "whatsapp",
+        "metadata": metadata(),
+        "contacts": [{ "profile": { "name": name, "username": username }, "user_id": user_id }],
+        "messages": messages,
+    }))
+}
+
+/// A `user_id_update` webhook: Meta replaced a customer's business-scoped user id (they changed
+/// number). The shape follows Dualhook's "BSUID Webhook Changes" list of the field, with the
+/// previous and current ids under `user_id_update[].user_id` and the number when shown.
+pub fn user_id_update_payload(previous: &str, current: &str, wa_id: Option<&str>) -> Value {
+    let mut update = json!({
+        "user_id": { "previous": previous, "current": current },
+        "timestamp": unix_now().to_string(),
+    });
+    if let Some(wa_id) = wa_id {
+        update["wa_id"] = json!(wa_id);
+    }
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": WABA_ID, "changes": [{ "field": "user_id_update", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": metadata(),
+            "user_id_update": [update],
+        }}] }],
+    })
 }
 
 pub fn text_message(from: &str, id: &str, timestamp: u64, body: &str) -> Value {

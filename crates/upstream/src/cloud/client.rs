@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
+use premise_wire::StatusCustomer;
 use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Deserialize;
@@ -62,11 +63,20 @@ impl CloudClient {
         &self.settings
     }
 
-    /// `POST /{phone-number-id}/messages` with a send body: the message's `wamid`.
-    pub async fn send_message(&self, body: &Value) -> Result<String, CloudError> {
+    /// `POST /{phone-number-id}/messages` with a send body: the message's `wamid`, and the
+    /// customer's business-scoped user ids when the answer names them (`contacts[0].user_id`,
+    /// `parent_user_id`, since 2026).
+    pub async fn send_message(&self, body: &Value) -> Result<(String, StatusCustomer), CloudError> {
         #[derive(Deserialize)]
         struct Sent {
             messages: Vec<SentMessage>,
+            #[serde(default)]
+            contacts: Vec<SentContact>,
+        }
+        #[derive(Deserialize)]
+        struct SentContact {
+            user_id: Option<String>,
+            parent_user_id: Option<String>,
         }
         #[derive(Deserialize)]
         struct SentMessage {
@@ -76,7 +86,17 @@ impl CloudClient {
         let answer = self.call(self.request(Method::POST, &url).json(body)).await?;
         match serde_json::from_slice::<Sent>(&answer) {
             Ok(sent) if !sent.messages.is_empty() => {
-                Ok(sent.messages.into_iter().next().map(|m| m.id).unwrap_or_default())
+                let customer =
+                    sent.contacts.into_iter().next().map_or_else(StatusCustomer::default, |c| {
+                        StatusCustomer {
+                            user_id: c.user_id.clone(),
+                            recipient_user_id: c.user_id,
+                            parent_user_id: c.parent_user_id,
+                            ..StatusCustomer::default()
+                        }
+                    });
+                let wamid = sent.messages.into_iter().next().map(|m| m.id).unwrap_or_default();
+                Ok((wamid, customer))
             }
             _ => Err(CloudError::Transport(format!(
                 "the Cloud API accepted the message but its answer names no message id: {}",
@@ -85,10 +105,14 @@ impl CloudClient {
         }
     }
 
-    /// `POST /{phone-number-id}/messages` with a read receipt for the customer's message.
-    pub async fn mark_read(&self, message_id: &str) -> Result<(), CloudError> {
-        let body =
+    /// `POST /{phone-number-id}/messages` with a read receipt for the customer's message, and a
+    /// typing indicator if `typing`.
+    pub async fn mark_read(&self, message_id: &str, typing: bool) -> Result<(), CloudError> {
+        let mut body =
             json!({ "messaging_product": "whatsapp", "status": "read", "message_id": message_id });
+        if typing {
+            body["typing_indicator"] = json!({ "type": "text" });
+        }
         let url = self.number_url("messages");
         self.call(self.request(Method::POST, &url).json(&body)).await.map(drop)
     }

@@ -86,7 +86,11 @@ impl Cloud {
             return refused;
         }
         match self.client.send_message(&body).await {
-            Ok(wamid) => SendOutcome::Acknowledged { upstream_id: Some(wamid), billing: None },
+            Ok((wamid, customer)) => SendOutcome::Acknowledged {
+                upstream_id: Some(wamid),
+                billing: None,
+                customer: Box::new(customer),
+            },
             Err(error) => {
                 if self.forgot_media(&error, cloud_media).await {
                     return SendOutcome::transient(format!(
@@ -192,8 +196,8 @@ impl Upstream for Cloud {
         Box::pin(self.send_now(message)).await
     }
 
-    async fn mark_read(&self, inbound_id: &str) -> Result<(), String> {
-        self.client.mark_read(inbound_id).await.map_err(|e| e.to_string())
+    async fn mark_read(&self, inbound_id: &str, typing: bool) -> Result<(), String> {
+        self.client.mark_read(inbound_id, typing).await.map_err(|e| e.to_string())
     }
 
     fn gateway(&self) -> Gateway {

@@ -5,6 +5,8 @@
 //! sent (the README lists each such conversion):
 //!
 //! - `messaging_product: "whatsapp"` and `recipient_type: "individual"` are added (required);
+//! - a recipient that is a business-scoped user id goes as `recipient` instead of `to` (Meta's
+//!   "Business-scoped user IDs" page; `to` carries phone numbers only);
 //! - `text.preview_url` takes the On-Premises top-level `preview_url`;
 //! - a template loses its `namespace` (Cloud templates have none) and its language `policy`
 //!   becomes `deterministic` (the only one Cloud knows; On-Premises' legacy `fallback` too);
@@ -39,6 +41,11 @@ pub fn cloud_request(message: &Message, cloud: &HashMap<String, String>) -> Valu
     }
     body.insert("messaging_product".into(), json!("whatsapp"));
     body.insert("recipient_type".into(), json!("individual"));
+    // A customer known by a business-scoped user id is addressed by `recipient`, not `to`.
+    if let Some(user) = message.to.user_id() {
+        body.remove("to");
+        body.insert("recipient".into(), json!(user.as_str()));
+    }
     let kind = body.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
     match kind.as_str() {
         "text" => {
@@ -208,6 +215,23 @@ mod tests {
                 "to": "16315551234", "type": "text", "biz_opaque_callback_data": "order-7",
                 "text": {"body": "https://example.com", "preview_url": true}})
         );
+    }
+
+    #[test]
+    fn a_business_scoped_user_id_goes_as_recipient() {
+        for request in [
+            json!({"to": "US.13491208655302741918", "type": "text", "text": {"body": "hi"}}),
+            json!({"recipient": "US.13491208655302741918", "type": "text", "text": {"body": "hi"}}),
+        ] {
+            let sent = cloud_request(&message(&request), &HashMap::new());
+            assert_eq!(sent["recipient"], "US.13491208655302741918");
+            assert_eq!(sent.get("to"), None);
+        }
+        // Both given: `to` takes precedence, as Meta documents.
+        let both = message(&json!({"to": "16315551234", "recipient": "US.13491208655302741918",
+            "type": "text", "text": {"body": "hi"}}));
+        let sent = cloud_request(&both, &HashMap::new());
+        assert_eq!((sent["to"].as_str(), sent.get("recipient")), (Some("16315551234"), None));
     }
 
     #[test]

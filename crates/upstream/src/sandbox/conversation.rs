@@ -43,17 +43,36 @@ impl Open {
     pub fn billing(&self) -> Billing {
         let origin = if self.user_initiated { "user_initiated" } else { "business_initiated" };
         Billing {
-            conversation: Conversation {
+            conversation: Some(Conversation {
                 id: self.id.clone(),
                 expiration_timestamp: Some((self.expires_ms / 1000).to_string()),
                 origin: ConversationOrigin { kind: origin.to_owned() },
-            },
+            }),
             pricing: Pricing {
                 billable: true,
                 pricing_model: "CBP".to_owned(),
                 category: origin.to_owned(),
+                kind: None,
             },
         }
+    }
+}
+
+/// A message's price under per-message pricing: `template_category` is the template's category
+/// (`None` for a free-form message), `in_window` whether the customer wrote in the last 24 hours.
+/// A free-form message (only possible in the window) is `service`, free; a utility template in
+/// the window is free too; any other template is billed as its category.
+pub fn per_message(template_category: Option<&str>, in_window: bool) -> Billing {
+    let category = template_category.map_or("service".to_owned(), str::to_ascii_lowercase);
+    let free = category == "service" || (category == "utility" && in_window);
+    Billing {
+        conversation: None,
+        pricing: Pricing {
+            billable: !free,
+            pricing_model: "PMP".to_owned(),
+            category,
+            kind: Some(if free { "free_customer_service" } else { "regular" }.to_owned()),
+        },
     }
 }
 
@@ -178,12 +197,40 @@ mod tests {
         let later = billed_in(Some(&business), Some(WINDOW_MS), 1_000 + WINDOW_MS, || "c3".into());
         assert_eq!((later.id.as_str(), later.user_initiated), ("c3", true), "expired: a new one");
         let billing = later.billing();
-        assert_eq!(billing.conversation.origin.kind, "user_initiated");
+        let conversation = billing.conversation.as_ref().unwrap();
+        assert_eq!(conversation.origin.kind, "user_initiated");
         assert_eq!(billing.pricing.category, "user_initiated");
         assert_eq!(billing.pricing.pricing_model, "CBP");
         assert_eq!(
-            billing.conversation.expiration_timestamp,
+            conversation.expiration_timestamp,
             Some(((1_000 + 2 * WINDOW_MS) / 1000).to_string())
         );
+    }
+
+    #[test]
+    fn per_message_pricing_frees_service_and_utility_in_the_window() {
+        let service = per_message(None, true);
+        assert_eq!(service.conversation, None);
+        assert_eq!(
+            (
+                service.pricing.billable,
+                service.pricing.category.as_str(),
+                service.pricing.kind.as_deref()
+            ),
+            (false, "service", Some("free_customer_service"))
+        );
+        let utility = per_message(Some("UTILITY"), true).pricing;
+        assert_eq!(
+            (utility.billable, utility.kind.as_deref()),
+            (false, Some("free_customer_service"))
+        );
+        let outside = per_message(Some("UTILITY"), false).pricing;
+        assert_eq!((outside.billable, outside.kind.as_deref()), (true, Some("regular")));
+        let marketing = per_message(Some("MARKETING"), true).pricing;
+        assert_eq!(
+            (marketing.pricing_model.as_str(), marketing.category.as_str()),
+            ("PMP", "marketing")
+        );
+        assert!(marketing.billable);
     }
 }

@@ -16,6 +16,7 @@ mod later;
 pub mod pacing;
 pub mod templates;
 pub mod test_numbers;
+pub mod users;
 pub mod window;
 mod world;
 
@@ -62,10 +63,24 @@ pub struct SandboxConfig {
     pub node: String,
     /// Whether free-form messages outside the 24-hour customer-service window fail (470).
     pub customer_service_window: bool,
+    /// How statuses price messages.
+    pub pricing_model: PricingModel,
     /// Whether acknowledgements are paced like the real client's ([`pacing`]).
     pub pacing: bool,
     /// How template messages are checked against the registry ([`templates`]).
     pub check_templates: TemplateCheck,
+}
+
+/// How the sandbox prices messages in their statuses (`sandbox.pricing_model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+pub enum PricingModel {
+    /// Per-message pricing, WhatsApp's since July 2025.
+    #[default]
+    #[serde(rename = "PMP")]
+    Pmp,
+    /// Conversation-based pricing, WhatsApp's before.
+    #[serde(rename = "CBP")]
+    Cbp,
 }
 
 #[derive(Debug)]
@@ -159,17 +174,21 @@ impl Upstream for Sandbox {
             return refused;
         }
         let now = self.world.clock.now_ms();
-        let billing = self
-            .world
-            .conversations
-            .bill(
-                self.store.as_ref(),
-                recipient,
-                self.world.windows.last_inbound(recipient),
-                now,
-                || format!("{:032x}", self.rng.lock().map_or(0, |mut rng| rng.u128(..))),
-            )
-            .await;
+        let last_inbound = self.world.windows.last_inbound(recipient);
+        let billing = match self.config.pricing_model {
+            PricingModel::Pmp => {
+                let category = template.map(|t| self.world.template_category(t.name()));
+                Some(conversation::per_message(category.as_deref(), window_open(last_inbound, now)))
+            }
+            PricingModel::Cbp => {
+                self.world
+                    .conversations
+                    .bill(self.store.as_ref(), recipient, last_inbound, now, || {
+                        format!("{:032x}", self.rng.lock().map_or(0, |mut rng| rng.u128(..)))
+                    })
+                    .await
+            }
+        };
         let acked_at = self.clock.now_ms();
         if let Some(journal) = &self.journal {
             let mut line = serde_json::json!({
@@ -186,8 +205,19 @@ impl Upstream for Sandbox {
                 return SendOutcome::transient("sandbox: journal unavailable");
             }
         }
-        self.schedule(&message.id, behaviour, MessageStatus::Sent, acked_at, billing.as_ref());
-        SendOutcome::Acknowledged { upstream_id: None, billing }
+        self.schedule(
+            &message.id,
+            recipient,
+            behaviour,
+            MessageStatus::Sent,
+            acked_at,
+            billing.as_ref(),
+        );
+        SendOutcome::Acknowledged {
+            upstream_id: None,
+            billing,
+            customer: Box::new(users::status_customer(recipient)),
+        }
     }
 
     fn resumes(&self) -> bool {
@@ -197,7 +227,14 @@ impl Upstream for Sandbox {
     async fn resume(&self, unfinished: &[Unfinished]) {
         for message in unfinished {
             let behaviour = test_numbers::lookup(&message.recipient);
-            self.schedule(&message.message_id, behaviour, message.status, message.since_ms, None);
+            self.schedule(
+                &message.message_id,
+                &message.recipient,
+                behaviour,
+                message.status,
+                message.since_ms,
+                None,
+            );
         }
     }
 
@@ -344,6 +381,7 @@ impl Sandbox {
     fn schedule(
         &self,
         id: &str,
+        recipient: &str,
         behaviour: Option<Behaviour>,
         status: MessageStatus,
         since_ms: i64,
@@ -361,6 +399,7 @@ impl Sandbox {
         let now_ms = self.clock.now_ms();
         let event = |status, due_ms: i64| StatusEvent {
             billing: if status == MessageStatus::Delivered { billing.cloned() } else { None },
+            customer: users::status_customer(recipient),
             ..StatusEvent::new(id, status, due_ms.max(now_ms))
         };
         let delivered_ms = match status {

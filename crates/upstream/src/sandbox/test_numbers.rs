@@ -106,6 +106,8 @@ pub const TEST_NUMBERS: &[TestNumber] = &[
 
 /// The behaviour of `wa_id` if it is a test number (digits only, as a [`premise_wire::WaId`]).
 pub fn lookup(wa_id: &str) -> Option<Behaviour> {
+    // A test business-scoped user id behaves as the test number it names.
+    let wa_id = super::users::test_number(wa_id).unwrap_or(wa_id);
     if wa_id.len() != 11 || !wa_id.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

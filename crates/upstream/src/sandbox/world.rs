@@ -143,6 +143,15 @@ impl SandboxWorld {
 
     /// Checks a template message against the registry: its hydrated text, or its error; the
     /// namespace counts only with `check_namespace`.
+    /// The category of template `name` (any language), `MARKETING` when unknown.
+    pub fn template_category(&self, name: &str) -> String {
+        let registry = self.templates.read();
+        let found = registry.ok().and_then(|r| {
+            r.iter().find(|((n, _), _)| n == name).map(|(_, def)| def.category.clone())
+        });
+        found.unwrap_or_else(|| "MARKETING".to_owned())
+    }
+
     pub fn hydrate(
         &self,
         template: &Template,

@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::WaId;
 use super::field::Obj;
+use super::{Recipient, UserId};
 use crate::{ErrorCode, Rejection};
 
 /// The inbound types the sandbox injects, each carried under its own key.
@@ -24,10 +24,15 @@ pub const INBOUND_TYPES: [&str; 11] = [
     "interactive",
 ];
 
-/// A validated inbound message, before `id` and `timestamp` are filled in.
+/// A validated inbound message, before `id` and `timestamp` are filled in. The customer is named
+/// by `from` (a phone number, or a business-scoped user id for a customer whose number is
+/// hidden), `user_id` (their BSUID), or only `profile.username` (a username customer whose BSUID
+/// the sandbox makes up).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inbound {
-    pub from: WaId,
+    pub from: Option<Recipient>,
+    pub user_id: Option<UserId>,
+    pub username: Option<String>,
     pub id: Option<String>,
     /// Unix seconds, as given.
     pub timestamp: Option<String>,
@@ -46,10 +51,17 @@ impl Inbound {
                 format!("'{kind}' is not one of {}", INBOUND_TYPES.join(", ")),
             ));
         }
-        let mut allowed = vec!["from", "id", "timestamp", "type", "context", "profile"];
+        let mut allowed = vec!["from", "user_id", "id", "timestamp", "type", "context", "profile"];
         allowed.push(kind.as_str());
         top.only(&allowed)?;
-        let from = WaId::parse("from", &top.req_text("from", 32)?)?;
+        let from = match top.text("from", 160)? {
+            Some(raw) => Some(Recipient::parse("from", &raw)?),
+            None => None,
+        };
+        let user_id = match top.text("user_id", 160)? {
+            Some(raw) => Some(UserId::parse("user_id", &raw)?),
+            None => None,
+        };
         let id = top.opt_nonblank("id", 128)?;
         let timestamp = match top.get("timestamp") {
             None => None,
@@ -61,30 +73,41 @@ impl Inbound {
                 return Err(Rejection::invalid("timestamp", "expected Unix seconds"));
             }
         };
-        let profile_name = match top.obj("profile")? {
+        let (profile_name, username) = match top.obj("profile")? {
             Some(profile) => {
-                profile.only(&["name"])?;
-                profile.text("name", 256)?
+                profile.only(&["name", "username"])?;
+                (profile.text("name", 256)?, profile.text("username", 64)?)
             }
-            None => None,
+            None => (None, None),
         };
+        if from.is_none() && user_id.is_none() && username.is_none() {
+            return Err(Rejection::missing("from"));
+        }
         if let Some(context) = top.obj("context")? {
             context.req_text("id", 128)?;
             context.text("from", 32)?;
         }
         check_payload(&top, &kind)?;
         let mut message = top.map.clone();
-        for key in ["profile", "id", "timestamp"] {
+        for key in ["profile", "id", "timestamp", "from", "user_id"] {
             message.remove(key);
         }
-        message.insert("from".to_owned(), Value::String(from.as_str().to_owned()));
-        Ok(Self { from, id, timestamp, profile_name, message })
+        Ok(Self { from, user_id, username, id, timestamp, profile_name, message })
     }
 
-    /// The `messages[0]` entry with its id and timestamp, and the whole webhook body.
-    pub fn webhook(&self, id: &str, timestamp: &str, default_name: &str) -> (Value, Value) {
+    /// The `messages[0]` entry with its id and timestamp, and the whole webhook body, from the
+    /// customer `from` (the key the integration replies to: their number, or their BSUID when
+    /// the number is hidden) whose BSUID is `user_id`.
+    pub fn webhook(
+        &self,
+        id: &str,
+        timestamp: &str,
+        default_name: &str,
+        from: &str,
+        user_id: &str,
+    ) -> (Value, Value) {
         let mut message = Map::new();
-        message.insert("from".to_owned(), json!(self.from.as_str()));
+        message.insert("from".to_owned(), json!(from));
         message.insert("id".to_owned(), json!(id));
         message.insert("timestamp".to_owned(), json!(timestamp));
         for (key, value) in &self.message {
@@ -92,8 +115,12 @@ impl Inbound {
         }
         let message = Value::Object(message);
         let name = self.profile_name.as_deref().unwrap_or(default_name);
+        let mut profile = json!({ "name": name });
+        if let Some(username) = &self.username {
+            profile["username"] = json!(username);
+        }
         let body = json!({
-            "contacts": [{ "profile": { "name": name }, "wa_id": self.from.as_str() }],
+            "contacts": [{ "profile": profile, "wa_id": from, "user_id": user_id }],
             "messages": [message],
         });
         (message, body)
@@ -153,15 +180,39 @@ mod tests {
             "profile": {"name": "Ada"}, "context": {"from": "16505550999", "id": "gBEx"}
         }))
         .unwrap();
-        let (message, body) = inbound.webhook("ABG1", "1700000000", "Customer");
+        assert_eq!(inbound.from.as_ref().unwrap().as_str(), "16505550107");
+        let (message, body) =
+            inbound.webhook("ABG1", "1700000000", "Customer", "16505550107", "US.1234");
         assert_eq!(message["from"], "16505550107");
         assert_eq!(message["context"]["id"], "gBEx");
         assert_eq!(
             body["contacts"][0],
-            json!({"profile": {"name": "Ada"}, "wa_id": "16505550107"})
+            json!({"profile": {"name": "Ada"}, "wa_id": "16505550107", "user_id": "US.1234"})
         );
         assert_eq!(body["messages"][0]["timestamp"], "1700000000");
         assert!(body["messages"][0].get("profile").is_none());
+    }
+
+    #[test]
+    fn a_username_customer_needs_no_number() {
+        let inbound = Inbound::parse(&json!({
+            "type": "text", "text": {"body": "hi"}, "profile": {"name": "Bo", "username": "bo.bakes"}
+        }))
+        .unwrap();
+        assert_eq!((inbound.from.as_ref(), inbound.username.as_deref()), (None, Some("bo.bakes")));
+        let (message, body) = inbound.webhook("ABG2", "1", "Customer", "US.99", "US.99");
+        assert_eq!(message["from"], "US.99");
+        assert_eq!(
+            body["contacts"][0],
+            json!({"profile": {"name": "Bo", "username": "bo.bakes"}, "wa_id": "US.99", "user_id": "US.99"})
+        );
+        let by_id = Inbound::parse(&json!({"from": "US.13491208655302741918", "type": "text",
+            "text": {"body": "hi"}}))
+        .unwrap();
+        assert!(by_id.from.unwrap().user_id().is_some());
+        let bad =
+            Inbound::parse(&json!({"user_id": "US.12-3", "type": "text", "text": {"body": "x"}}));
+        assert!(bad.unwrap_err().to_string().contains("user_id"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod interactive;
 pub mod location;
 pub mod media;
 mod read;
+mod recipient;
 pub mod template;
 mod text;
 
@@ -23,7 +24,8 @@ use serde_json::Value;
 pub use self::field::kind;
 use self::field::{Obj, not_allowed, unknown, wrong_type};
 use self::media::{Media, MediaKind, Place};
-pub use self::read::{is_cloud_read, parse_cloud_read, parse_read};
+pub use self::read::{ReadReceipt, is_cloud_read, parse_cloud_read, parse_read};
+pub use self::recipient::{MAX_USER_ID_CHARS, Recipient, UserId};
 pub use self::text::{MAX_TEXT_BODY, TextBody};
 use crate::{ErrorCode, Rejection};
 
@@ -70,7 +72,9 @@ impl WaId {
 /// [`Message::parse`], so a stored message is checked again when read back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
-    pub to: WaId,
+    /// A phone number or a business-scoped user id (the Cloud API's `recipient`, folded into
+    /// `to`: the canonical request names the recipient once).
+    pub to: Recipient,
     /// The message this one replies to (Cloud API).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) context: Option<Context>,
@@ -151,8 +155,9 @@ const TYPES: [&str; 12] = [
     "reaction",
 ];
 
-const COMMON: [&str; 7] = [
+const COMMON: [&str; 8] = [
     "to",
+    "recipient",
     "type",
     "recipient_type",
     "preview_url",
@@ -186,11 +191,25 @@ impl Message {
         {
             return Err(unknown(key));
         }
-        let to = match top.get("to") {
-            None => return Err(Rejection::missing("to")),
-            Some(Value::String(s)) => WaId::parse("to", s)?,
-            Some(other) => return Err(wrong_type("to", "a string", other)),
+        // The Cloud API's `recipient` (a BSUID or parent BSUID) names the customer when `to`
+        // is absent; `to` takes precedence when both are given, as Meta documents.
+        let to = match (top.get("to"), top.get("recipient")) {
+            (Some(Value::String(s)), _) => Recipient::parse("to", s)?,
+            (Some(other), _) => return Err(wrong_type("to", "a string", other)),
+            (None, Some(Value::String(s))) => Recipient::parse("recipient", s)?,
+            (None, Some(other)) => return Err(wrong_type("recipient", "a string", other)),
+            (None, None) => return Err(Rejection::missing("to")),
         };
+        if let Some(recipient) = top.get("recipient")
+            && top.has("to")
+        {
+            match recipient {
+                Value::String(s) => {
+                    Recipient::parse("recipient", s)?;
+                }
+                other => return Err(wrong_type("recipient", "a string", other)),
+            }
+        }
         match top.str("recipient_type")? {
             None | Some("individual") => {}
             Some("group") => {
