@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use support::pipeline::{Receiver, ask_until, wait_for};
 use support::{Backend, Server, TestDb, assert_error};
 
-both_backends!(inbound_messages_arrive_as_onprem_webhooks);
+both_backends!(inbound_messages_arrive_as_onprem_webhooks, customers_by_business_scoped_id);
 
 const FAST: [(&str, &str); 4] = [
     ("PREMISE_SANDBOX__DELIVERED_AFTER_MS", "20"),
@@ -891,4 +891,133 @@ fn use_media(value: &mut Value, media_id: &str) {
         Value::Array(items) => items.iter_mut().for_each(|v| use_media(v, media_id)),
         _ => {}
     }
+}
+
+/// WhatsApp as it is now, in the sandbox: every customer has a business-scoped user id (BSUID),
+/// stable per number, in inbound webhooks and statuses; a username customer with no number is
+/// injected and replied to by BSUID through the 24-hour window; statuses are priced per
+/// message (PMP) by default; test BSUIDs behave as their test numbers; read receipts take a
+/// typing indicator in both dialects.
+async fn customers_by_business_scoped_id(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut env = FAST.to_vec();
+    env.push(("PREMISE_SANDBOX__CUSTOMER_SERVICE_WINDOW", "true"));
+    let server = Server::start_with(&db, &env).await;
+    let token = server.admin_token().await;
+    let receiver = Receiver::start().await;
+    server.use_webhook(&token, &receiver.url()).await;
+    let inbound_of = |id: &str| {
+        receiver.hits().into_iter().map(|h| h.body).find(|b| b["messages"][0]["id"] == id)
+    };
+
+    // A customer with a number: their BSUID beside it, the same every time.
+    let text = |extra: Value| {
+        let mut body = json!({"type": "text", "text": {"body": "hi"}});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let (status, answer) =
+        inject(&server, &token, text(json!({"from": CUSTOMER, "id": "ABG-ANN"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    wait_for(Duration::from_secs(10), "Ann's message", || inbound_of("ABG-ANN").is_some()).await;
+    let ann = inbound_of("ABG-ANN").unwrap();
+    let ann_id = ann["contacts"][0]["user_id"].as_str().unwrap().to_owned();
+    assert!(ann_id.starts_with("US.") && ann_id.len() == 23, "{ann}");
+    assert_eq!(ann["contacts"][0]["wa_id"], CUSTOMER);
+    let (_, again) =
+        inject(&server, &token, text(json!({"from": CUSTOMER, "id": "ABG-ANN2"}))).await;
+    assert_eq!(again["messages"][0]["id"], "ABG-ANN2");
+    wait_for(Duration::from_secs(10), "Ann again", || inbound_of("ABG-ANN2").is_some()).await;
+    assert_eq!(inbound_of("ABG-ANN2").unwrap()["contacts"][0]["user_id"], ann_id.as_str());
+
+    // Sent by number or by her BSUID (the window is open for both): statuses name her BSUID,
+    // priced per message.
+    let by_number = send_ok(&server, &token, CUSTOMER).await;
+    let by_id = send_ok(&server, &token, &ann_id).await;
+    wait_for(Duration::from_secs(10), "both read", || {
+        let got = statuses(&receiver);
+        names(got.get(&by_number)).len() == 3 && names(got.get(&by_id)).len() == 3
+    })
+    .await;
+    let got = statuses(&receiver);
+    for (id, recipient) in [(&by_number, CUSTOMER), (&by_id, ann_id.as_str())] {
+        for (_, entry) in &got[id] {
+            assert_eq!(entry["recipient_id"], recipient, "{entry}");
+            assert_eq!(entry["recipient_user_id"], ann_id.as_str(), "{entry}");
+        }
+        let delivered = &got[id][1].1;
+        assert_eq!(
+            delivered["pricing"],
+            json!({"billable": false, "pricing_model": "PMP", "category": "service",
+                "type": "free_customer_service"}),
+            "{delivered}"
+        );
+        assert!(delivered.get("conversation").is_none(), "{delivered}");
+    }
+
+    // A username customer: no number, a BSUID made up for them, replied to by it.
+    let (status, answer) = inject(
+        &server,
+        &token,
+        text(json!({"id": "ABG-BO", "profile": {"name": "Bo", "username": "bo.bakes"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    wait_for(Duration::from_secs(10), "Bo's message", || inbound_of("ABG-BO").is_some()).await;
+    let bo = inbound_of("ABG-BO").unwrap();
+    let bo_id = bo["messages"][0]["from"].as_str().unwrap().to_owned();
+    assert!(bo_id.starts_with("US."), "{bo}");
+    assert_eq!(
+        bo["contacts"][0],
+        json!({"profile": {"name": "Bo", "username": "bo.bakes"}, "wa_id": bo_id, "user_id": bo_id})
+    );
+    let to_bo = send_ok(&server, &token, &bo_id).await;
+    assert_eq!(outcome(&receiver, &to_bo).await, ("sent".into(), None), "inside Bo's window");
+    // A username customer named by a given BSUID, and one whose window never opened.
+    let (status, _) =
+        inject(&server, &token, text(json!({"from": "BR.9911", "profile": {"username": "cy"}})))
+            .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let stranger = send_ok(&server, &token, "DE.123456").await;
+    assert_eq!(outcome(&receiver, &stranger).await, ("failed".into(), Some(470)), "no window");
+
+    // Test BSUIDs behave as their test numbers, window or not.
+    let fails = send_ok(&server, &token, "US.TEST16505550103").await;
+    assert_eq!(outcome(&receiver, &fails).await, ("failed".into(), Some(1026)));
+    let reads = send_ok(&server, &token, "US.TEST16505550100").await;
+    wait_for(Duration::from_secs(10), "the test BSUID read", || {
+        names(statuses(&receiver).get(&reads)) == ["sent", "delivered", "read"]
+    })
+    .await;
+
+    // Read receipts with a typing indicator, in both dialects; a wrong one is refused by name.
+    let (status, body) = server
+        .send_json(
+            Method::PUT,
+            "/v1/messages/ABG-BO",
+            Some(&token),
+            json!({"status": "read", "typing_indicator": {"type": "text"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .send_json(
+            Method::POST,
+            "/v23.0/100000000000001/messages",
+            Some(&token),
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": "ABG-ANN",
+                "typing_indicator": {"type": "text"}}),
+        )
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"success": true})));
+    let (status, body) = server
+        .send_json(
+            Method::PUT,
+            "/v1/messages/ABG-ANN",
+            Some(&token),
+            json!({"status": "read", "typing_indicator": {"type": "audio"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("typing_indicator.type"), "{body}");
 }

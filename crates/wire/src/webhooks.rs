@@ -74,7 +74,7 @@ pub struct StatusCallback {
 
 /// The customer's identifiers a status carries since Meta's business-scoped user ids: the
 /// user's BSUID (`user_id`, `recipient_user_id`), parent BSUIDs and username, each only when
-/// Meta sent it (`docs/onprem-api.md` section 12).
+/// Meta sent it (`docs/onprem-api.md` section 15).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusCustomer {
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -1,6 +1,6 @@
 //! Who the sandbox's customers are, as WhatsApp tells businesses now: every customer has a
 //! business-scoped user id (BSUID), and a customer who adopted a username may write with no
-//! phone number at all (`docs/onprem-api.md` section 12).
+//! phone number at all (`docs/onprem-api.md` section 15).
 //!
 //! A customer's BSUID is derived from their number, so it is the same on every replica and in
 //! every run: the country of the number's calling code (`US` for `1`, `ZZ` when the sandbox does

@@ -1,7 +1,7 @@
 //! Who a message goes to: a phone number (the WhatsApp id On-Premises always used) or, since
 //! 2026, a **business-scoped user id** (BSUID): the id Meta gives a customer within one business,
 //! the only one it gives for a customer who adopted a username and hides their number
-//! (`docs/onprem-api.md` section 12).
+//! (`docs/onprem-api.md` section 15).
 //!
 //! A BSUID is a two-letter country code, a dot, and up to 128 letters and digits
 //! (`US.13491208655302741918`); a *parent* BSUID, shared by the businesses of one portfolio, has
