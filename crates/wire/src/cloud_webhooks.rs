@@ -49,10 +49,11 @@ impl CloudIdentity {
     /// A webhook carrying an On-Premises inbound webhook's contacts and messages.
     pub fn inbound(&self, body: &Value) -> Value {
         let mut value = Map::new();
-        if let Some(contacts) =
+        if let Some(Value::Array(contacts)) =
             body.get("contacts").filter(|c| c.as_array().is_some_and(|a| !a.is_empty()))
         {
-            value.insert("contacts".into(), contacts.clone());
+            let contacts: Vec<Value> = contacts.iter().map(contact).collect();
+            value.insert("contacts".into(), Value::Array(contacts));
         }
         let messages: Vec<Value> = body
             .get("messages")
@@ -66,11 +67,34 @@ impl CloudIdentity {
     }
 }
 
-/// One status: the same fields, without On-Premises' `type`, errors in Cloud's form.
+/// Whether `id` is a phone number (digits), not a business-scoped user id.
+fn is_phone(id: &Value) -> bool {
+    id.as_str().is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A customer as Meta shows them since business-scoped user ids: `wa_id` only when it is their
+/// number (Premise puts a hidden number's customer's BSUID there, which is `user_id` on Cloud).
+fn contact(contact: &Value) -> Value {
+    let mut contact = contact.clone();
+    if let Some(object) = contact.as_object_mut()
+        && object.get("wa_id").is_some_and(|w| !is_phone(w))
+    {
+        let user_id = object.remove("wa_id").expect("present");
+        object.entry("user_id").or_insert(user_id);
+    }
+    contact
+}
+
+/// One status: the same fields, without On-Premises' `type`, errors in Cloud's form; sent to a
+/// business-scoped user id, `recipient_user_id` rather than `recipient_id`, as Meta sends it.
 fn status(entry: &Value) -> Value {
     let Value::Object(entry) = entry else { return entry.clone() };
     let mut status = entry.clone();
     status.remove("type");
+    if status.get("recipient_id").is_some_and(|r| !is_phone(r)) {
+        let user_id = status.remove("recipient_id").expect("present");
+        status.entry("recipient_user_id").or_insert(user_id);
+    }
     if let Some(Value::Array(errors)) = status.get("errors") {
         let errors: Vec<Value> = errors.iter().map(error).collect();
         status.insert("errors".into(), Value::Array(errors));
@@ -98,6 +122,10 @@ fn error(error: &Value) -> Value {
 fn message(message: &Value) -> Value {
     let Value::Object(original) = message else { return message.clone() };
     let mut message = original.clone();
+    // A customer whose number is hidden: no `from` on Cloud, who wrote is `contacts[].user_id`.
+    if message.get("from").is_some_and(|f| !is_phone(f)) {
+        message.remove("from");
+    }
     match message.get("type").and_then(Value::as_str) {
         Some("voice") => {
             message.insert("type".into(), json!("audio"));
@@ -146,6 +174,34 @@ mod tests {
             json!({"code": 131047, "title": "Re-engagement message",
                    "message": "Re-engagement message", "error_data": {"details": "24 hours"}})
         );
+    }
+
+    #[test]
+    fn customers_known_by_business_scoped_id_look_as_meta_shows_them() {
+        let body = json!({"contacts": [{"profile": {"name": "Bo", "username": "bo"},
+                "wa_id": "US.99", "user_id": "US.99"}],
+            "messages": [{"from": "US.99", "id": "ABG1", "timestamp": "1", "type": "text",
+                "text": {"body": "hi"}}]});
+        let hook = identity().inbound(&body);
+        let value = &hook["entry"][0]["changes"][0]["value"];
+        assert_eq!(
+            value["contacts"][0],
+            json!({"profile": {"name": "Bo", "username": "bo"}, "user_id": "US.99"})
+        );
+        assert_eq!(value["messages"][0].get("from"), None);
+        let entry = json!({"id": "gBE1", "recipient_id": "US.99", "status": "sent",
+            "timestamp": "1", "type": "message"});
+        let status =
+            &identity().statuses(&[entry])["entry"][0]["changes"][0]["value"]["statuses"][0];
+        assert_eq!(
+            (status.get("recipient_id"), &status["recipient_user_id"]),
+            (None, &json!("US.99"))
+        );
+        let phone = json!({"id": "gBE2", "recipient_id": "16315551234", "status": "sent",
+            "timestamp": "1", "recipient_user_id": "US.5"});
+        let status =
+            &identity().statuses(&[phone])["entry"][0]["changes"][0]["value"]["statuses"][0];
+        assert_eq!(status["recipient_id"], "16315551234");
     }
 
     #[test]

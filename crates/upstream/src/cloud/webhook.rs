@@ -334,7 +334,11 @@ fn status_customer(status: &Value, contacts: &[Value]) -> (StatusCustomer, Custo
                 && (get(c, "wa_id") == recipient || get(c, "user_id") == recipient))
                 || (recipient_user_id.is_some() && get(c, "user_id") == recipient_user_id)
         })
-        .or_else(|| contacts.first().filter(|_| contacts.len() == 1));
+        // The change's only contact, when the status names none (a `failed` one has none).
+        .or_else(|| {
+            let failed = status.get("status").and_then(Value::as_str) == Some("failed");
+            contacts.first().filter(|_| contacts.len() == 1 && !failed)
+        });
     let mut customer = Customer::default();
     customer.fill_from(status, "recipient_");
     customer.fill_from(status, "");
@@ -639,6 +643,37 @@ mod tests {
             "changes": [{"field": "messages", "value": value}]}]})
         .to_string()
         .into_bytes()
+    }
+
+    /// A `failed` status of a send by BSUID: no `contacts`, no `recipient_id`; mapped by its id.
+    /// And a PMP status: pricing with its `type`, no conversation, the 2026 identifiers passed.
+    #[test]
+    fn statuses_without_a_number_map_by_their_id() {
+        let body = envelope(&json!({"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "contacts": [{"user_id": "US.7", "profile": {"username": "cy"}}],
+            "statuses": [
+                {"id": "wamid.F", "status": "failed", "timestamp": "1750000000",
+                 "errors": [{"code": 131026, "title": "Message undeliverable"}]},
+                {"id": "wamid.D", "status": "delivered", "timestamp": "1750000001",
+                 "recipient_user_id": "US.7", "recipient_parent_user_id": "US.ENT.1",
+                 "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing",
+                     "type": "regular"}}]}));
+        let notification = read(&body).unwrap();
+        assert!(notification.unmapped.is_empty(), "{:?}", notification.unmapped);
+        let [failed, delivered] = &notification.statuses[..] else { panic!() };
+        assert_eq!((failed.wamid.as_str(), failed.errors[0].code), ("wamid.F", 1026));
+        let billing = delivered.billing.as_ref().unwrap();
+        assert_eq!(billing.conversation, None);
+        assert_eq!(
+            (billing.pricing.pricing_model.as_str(), billing.pricing.category.as_str()),
+            ("PMP", "marketing")
+        );
+        assert_eq!(billing.pricing.kind.as_deref(), Some("regular"));
+        assert_eq!(delivered.passed.recipient_user_id.as_deref(), Some("US.7"));
+        assert_eq!(delivered.passed.recipient_parent_user_id.as_deref(), Some("US.ENT.1"));
+        assert_eq!(delivered.passed.username.as_deref(), Some("cy"));
+        assert_eq!(delivered.customer.user_id.as_deref(), Some("US.7"));
     }
 
     #[test]
