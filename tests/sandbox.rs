@@ -674,7 +674,10 @@ async fn replicas_share_the_clock_and_the_windows() {
 async fn a_conversation_outlives_the_replica_that_opened_it() {
     let db = TestDb::new(Backend::Postgres).await;
     let receiver = Receiver::start().await;
-    let mut first = Server::start_with(&db, &FAST).await;
+    // Conversations exist under conversation-based pricing, a setting since per-message pricing.
+    let mut env = FAST.to_vec();
+    env.push(("PREMISE_SANDBOX__PRICING_MODEL", "CBP"));
+    let mut first = Server::start_with(&db, &env).await;
     let token = first.admin_token().await;
     first.use_webhook(&token, &receiver.url()).await;
     let opened_by_first = send_template(&first, &token, CUSTOMER).await;
@@ -688,7 +691,7 @@ async fn a_conversation_outlives_the_replica_that_opened_it() {
     .await;
     first.terminate(Duration::from_secs(10));
 
-    let second = Server::start_with(&db, &FAST).await;
+    let second = Server::start_with(&db, &env).await;
     let (status, body) = second.login("admin", support::ADMIN_PASSWORD, None).await;
     assert_eq!(status, StatusCode::OK);
     let token = support::token_of(&body);
