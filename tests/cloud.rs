@@ -405,17 +405,8 @@ async fn customers_messages_arrive_as_on_premises_webhooks(backend: Backend) {
     assert_eq!(picture["image"]["caption"], "this one");
     let media_id = picture["image"]["id"].as_str().unwrap();
     assert_ne!(media_id, cloud_media, "the integration gets Premise's media id");
-    let response = bridge
-        .server
-        .http
-        .get(bridge.server.url(&format!("/v1/media/{media_id}")))
-        .bearer_auth(&bridge.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "image/jpeg");
-    assert_eq!(response.bytes().await.unwrap().to_vec(), bytes, "served by /v1/media");
+    let served = bridge.media(media_id).await;
+    assert_eq!(served, (StatusCode::OK, "image/jpeg".to_owned(), bytes), "served by /v1/media");
 
     // Marking it read sends Cloud's read receipt for it.
     let (status, body) = bridge

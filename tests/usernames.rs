@@ -96,16 +96,7 @@ async fn a_username_customer_round_trips_through_the_bridge(backend: Backend) {
     assert_eq!((message["from"].as_str(), message["type"].as_str()), (Some(BO), Some("image")));
     assert_eq!(message["context"]["id"], reply.as_str(), "Premise's id of the message replied to");
     let media_id = message["image"]["id"].as_str().unwrap();
-    let response = bridge
-        .server
-        .http
-        .get(bridge.server.url(&format!("/v1/media/{media_id}")))
-        .bearer_auth(&bridge.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.bytes().await.unwrap().to_vec(), bytes);
+    assert_eq!(bridge.media(media_id).await, (StatusCode::OK, "image/jpeg".to_owned(), bytes));
 
     // Read, with a typing indicator: Cloud gets both.
     let (status, body) = bridge

@@ -103,6 +103,26 @@ impl Bridge {
         all()
     }
 
+    /// `GET /v1/media/{id}`: its status, content type and bytes.
+    pub async fn media(&self, id: &str) -> (StatusCode, String, Vec<u8>) {
+        let response = self
+            .server
+            .http
+            .get(self.server.url(&format!("/v1/media/{id}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let kind = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, kind, response.bytes().await.unwrap().to_vec())
+    }
+
     pub fn assert_nothing_invalid(&self) {
         let invalid = self.fake.invalid();
         assert!(invalid.is_empty(), "the fake found invalid requests: {invalid:#?}");
