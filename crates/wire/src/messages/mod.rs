@@ -140,20 +140,61 @@ pub struct Reaction {
 }
 
 /// Every message type, with the key its payload travels under.
-const TYPES: [&str; 12] = [
-    "text",
-    "image",
-    "audio",
-    "video",
-    "document",
-    "sticker",
-    "contacts",
-    "location",
-    "template",
-    "hsm",
-    "interactive",
-    "reaction",
-];
+/// The `type` of a message this server sends; each type's payload travels under the key of
+/// its name. Matched exhaustively, so a new type cannot be parsed as another by accident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MessageType {
+    Text,
+    Image,
+    Audio,
+    Video,
+    Document,
+    Sticker,
+    Contacts,
+    Location,
+    Template,
+    Hsm,
+    Interactive,
+    Reaction,
+}
+
+impl MessageType {
+    const ALL: [Self; 12] = [
+        Self::Text,
+        Self::Image,
+        Self::Audio,
+        Self::Video,
+        Self::Document,
+        Self::Sticker,
+        Self::Contacts,
+        Self::Location,
+        Self::Template,
+        Self::Hsm,
+        Self::Interactive,
+        Self::Reaction,
+    ];
+
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Image => "image",
+            Self::Audio => "audio",
+            Self::Video => "video",
+            Self::Document => "document",
+            Self::Sticker => "sticker",
+            Self::Contacts => "contacts",
+            Self::Location => "location",
+            Self::Template => "template",
+            Self::Hsm => "hsm",
+            Self::Interactive => "interactive",
+            Self::Reaction => "reaction",
+        }
+    }
+
+    fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
 
 const COMMON: [&str; 8] = [
     "to",
@@ -180,60 +221,19 @@ impl Message {
         // The type first: a type this server cannot send (whose payload travels under its own,
         // unknown, key) is 1026 as On-Premises answers it, not an unknown parameter.
         let kind = top.str("type")?.unwrap_or("text");
-        if !TYPES.contains(&kind) {
+        let Some(message_type) = MessageType::named(kind) else {
             return Err(Rejection::new(
                 ErrorCode::ReceiverIncapable,
                 format!("type: '{kind}' is not a message type this server can send"),
             ));
-        }
+        };
         if let Some(key) =
-            map.keys().find(|k| !COMMON.contains(&k.as_str()) && !TYPES.contains(&k.as_str()))
+            map.keys().find(|k| !COMMON.contains(&k.as_str()) && MessageType::named(k).is_none())
         {
             return Err(unknown(key));
         }
-        // The Cloud API's `recipient` (a BSUID or parent BSUID) names the customer when `to`
-        // is absent; `to` takes precedence when both are given, as Meta documents.
-        let to = match (top.get("to"), top.get("recipient")) {
-            (Some(Value::String(s)), _) => Recipient::parse("to", s)?,
-            (Some(other), _) => return Err(wrong_type("to", "a string", other)),
-            (None, Some(Value::String(s))) => Recipient::parse("recipient", s)?,
-            (None, Some(other)) => return Err(wrong_type("recipient", "a string", other)),
-            (None, None) => return Err(Rejection::missing("to")),
-        };
-        if let Some(recipient) = top.get("recipient")
-            && top.has("to")
-        {
-            match recipient {
-                Value::String(s) => {
-                    Recipient::parse("recipient", s)?;
-                }
-                other => return Err(wrong_type("recipient", "a string", other)),
-            }
-        }
-        match top.str("recipient_type")? {
-            None | Some("individual") => {}
-            Some("group") => {
-                return Err(Rejection::new(
-                    ErrorCode::InvalidRecipientType,
-                    "recipient_type: group messaging is not supported",
-                ));
-            }
-            Some(other) => {
-                return Err(Rejection::new(
-                    ErrorCode::InvalidRecipientType,
-                    format!("recipient_type: '{other}' is not one of individual, group"),
-                ));
-            }
-        }
-        match top.str("messaging_product")? {
-            None | Some("whatsapp") => {}
-            Some(other) => {
-                return Err(Rejection::invalid(
-                    "messaging_product",
-                    format!("'{other}' must be 'whatsapp'"),
-                ));
-            }
-        }
+        let to = recipient(&top)?;
+        individual_whatsapp(&top)?;
         let context = match top.obj("context")? {
             None => None,
             Some(c) => {
@@ -242,42 +242,40 @@ impl Message {
             }
         };
         let biz_opaque_callback_data = top.text("biz_opaque_callback_data", MAX_CALLBACK_DATA)?;
-        if let Some(other) = TYPES.iter().find(|t| **t != kind && top.has(t)) {
-            return Err(not_allowed(other, &format!("when type is '{kind}'")));
+        if let Some(other) =
+            MessageType::ALL.iter().find(|t| **t != message_type && top.has(t.as_str()))
+        {
+            return Err(not_allowed(other.as_str(), &format!("when type is '{kind}'")));
         }
         if kind != "text" {
             top.forbid("preview_url", "except for type 'text'")?;
         }
-        if kind == "contacts" {
-            let contacts = contacts::parse(&top)?;
-            return Ok(Self {
-                to,
-                context,
-                biz_opaque_callback_data,
-                content: Content::Contacts { contacts },
-            });
-        }
-        let payload = top.req_obj(kind)?;
-        let media = |m: MediaKind| Media::parse(&payload, m, Place::Message);
-        let content = match kind {
-            "text" => {
-                let (text, preview_url) = text::parse(&payload, top.bool("preview_url")?)?;
+        // Each type's payload is the object under its name; contacts are an array.
+        let payload = || top.req_obj(kind);
+        let media = |m: MediaKind| Media::parse(&payload()?, m, Place::Message);
+        let content = match message_type {
+            MessageType::Text => {
+                let (text, preview_url) = text::parse(&payload()?, top.bool("preview_url")?)?;
                 Content::Text { text, preview_url }
             }
-            "image" => Content::Image { image: media(MediaKind::Image)? },
-            "audio" => Content::Audio { audio: media(MediaKind::Audio)? },
-            "video" => Content::Video { video: media(MediaKind::Video)? },
-            "document" => Content::Document { document: media(MediaKind::Document)? },
-            "sticker" => Content::Sticker { sticker: media(MediaKind::Sticker)? },
-            "location" => Content::Location { location: location::Location::parse(&payload)? },
-            "template" => {
-                Content::Template { template: Box::new(template::Template::parse(&payload)?) }
+            MessageType::Contacts => Content::Contacts { contacts: contacts::parse(&top)? },
+            MessageType::Image => Content::Image { image: media(MediaKind::Image)? },
+            MessageType::Audio => Content::Audio { audio: media(MediaKind::Audio)? },
+            MessageType::Video => Content::Video { video: media(MediaKind::Video)? },
+            MessageType::Document => Content::Document { document: media(MediaKind::Document)? },
+            MessageType::Sticker => Content::Sticker { sticker: media(MediaKind::Sticker)? },
+            MessageType::Location => {
+                Content::Location { location: location::Location::parse(&payload()?)? }
             }
-            "hsm" => Content::Template { template: Box::new(hsm::parse(&payload)?) },
-            "interactive" => Content::Interactive {
-                interactive: Box::new(interactive::Interactive::parse(&payload)?),
+            MessageType::Template => {
+                Content::Template { template: Box::new(template::Template::parse(&payload()?)?) }
+            }
+            MessageType::Hsm => Content::Template { template: Box::new(hsm::parse(&payload()?)?) },
+            MessageType::Interactive => Content::Interactive {
+                interactive: Box::new(interactive::Interactive::parse(&payload()?)?),
             },
-            _ => {
+            MessageType::Reaction => {
+                let payload = payload()?;
                 payload.only(&["message_id", "emoji"])?;
                 let emoji = payload.required("emoji", payload.str("emoji")?)?;
                 field::check_len(&payload.at("emoji"), emoji, 10)?;
@@ -334,6 +332,53 @@ impl Message {
             Rejection::new(ErrorCode::InternalError, format!("stored request is not JSON: {e}"))
         })?;
         Self::parse(&value)
+    }
+}
+
+/// Who the message goes to: `to`, or the Cloud API's `recipient` (a BSUID or parent BSUID) when
+/// `to` is absent; `to` takes precedence when both are given, as Meta documents (a `recipient`
+/// beside it must still be well formed).
+fn recipient(top: &Obj<'_>) -> Result<Recipient, Rejection> {
+    let to = match (top.get("to"), top.get("recipient")) {
+        (Some(Value::String(s)), _) => Recipient::parse("to", s)?,
+        (Some(other), _) => return Err(wrong_type("to", "a string", other)),
+        (None, Some(Value::String(s))) => Recipient::parse("recipient", s)?,
+        (None, Some(other)) => return Err(wrong_type("recipient", "a string", other)),
+        (None, None) => return Err(Rejection::missing("to")),
+    };
+    match top.get("recipient").filter(|_| top.has("to")) {
+        Some(Value::String(s)) => {
+            Recipient::parse("recipient", s)?;
+        }
+        Some(other) => return Err(wrong_type("recipient", "a string", other)),
+        None => {}
+    }
+    Ok(to)
+}
+
+/// `recipient_type` (individual; groups are not supported) and `messaging_product` (whatsapp),
+/// both optional.
+fn individual_whatsapp(top: &Obj<'_>) -> Result<(), Rejection> {
+    match top.str("recipient_type")? {
+        None | Some("individual") => {}
+        Some("group") => {
+            return Err(Rejection::new(
+                ErrorCode::InvalidRecipientType,
+                "recipient_type: group messaging is not supported",
+            ));
+        }
+        Some(other) => {
+            return Err(Rejection::new(
+                ErrorCode::InvalidRecipientType,
+                format!("recipient_type: '{other}' is not one of individual, group"),
+            ));
+        }
+    }
+    match top.str("messaging_product")? {
+        None | Some("whatsapp") => Ok(()),
+        Some(other) => {
+            Err(Rejection::invalid("messaging_product", format!("'{other}' must be 'whatsapp'")))
+        }
     }
 }
 
