@@ -5,7 +5,7 @@ use std::io::BufRead;
 use anyhow::{Context, bail};
 use premise_wire::{Password, Role, Username};
 
-use premise_upstream::Clock;
+use premise_base::Clock;
 
 use crate::auth::{AccountError, Accounts};
 use crate::cli::{RoleArg, UsersCommand};

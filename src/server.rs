@@ -12,9 +12,9 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use axum::ServiceExt;
 use axum::extract::Request;
 use axum::serve::ListenerExt;
+use premise_base::Clock;
 use premise_engine::Engine;
 use premise_store::Store;
-use premise_upstream::Clock;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use premise_base::Clock;
 use premise_engine::UpstreamFactory;
 use premise_store::Store;
+use premise_upstream::Upstream;
 use premise_upstream::cloud::{Cloud, CloudClient};
 use premise_upstream::sandbox::{Sandbox, SandboxWorld};
-use premise_upstream::{Clock, Upstream};
 
 use crate::config::{Config, UpstreamKind};
 

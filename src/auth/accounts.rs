@@ -7,7 +7,7 @@ use premise_store::{Store, User};
 use premise_wire::{Password, Role, Username};
 
 use super::password::PasswordError;
-use premise_upstream::Clock;
+use premise_base::Clock;
 
 use super::PasswordHasher;
 

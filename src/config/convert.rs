@@ -4,8 +4,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use premise_upstream::cloud::Hidden;
-
 use super::{Config, DEFAULT_TEMPLATES};
 
 /// The sandbox's business number as Cloud-form webhooks name it when `[cloud]` sets none:
@@ -69,7 +67,7 @@ impl Config {
             webhook_batch: self.callbacks.max_statuses_per_request,
             callback_read_gap: ms(self.callbacks.read_gap_ms),
             cloud_identity: self.cloud_identity(),
-            cloud_app_secret: Hidden::new(self.cloud.app_secret.expose()),
+            cloud_app_secret: self.cloud.app_secret.clone(),
             retention: self.retention(),
         }
     }
@@ -118,9 +116,9 @@ impl Config {
             base_url: cloud.base_url.trim_end_matches('/').to_owned(),
             api_version: cloud.api_version.clone(),
             phone_number_id: cloud.phone_number_id.clone(),
-            access_token: Hidden::new(cloud.access_token.expose()),
-            app_secret: Hidden::new(cloud.app_secret.expose()),
-            verify_token: Hidden::new(cloud.verify_token.expose()),
+            access_token: cloud.access_token.clone(),
+            app_secret: cloud.app_secret.clone(),
+            verify_token: cloud.verify_token.clone(),
             max_per_second: cloud.max_per_second,
             timeout: Duration::from_millis(cloud.timeout_ms),
             // What the engine's send timeout leaves after the call's own, less a second.

@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use premise_base::Secret;
+
 mod convert;
 mod validate;
 
@@ -201,17 +203,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// A value that must never reach a log line. Numbers are accepted too, because an environment
-/// variable of digits arrives as one.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        text_or_number(d).map(Self)
-    }
-}
-
 /// A string setting whose value may be all digits: an environment variable of digits arrives
 /// as a number.
 fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -238,18 +229,6 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::E
         }
     }
     d.deserialize_any(TextOrNumber)
-}
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
-    }
 }
 
 /// Values given on the command line; they override everything else.

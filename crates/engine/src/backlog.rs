@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use premise_base::Clock;
 use premise_store::Store;
-use premise_upstream::Clock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

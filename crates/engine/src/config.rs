@@ -46,7 +46,7 @@ pub struct EngineConfig {
     pub cloud_identity: premise_wire::cloud_webhooks::CloudIdentity,
     /// `[cloud] app_secret`: signs Cloud-form webhooks when `webhooks.secret` is not set, as
     /// Meta signs its own with the app's secret. Empty: unsigned.
-    pub cloud_app_secret: premise_upstream::cloud::Hidden,
+    pub cloud_app_secret: premise_base::Secret,
     /// What is deleted when (`[retention]`).
     pub retention: crate::RetentionConfig,
 }
@@ -77,7 +77,7 @@ impl EngineConfig {
             webhook_timeout: Duration::from_secs(10),
             webhook_batch: 50,
             cloud_identity: premise_wire::cloud_webhooks::CloudIdentity::default(),
-            cloud_app_secret: premise_upstream::cloud::Hidden::default(),
+            cloud_app_secret: premise_base::Secret::default(),
             retention: crate::RetentionConfig::default(),
         }
     }

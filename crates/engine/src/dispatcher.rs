@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
+use premise_base::Clock;
 use premise_store::{PendingCallback, Store};
-use premise_upstream::{Clock, Fence};
+use premise_upstream::Fence;
 use premise_wire::WebhookFormat;
 use premise_wire::cloud_webhooks::CloudIdentity;
 use sha2::Sha256;

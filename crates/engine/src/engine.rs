@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use premise_base::Clock;
 use premise_store::Store;
-use premise_upstream::{Clock, Upstream, UpstreamContext};
+use premise_upstream::{Upstream, UpstreamContext};
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use premise_upstream::Clock;
+use premise_base::Clock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

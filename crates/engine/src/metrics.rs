@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use premise_base::Clock;
 use premise_store::{ShardBacklog, Store};
-use premise_upstream::Clock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

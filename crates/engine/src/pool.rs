@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use premise_base::Clock;
 use premise_store::{Enqueued, Lease, Store};
-use premise_upstream::{Clock, Fence, Upstream};
+use premise_upstream::{Fence, Upstream};
 use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

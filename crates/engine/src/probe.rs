@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use premise_base::Clock;
 use premise_store::Store;
-use premise_upstream::Clock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

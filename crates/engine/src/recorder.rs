@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use premise_base::Clock;
 use premise_store::Store;
-use premise_upstream::{Clock, EventSink, StatusEvent};
+use premise_upstream::{EventSink, StatusEvent};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

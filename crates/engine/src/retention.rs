@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use premise_base::Clock;
 use premise_store::{Expired, MessagePurge, Store, StoreError};
-use premise_upstream::Clock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

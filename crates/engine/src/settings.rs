@@ -5,8 +5,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use premise_base::Clock;
 use premise_store::Store;
-use premise_upstream::Clock;
 use premise_wire::AppSettings;
 use serde_json::Value;
 

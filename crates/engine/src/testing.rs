@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use premise_base::Clock;
 use premise_store::{ConnectOptions, NewMessage, Store};
 use premise_testkit::TempDir;
-use premise_upstream::{Clock, OutboundMessage, SendOutcome, Upstream};
+use premise_upstream::{OutboundMessage, SendOutcome, Upstream};
 use premise_wire::WaId;
 use tokio_util::sync::CancellationToken;
 

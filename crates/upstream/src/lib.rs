@@ -8,7 +8,6 @@
 //! happens after the acknowledgement (delivered, read) arrives later as [`StatusEvent`]s on the
 //! sink the upstream was built with ([`UpstreamContext`]). Time is a [`Clock`], passed in.
 
-mod clock;
 pub mod cloud;
 mod fence;
 pub mod sandbox;
@@ -21,7 +20,7 @@ use premise_wire::messages::template::Template;
 use premise_wire::{Billing, Message, MessageStatus, StatusCustomer, StatusError};
 use tokio_util::sync::CancellationToken;
 
-pub use clock::Clock;
+pub use premise_base::Clock;
 
 /// An error with its causes, as one line (for logs and for the reasons kept with a failure).
 pub fn error_chain(error: &dyn std::error::Error) -> String {

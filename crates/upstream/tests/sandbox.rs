@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use premise_base::Clock;
 use premise_store::{ConnectOptions, Store};
 use premise_testkit::TempDir;
 use premise_upstream::sandbox::{Sandbox, SandboxConfig, SandboxWorld};
 use premise_upstream::{
-    Clock, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, UpstreamContext,
+    OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, UpstreamContext,
 };
 use premise_wire::{Message, MessageStatus};
 use serde_json::json;

@@ -20,10 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use premise_base::Clock;
 use premise_store::{Enqueued, QueuedMessage, Store};
-use premise_upstream::{
-    Clock, Fence, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream,
-};
+use premise_upstream::{Fence, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream};
 use premise_wire::{Message, MessageStatus, StatusError};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;

@@ -24,7 +24,7 @@ use premise_store::Store;
 pub use client::{CloudClient, MediaUrl};
 pub use errors::{CloudError, GraphError};
 pub use gateway::PhoneNumber;
-pub use settings::{CloudSettings, GRAPH_URL, Hidden};
+pub use settings::{CloudSettings, GRAPH_URL, Secret};
 
 use self::errors::Verdict;
 use self::limit::Limiter;

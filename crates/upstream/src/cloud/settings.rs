@@ -1,7 +1,8 @@
 //! What the bridge is configured with (`[cloud]` in the settings).
 
-use std::fmt;
 use std::time::Duration;
+
+pub use premise_base::Secret;
 
 /// The Cloud API's own default base URL.
 pub const GRAPH_URL: &str = "https://graph.facebook.com";
@@ -14,11 +15,11 @@ pub struct CloudSettings {
     pub api_version: String,
     pub phone_number_id: String,
     /// A system user's access token with `whatsapp_business_messaging`.
-    pub access_token: Hidden,
+    pub access_token: Secret,
     /// The Meta app's secret: webhooks are signed with it.
-    pub app_secret: Hidden,
+    pub app_secret: Secret,
     /// What the Meta app's webhook set-up sends back to prove it is the one configured.
-    pub verify_token: Hidden,
+    pub verify_token: Secret,
     /// Sends per second to Cloud across the whole deployment.
     pub max_per_second: u32,
     /// A Cloud call without an answer within this has failed (transiently).
@@ -31,28 +32,4 @@ pub struct CloudSettings {
     pub check_interval: Duration,
     /// Internal hosts and networks that links Premise fetches may reach all the same.
     pub link_fetch_allow: super::fetch_guard::FetchAllow,
-}
-
-/// A secret: its `Debug` and `Display` never show it.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Hidden(String);
-
-impl Hidden {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Hidden {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[hidden]\"" })
-    }
 }
