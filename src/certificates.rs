@@ -20,6 +20,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
+use tokio_util::sync::CancellationToken;
 
 /// The settings document that keeps the uploaded bundle (`{"pem"}`).
 pub const EXTERNAL_DOCUMENT: &str = "certificates.external";
@@ -116,9 +117,9 @@ impl ServerCerts {
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 
-    /// Installs the bundle kept in the store whenever it changes, for the process's life.
-    pub fn follow(self: Arc<Self>, store: Arc<dyn Store>) {
-        tokio::spawn(async move {
+    /// Installs the bundle kept in the store whenever it changes, until `stop`.
+    pub async fn follow(self: Arc<Self>, store: Arc<dyn Store>, stop: CancellationToken) {
+        let reloading = async move {
             loop {
                 match store.document(EXTERNAL_DOCUMENT).await {
                     Ok(document) => {
@@ -133,7 +134,11 @@ impl ServerCerts {
                 }
                 tokio::time::sleep(RELOAD_EVERY).await;
             }
-        });
+        };
+        tokio::select! {
+            () = reloading => {}
+            () = stop.cancelled() => {}
+        }
     }
 }
 

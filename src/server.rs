@@ -72,7 +72,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let node = node_name(&config.node.name);
     let clock = Clock::system();
     let upstream = crate::upstream::prepare(&config, &store, &node, &clock).await?;
-    let engine =
+    let mut engine =
         Engine::start(store.clone(), config.engine(node.clone()), clock.clone(), upstream.factory)?;
     tracing::info!(%node, upstream = ?config.upstream.kind, "outbound pipeline started");
     let config = Arc::new(config);
@@ -81,7 +81,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         (cert, key) => Some((cert, key)),
     };
     let certs = ServerCerts::new(files)?;
-    certs.clone().follow(store.clone());
+    engine.run_until_shutdown({
+        let (certs, store) = (certs.clone(), store.clone());
+        move |stop| certs.follow(store, stop)
+    });
     let state = AppState::new(AppServices {
         certs: certs.clone(),
         webhook_http: engine.webhook_http.clone(),
@@ -118,19 +121,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = Incoming::new(listener, tls, config.connection_limits())?;
     tracing::info!(prefix = %config.server.path_prefix, "listening on {scheme}://{local}");
 
-    // The optional unauthenticated metrics listener lives as long as the process.
+    // The optional unauthenticated metrics listener serves until the engine stops (through the
+    // drain, so scrapes see it).
     if let Some(metrics) = metrics_listener {
         tracing::info!("metrics on http://{}/metrics", metrics.local_addr()?);
         let router = metrics_routes(state.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(metrics, router).await {
-                tracing::error!(error = %e, "the metrics listener failed");
+        engine.run_until_shutdown(move |stop| async move {
+            // Not a graceful shutdown: a scraper's kept-alive connection must not hold the
+            // process; a scrape cut short is retried by the scraper.
+            tokio::select! {
+                served = axum::serve(metrics, router).into_future() => {
+                    if let Err(e) = served {
+                        tracing::error!(error = %e, "the metrics listener failed");
+                    }
+                }
+                () = stop.cancelled() => {}
             }
         });
     }
 
     // Cloud webhooks kept but left unprocessed by a replica that died, processed here.
-    let sweep = tokio::spawn(crate::http::sweep_cloud_webhooks(state.clone()));
+    engine.run_until_shutdown({
+        let state = state.clone();
+        move |stop| async move {
+            tokio::select! {
+                () = crate::http::sweep_cloud_webhooks(state) => {}
+                () = stop.cancelled() => {}
+            }
+        }
+    });
 
     let draining = state.draining.clone();
     let drain_delay = Duration::from_millis(config.server.drain_delay_ms);
@@ -163,7 +182,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::warn!(?timeout, "requests still in flight after the shutdown timeout; exiting anyway");
         }
     }
-    sweep.abort();
     tracing::info!("HTTP stopped; handing back shards");
     engine.shutdown().await;
     tracing::info!("stopped");

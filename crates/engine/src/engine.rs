@@ -121,6 +121,17 @@ impl Engine {
         })
     }
 
+    /// Runs `task` beside the engine's own until shutdown: it is given a token cancelled when the
+    /// engine stops its background work, and shutdown waits for it to return. Every long-lived
+    /// task of the process (certificate reloads, the metrics listener, the webhook sweep) runs
+    /// so, and stops with the rest.
+    pub fn run_until_shutdown<F>(&mut self, task: impl FnOnce(CancellationToken) -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(tokio::spawn(task(self.stop_rest.child_token())));
+    }
+
     /// Stops taking work, lets shard workers finish what is in flight, records what they
     /// learnt, releases their leases so other replicas take over at once, then returns.
     /// Call after the HTTP server has stopped: committers finish the requests still queued.
