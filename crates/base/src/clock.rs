@@ -103,7 +103,8 @@ impl Default for Clock {
     }
 }
 
-fn millis(duration: Duration) -> i64 {
+/// `duration` in whole milliseconds, as the clock counts (saturating).
+pub fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -6,5 +6,5 @@
 mod clock;
 mod secret;
 
-pub use clock::{Clock, Elapsed};
+pub use clock::{Clock, Elapsed, millis};
 pub use secret::Secret;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use premise_base::Clock;
+use premise_base::{Clock, millis};
 use premise_store::{PendingCallback, Store};
 use premise_upstream::Fence;
 use premise_wire::WebhookFormat;
@@ -329,10 +329,6 @@ async fn post(
         Ok(response) => Err(format!("the receiver answered {}", response.status())),
         Err(e) => Err(format!("the request failed: {e}")),
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Hex HMAC-SHA256 of the raw body: the Cloud API's `X-Hub-Signature-256` scheme.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use premise_base::Clock;
+use premise_base::{Clock, millis};
 use premise_store::{Enqueued, Lease, Store};
 use premise_upstream::{Fence, Upstream};
 use tokio::sync::{Notify, Semaphore, broadcast};
@@ -355,10 +355,6 @@ impl Held {
     fn floor(&self) -> i64 {
         self.floor.load(Ordering::Relaxed)
     }
-}
-
-fn millis(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 struct Shared {

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use premise_base::Clock;
+use premise_base::{Clock, millis};
 use premise_store::{Expired, MessagePurge, Store, StoreError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -260,10 +260,6 @@ where
         // Let the hot path's writes in between two batches.
         tokio::task::yield_now().await;
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

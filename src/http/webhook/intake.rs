@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use premise_base::millis;
 use premise_engine::Metrics;
 use premise_store::{CustomerMoved, KnownCustomer, NewInbound};
 use premise_upstream::StatusEvent;
@@ -393,10 +394,6 @@ fn media_id(cloud_id: &str) -> String {
 /// 503: Meta delivers the webhook again later.
 fn not_now(why: &str) -> ApiError {
     ApiError::new(ErrorCode::ServiceNotReady, why).with_status(StatusCode::SERVICE_UNAVAILABLE)
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

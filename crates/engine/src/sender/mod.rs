@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use premise_base::Clock;
+use premise_base::{Clock, millis};
 use premise_store::{Enqueued, QueuedMessage, Store};
 use premise_upstream::{Fence, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream};
 use premise_wire::{Message, MessageStatus, StatusError};
@@ -325,10 +325,6 @@ async fn recv(
 
 fn event(id: &str, status: MessageStatus, errors: Vec<StatusError>, clock: &Clock) -> StatusEvent {
     StatusEvent { errors, ..StatusEvent::new(id, status, clock.now_ms()) }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use premise_base::millis;
 use premise_store::Store;
 use premise_wire::contacts::PhoneNumber;
 use premise_wire::messages::template::Template;
@@ -416,10 +417,6 @@ impl Sandbox {
             self.later.schedule(due, event(MessageStatus::Read, due));
         }
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A permanent failure with an On-Premises async error code (`docs/onprem-api.md` section 10.2).
