@@ -771,6 +771,38 @@ async fn customers(store: Arc<dyn Store>) {
     );
     assert_eq!(store.customer("US.20").await.unwrap(), None);
     assert_eq!(store.customer_renamed("US.404", &current, 1_500).await.unwrap(), None);
+    // A webhook's worth at once (more than one statement's chunk): the same customer twice is
+    // merged, and a number held by another is moved and reported.
+    let mut many: Vec<KnownCustomer> = (0..150)
+        .map(|n| KnownCustomer {
+            user_id: format!("US.M{n}"),
+            wa_id: Some(format!("1631600{n:04}")),
+            ..KnownCustomer::default()
+        })
+        .collect();
+    many.push(KnownCustomer {
+        user_id: "US.M7".into(),
+        username: Some("seven".into()),
+        ..KnownCustomer::default()
+    });
+    many.push(KnownCustomer {
+        user_id: "US.M200".into(),
+        wa_id: Some("16315551234".into()),
+        ..KnownCustomer::default()
+    });
+    let moved = store.learn_customers(&many, 1_600).await.unwrap();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(
+        (moved[0].previous.user_id.as_str(), moved[0].current.user_id.as_str()),
+        ("US.9", "US.M200")
+    );
+    let seven = store.customer("US.M7").await.unwrap().unwrap();
+    assert_eq!(
+        (seven.wa_id.as_deref(), seven.username.as_deref()),
+        (Some("16316000007"), Some("seven"))
+    );
+    assert_eq!(store.customer("16316000149").await.unwrap().unwrap().user_id, "US.M149");
+    assert_eq!(store.customer("16315551234").await.unwrap().unwrap().user_id, "US.M200");
 }
 
 /// An injected inbound message is stored and its webhook queued on the sender's shard (moved

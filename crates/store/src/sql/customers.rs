@@ -14,26 +14,53 @@ fn known((user_id, wa_id, parent_user_id, username): Row) -> KnownCustomer {
 
 const COLUMNS: &str = "user_id, wa_id, parent_user_id, username";
 
+/// Customers written per statement (five parameters each).
+const CHUNK: usize = 64;
+
+/// What is given replaces what is kept, what is not given stays; a row whose values would not
+/// change is not written.
+const UPSERT: &str = " ON CONFLICT (user_id) DO UPDATE SET
+      wa_id = COALESCE(excluded.wa_id, customers.wa_id),
+      parent_user_id = COALESCE(excluded.parent_user_id, customers.parent_user_id),
+      username = COALESCE(excluded.username, customers.username),
+      updated_at = excluded.updated_at
+    WHERE customers.wa_id IS DISTINCT FROM COALESCE(excluded.wa_id, customers.wa_id)
+       OR customers.parent_user_id IS DISTINCT FROM
+          COALESCE(excluded.parent_user_id, customers.parent_user_id)
+       OR customers.username IS DISTINCT FROM COALESCE(excluded.username, customers.username)";
+
+/// One entry per user id (an upsert may not touch a row twice): later entries fill in what
+/// earlier ones of the same customer left out.
+fn merged(customers: &[KnownCustomer]) -> Vec<KnownCustomer> {
+    let mut merged: Vec<KnownCustomer> = Vec::with_capacity(customers.len());
+    for customer in customers {
+        match merged.iter_mut().find(|m| m.user_id == customer.user_id) {
+            Some(same) => {
+                let fill = |new: &Option<String>, old: &mut Option<String>| {
+                    if new.is_some() {
+                        old.clone_from(new);
+                    }
+                };
+                fill(&customer.wa_id, &mut same.wa_id);
+                fill(&customer.parent_user_id, &mut same.parent_user_id);
+                fill(&customer.username, &mut same.username);
+            }
+            None => merged.push(customer.clone()),
+        }
+    }
+    merged
+}
+
 for_each_backend! {
     async fn keep(
         conn: &mut <Database as sqlx::Database>::Connection,
         customer: &KnownCustomer,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        sqlx::query(&format!(
             "INSERT INTO customers (user_id, wa_id, parent_user_id, username, updated_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (user_id) DO UPDATE SET
-               wa_id = COALESCE(excluded.wa_id, customers.wa_id),
-               parent_user_id = COALESCE(excluded.parent_user_id, customers.parent_user_id),
-               username = COALESCE(excluded.username, customers.username),
-               updated_at = excluded.updated_at
-             WHERE customers.wa_id IS DISTINCT FROM COALESCE(excluded.wa_id, customers.wa_id)
-                OR customers.parent_user_id IS DISTINCT FROM
-                   COALESCE(excluded.parent_user_id, customers.parent_user_id)
-                OR customers.username IS DISTINCT FROM
-                   COALESCE(excluded.username, customers.username)",
-        )
+             VALUES ($1, $2, $3, $4, $5) {UPSERT}"
+        ))
         .bind(&customer.user_id)
         .bind(&customer.wa_id)
         .bind(&customer.parent_user_id)
@@ -80,19 +107,63 @@ for_each_backend! {
             customers: &[KnownCustomer],
             at_ms: i64,
         ) -> Result<Vec<CustomerMoved>, StoreError> {
+            let customers = merged(customers);
             if customers.is_empty() {
                 return Ok(Vec::new());
             }
             let mut tx = self.tx().await?;
             let mut moved = Vec::new();
-            for customer in customers {
-                if let Some(wa_id) = &customer.wa_id
-                    && let Some(previous) =
-                        take_number(tx.conn(), wa_id, &customer.user_id, at_ms).await?
-                {
-                    moved.push(CustomerMoved { previous, current: customer.clone() });
+            // A webhook's customers in a few statements, not two per customer: who holds their
+            // numbers now, the numbers taken from others (rare), then one upsert.
+            for chunk in customers.chunks(CHUNK) {
+                let numbers: Vec<String> = chunk.iter().filter_map(|c| c.wa_id.clone()).collect();
+                if !numbers.is_empty() {
+                    let mut holders = sqlx::QueryBuilder::<Database>::new(format!(
+                        "SELECT {COLUMNS} FROM customers WHERE wa_id IN ("
+                    ));
+                    let mut list = holders.separated(", ");
+                    for number in numbers {
+                        list.push_bind(number);
+                    }
+                    holders.push(")");
+                    let holders: Vec<Row> =
+                        holders.build_query_as().fetch_all(tx.conn()).await?;
+                    let mut taken_from = Vec::new();
+                    for holder in holders.into_iter().map(known) {
+                        let Some(current) = chunk
+                            .iter()
+                            .find(|c| c.wa_id == holder.wa_id && c.user_id != holder.user_id)
+                        else {
+                            continue;
+                        };
+                        taken_from.push(holder.user_id.clone());
+                        moved.push(CustomerMoved { previous: holder, current: current.clone() });
+                    }
+                    if !taken_from.is_empty() {
+                        let mut take = sqlx::QueryBuilder::<Database>::new(
+                            "UPDATE customers SET wa_id = NULL, updated_at = ",
+                        );
+                        take.push_bind(at_ms).push(" WHERE user_id IN (");
+                        let mut list = take.separated(", ");
+                        for user_id in taken_from {
+                            list.push_bind(user_id);
+                        }
+                        take.push(")");
+                        take.build().execute(tx.conn()).await?;
+                    }
                 }
-                keep(tx.conn(), customer, at_ms).await?;
+                let mut keep = sqlx::QueryBuilder::<Database>::new(
+                    "INSERT INTO customers (user_id, wa_id, parent_user_id, username, updated_at) ",
+                );
+                keep.push_values(chunk, |mut row, c| {
+                    row.push_bind(c.user_id.clone())
+                        .push_bind(c.wa_id.clone())
+                        .push_bind(c.parent_user_id.clone())
+                        .push_bind(c.username.clone())
+                        .push_bind(at_ms);
+                });
+                keep.push(UPSERT);
+                keep.build().execute(tx.conn()).await?;
             }
             tx.commit().await?;
             Ok(moved)
