@@ -43,11 +43,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     // The listeners first: an address in use fails before the database is created or touched.
-    let listener = TcpListener::bind(config.listen_addr()).await.with_context(|| {
+    let listen = config.listen_addr().context("server.listen")?;
+    let listener = TcpListener::bind(listen).await.with_context(|| {
         format!(
-            "server.listen: cannot listen on {} (another process on that port? set \
-             PREMISE_LISTEN or --listen to another address)",
-            config.listen_addr()
+            "server.listen: cannot listen on {listen} (another process on that port? set \
+             PREMISE_LISTEN or --listen to another address)"
         )
     })?;
     let metrics_listener = match config.metrics.listen.as_str() {

@@ -26,8 +26,10 @@ impl Config {
         premise_upstream::sandbox::templates::parse_file(&text)
     }
 
-    pub fn listen_addr(&self) -> SocketAddr {
-        self.server.listen.parse().expect("validated at load")
+    /// Where the API listens, as validated at load (a configuration built otherwise, as tests
+    /// do, has it parsed here).
+    pub fn listen_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
+        self.server.listen_addr.map_or_else(|| self.server.listen.parse(), Ok)
     }
 
     pub fn connection_limits(&self) -> crate::connection::Limits {

@@ -148,6 +148,9 @@ pub struct SandboxSettings {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: String,
+    /// `listen`, parsed once when the configuration is validated.
+    #[serde(skip)]
+    pub listen_addr: Option<std::net::SocketAddr>,
     pub body_limit_bytes: usize,
     pub drain_delay_ms: u64,
     pub shutdown_timeout_secs: u64,
@@ -271,7 +274,7 @@ impl Config {
         if let Some(url) = &overrides.database_url {
             figment = figment.merge(Serialized::default("database.url", url));
         }
-        let config: Self = figment.extract().map_err(|e| ConfigError(flatten(e)))?;
+        let mut config: Self = figment.extract().map_err(|e| ConfigError(flatten(e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -316,7 +319,7 @@ mod tests {
 
     #[test]
     fn defaults_load_and_validate() {
-        let config: Config = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
+        let mut config: Config = Figment::from(Toml::string(DEFAULT_TOML)).extract().unwrap();
         config.validate().unwrap();
         assert_eq!(config.database.url.expose(), "sqlite://data/premise.db");
         assert_eq!(config.auth.token_lifetime_secs, 7 * 24 * 3600);
@@ -326,7 +329,7 @@ mod tests {
     #[test]
     fn idempotency_ttl_is_checked() {
         for bad in [0, 30 * 24 * 3600 + 1] {
-            let config: Config = Figment::from(Toml::string(DEFAULT_TOML))
+            let mut config: Config = Figment::from(Toml::string(DEFAULT_TOML))
                 .merge(Serialized::default("server.idempotency_ttl_secs", bad))
                 .extract()
                 .unwrap();

@@ -6,11 +6,29 @@ use std::path::Path;
 use super::{Config, ConfigError};
 
 impl Config {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |setting: &str, why: &str| Err(ConfigError(format!("{setting}: {why}")));
-        if self.server.listen.parse::<SocketAddr>().is_err() {
-            return bad("server.listen", "must be an address and port such as 0.0.0.0:8080");
+    /// Checks every section, and keeps what it parsed (the listening address).
+    pub(super) fn validate(&mut self) -> Result<(), ConfigError> {
+        self.server.listen_addr = Some(self.validate_server()?);
+        self.validate_metrics()?;
+        self.validate_database()?;
+        self.validate_auth()?;
+        self.validate_pipeline()?;
+        self.validate_cloud()?;
+        self.validate_sandbox()?;
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad(
+                "log.level",
+                "must be a level such as info or a filter such as info,premise=debug",
+            );
         }
+        Ok(())
+    }
+
+    /// `[server]`: the listening address (returned parsed), path prefix, TLS files, limits.
+    fn validate_server(&self) -> Result<SocketAddr, ConfigError> {
+        let Ok(listen) = self.server.listen.parse::<SocketAddr>() else {
+            return bad("server.listen", "must be an address and port such as 0.0.0.0:8080");
+        };
         let prefix = &self.server.path_prefix;
         if !prefix.is_empty()
             && (!prefix.starts_with('/')
@@ -33,15 +51,6 @@ impl Config {
                 return bad(setting, &format!("{path} is not a readable file"));
             }
         }
-        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
-            return bad(
-                "metrics.listen",
-                "must be empty or an address and port such as 0.0.0.0:9090",
-            );
-        }
-        if self.metrics.queue_refresh_ms < 100 {
-            return bad("metrics.queue_refresh_ms", "must be at least 100");
-        }
         if self.server.drain_delay_ms > 600_000 {
             return bad("server.drain_delay_ms", "must be at most 600000 (10 minutes)");
         }
@@ -60,6 +69,23 @@ impl Config {
         if !(1..=30 * 24 * 3600).contains(&self.server.idempotency_ttl_secs) {
             return bad("server.idempotency_ttl_secs", "must be between 1 and 2592000 (30 days)");
         }
+        Ok(listen)
+    }
+
+    fn validate_metrics(&self) -> Result<(), ConfigError> {
+        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
+            return bad(
+                "metrics.listen",
+                "must be empty or an address and port such as 0.0.0.0:9090",
+            );
+        }
+        if self.metrics.queue_refresh_ms < 100 {
+            return bad("metrics.queue_refresh_ms", "must be at least 100");
+        }
+        Ok(())
+    }
+
+    fn validate_database(&self) -> Result<(), ConfigError> {
         let url = self.database.url.expose();
         if !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p)) {
             return bad("database.url", "must start with sqlite:// or postgres://");
@@ -70,6 +96,10 @@ impl Config {
         if self.database.acquire_timeout_secs == 0 {
             return bad("database.acquire_timeout_secs", "must be at least 1");
         }
+        Ok(())
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
         let secret = self.auth.token_secret.expose();
         if !secret.is_empty() && secret.len() < 32 {
             return bad("auth.token_secret", "must be empty (generated) or at least 32 bytes");
@@ -84,12 +114,6 @@ impl Config {
         if self.auth.max_failed_logins == 0 {
             return bad("auth.max_failed_logins", "must be at least 1");
         }
-        if !(1..=10_000).contains(&self.retention.batch) {
-            return bad("retention.batch", "must be between 1 and 10000");
-        }
-        if self.retention.interval_ms < 100 {
-            return bad("retention.interval_ms", "must be at least 100");
-        }
         if self.auth.failed_login_window_secs == 0 {
             return bad("auth.failed_login_window_secs", "must be at least 1");
         }
@@ -98,6 +122,17 @@ impl Config {
         }
         if !(1..=60_000).contains(&self.auth.password_check_wait_ms) {
             return bad("auth.password_check_wait_ms", "must be between 1 and 60000");
+        }
+        Ok(())
+    }
+
+    /// `[queue]`, `[sender]`, `[callbacks]`, `[retention]`: counts and intervals.
+    fn validate_pipeline(&self) -> Result<(), ConfigError> {
+        if !(1..=10_000).contains(&self.retention.batch) {
+            return bad("retention.batch", "must be between 1 and 10000");
+        }
+        if self.retention.interval_ms < 100 {
+            return bad("retention.interval_ms", "must be at least 100");
         }
         for (setting, value) in [
             ("queue.accept_queue", self.queue.accept_queue),
@@ -128,7 +163,10 @@ impl Config {
         if self.sender.retry_max_ms < self.sender.retry_initial_ms {
             return bad("sender.retry_max_ms", "must be at least sender.retry_initial_ms");
         }
-        self.validate_cloud()?;
+        Ok(())
+    }
+
+    fn validate_sandbox(&self) -> Result<(), ConfigError> {
         if !(0.0..=1.0).contains(&self.sandbox.transient_failure_rate) {
             return bad("sandbox.transient_failure_rate", "must be between 0 and 1");
         }
@@ -138,20 +176,18 @@ impl Config {
         if let Err(why) = self.sandbox_templates() {
             return bad("sandbox.templates", &why);
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            return bad(
-                "log.level",
-                "must be a level such as info or a filter such as info,premise=debug",
-            );
-        }
         Ok(())
     }
+}
+
+/// The error for `setting`, saying why.
+fn bad<T>(setting: &str, why: &str) -> Result<T, ConfigError> {
+    Err(ConfigError(format!("{setting}: {why}")))
 }
 
 impl Config {
     /// `[cloud]`: always well-formed; with `upstream.kind = "cloud"`, complete.
     fn validate_cloud(&self) -> Result<(), ConfigError> {
-        let bad = |setting: &str, why: &str| Err(ConfigError(format!("{setting}: {why}")));
         let cloud = &self.cloud;
         let base = &cloud.base_url;
         if !(base.starts_with("https://") || base.starts_with("http://"))
