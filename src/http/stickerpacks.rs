@@ -16,8 +16,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use premise_wire::stickers::{
-    FIRST_PARTY, FIRST_PARTY_PACKS, MAX_STICKER_BYTES, MAX_STICKERS, first_party_pack, pack_fields,
-    sticker_fields,
+    FIRST_PARTY, FIRST_PARTY_PACKS, MAX_STICKER_BYTES, MAX_STICKERS, Pack, PackError, Packs,
+    first_party_pack, pack_fields, sticker_fields,
 };
 use premise_wire::{ErrorCode, Rejection};
 use serde::Deserialize;
@@ -53,16 +53,6 @@ impl Namespace {
     }
 }
 
-/// A pack as listed: its fields without its stickers.
-fn pack_view(pack: &Value) -> Value {
-    let mut view = pack.clone();
-    if let Some(obj) = view.as_object_mut() {
-        obj.remove("stickers");
-        obj.remove("next_index");
-    }
-    view
-}
-
 fn no_pack(id: &str) -> ApiError {
     ApiError::new(ErrorCode::ResourceNotFound, format!("no stickerpack '{id}'"))
 }
@@ -71,16 +61,40 @@ fn no_sticker(id: &str, index: &str) -> ApiError {
     ApiError::new(ErrorCode::ResourceNotFound, format!("no sticker {index} in stickerpack '{id}'"))
 }
 
+/// What the packs refused, as the answer: pack `id`, sticker `index` (as given in the path).
+fn refused(error: PackError, id: &str, index: &str) -> ApiError {
+    match error {
+        PackError::NoPack => no_pack(id),
+        PackError::NoSticker => no_sticker(id, index),
+        PackError::Full => {
+            Rejection::invalid("stickers", format!("at most {MAX_STICKERS} a pack")).into()
+        }
+    }
+}
+
+/// A sticker index from the path; one that is not a number names no sticker.
+fn index_of(id: &str, index: &str) -> Result<u64, ApiError> {
+    index.parse().map_err(|_| no_sticker(id, index))
+}
+
+async fn third_party(state: &AppState) -> Result<Packs, ApiError> {
+    Ok(Packs::from_document(&read(state, PACKS).await?.0))
+}
+
 /// The stickerpack `id` of `namespace`, with its stickers.
 async fn pack(state: &AppState, namespace: &Namespace, id: &str) -> Result<Value, ApiError> {
     if namespace.first_party() {
         return first_party_pack(id).ok_or_else(|| no_pack(id));
     }
-    let packs = read(state, PACKS).await?.0;
-    packs["packs"]
-        .as_array()
-        .and_then(|packs| packs.iter().find(|p| p["id"] == id).cloned())
-        .ok_or_else(|| no_pack(id))
+    third_party(state).await?.get(id).map(Pack::with_stickers).ok_or_else(|| no_pack(id))
+}
+
+/// A pack as listed: without its stickers.
+fn listed(mut pack: Value) -> Value {
+    if let Some(object) = pack.as_object_mut() {
+        object.remove("stickers");
+    }
+    pack
 }
 
 async fn list_packs(
@@ -89,11 +103,10 @@ async fn list_packs(
     Query(namespace): Query<Namespace>,
 ) -> Result<Response, ApiError> {
     let packs: Vec<Value> = if namespace.first_party() {
-        FIRST_PARTY_PACKS.iter().filter_map(|(id, _, _)| first_party_pack(id)).collect()
+        FIRST_PARTY_PACKS.iter().filter_map(|(id, _, _)| first_party_pack(id)).map(listed).collect()
     } else {
-        read(&state, PACKS).await?.0["packs"].as_array().cloned().unwrap_or_default()
+        third_party(&state).await?.packs.iter().map(Pack::view).collect()
     };
-    let packs: Vec<Value> = packs.iter().map(pack_view).collect();
     Ok(reply(StatusCode::OK, json!({ "stickerpacks": packs })))
 }
 
@@ -104,26 +117,25 @@ async fn show_pack(
     Query(namespace): Query<Namespace>,
 ) -> Result<Response, ApiError> {
     let pack = pack(&state, &namespace, &id).await?;
-    Ok(reply(StatusCode::OK, json!({ "stickerpacks": [pack_view(&pack)] })))
+    Ok(reply(StatusCode::OK, json!({ "stickerpacks": [listed(pack)] })))
 }
 
-/// Changes the third-party packs with `update`, which may refuse.
-async fn change_packs(
+/// Changes the third-party packs with `update` (compare-and-set: every replica sees the same
+/// packs), which may refuse; what `update` returned.
+async fn change_packs<T: Send>(
     state: &AppState,
-    update: impl Fn(&mut Vec<Value>, &mut u64) -> Result<(), ApiError>,
-) -> Result<Value, ApiError> {
+    update: impl Fn(&mut Packs) -> Result<T, ApiError> + Send + Sync,
+) -> Result<T, ApiError> {
+    let answer = std::sync::Mutex::new(None);
     change_with(state, PACKS, |current| {
-        let mut packs = current["packs"].as_array().cloned().unwrap_or_default();
-        let mut next_id = current["next_id"].as_u64().unwrap_or(1);
-        update(&mut packs, &mut next_id)?;
-        Ok(json!({ "packs": packs, "next_id": next_id }))
+        let mut packs = Packs::from_document(current);
+        let value = update(&mut packs)?;
+        *answer.lock().expect("answer") = Some(value);
+        Ok(packs.to_document())
     })
-    .await
-}
-
-/// The third-party pack `id` among `packs`, to change.
-fn pack_mut<'a>(packs: &'a mut [Value], id: &str) -> Result<&'a mut Value, ApiError> {
-    packs.iter_mut().find(|p| p["id"] == id).ok_or_else(|| no_pack(id))
+    .await?;
+    let answer = answer.lock().expect("answer").take();
+    Ok(answer.expect("set by the change that was kept"))
 }
 
 fn first_party_is_read_only(namespace: &Namespace) -> Result<(), ApiError> {
@@ -145,16 +157,7 @@ async fn create_pack(
 ) -> Result<Response, ApiError> {
     first_party_is_read_only(&namespace)?;
     let fields = pack_fields(&json!({}), &body)?;
-    let saved = change_packs(&state, |packs, next_id| {
-        let mut pack = fields.clone();
-        pack.insert("id".into(), json!(next_id.to_string()));
-        pack.insert("stickers".into(), json!([]));
-        *next_id += 1;
-        packs.push(Value::Object(pack));
-        Ok(())
-    })
-    .await?;
-    let id = saved["packs"].as_array().and_then(|p| p.last()).map(|p| p["id"].clone());
+    let id = change_packs(&state, |packs| Ok(packs.create(fields.clone()))).await?;
     tracing::info!(by = %admin.username, "stickerpack created");
     Ok(reply(StatusCode::CREATED, json!({ "stickerpacks": [{ "id": id }] })))
 }
@@ -167,13 +170,10 @@ async fn update_pack(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     first_party_is_read_only(&namespace)?;
-    change_packs(&state, |packs, _| {
-        let pack = pack_mut(packs, &id)?;
-        let fields = pack_fields(&pack_view(pack), &body)?;
-        for (key, value) in fields {
-            pack[key] = value;
-        }
-        Ok(())
+    change_packs(&state, |packs| {
+        let current = packs.get(&id).ok_or_else(|| no_pack(&id))?;
+        let fields = pack_fields(&Value::Object(current.fields.clone()), &body)?;
+        packs.update(&id, fields).map_err(|e| refused(e, &id, ""))
     })
     .await?;
     Ok(reply_empty(StatusCode::OK))
@@ -186,12 +186,7 @@ async fn delete_pack(
     Query(namespace): Query<Namespace>,
 ) -> Result<Response, ApiError> {
     first_party_is_read_only(&namespace)?;
-    change_packs(&state, |packs, _| {
-        let before = packs.len();
-        packs.retain(|p| p["id"] != id.as_str());
-        if packs.len() == before { Err(no_pack(&id)) } else { Ok(()) }
-    })
-    .await?;
+    change_packs(&state, |packs| packs.delete(&id).map_err(|e| refused(e, &id, ""))).await?;
     Ok(reply_empty(StatusCode::OK))
 }
 
@@ -245,26 +240,10 @@ async fn create_sticker(
     first_party_is_read_only(&namespace)?;
     let (image, emojis) = sticker_fields(&json!({}), &body)?;
     check_image(&state, &image).await?;
-    let saved = change_packs(&state, |packs, _| {
-        let pack = pack_mut(packs, &id)?;
-        let stickers = pack["stickers"].as_array().cloned().unwrap_or_default();
-        if stickers.len() >= MAX_STICKERS {
-            return Err(
-                Rejection::invalid("stickers", format!("at most {MAX_STICKERS} a pack")).into()
-            );
-        }
-        let index = pack["next_index"].as_u64().unwrap_or(0);
-        let mut stickers = stickers;
-        stickers.push(json!({ "index": index, "image_data_id": image, "emojis": emojis }));
-        pack["stickers"] = json!(stickers);
-        pack["next_index"] = json!(index + 1);
-        Ok(())
+    let index = change_packs(&state, |packs| {
+        packs.add_sticker(&id, image.clone(), emojis.clone()).map_err(|e| refused(e, &id, ""))
     })
     .await?;
-    let index = saved["packs"]
-        .as_array()
-        .and_then(|packs| packs.iter().find(|p| p["id"] == id.as_str()))
-        .map(|p| p["next_index"].as_u64().unwrap_or(1) - 1);
     Ok(reply(StatusCode::CREATED, json!({ "stickers": [{ "index": index }] })))
 }
 
@@ -280,16 +259,11 @@ async fn update_sticker(
         .ok_or_else(|| no_sticker(&id, &index))?;
     let (image, emojis) = sticker_fields(&current, &body)?;
     check_image(&state, &image).await?;
-    change_packs(&state, |packs, _| {
-        let pack = pack_mut(packs, &id)?;
-        let stickers = pack["stickers"].as_array_mut().ok_or_else(|| no_sticker(&id, &index))?;
-        let sticker = stickers
-            .iter_mut()
-            .find(|s| s["index"].as_u64() == index.parse().ok())
-            .ok_or_else(|| no_sticker(&id, &index))?;
-        sticker["image_data_id"] = json!(image);
-        sticker["emojis"] = json!(emojis);
-        Ok(())
+    let number = index_of(&id, &index)?;
+    change_packs(&state, |packs| {
+        packs
+            .update_sticker(&id, number, image.clone(), emojis.clone())
+            .map_err(|e| refused(e, &id, &index))
     })
     .await?;
     Ok(reply_empty(StatusCode::OK))
@@ -302,13 +276,10 @@ async fn delete_sticker(
     Query(namespace): Query<Namespace>,
 ) -> Result<Response, ApiError> {
     first_party_is_read_only(&namespace)?;
-    change_packs(&state, |packs, _| {
-        let pack = pack_mut(packs, &id)?;
-        let stickers = pack["stickers"].as_array_mut().ok_or_else(|| no_sticker(&id, &index))?;
-        let before = stickers.len();
-        let wanted: Option<u64> = index.parse().ok();
-        stickers.retain(|s| wanted.is_none() || s["index"].as_u64() != wanted);
-        if stickers.len() == before { Err(no_sticker(&id, &index)) } else { Ok(()) }
+    change_packs(&state, |packs| {
+        packs.get(&id).ok_or_else(|| no_pack(&id))?;
+        let number = index_of(&id, &index)?;
+        packs.delete_sticker(&id, number).map_err(|e| refused(e, &id, &index))
     })
     .await?;
     Ok(reply_empty(StatusCode::OK))

@@ -7,6 +7,7 @@
 //! sticker, a WebP image of at most 500 KB (animated stickers' limit; static ones are usually
 //! under 100 KB), names and publishers of at most 128 characters, store links http(s).
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::Rejection;
@@ -107,6 +108,148 @@ pub fn first_party_pack(id: &str) -> Option<Value> {
     Some(json!({ "id": id, "name": name, "publisher": "WhatsApp", "stickers": stickers }))
 }
 
+/// The business's third-party packs, as one settings document: the packs in order of creation
+/// and the id the next one gets. Stored as `{"packs":[...],"next_id"}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Packs {
+    #[serde(default)]
+    pub packs: Vec<Pack>,
+    #[serde(default = "first_id")]
+    pub next_id: u64,
+}
+
+const fn first_id() -> u64 {
+    1
+}
+
+/// A third-party pack: its id, its fields (`publisher`, `name`, store links), its stickers and
+/// the index its next sticker gets (indexes are never reused).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pack {
+    pub id: String,
+    #[serde(default)]
+    pub stickers: Vec<Sticker>,
+    #[serde(default)]
+    pub next_index: u64,
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+/// A sticker: its index in the pack, its uploaded WebP image and the emojis it stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sticker {
+    pub index: u64,
+    pub image_data_id: String,
+    pub emojis: Vec<String>,
+}
+
+/// What cannot be done to the packs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackError {
+    NoPack,
+    NoSticker,
+    /// The pack holds [`MAX_STICKERS`] already.
+    Full,
+}
+
+impl Packs {
+    /// Reads the stored document (an empty or unreadable one is no packs).
+    pub fn from_document(document: &Value) -> Self {
+        serde_json::from_value(document.clone()).unwrap_or_default()
+    }
+
+    pub fn to_document(&self) -> Value {
+        serde_json::to_value(self).expect("packs serialise")
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Pack> {
+        self.packs.iter().find(|p| p.id == id)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Result<&mut Pack, PackError> {
+        self.packs.iter_mut().find(|p| p.id == id).ok_or(PackError::NoPack)
+    }
+
+    /// Adds a pack with `fields` (checked by [`pack_fields`]): its id.
+    pub fn create(&mut self, fields: Map<String, Value>) -> String {
+        let id = self.next_id.to_string();
+        self.next_id += 1;
+        self.packs.push(Pack { id: id.clone(), stickers: Vec::new(), next_index: 0, fields });
+        id
+    }
+
+    /// Replaces pack `id`'s fields by `fields` (checked by [`pack_fields`]).
+    pub fn update(&mut self, id: &str, fields: Map<String, Value>) -> Result<(), PackError> {
+        self.get_mut(id)?.fields = fields;
+        Ok(())
+    }
+
+    pub fn delete(&mut self, id: &str) -> Result<(), PackError> {
+        let before = self.packs.len();
+        self.packs.retain(|p| p.id != id);
+        if self.packs.len() == before { Err(PackError::NoPack) } else { Ok(()) }
+    }
+
+    /// Adds a sticker to pack `id`: its index.
+    pub fn add_sticker(
+        &mut self,
+        id: &str,
+        image_data_id: String,
+        emojis: Vec<String>,
+    ) -> Result<u64, PackError> {
+        let pack = self.get_mut(id)?;
+        if pack.stickers.len() >= MAX_STICKERS {
+            return Err(PackError::Full);
+        }
+        let index = pack.next_index;
+        pack.next_index += 1;
+        pack.stickers.push(Sticker { index, image_data_id, emojis });
+        Ok(index)
+    }
+
+    pub fn update_sticker(
+        &mut self,
+        id: &str,
+        index: u64,
+        image_data_id: String,
+        emojis: Vec<String>,
+    ) -> Result<(), PackError> {
+        let pack = self.get_mut(id)?;
+        let sticker =
+            pack.stickers.iter_mut().find(|s| s.index == index).ok_or(PackError::NoSticker)?;
+        sticker.image_data_id = image_data_id;
+        sticker.emojis = emojis;
+        Ok(())
+    }
+
+    pub fn delete_sticker(&mut self, id: &str, index: u64) -> Result<(), PackError> {
+        let pack = self.get_mut(id)?;
+        let before = pack.stickers.len();
+        pack.stickers.retain(|s| s.index != index);
+        if pack.stickers.len() == before { Err(PackError::NoSticker) } else { Ok(()) }
+    }
+}
+
+impl Pack {
+    /// The pack as listed: its id and fields, without its stickers.
+    pub fn view(&self) -> Value {
+        let mut view = self.fields.clone();
+        view.insert("id".into(), json!(self.id));
+        Value::Object(view)
+    }
+
+    /// The pack with its stickers.
+    pub fn with_stickers(&self) -> Value {
+        let mut view = self.view();
+        view["stickers"] = json!(self.stickers);
+        view
+    }
+
+    pub fn sticker(&self, index: u64) -> Option<&Sticker> {
+        self.stickers.iter().find(|s| s.index == index)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +292,35 @@ mod tests {
             first_party_pack("whatsapp-cuppy").unwrap()["stickers"].as_array().unwrap().len(),
             3
         );
+    }
+
+    #[test]
+    fn packs_keep_their_ids_and_indexes() {
+        let mut packs = Packs::from_document(&json!({}));
+        let fields = pack_fields(&json!({}), &json!({"publisher": "P", "name": "N"})).unwrap();
+        let id = packs.create(fields);
+        assert_eq!((id.as_str(), packs.next_id), ("1", 2));
+        assert_eq!(packs.add_sticker("1", "img".into(), vec!["😀".into()]), Ok(0));
+        assert_eq!(packs.add_sticker("1", "img".into(), vec!["😀".into()]), Ok(1));
+        assert_eq!(packs.delete_sticker("1", 1), Ok(()));
+        assert_eq!(packs.add_sticker("1", "img".into(), vec!["😀".into()]), Ok(2), "never reused");
+        assert_eq!(packs.delete_sticker("1", 9), Err(PackError::NoSticker));
+        assert_eq!(packs.add_sticker("2", "img".into(), vec![]), Err(PackError::NoPack));
+        // Stored and read back as the document it always was.
+        let document = packs.to_document();
+        assert_eq!(document["packs"][0]["name"], "N");
+        assert_eq!(document["packs"][0]["next_index"], 3);
+        assert_eq!(document["packs"][0]["stickers"][1]["index"], 2);
+        assert_eq!(Packs::from_document(&document), packs);
+        assert_eq!(
+            packs.get("1").unwrap().view(),
+            json!({"id": "1", "publisher": "P", "name": "N"})
+        );
+        for n in packs.get("1").unwrap().stickers.len()..MAX_STICKERS {
+            packs.add_sticker("1", format!("i{n}"), vec!["😀".into()]).unwrap();
+        }
+        assert_eq!(packs.add_sticker("1", "x".into(), vec!["😀".into()]), Err(PackError::Full));
+        assert_eq!(packs.delete("1"), Ok(()));
+        assert_eq!(packs.delete("1"), Err(PackError::NoPack));
     }
 }
