@@ -275,8 +275,8 @@ async fn customer_message(
     let media_id = match message.media() {
         None => None,
         Some(media) => match download(state, cloud, &media).await? {
-            Ok(id) => Some(id),
-            Err(why) => {
+            Downloaded::Stored(id) => Some(id),
+            Downloaded::Refused(why) => {
                 media_failure = Some(why);
                 None
             }
@@ -320,17 +320,24 @@ async fn customer_message(
     Ok(None)
 }
 
-/// Downloads a customer's media into the media store: `Ok(Ok(id))`, or `Ok(Err(why))` when
-/// Cloud refuses it for good; `Err` when worth retrying (the webhook is answered 503 and Meta
-/// delivers it again).
+/// What became of a customer's media.
+enum Downloaded {
+    /// In the media store, under this id.
+    Stored(String),
+    /// Cloud refused it for good (gone, too large): why.
+    Refused(String),
+}
+
+/// Downloads a customer's media into the media store; `Err` when worth retrying (the webhook is
+/// answered 503 and Meta delivers it again).
 async fn download(
     state: &AppState,
     cloud: &CloudClient,
     media: &CloudMedia,
-) -> Result<Result<String, String>, ApiError> {
+) -> Result<Downloaded, ApiError> {
     let id = media_id(&media.cloud_id);
     if state.store.media(&id).await?.is_some() {
-        return Ok(Ok(id));
+        return Ok(Downloaded::Stored(id));
     }
     // A download of this media cut short earlier (a crash) may have left an unfinished upload.
     state.store.delete_media(&id).await?;
@@ -353,7 +360,7 @@ async fn download(
                 if received > upload.media_type.max_bytes() {
                     let too_large = upload.media_type.too_large();
                     upload.abandon().await;
-                    return Ok(Err(too_large.details));
+                    return Ok(Downloaded::Refused(too_large.details));
                 }
                 if let Err(e) = upload.write(&bytes).await {
                     upload.abandon().await;
@@ -367,17 +374,17 @@ async fn download(
             }
         }
     }
-    upload.finish().await.map(Ok)
+    upload.finish().await.map(Downloaded::Stored)
 }
 
 /// Cloud refused a media lookup or download: for good (a 4xx with Cloud's error), or worth a
 /// retry.
-fn refused_or_retry(error: &CloudError) -> Result<Result<String, String>, ApiError> {
+fn refused_or_retry(error: &CloudError) -> Result<Downloaded, ApiError> {
     match error {
         CloudError::Http { status, error: Some(_), .. } if *status < 500 && *status != 429 => {
-            Ok(Err(error.to_string()))
+            Ok(Downloaded::Refused(error.to_string()))
         }
-        CloudError::Refused(_) => Ok(Err(error.to_string())),
+        CloudError::Refused(_) => Ok(Downloaded::Refused(error.to_string())),
         _ => Err(not_now(&format!("cannot download the customer's media: {error}"))),
     }
 }
