@@ -37,5 +37,5 @@ pub use model::{
 };
 pub(crate) use model::{CallbackRow, ContactRow};
 pub use model::{ContactCheck, InboundMessage, JournaledWebhook, KeptAnswer, NewInbound};
-pub use model::{CustomerMoved, KnownCustomer};
+pub use model::{CustomerMoved, KnownCustomer, StoredMessage, Unfinished};
 pub use model::{Expired, MessagePurge, PurgedPage, SandboxConversation};

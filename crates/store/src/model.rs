@@ -83,6 +83,24 @@ pub struct JournaledWebhook {
     pub unmapped: String,
 }
 
+/// A stored message: its request as stored and where it is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub payload: String,
+    pub status: premise_wire::MessageStatus,
+}
+
+/// A message sent but not yet read: what an upstream that resumes statuses after a takeover
+/// needs of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub message_id: String,
+    pub recipient: String,
+    pub status: premise_wire::MessageStatus,
+    /// When it reached `status`, Unix ms.
+    pub since_ms: i64,
+}
+
 /// What Meta told of a customer: their business-scoped user id, and their phone number,
 /// parent BSUID and username when it gave them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -6,7 +6,8 @@ use crate::model::{Account, MediaInfo, MessagePurge, Node, PurgedPage, SandboxCo
 use crate::{
     Backend, Backlog, ContactCheck, CustomerMoved, Enqueued, Health, InboundMessage,
     JournaledWebhook, KeptAnswer, KnownCustomer, Lease, MessageState, NewInbound, NewMessage,
-    PendingCallback, QueueRead, ShardBacklog, StatusPlan, StoreError, TokenSubject, User,
+    PendingCallback, QueueRead, ShardBacklog, StatusPlan, StoreError, StoredMessage, TokenSubject,
+    Unfinished, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -156,16 +157,12 @@ pub trait Pipeline: Send + Sync {
         now_ms: i64,
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError>;
-    /// Messages of `shard` that were sent but not yet read: (id, status code, when it changed,
-    /// Unix ms, recipient), oldest first. Walks all the shard's stored messages: for an
-    /// upstream that resumes them when it takes a shard over (the sandbox), not a hot path.
-    async fn unfinished(
-        &self,
-        shard: u32,
-        limit: u32,
-    ) -> Result<Vec<(String, i16, i64, String)>, StoreError>;
-    /// The stored request of a message and its status code.
-    async fn message(&self, id: &str) -> Result<Option<(String, i16)>, StoreError>;
+    /// Messages of `shard` that were sent but not yet read, oldest first. Walks all the
+    /// shard's stored messages: for an upstream that resumes them when it takes a shard over
+    /// (the sandbox), not a hot path.
+    async fn unfinished(&self, shard: u32, limit: u32) -> Result<Vec<Unfinished>, StoreError>;
+    /// A message's stored request and status.
+    async fn message(&self, id: &str) -> Result<Option<StoredMessage>, StoreError>;
 
     // --- callbacks ----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use premise_store::{ConnectOptions, KnownCustomer, Store, TokenSubject, User, connect};
 use premise_testkit::{TempDir, fresh_postgres_url};
-use premise_wire::Role;
+use premise_wire::{MessageStatus, Role};
 
 async fn sqlite() -> (Arc<dyn Store>, TempDir) {
     let dir = TempDir::new("premise-store");
@@ -311,7 +311,7 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
         "m3",
         "sent messages leave the queue"
     );
-    assert_eq!(store.message("m1").await.unwrap().map(|(_, s)| s), Some(1));
+    assert_eq!(store.message("m1").await.unwrap().map(|m| m.status), Some(MessageStatus::Sent));
     let mut mapped = store
         .messages_by_upstream_id(&["wamid.m2".into(), "wamid.m1".into(), "wamid.nope".into()])
         .await
@@ -333,7 +333,13 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
         "messages without an upstream id are left out"
     );
     assert_eq!(
-        store.unfinished(1, 10).await.unwrap().iter().map(|u| u.0.as_str()).collect::<Vec<_>>(),
+        store
+            .unfinished(1, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.message_id.as_str())
+            .collect::<Vec<_>>(),
         ["m1"]
     );
     let callbacks = store.pending_callbacks(&[1], 10).await.unwrap();
@@ -385,7 +391,11 @@ async fn concurrent_recorders(store: Arc<dyn Store>) {
     expected.sort_unstable();
     assert_eq!(written, expected, "one callback per message");
     for id in &ids {
-        assert_eq!(store.message(id).await.unwrap().map(|(_, s)| s), Some(1), "{id}");
+        assert_eq!(
+            store.message(id).await.unwrap().map(|m| m.status),
+            Some(MessageStatus::Sent),
+            "{id}"
+        );
     }
     let mapped = store.messages_by_upstream_id(&[format!("wamid.{}", ids[0])]).await.unwrap();
     assert_eq!(mapped, [(format!("wamid.{}", ids[0]), ids[0].clone())]);

@@ -127,15 +127,9 @@ pub struct UpstreamContext {
     pub stop: CancellationToken,
 }
 
-/// A message the upstream acknowledged earlier and still owes statuses for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unfinished {
-    pub message_id: String,
-    pub recipient: String,
-    pub status: MessageStatus,
-    /// When it reached `status`, Unix ms.
-    pub since_ms: i64,
-}
+/// A message the upstream acknowledged earlier and still owes statuses for, as the store
+/// keeps it.
+pub use premise_store::Unfinished;
 
 #[async_trait]
 pub trait Upstream: Send + Sync + std::fmt::Debug {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use premise_base::{Clock, millis};
 use premise_store::{Enqueued, QueuedMessage, Store};
-use premise_upstream::{Fence, OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream};
+use premise_upstream::{Fence, OutboundMessage, SendOutcome, StatusEvent, Upstream};
 use premise_wire::{Message, MessageStatus, StatusError};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
@@ -193,18 +193,7 @@ impl ShardSender {
             return;
         }
         match self.store.unfinished(self.shard, 100_000).await {
-            Ok(rows) if !rows.is_empty() => {
-                let unfinished: Vec<Unfinished> = rows
-                    .into_iter()
-                    .filter_map(|(message_id, code, since_ms, recipient)| {
-                        MessageStatus::from_code(code).map(|status| Unfinished {
-                            message_id,
-                            recipient,
-                            status,
-                            since_ms,
-                        })
-                    })
-                    .collect();
+            Ok(unfinished) if !unfinished.is_empty() => {
                 tracing::debug!(
                     shard = self.shard,
                     messages = unfinished.len(),
@@ -461,7 +450,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let (_, status) = setup.store.message("d1").await.unwrap().unwrap();
-        assert_eq!(MessageStatus::from_code(status), Some(MessageStatus::Failed));
+        let stored = setup.store.message("d1").await.unwrap().unwrap();
+        assert_eq!(stored.status, MessageStatus::Failed);
     }
 }

@@ -7,9 +7,10 @@ use crate::model::{QueueRow, queue_read, shard_backlogs};
 use crate::store::PlanFn;
 use crate::{
     Backlog, Enqueued, Lease, NewMessage, PendingCallback, Pipeline, QueueRead, ShardBacklog,
-    StoreError,
+    StoreError, StoredMessage, Unfinished,
 };
 use async_trait::async_trait;
+use premise_wire::MessageStatus;
 
 for_each_backend! {
     impl Db {
@@ -213,26 +214,35 @@ for_each_backend! {
             self.record_batch(ids, now_ms, plan).await
         }
 
-        async fn unfinished(
-            &self,
-            shard: u32,
-            limit: u32,
-        ) -> Result<Vec<(String, i16, i64, String)>, StoreError> {
-            Ok(sqlx::query_as(
+        async fn unfinished(&self, shard: u32, limit: u32) -> Result<Vec<Unfinished>, StoreError> {
+            let rows: Vec<(String, i16, i64, String)> = sqlx::query_as(
                 "SELECT id, status, updated_at, recipient FROM messages
                  WHERE shard = $1 AND status IN (1, 2) ORDER BY seq LIMIT $2",
             )
             .bind(shard_index(shard)?)
             .bind(i64::from(limit))
             .fetch_all(self.reader())
-            .await?)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(message_id, code, since_ms, recipient)| {
+                    let status = MessageStatus::from_code(code)?;
+                    Some(Unfinished { message_id, recipient, status, since_ms })
+                })
+                .collect())
         }
 
-        async fn message(&self, id: &str) -> Result<Option<(String, i16)>, StoreError> {
-            Ok(sqlx::query_as("SELECT payload, status FROM messages WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.reader())
-                .await?)
+        async fn message(&self, id: &str) -> Result<Option<StoredMessage>, StoreError> {
+            let row: Option<(String, i16)> =
+                sqlx::query_as("SELECT payload, status FROM messages WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?;
+            let Some((payload, code)) = row else { return Ok(None) };
+            let status = MessageStatus::from_code(code).ok_or_else(|| {
+                StoreError::Corrupt(format!("message {id} has an unknown status {code}"))
+            })?;
+            Ok(Some(StoredMessage { payload, status }))
         }
 
         async fn pending_callbacks(
