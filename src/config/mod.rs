@@ -2,7 +2,6 @@
 //! `PREMISE_`-prefixed environment variables, then command-line flags. Validated once at
 //! start-up into [`Config`]; a bad value fails fast with a message naming the setting.
 
-use std::fmt;
 use std::path::Path;
 
 use figment::Figment;
@@ -63,11 +62,11 @@ pub enum UpstreamKind {
 pub struct CloudConfig {
     pub base_url: String,
     pub api_version: String,
-    #[serde(deserialize_with = "text_or_number")]
+    #[serde(deserialize_with = "premise_base::text_or_number")]
     pub phone_number_id: String,
-    #[serde(deserialize_with = "text_or_number")]
+    #[serde(deserialize_with = "premise_base::text_or_number")]
     pub business_account_id: String,
-    #[serde(deserialize_with = "text_or_number")]
+    #[serde(deserialize_with = "premise_base::text_or_number")]
     pub display_phone_number: String,
     pub access_token: Secret,
     pub app_secret: Secret,
@@ -204,34 +203,6 @@ pub struct LogConfig {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// A string setting whose value may be all digits: an environment variable of digits arrives
-/// as a number.
-fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    struct TextOrNumber;
-    impl serde::de::Visitor<'_> for TextOrNumber {
-        type Value = String;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string or a whole number")
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_owned())
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-    }
-    d.deserialize_any(TextOrNumber)
 }
 
 /// Values given on the command line; they override everything else.

@@ -7,4 +7,4 @@ mod clock;
 mod secret;
 
 pub use clock::{Clock, Elapsed, millis};
-pub use secret::Secret;
+pub use secret::{Secret, text_or_number};

@@ -36,8 +36,9 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// A string setting whose value may be all digits.
-fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+/// A string setting whose value may be all digits (an environment variable of digits arrives as
+/// a number), for `#[serde(deserialize_with = "premise_base::text_or_number")]`.
+pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     struct TextOrNumber;
     impl serde::de::Visitor<'_> for TextOrNumber {
         type Value = String;
