@@ -98,6 +98,15 @@ async fn a_username_customer_round_trips_through_the_bridge(backend: Backend) {
     let media_id = message["image"]["id"].as_str().unwrap();
     assert_eq!(bridge.media(media_id).await, (StatusCode::OK, "image/jpeg".to_owned(), bytes));
 
+    // A reaction to the reply names Premise's id of it, as a reply does.
+    let reaction = json!({"id": "wamid.BO-3", "timestamp": (now + 2).to_string(), "type": "reaction",
+        "reaction": {"message_id": sent.wamid, "emoji": "\u{1F44D}"}});
+    let reaction = username_payload("Bo", "bo.bakes", BO, &[reaction]);
+    assert_eq!(bridge.fake.webhooks().post(&reaction).await, 200);
+    let third = inbound_arrives(&bridge, "wamid.BO-3").await;
+    assert_eq!(third["messages"][0]["from"], BO);
+    assert_eq!(third["messages"][0]["reaction"]["message_id"], reply.as_str());
+
     // Read, with a typing indicator: Cloud gets both.
     let (status, body) = bridge
         .server

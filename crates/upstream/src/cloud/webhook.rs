@@ -531,14 +531,16 @@ impl CustomerMessage {
         ["user_id", "wa_id"].iter().find_map(|k| system.get(*k)?.as_str().map(str::to_owned))
     }
 
-    /// Cloud's id of the message this one replies to, if any.
+    /// Cloud's id of the message this one replies to or reacts to, if any.
     pub fn context_id(&self) -> Option<&str> {
-        self.message.get("context")?.get("id")?.as_str()
+        let context = self.message.get("context").and_then(|c| c.get("id"));
+        let reacted = self.message.get("reaction").and_then(|r| r.get("message_id"));
+        context.or(reacted)?.as_str()
     }
 
     /// The On-Premises `messages[0]` entry and the whole inbound webhook body. `media_id`:
     /// Premise's id for the downloaded media (replacing Cloud's); `context_id`: Premise's id
-    /// of the message replied to, when it is one of Premise's.
+    /// of the message replied or reacted to, when it is one of Premise's.
     pub fn on_premises(&self, media_id: Option<&str>, context_id: Option<&str>) -> (Value, Value) {
         let mut message = self.message.clone();
         let kind = message.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -588,6 +590,10 @@ impl CustomerMessage {
         }
         if let (Some(id), Some(Value::Object(context))) = (context_id, message.get_mut("context")) {
             context.insert("id".to_owned(), json!(id));
+        } else if let (Some(id), Some(Value::Object(reaction))) =
+            (context_id, message.get_mut("reaction"))
+        {
+            reaction.insert("message_id".to_owned(), json!(id));
         }
         message.insert("timestamp".to_owned(), json!(self.timestamp.to_string()));
         // Who wrote, by the key the integration replies to (a BSUID when the number is hidden).
