@@ -118,6 +118,20 @@ impl From<crate::auth::AccountError> for ApiError {
     }
 }
 
+/// A message not taken into the queue, as the integration is answered: 1016 when Premise is
+/// overloaded, 503 while the database cannot take writes, 401 when its token no longer holds.
+impl From<premise_engine::EnqueueError> for ApiError {
+    fn from(error: premise_engine::EnqueueError) -> Self {
+        use premise_engine::EnqueueError;
+        match error {
+            EnqueueError::Overloaded(why) => Self::new(ErrorCode::SystemOverloaded, why),
+            EnqueueError::Unavailable(outage) => Self::unavailable(outage),
+            EnqueueError::Refused => Self::unauthorized(),
+            EnqueueError::Failed(cause) => Self::internal(cause),
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         Self::internal(e)

@@ -93,16 +93,13 @@ pub(super) async fn submit(
         credential: Some(credential),
         idempotency: key.map(|key| key.answer(status, answer.clone())),
     };
-    match state.enqueuer.submit(queued).await {
-        Ok(()) => Ok(json_answer(status, answer)),
-        // Not stored: the key was taken (its answer is replayed) or the token no longer holds.
-        Err(EnqueueError::Refused) => match key {
-            Some(key) => key.kept(state).await?.ok_or_else(ApiError::unauthorized),
-            None => Err(ApiError::unauthorized()),
-        },
-        Err(EnqueueError::Overloaded(why)) => Err(ApiError::new(ErrorCode::SystemOverloaded, why)),
-        Err(EnqueueError::Unavailable(outage)) => Err(ApiError::unavailable(outage)),
-        Err(EnqueueError::Failed(cause)) => Err(ApiError::internal(cause)),
+    match (state.enqueuer.submit(queued).await, key) {
+        (Ok(()), _) => Ok(json_answer(status, answer)),
+        // Not stored because the key was taken: its answer is replayed.
+        (Err(EnqueueError::Refused), Some(key)) => {
+            key.kept(state).await?.ok_or_else(ApiError::unauthorized)
+        }
+        (Err(error), _) => Err(error.into()),
     }
 }
 
