@@ -20,8 +20,8 @@ use hmac::{Hmac, Mac};
 use premise_base::{Clock, millis};
 use premise_store::{PendingCallback, Store};
 use premise_upstream::Fence;
-use premise_wire::WebhookFormat;
 use premise_wire::cloud_webhooks::CloudIdentity;
+use premise_wire::{AppSettings, WebhookFormat};
 use sha2::Sha256;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -158,30 +158,51 @@ impl Dispatcher {
             return Ok(Some(wait));
         }
         self.http.refresh(&self.store).await;
+        let posts = self.post_all(batches, &url, &settings);
+        let (delivered, failed) = settle(posts).await?;
+        self.record_outcome(&delivered, failed, &settings).await?;
+        Ok(None)
+    }
+
+    /// How this round's POSTs are signed and shaped: the integration's secret (or, for
+    /// Cloud-form webhooks without one, the Meta app's secret, as Meta signs), and the Cloud
+    /// identity when webhooks take the Cloud API's form.
+    fn signing(&self, settings: &AppSettings) -> (Option<String>, Option<CloudIdentity>) {
+        let secret = settings.webhook_secret.clone();
+        match settings.webhook_format {
+            WebhookFormat::OnPrem => (secret, None),
+            WebhookFormat::Cloud => {
+                let app_secret = self.config.cloud_app_secret.expose();
+                let secret =
+                    secret.or_else(|| (!app_secret.is_empty()).then(|| app_secret.to_owned()));
+                (secret, Some(self.config.cloud_identity.clone()))
+            }
+        }
+    }
+
+    /// POSTs the batches, at most `max_concurrent_requests` at once: each task answers its
+    /// batch (only the callbacks of shards still held when it left) and whether it was taken.
+    fn post_all(
+        &self,
+        batches: Vec<Vec<PendingCallback>>,
+        url: &str,
+        settings: &AppSettings,
+    ) -> JoinSet<(Vec<PendingCallback>, Result<(), String>)> {
         let client = self.http.client();
         let fences = Arc::new(self.shards.fences());
         let per_request = PERMITS / settings.max_concurrent_requests.clamp(1, PERMITS);
+        let (secret, form) = self.signing(settings);
         let mut posts = JoinSet::new();
         for batch in batches {
             let http = client.clone();
-            let (url, mut secret, permits, metrics, fences) = (
-                url.clone(),
-                settings.webhook_secret.clone(),
+            let (url, secret, form, permits, metrics, fences) = (
+                url.to_owned(),
+                secret.clone(),
+                form.clone(),
                 self.permits.clone(),
                 self.metrics.clone(),
                 fences.clone(),
             );
-            let form = match settings.webhook_format {
-                WebhookFormat::OnPrem => None,
-                WebhookFormat::Cloud => {
-                    // As Meta signs with the app's secret when the integration set none.
-                    let app_secret = self.config.cloud_app_secret.expose();
-                    if secret.is_none() && !app_secret.is_empty() {
-                        secret = Some(app_secret.to_owned());
-                    }
-                    Some(self.config.cloud_identity.clone())
-                }
-            };
             posts.spawn(async move {
                 let _permit = permits.acquire_many_owned(per_request).await;
                 // Just before the POST: only callbacks of shards whose lease still holds; the
@@ -204,26 +225,19 @@ impl Dispatcher {
                 (batch, delivered)
             });
         }
-        let mut delivered = Vec::new();
-        let mut failed: HashMap<u32, Vec<i64>> = HashMap::new();
-        while let Some(joined) = posts.join_next().await {
-            let (batch, result) = joined?;
-            match result {
-                Ok(()) => delivered.extend(batch.iter().map(|c| c.seq)),
-                Err(why) => {
-                    tracing::info!(
-                        callbacks = batch.len(),
-                        why,
-                        "webhook delivery failed; will retry"
-                    );
-                    for c in batch {
-                        failed.entry(c.failures + 1).or_default().push(c.seq);
-                    }
-                }
-            }
-        }
+        posts
+    }
+
+    /// Deletes what was delivered; what failed is retried later (by its failure count's
+    /// delay) or, with `callback_persist` off, dropped.
+    async fn record_outcome(
+        &self,
+        delivered: &[i64],
+        failed: HashMap<u32, Vec<i64>>,
+        settings: &AppSettings,
+    ) -> anyhow::Result<()> {
         if !delivered.is_empty() {
-            self.store.delete_callbacks(&delivered).await?;
+            self.store.delete_callbacks(delivered).await?;
         }
         for (failures, seqs) in failed {
             if settings.callback_persist {
@@ -237,8 +251,30 @@ impl Dispatcher {
                 self.store.delete_callbacks(&seqs).await?;
             }
         }
-        Ok(None)
+        Ok(())
     }
+}
+
+/// Waits for every POST of a round: the callbacks delivered (their outbox seqs), and those that
+/// failed, by the failure count they reach.
+async fn settle(
+    mut posts: JoinSet<(Vec<PendingCallback>, Result<(), String>)>,
+) -> anyhow::Result<(Vec<i64>, HashMap<u32, Vec<i64>>)> {
+    let mut delivered = Vec::new();
+    let mut failed: HashMap<u32, Vec<i64>> = HashMap::new();
+    while let Some(joined) = posts.join_next().await {
+        let (batch, result) = joined?;
+        match result {
+            Ok(()) => delivered.extend(batch.iter().map(|c| c.seq)),
+            Err(why) => {
+                tracing::info!(callbacks = batch.len(), why, "webhook delivery failed; will retry");
+                for c in batch {
+                    failed.entry(c.failures + 1).or_default().push(c.seq);
+                }
+            }
+        }
+    }
+    Ok((delivered, failed))
 }
 
 /// Chooses what to send now: the first pending callback of each message (later ones wait for
