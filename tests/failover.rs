@@ -11,21 +11,19 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
-use support::pipeline::{Receiver, Sent, assert_order, journal, journal_path, wait_for};
+use support::pipeline::{
+    LEASE_RENEW_MS, LEASE_TTL_MS, Receiver, Sent, assert_order, journal, journal_path, replica_env,
+    wait_for,
+};
 use support::{Backend, Server, TestDb};
 
-const LEASE_TTL_MS: u64 = 3000;
-const LEASE_RENEW_MS: u64 = 500;
-
 fn env<'a>(node: &'a str, journal: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("PREMISE_NODE__NAME", node),
-        ("PREMISE_SANDBOX__JOURNAL", journal),
+    let mut env = replica_env(node, journal);
+    env.extend([
         ("PREMISE_SANDBOX__DELIVERED_AFTER_MS", "20"),
         ("PREMISE_SANDBOX__READ_AFTER_MS", "20"),
-        ("PREMISE_SENDER__LEASE_TTL_MS", "3000"),
-        ("PREMISE_SENDER__LEASE_RENEW_MS", "500"),
-    ]
+    ]);
+    env
 }
 
 /// Clients, one per recipient, sending until `stop` or `per_recipient`, through the servers

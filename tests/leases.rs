@@ -6,31 +6,15 @@
 mod support;
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
-use support::pipeline::{Sent, ask_until, journal, journal_path, wait_for};
+use support::pipeline::{
+    LEASE_RENEW_MS, LEASE_TTL_MS, Sent, ask_until, journal, journal_path, replica_env as env,
+    wait_for,
+};
 use support::{Backend, Server, TestDb};
-
-const LEASE_TTL_MS: u64 = 3000;
-const LEASE_RENEW_MS: u64 = 500;
-
-fn env<'a>(node: &'a str, journal: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("PREMISE_NODE__NAME", node),
-        ("PREMISE_SANDBOX__JOURNAL", journal),
-        ("PREMISE_SENDER__LEASE_TTL_MS", "3000"),
-        ("PREMISE_SENDER__LEASE_RENEW_MS", "500"),
-    ]
-}
-
-fn signal(server: &Server, signal: &str) {
-    let ok =
-        Command::new("kill").args([signal, &server.pid().to_string()]).status().unwrap().success();
-    assert!(ok, "kill {signal} failed");
-}
 
 fn sends_by_id(sent: &[Sent]) -> HashMap<&str, Vec<&str>> {
     let mut map: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -41,16 +25,9 @@ fn sends_by_id(sent: &[Sent]) -> HashMap<&str, Vec<&str>> {
 }
 
 async fn send_text(server: &Server, token: &str, to: &str) -> String {
-    let (status, body) = server
-        .send_json(
-            Method::POST,
-            "/v1/messages",
-            Some(token),
-            json!({"to": to, "type": "text", "text": {"body": "hello"}}),
-        )
-        .await;
+    let (status, id, body) = server.send_text(token, to, "hello").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["messages"][0]["id"].as_str().unwrap().to_owned()
+    id.unwrap()
 }
 
 /// A replica frozen (SIGSTOP) in the middle of a send, past its lease: the shard's new owner
@@ -87,14 +64,14 @@ async fn a_frozen_replica_sends_nothing_after_its_lease() {
         |n| *n >= 1.0,
     )
     .await;
-    signal(&frozen, "-STOP");
+    frozen.signal("-STOP");
     let stopped_at = Instant::now();
     wait_for(Duration::from_secs(30), "the other replica's send", || {
         sends_by_id(&journal(&journal_file)).get(id.as_str()).is_some_and(|n| n.contains(&"other"))
     })
     .await;
     assert!(stopped_at.elapsed() > Duration::from_millis(LEASE_TTL_MS), "not before the lease");
-    signal(&frozen, "-CONT");
+    frozen.signal("-CONT");
     // The frozen replica runs again: its send's wait is long over and its pool learns the
     // shard is gone. Wait until it says so, then look at what reached the sandbox.
     let says = |server: &Server| {

@@ -193,12 +193,17 @@ impl Server {
 
     /// Sends SIGTERM without waiting.
     pub fn sigterm(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Sends a signal (`-STOP`, `-CONT`, `-TERM`, ...) without waiting.
+    pub fn signal(&self, signal: &str) {
         let ok = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([signal, &self.pid().to_string()])
             .status()
             .unwrap()
             .success();
-        assert!(ok, "kill -TERM failed");
+        assert!(ok, "kill {signal} failed");
     }
 
     /// Waits for the process to exit; panics after `within`.

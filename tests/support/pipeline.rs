@@ -298,3 +298,17 @@ impl Server {
 pub fn journal_path(dir: &Path) -> PathBuf {
     dir.join("sandbox-journal.jsonl")
 }
+
+/// The lease every multi-replica test runs with: short, so takeovers happen within a test.
+pub const LEASE_TTL_MS: u64 = 3000;
+pub const LEASE_RENEW_MS: u64 = 500;
+
+/// A replica named `node` appending its sends to `journal`, with the tests' short lease.
+pub fn replica_env<'a>(node: &'a str, journal: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("PREMISE_NODE__NAME", node),
+        ("PREMISE_SANDBOX__JOURNAL", journal),
+        ("PREMISE_SENDER__LEASE_TTL_MS", "3000"),
+        ("PREMISE_SENDER__LEASE_RENEW_MS", "500"),
+    ]
+}
