@@ -24,8 +24,8 @@ use premise_engine::new_message_id;
 use premise_store::{KnownCustomer, NewInbound};
 use premise_upstream::sandbox::templates::TemplateDef;
 use premise_upstream::sandbox::{SandboxWorld, users};
-use premise_wire::messages::Recipient;
 use premise_wire::messages::inbound::Inbound;
+use premise_wire::messages::{Recipient, routing_crc};
 use premise_wire::{ErrorCode, Rejection};
 use serde_json::{Value, json};
 
@@ -226,9 +226,4 @@ async fn delete_template(
     }
     world.remove_template(&name, &language);
     Ok(reply_empty(StatusCode::OK))
-}
-
-/// The shard-routing key of a customer's id (as [`Recipient::crc32`]).
-fn routing_crc(key: &str) -> u32 {
-    Recipient::parse("from", key).map_or(0, |r| r.crc32())
 }

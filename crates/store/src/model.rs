@@ -111,6 +111,46 @@ pub struct KnownCustomer {
     pub username: Option<String>,
 }
 
+impl KnownCustomer {
+    /// Takes what `later` (the same customer, told later) gives: each field given replaces this
+    /// one's; a field not given stays.
+    pub fn absorb(&mut self, later: &Self) {
+        for (new, old) in [
+            (&later.wa_id, &mut self.wa_id),
+            (&later.parent_user_id, &mut self.parent_user_id),
+            (&later.username, &mut self.username),
+        ] {
+            if new.is_some() {
+                old.clone_from(new);
+            }
+        }
+    }
+
+    /// Whether `later` says something of this customer that this does not.
+    pub fn is_told_more_by(&self, later: &Self) -> bool {
+        let differs = |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
+        differs(&later.wa_id, &self.wa_id)
+            || differs(&later.parent_user_id, &self.parent_user_id)
+            || differs(&later.username, &self.username)
+    }
+
+    /// One entry per user id, in order of first mention, later mentions absorbed.
+    pub fn merged(customers: impl IntoIterator<Item = Self>) -> Vec<Self> {
+        let mut merged: Vec<Self> = Vec::new();
+        let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for customer in customers {
+            match at.get(&customer.user_id) {
+                Some(&i) => merged[i].absorb(&customer),
+                None => {
+                    at.insert(customer.user_id.clone(), merged.len());
+                    merged.push(customer);
+                }
+            }
+        }
+        merged
+    }
+}
+
 /// A customer whose phone number was known under another business-scoped user id until now:
 /// they changed number (Meta gives a new BSUID with a new number) or Meta reissued their id.
 #[derive(Debug, Clone, PartialEq, Eq)]

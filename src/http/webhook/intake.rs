@@ -23,7 +23,7 @@ use premise_upstream::cloud::webhook::{
 use premise_upstream::cloud::{CloudClient, CloudError};
 use premise_wire::ErrorCode;
 use premise_wire::media::MediaType;
-use premise_wire::messages::{Recipient, UserId};
+use premise_wire::messages::{Recipient, UserId, routing_crc};
 use sha2::{Digest, Sha256};
 
 use super::super::media::Upload;
@@ -67,15 +67,7 @@ impl SeenCustomers {
         let Ok(seen) = self.0.lock() else { return customers };
         customers
             .into_iter()
-            .filter(|c| {
-                seen.get(&c.user_id).is_none_or(|kept| {
-                    let differs =
-                        |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
-                    differs(&c.wa_id, &kept.wa_id)
-                        || differs(&c.parent_user_id, &kept.parent_user_id)
-                        || differs(&c.username, &kept.username)
-                })
-            })
+            .filter(|c| seen.get(&c.user_id).is_none_or(|kept| kept.is_told_more_by(c)))
             .collect()
     }
 
@@ -85,15 +77,9 @@ impl SeenCustomers {
             seen.clear();
         }
         for customer in customers {
-            let kept = seen.entry(customer.user_id.clone()).or_insert_with(|| customer.clone());
-            let merge = |new: &Option<String>, old: &mut Option<String>| {
-                if new.is_some() {
-                    old.clone_from(new);
-                }
-            };
-            merge(&customer.wa_id, &mut kept.wa_id);
-            merge(&customer.parent_user_id, &mut kept.parent_user_id);
-            merge(&customer.username, &mut kept.username);
+            seen.entry(customer.user_id.clone())
+                .or_insert_with(|| customer.clone())
+                .absorb(customer);
         }
     }
 
@@ -109,30 +95,20 @@ impl SeenCustomers {
 /// now carried by a new BSUID, Meta's `user_id_update`, or a changed-number `system` message.
 async fn identities(state: &AppState, notification: &Notification) -> Result<(), ApiError> {
     let now = state.clock.now_ms();
-    let mut told: Vec<KnownCustomer> = Vec::new();
     let said = notification
         .statuses
         .iter()
         .map(|s| &s.customer)
-        .chain(notification.messages.iter().map(|m| &m.customer));
-    for customer in said {
-        let Some(user_id) = &customer.user_id else { continue };
-        let known = KnownCustomer {
-            user_id: user_id.clone(),
-            wa_id: customer.wa_id.clone(),
-            parent_user_id: customer.parent_user_id.clone(),
-            username: customer.username.clone(),
-        };
-        match told.iter_mut().find(|t| t.user_id == known.user_id) {
-            Some(same) => {
-                same.wa_id = known.wa_id.or(same.wa_id.take());
-                same.parent_user_id = known.parent_user_id.or(same.parent_user_id.take());
-                same.username = known.username.or(same.username.take());
-            }
-            None => told.push(known),
-        }
-    }
-    let news = state.seen_customers.news(told);
+        .chain(notification.messages.iter().map(|m| &m.customer))
+        .filter_map(|customer| {
+            Some(KnownCustomer {
+                user_id: customer.user_id.clone()?,
+                wa_id: customer.wa_id.clone(),
+                parent_user_id: customer.parent_user_id.clone(),
+                username: customer.username.clone(),
+            })
+        });
+    let news = state.seen_customers.news(KnownCustomer::merged(said));
     if !news.is_empty() {
         let moved = state.store.learn_customers(&news, now).await?;
         state.seen_customers.kept(&news);
@@ -197,7 +173,7 @@ async fn tell_changed(
     let inbound = NewInbound {
         id,
         from: from.to_owned(),
-        from_crc: Recipient::parse("from", from).map_or(0, |r| r.crc32()),
+        from_crc: routing_crc(from),
         received_at_ms: state.clock.now_ms(),
         payload: payload.to_string(),
         webhook: webhook.to_string(),

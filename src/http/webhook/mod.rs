@@ -126,6 +126,10 @@ async fn process_again(
     let unknown = || ApiError::new(ErrorCode::ResourceNotFound, format!("no kept webhook {id}"));
     let number: i64 = id.parse().map_err(|_| unknown())?;
     let body = state.store.journaled_body(number).await?.ok_or_else(unknown)?;
+    // One processing at a time, as for Meta's deliveries and the sweep.
+    let Some(_claim) = state.webhooks_in_progress.claim(number) else {
+        return Err(being_processed());
+    };
     let notification = webhook::read(&body).map_err(|why| {
         ApiError::internal(anyhow::anyhow!("a kept webhook no longer reads: {why}"))
     })?;
@@ -253,11 +257,7 @@ async fn receive(
             break claim;
         }
         if state.clock.now_ms() >= deadline {
-            return Err(ApiError::new(
-                ErrorCode::ServiceNotReady,
-                "this webhook is being processed; deliver it again later",
-            )
-            .with_status(StatusCode::SERVICE_UNAVAILABLE));
+            return Err(being_processed());
         }
         state.clock.sleep(std::time::Duration::from_millis(50)).await;
     };
@@ -270,6 +270,12 @@ async fn receive(
     drop(claim);
     Metrics::add(&state.metrics.upstream_webhooks_ok, 1);
     Ok(StatusCode::OK.into_response())
+}
+
+/// 503: the webhook is being processed here now; try again later.
+fn being_processed() -> ApiError {
+    ApiError::new(ErrorCode::ServiceNotReady, "this webhook is being processed; try again later")
+        .with_status(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// How long a delivery waits for the same webhook's processing under way in this process.

@@ -29,28 +29,6 @@ const UPSERT: &str = " ON CONFLICT (user_id) DO UPDATE SET
           COALESCE(excluded.parent_user_id, customers.parent_user_id)
        OR customers.username IS DISTINCT FROM COALESCE(excluded.username, customers.username)";
 
-/// One entry per user id (an upsert may not touch a row twice): later entries fill in what
-/// earlier ones of the same customer left out.
-fn merged(customers: &[KnownCustomer]) -> Vec<KnownCustomer> {
-    let mut merged: Vec<KnownCustomer> = Vec::with_capacity(customers.len());
-    for customer in customers {
-        match merged.iter_mut().find(|m| m.user_id == customer.user_id) {
-            Some(same) => {
-                let fill = |new: &Option<String>, old: &mut Option<String>| {
-                    if new.is_some() {
-                        old.clone_from(new);
-                    }
-                };
-                fill(&customer.wa_id, &mut same.wa_id);
-                fill(&customer.parent_user_id, &mut same.parent_user_id);
-                fill(&customer.username, &mut same.username);
-            }
-            None => merged.push(customer.clone()),
-        }
-    }
-    merged
-}
-
 for_each_backend! {
     async fn keep(
         conn: &mut <Database as sqlx::Database>::Connection,
@@ -107,7 +85,8 @@ for_each_backend! {
             customers: &[KnownCustomer],
             at_ms: i64,
         ) -> Result<Vec<CustomerMoved>, StoreError> {
-            let customers = merged(customers);
+            // One entry per user id: an upsert may not touch a row twice.
+            let customers = KnownCustomer::merged(customers.iter().cloned());
             if customers.is_empty() {
                 return Ok(Vec::new());
             }

@@ -340,10 +340,10 @@ fn status_customer(status: &Value, contacts: &[Value]) -> (StatusCustomer, Custo
             contacts.first().filter(|_| contacts.len() == 1 && !failed)
         });
     let mut customer = Customer::default();
-    customer.fill_from(status, "recipient_");
-    customer.fill_from(status, "");
+    customer.fill_from(status, RECIPIENT);
+    customer.fill_from(status, PLAIN);
     if let Some(contact) = contact {
-        customer.fill_from(contact, "");
+        customer.fill_from(contact, PLAIN);
     }
     if customer.wa_id.is_none() {
         customer.wa_id = recipient.clone().filter(|r| is_phone(r));
@@ -382,20 +382,25 @@ impl Customer {
         self.wa_id.as_deref().or(self.user_id.as_deref())
     }
 
-    /// Reads the identifiers an object carries under `prefix` (`""`, `from_`, `recipient_`):
-    /// `{prefix}user_id`, `{prefix}parent_user_id`; `wa_id`, `username` and `profile.username`
-    /// without prefix.
-    fn fill_from(&mut self, object: &Value, prefix: &str) {
+    /// Fills what is still unknown from what an object carries under `keys` (its user id and
+    /// parent user id keys: [`PLAIN`], [`FROM`], [`RECIPIENT`]), and its `wa_id`, `username`
+    /// and `profile.username`.
+    fn fill_from(&mut self, object: &Value, (user_id, parent): (&str, &str)) {
         let get = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
-        self.user_id = self.user_id.take().or_else(|| get(&format!("{prefix}user_id")));
-        self.parent_user_id =
-            self.parent_user_id.take().or_else(|| get(&format!("{prefix}parent_user_id")));
+        self.user_id = self.user_id.take().or_else(|| get(user_id));
+        self.parent_user_id = self.parent_user_id.take().or_else(|| get(parent));
         self.wa_id = self.wa_id.take().or_else(|| get("wa_id"));
         self.username = self.username.take().or_else(|| get("username")).or_else(|| {
             object.pointer("/profile/username").and_then(Value::as_str).map(str::to_owned)
         });
     }
 }
+
+/// The keys of a customer's user id and parent user id: in a contact (and on some partners'
+/// statuses), beside a message's sender, and on a status for its recipient.
+const PLAIN: (&str, &str) = ("user_id", "parent_user_id");
+const FROM: (&str, &str) = ("from_user_id", "from_parent_user_id");
+const RECIPIENT: (&str, &str) = ("recipient_user_id", "recipient_parent_user_id");
 
 /// Whether `raw` is a WhatsApp id made of digits (a phone number), not a business-scoped id.
 fn is_phone(raw: &str) -> bool {
@@ -425,7 +430,7 @@ fn sender(message: &Value, contacts: &[Value], all: &[Value]) -> Result<Customer
             "the sender '{raw_from}' is neither a phone number nor a business-scoped user id"
         ));
     }
-    customer.fill_from(message, "from_");
+    customer.fill_from(message, FROM);
     customer.wa_id = customer.wa_id.filter(|w| is_phone(w));
     let claims = |m: &Value, c: &Value| {
         let of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -447,7 +452,7 @@ fn sender(message: &Value, contacts: &[Value], all: &[Value]) -> Result<Customer
         }
     });
     if let Some(contact) = contact {
-        customer.fill_from(contact, "");
+        customer.fill_from(contact, PLAIN);
     }
     customer.wa_id = customer.wa_id.filter(|w| is_phone(w));
     customer.user_id = customer.user_id.filter(|u| is_user_id(u));

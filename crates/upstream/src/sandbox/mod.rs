@@ -30,7 +30,7 @@ use premise_base::millis;
 use premise_store::Store;
 use premise_wire::contacts::PhoneNumber;
 use premise_wire::messages::template::Template;
-use premise_wire::{Billing, Content, MessageStatus, StatusError};
+use premise_wire::{Billing, Content, MessageStatus, StatusCustomer, StatusError};
 
 use self::journal::Journal;
 use self::later::Later;
@@ -206,19 +206,17 @@ impl Upstream for Sandbox {
                 return SendOutcome::transient("sandbox: journal unavailable");
             }
         }
+        // Who the customer is, once for the message: every status of it says the same.
+        let customer = users::status_customer(recipient);
         self.schedule(
             &message.id,
-            recipient,
+            &customer,
             behaviour,
             MessageStatus::Sent,
             acked_at,
             billing.as_ref(),
         );
-        SendOutcome::Acknowledged {
-            upstream_id: None,
-            billing,
-            customer: Box::new(users::status_customer(recipient)),
-        }
+        SendOutcome::Acknowledged { upstream_id: None, billing, customer: Box::new(customer) }
     }
 
     fn resumes(&self) -> bool {
@@ -230,7 +228,7 @@ impl Upstream for Sandbox {
             let behaviour = test_numbers::lookup(&message.recipient);
             self.schedule(
                 &message.message_id,
-                &message.recipient,
+                &users::status_customer(&message.recipient),
                 behaviour,
                 message.status,
                 message.since_ms,
@@ -382,7 +380,7 @@ impl Sandbox {
     fn schedule(
         &self,
         id: &str,
-        recipient: &str,
+        customer: &StatusCustomer,
         behaviour: Option<Behaviour>,
         status: MessageStatus,
         since_ms: i64,
@@ -400,7 +398,7 @@ impl Sandbox {
         let now_ms = self.clock.now_ms();
         let event = |status, due_ms: i64| StatusEvent {
             billing: if status == MessageStatus::Delivered { billing.cloned() } else { None },
-            customer: users::status_customer(recipient),
+            customer: customer.clone(),
             ..StatusEvent::new(id, status, due_ms.max(now_ms))
         };
         let delivered_ms = match status {

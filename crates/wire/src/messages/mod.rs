@@ -25,7 +25,7 @@ pub use self::field::kind;
 use self::field::{Obj, not_allowed, unknown, wrong_type};
 use self::media::{Media, MediaKind, Place};
 pub use self::read::{ReadReceipt, is_cloud_read, parse_cloud_read, parse_read};
-pub use self::recipient::{MAX_USER_ID_CHARS, Recipient, UserId};
+pub use self::recipient::{MAX_USER_ID_CHARS, Recipient, UserId, routing_crc};
 pub use self::text::{MAX_TEXT_BODY, TextBody};
 use crate::{ErrorCode, Rejection};
 
@@ -63,7 +63,7 @@ impl WaId {
 
     /// IEEE CRC-32 of the id, the input of shard routing.
     pub fn crc32(&self) -> u32 {
-        crc32fast::hash(self.0.as_bytes())
+        recipient::routing_crc(&self.0)
     }
 }
 

@@ -116,8 +116,14 @@ impl Recipient {
     /// IEEE CRC-32 of the recipient as given, the input of shard routing: messages to one
     /// recipient (by the value the integration uses) share a shard, so they keep their order.
     pub fn crc32(&self) -> u32 {
-        crc32fast::hash(self.as_str().as_bytes())
+        routing_crc(self.as_str())
     }
+}
+
+/// The shard-routing key of a customer's id as stored (digits, or a BSUID as given): the same
+/// as [`Recipient::crc32`] of the recipient it was parsed into.
+pub fn routing_crc(id: &str) -> u32 {
+    crc32fast::hash(id.as_bytes())
 }
 
 impl From<WaId> for Recipient {
