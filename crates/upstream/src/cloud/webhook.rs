@@ -118,6 +118,24 @@ pub struct CloudMedia {
 
 const MEDIA_KEYS: [&str; 5] = ["image", "audio", "video", "document", "sticker"];
 
+/// The types of customers' messages Premise maps (Meta's messages webhook reference).
+const INBOUND_TYPES: [&str; 14] = [
+    "text",
+    "image",
+    "audio",
+    "video",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "button",
+    "interactive",
+    "reaction",
+    "order",
+    "system",
+    "unsupported",
+];
+
 /// Reads a webhook body, part by part (see the module's documentation). `Err` only when the
 /// body is not JSON.
 pub fn read(body: &[u8]) -> Result<Notification, String> {
@@ -178,7 +196,17 @@ fn read_change(change: &Value, notification: &mut Notification) {
     let all = messages.map(Vec::as_slice).unwrap_or_default();
     for message in all {
         match read_message(message, contacts.map(Vec::as_slice).unwrap_or_default(), all) {
-            Ok(message) => notification.messages.push(message),
+            Ok(read) => {
+                // A type Premise does not know reaches the integration as On-Premises'
+                // `unknown`, and is kept whole to be processed again after an upgrade.
+                if let Some(kind) = read.kind().filter(|k| !INBOUND_TYPES.contains(k)) {
+                    let why = format!(
+                        "a customer's message of type '{kind}', which Premise does not map (delivered as 'unknown')"
+                    );
+                    notification.unmapped.push(Unmapped::new(message, why));
+                }
+                notification.messages.push(read);
+            }
             Err(why) => {
                 // With the contacts it came with: who wrote is there (a username customer's
                 // business-scoped id), for whoever processes it again.
@@ -526,6 +554,11 @@ impl CustomerMessage {
         contact
     }
 
+    /// The message's `type`.
+    pub fn kind(&self) -> Option<&str> {
+        self.message.get("type")?.as_str()
+    }
+
     /// The new id a `system` message of a changed number names, if it is one.
     pub fn changed_to(&self) -> Option<String> {
         let system = self.message.get("system")?;
@@ -562,9 +595,10 @@ impl CustomerMessage {
             message.insert("type".to_owned(), json!("voice"));
             message.insert("voice".to_owned(), Value::Object(audio));
         }
-        // What Cloud calls `unsupported`, On-Premises called `unknown`, with its errors.
-        if kind == "unsupported" {
-            message.remove("unsupported");
+        // What Cloud calls `unsupported`, On-Premises called `unknown`, with its errors; so is
+        // a type Meta added since (kept aside as not mapped too, see `read_change`).
+        if kind == "unsupported" || !INBOUND_TYPES.contains(&kind.as_str()) {
+            message.remove(&kind);
             message.insert("type".to_owned(), json!("unknown"));
             let errors: Vec<StatusError> = match message.get("errors").and_then(Value::as_array) {
                 Some(errors) if !errors.is_empty() => errors.iter().map(cloud_error).collect(),
@@ -784,6 +818,17 @@ mod tests {
             "changes": [{"field": "message_template_status_update", "value": {"event": "APPROVED"}}]}]});
         let read_other = read(other_field.to_string().as_bytes()).unwrap();
         assert!(read_other.unmapped[0].why.contains("message_template_status_update"));
+        // A type Meta added since: delivered as `unknown`, and kept with its reason.
+        let edited = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+            "field": "messages", "value": {"messaging_product": "whatsapp",
+                "contacts": [{"profile": {"name": "Ann"}, "wa_id": "16315551234"}],
+                "messages": [{"from": "16315551234", "id": "wamid.E", "timestamp": "1",
+                    "type": "edit", "edit": {"text": "b"}}]}}]}]});
+        let read_edit = read(edited.to_string().as_bytes()).unwrap();
+        assert!(read_edit.unmapped[0].why.contains("'edit'"), "{:?}", read_edit.unmapped);
+        let (message, _) = read_edit.messages[0].on_premises(None, None);
+        assert_eq!((message["type"].as_str(), message.get("edit")), (Some("unknown"), None));
+        assert_eq!(message["errors"][0]["code"], 501);
         // A message that names no sender at all, beside one that does: one read, one set aside.
         let mixed = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
             "field": "messages", "value": {"messaging_product": "whatsapp",
