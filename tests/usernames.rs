@@ -119,6 +119,7 @@ async fn a_username_customer_round_trips_through_the_bridge(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(bridge.fake.read_receipts(), ["wamid.BO-2"]);
+    assert_eq!(bridge.fake.typing_indicators(), ["wamid.BO-2"]);
 
     // The Cloud API's own dialect: `recipient`, answered with the customer's `user_id`.
     let (status, answer) = bridge

@@ -147,6 +147,8 @@ struct Books {
     /// Every send answered (accepted or not), in order.
     attempts: Vec<Attempt>,
     read_receipts: Vec<String>,
+    /// The read receipts that asked for a typing indicator, by message id.
+    typing_indicators: Vec<String>,
     invalid: Vec<Invalid>,
     media: HashMap<String, StoredMedia>,
     uploads: Vec<String>,
@@ -285,6 +287,11 @@ impl FakeCloud {
         self.state().read_receipts.clone()
     }
 
+    /// The read receipts that asked for a typing indicator, by message id.
+    pub fn typing_indicators(&self) -> Vec<String> {
+        self.state().typing_indicators.clone()
+    }
+
     /// Requests the description does not allow. Tests assert this stays empty.
     pub fn invalid(&self) -> Vec<Invalid> {
         self.state().invalid.clone()
@@ -393,7 +400,12 @@ async fn messages(
     }
     if request.get("status").is_some() {
         let id = request["message_id"].as_str().unwrap_or_default().to_owned();
-        inner.state().read_receipts.push(id);
+        let mut state = inner.state();
+        if request.get("typing_indicator").is_some() {
+            state.typing_indicators.push(id.clone());
+        }
+        state.read_receipts.push(id);
+        drop(state);
         return axum::Json(json!({ "success": true })).into_response();
     }
     // A phone number in `to`, or a business-scoped user id in `recipient` (`to` wins if both).
