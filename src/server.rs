@@ -92,7 +92,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         settings: engine.settings.clone(),
         nodes: engine.nodes.clone(),
         upstream: engine.upstream.clone(),
-        recorder: engine.recorder.clone(),
+        statuses: Arc::new(engine.recorder.clone()),
         retention: engine.retention.clone(),
         sandbox: upstream.sandbox,
         cloud: upstream.cloud,

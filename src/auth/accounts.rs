@@ -123,7 +123,7 @@ impl Accounts {
             password_hash: self.hasher.hash(password).await?,
             role,
             must_change_password: must_change,
-            created_at: self.clock.now_secs(),
+            created_at: self.clock.now(),
         })
     }
 }

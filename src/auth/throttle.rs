@@ -6,25 +6,27 @@
 //! counting after let a burst of 1,000 through 66 full password checks with a limit of 10).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use premise_base::UnixMs;
 use premise_store::{Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct LoginThrottle {
     store: Arc<dyn Store>,
     max_failures: u32,
-    window_secs: i64,
+    window: Duration,
 }
 
 impl LoginThrottle {
     pub fn new(store: Arc<dyn Store>, max_failures: u32, window_secs: u64) -> Self {
-        Self { store, max_failures, window_secs: i64::try_from(window_secs).unwrap_or(i64::MAX) }
+        Self { store, max_failures, window: Duration::from_secs(window_secs) }
     }
 
     /// Counts an attempt by `client` as failed until [`LoginThrottle::clear`] says otherwise;
     /// `false` if it is over the limit of the current window (check nothing then).
-    pub async fn reserve(&self, client: &str, now: i64) -> Result<bool, StoreError> {
-        let attempts = self.store.record_login_failure(client, now, self.window_secs).await?;
+    pub async fn reserve(&self, client: &str, now: UnixMs) -> Result<bool, StoreError> {
+        let attempts = self.store.record_login_failure(client, now, self.window).await?;
         if attempts == self.max_failures + 1 {
             tracing::warn!(
                 client,

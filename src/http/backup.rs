@@ -48,10 +48,10 @@ async fn backup(
     let (application, _) = state.settings.fresh().await?;
     let shards = state.store.account().await?.shards;
     let mut documents = Map::new();
-    for (name, document) in state.store.all_documents().await? {
-        if is_setting(&name) {
-            let document: Value = serde_json::from_str(&document).map_err(ApiError::internal)?;
-            documents.insert(name, document);
+    for stored in state.store.all_documents().await? {
+        if is_setting(&stored.name) {
+            let document: Value = serde_json::from_str(&stored.body).map_err(ApiError::internal)?;
+            documents.insert(stored.name, document);
         }
     }
     let contents = json!({
@@ -108,9 +108,9 @@ async fn restore(
             change(&state, name, |_| Ok(document.clone())).await?;
         }
     }
-    for (name, _) in state.store.all_documents().await? {
-        if is_setting(&name) && !documents.contains_key(&name) {
-            state.store.delete_document(&name).await?;
+    for stored in state.store.all_documents().await? {
+        if is_setting(&stored.name) && !documents.contains_key(&stored.name) {
+            state.store.delete_document(&stored.name).await?;
         }
     }
     state.settings.put(Value::Object(application)).await?;

@@ -38,7 +38,11 @@ use super::documents::{change, change_with, read};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
-use premise_wire::contacts::CHECK_CACHE_SECS as CACHE_SECS;
+use premise_wire::contacts::CHECK_CACHE_SECS;
+
+/// How long a contact check is reused.
+const CACHE_FOR: std::time::Duration =
+    std::time::Duration::from_secs(CHECK_CACHE_SECS.unsigned_abs());
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -53,7 +57,8 @@ async fn check(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let request = ContactsRequest::parse(&body)?;
-    let now = state.clock.now_secs();
+    let now = state.clock.now();
+    let fresh_after = now.minus(CACHE_FOR);
     let mut numbers: Vec<&PhoneNumber> =
         request.contacts.iter().filter_map(|c| c.number.as_ref().ok()).collect();
     numbers.sort();
@@ -62,7 +67,7 @@ async fn check(
     let mut known: HashMap<String, Option<String>> = HashMap::new();
     if !request.force_check && !numbers.is_empty() {
         let keys: Vec<String> = numbers.iter().map(|n| n.as_str().to_owned()).collect();
-        for hit in state.store.contact_checks(&keys, now - CACHE_SECS).await? {
+        for hit in state.store.contact_checks(&keys, fresh_after).await? {
             known.insert(hit.number, hit.wa_id);
         }
     }
@@ -72,7 +77,7 @@ async fn check(
         fresh.push(ContactCheck { number: number.as_str().to_owned(), wa_id, checked_at: now });
     }
     if !fresh.is_empty() {
-        state.store.record_contact_checks(&fresh, now - CACHE_SECS).await?;
+        state.store.record_contact_checks(&fresh, fresh_after).await?;
         known.extend(fresh.into_iter().map(|c| (c.number, c.wa_id)));
     }
 

@@ -24,6 +24,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use premise_base::UnixMs;
 use premise_store::KeptAnswer;
 use premise_wire::{ErrorCode, Rejection};
 use sha2::{Digest, Sha256};
@@ -46,7 +47,7 @@ pub struct IdempotencyKey {
     /// The key as stored: method, path and the header's value.
     scoped: String,
     fingerprint: String,
-    expires_at: i64,
+    expires_at: UnixMs,
 }
 
 impl IdempotencyKey {
@@ -64,7 +65,7 @@ impl IdempotencyKey {
     /// The answer the key holds now: the first answer replayed when this request's body is the
     /// same, 409 when it is not; `None` when the key holds no answer.
     pub async fn kept(&self, state: &AppState) -> Result<Option<Response>, ApiError> {
-        let kept = state.store.kept_answer(&self.scoped, state.clock.now_secs()).await?;
+        let kept = state.store.kept_answer(&self.scoped, state.clock.now()).await?;
         Ok(kept.map(|kept| self.replay(kept)))
     }
 
@@ -116,7 +117,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         name,
         fingerprint: Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
         // `now` is rounded down to the second: one more so a key lives at least `ttl`.
-        expires_at: state.clock.now_secs().saturating_add(ttl).saturating_add(1),
+        expires_at: UnixMs::from_secs(state.clock.now_secs().saturating_add(ttl).saturating_add(1)),
     };
     match key.kept(&state).await {
         Err(e) => return e.into_response(),
@@ -169,7 +170,7 @@ async fn settle(state: &AppState, key: &IdempotencyKey, response: Response) -> R
         }
     };
     let answer = key.answer(parts.status, bytes.to_vec());
-    match state.store.keep_answer(&answer, state.clock.now_secs()).await {
+    match state.store.keep_answer(&answer, state.clock.now()).await {
         Ok(true) => {}
         Ok(false) => match key.kept(state).await {
             Ok(Some(kept)) => return kept,

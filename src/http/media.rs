@@ -37,7 +37,7 @@ use super::{ApiError, AppState};
 pub const CHUNK_BYTES: usize = 512 * 1024;
 
 /// Uploads never finished within this time are leftovers of a replica that died mid-upload.
-const UNFINISHED_UPLOAD_SECS: i64 = 24 * 3600;
+const UNFINISHED_UPLOAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -168,8 +168,8 @@ impl Upload {
 
     async fn flush(&mut self) -> Result<(), ApiError> {
         if !self.begun {
-            let now = self.clock.now_secs();
-            self.store.purge_unfinished_media(now - UNFINISHED_UPLOAD_SECS).await?;
+            let now = self.clock.now();
+            self.store.purge_unfinished_media(now.minus(UNFINISHED_UPLOAD)).await?;
             if !self.store.begin_media(&self.id, self.media_type.as_str(), now).await? {
                 // A UUID v4 collision: answered as the Webapp did.
                 return Err(ApiError::new(

@@ -7,7 +7,7 @@ use axum::response::Response;
 use axum::routing::{post, put};
 use axum::{Extension, Router};
 use premise_engine::{EnqueueError, new_message_id};
-use premise_store::{Credential, NewMessage};
+use premise_store::{Credential, NewMessage, Routed};
 use premise_wire::messages::parse_read;
 use premise_wire::messages::template::Template;
 use premise_wire::{Content, ErrorCode, Message};
@@ -85,10 +85,9 @@ pub(super) async fn submit(
     let payload = message.to_stored();
     let queued = NewMessage {
         id: id.to_owned(),
-        recipient: message.to.as_str().to_owned(),
-        recipient_crc: message.to.crc32(),
+        recipient: Routed::from(&message.to),
         payload,
-        accepted_at_ms: state.clock.now_ms(),
+        accepted_at: state.clock.now(),
         callback_data: message.callback_data().map(str::to_owned),
         credential: Some(credential),
         idempotency: key.map(|key| key.answer(status, answer.clone())),
@@ -130,7 +129,7 @@ async fn mark_read(
 /// told, the answer is an error (500/1014) so the integration tries again; marking twice is
 /// harmless. `typing`: show the customer a typing indicator too (the Cloud API passes it on).
 pub(super) async fn read(state: &AppState, id: &str, typing: bool) -> Result<(), ApiError> {
-    if !state.store.mark_inbound_read(id, state.clock.now_ms()).await? {
+    if !state.store.mark_inbound_read(id, state.clock.now()).await? {
         return Err(ApiError::new(
             ErrorCode::ResourceNotFound,
             format!("message '{id}' not found"),

@@ -354,9 +354,9 @@ async fn stats_db_internal(
     let format = format(&query, Format::Json)?;
     let backend = format!("{:?}", state.store.backend()).to_ascii_lowercase();
     let mut rows = Family::new("db_table_rows", "Rows in each table", Kind::Gauge);
-    for (table, count) in state.store.row_counts().await? {
-        rows = rows
-            .with(vec![("backend", backend.clone()), ("table", table.to_owned())], count as f64);
+    for table in state.store.row_counts().await? {
+        let labels = vec![("backend", backend.clone()), ("table", table.table.to_owned())];
+        rows = rows.with(labels, table.rows as f64);
     }
     Ok(render(&[rows], format, |v| json!({ "stats": { "internal_db": v } })))
 }

@@ -39,11 +39,11 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use premise_base::Clock;
-use premise_engine::{Enqueuer, Metrics, NodeView, Recorder, Retention, SettingsCache};
+use premise_engine::{Enqueuer, Metrics, NodeView, Retention, SettingsCache};
 use premise_store::Store;
-use premise_upstream::Upstream;
 use premise_upstream::cloud::CloudClient;
 use premise_upstream::sandbox::SandboxWorld;
+use premise_upstream::{StatusReports, Upstream};
 use premise_wire::ErrorCode;
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -102,8 +102,9 @@ pub struct AppServices {
     /// The pipeline's counters and this process's HTTP counters, for `/metrics`.
     pub metrics: Arc<Metrics>,
     pub http_metrics: Arc<HttpMetrics>,
-    /// Records statuses the upstream's webhooks carry.
-    pub recorder: Recorder,
+    /// Where the statuses the Cloud API's webhooks carry go, as every upstream's do: the
+    /// engine's status recorder.
+    pub statuses: Arc<dyn StatusReports>,
     /// Deletes what is finished (`PUT /v1/services/message/gc`).
     pub retention: Retention,
     /// The sandbox's state, for its admin endpoints; `None` with another upstream.

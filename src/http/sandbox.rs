@@ -20,12 +20,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
+use premise_base::UnixMs;
 use premise_engine::new_message_id;
-use premise_store::{KnownCustomer, NewInbound};
+use premise_store::{KnownCustomer, NewInbound, Routed};
 use premise_upstream::sandbox::templates::TemplateDef;
 use premise_upstream::sandbox::{SandboxWorld, users};
+use premise_wire::messages::Recipient;
 use premise_wire::messages::inbound::Inbound;
-use premise_wire::messages::{Recipient, routing_crc};
 use premise_wire::{ErrorCode, Rejection};
 use serde_json::{Value, json};
 
@@ -82,9 +83,8 @@ async fn inbound(
         inbound.webhook(&id, &sent_at_secs.to_string(), DEFAULT_PROFILE_NAME, &from, &user_id);
     let stored = NewInbound {
         id: id.clone(),
-        from: from.clone(),
-        from_crc: routing_crc(&from),
-        received_at_ms: state.clock.now_ms(),
+        from: Routed::new(from.as_str()),
+        received_at: state.clock.now(),
         payload: message.to_string(),
         webhook: webhook.to_string(),
     };
@@ -100,10 +100,10 @@ async fn inbound(
         parent_user_id: None,
         username: inbound.username.clone(),
     };
-    state.store.learn_customers(&[known], state.clock.now_ms()).await?;
+    state.store.learn_customers(&[known], state.clock.now()).await?;
     // The window opens for each id the integration may reply to: the number and the BSUID.
     for key in [from.as_str(), user_id.as_str()] {
-        state.store.customer_wrote(key, sent_at_secs * 1000).await?;
+        state.store.customer_wrote(key, UnixMs::from_secs(sent_at_secs)).await?;
         world.windows.customer_wrote(key, sent_at_secs * 1000);
         if from == user_id {
             break;

@@ -8,6 +8,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use premise_base::UnixMs;
 use premise_wire::{
     CreateUserRequest, ErrorCode, LoginRequest, LoginToken, Role, UpdateUserRequest, UserView,
     format_expires_after,
@@ -38,7 +39,7 @@ async fn login(
     let now = state.clock.now_secs();
     let (username, password) = basic_credentials(&headers).ok_or_else(ApiError::unauthorized)?;
     // Counted as failed before the password is checked, cleared if it was right.
-    if !state.throttle.reserve(&client, now).await? {
+    if !state.throttle.reserve(&client, state.clock.now()).await? {
         return Err(ApiError::new(
             ErrorCode::TooManyRequests,
             "Rate limiting exceeded on bad login attempts",
@@ -67,7 +68,8 @@ async fn login(
 
 /// `POST /v1/users/logout`: revokes the presented token, and only that one.
 async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    state.store.revoke_token(&caller.claims.jti, caller.claims.exp, state.clock.now_secs()).await?;
+    let expires_at = UnixMs::from_secs(caller.claims.exp);
+    state.store.revoke_token(&caller.claims.jti, expires_at, state.clock.now()).await?;
     Ok(reply_empty(StatusCode::OK))
 }
 

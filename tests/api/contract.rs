@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::support::pipeline::{Receiver, wait_for};
 use crate::support::{Backend, Server, TestDb, assert_error, assert_meta};
+use premise_base::UnixMs;
 use premise_store::{ConnectOptions, connect};
 use premise_wire::Message;
 use reqwest::{Method, StatusCode};
@@ -308,7 +309,10 @@ async fn mark_as_read(backend: Backend) {
     for id in ["ABGGFlA5FpafAgo6EhW3ayDaPcBR", "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTA"]
     {
         assert!(
-            store.insert_inbound(id, TO, 1_518_694_235_000, &payload.to_string()).await.unwrap()
+            store
+                .insert_inbound(id, TO, UnixMs(1_518_694_235_000), &payload.to_string())
+                .await
+                .unwrap()
         );
     }
 
@@ -323,7 +327,7 @@ async fn mark_as_read(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_meta(&body);
     assert!(
-        store.inbound("ABGGFlA5FpafAgo6EhW3ayDaPcBR").await.unwrap().unwrap().read_at_ms.is_some()
+        store.inbound("ABGGFlA5FpafAgo6EhW3ayDaPcBR").await.unwrap().unwrap().read_at.is_some()
     );
 
     let (status, body) = server

@@ -38,6 +38,11 @@ impl Clock {
         }
     }
 
+    /// Now.
+    pub fn now(&self) -> crate::UnixMs {
+        crate::UnixMs(self.now_ms())
+    }
+
     /// Milliseconds since the Unix epoch.
     pub fn now_ms(&self) -> i64 {
         match &self.manual {
@@ -51,8 +56,8 @@ impl Clock {
     /// The time of a manual clock; `None` for the machine's. Where replicas must agree on the
     /// time (leases, heartbeats) the store reads its own clock instead of the machine's, but a
     /// test driving time must drive those too.
-    pub fn driven_ms(&self) -> Option<i64> {
-        self.manual.as_ref().map(|manual| *manual.borrow())
+    pub fn driven(&self) -> Option<crate::UnixMs> {
+        self.manual.as_ref().map(|manual| crate::UnixMs(*manual.borrow()))
     }
 
     /// Seconds since the Unix epoch.

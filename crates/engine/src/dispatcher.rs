@@ -241,7 +241,8 @@ impl Dispatcher {
         }
         for (failures, seqs) in failed {
             if settings.callback_persist {
-                let at = self.clock.now_ms() + settings.callback_retry_delay_ms(failures) as i64;
+                let delay = Duration::from_millis(settings.callback_retry_delay_ms(failures));
+                let at = self.clock.now().plus(delay);
                 self.store.callbacks_failed(&seqs, at).await?;
             } else {
                 tracing::warn!(
@@ -295,11 +296,9 @@ pub(crate) fn pick(
         if !seen.insert(callback.message_id.clone()) {
             continue;
         }
-        if callback.next_attempt_at_ms > now {
-            next_due = Some(
-                next_due
-                    .map_or(callback.next_attempt_at_ms, |d| d.min(callback.next_attempt_at_ms)),
-            );
+        let due = callback.next_attempt_at.ms();
+        if due > now {
+            next_due = Some(next_due.map_or(due, |d| d.min(due)));
             continue;
         }
         if callback.inbound {
@@ -377,6 +376,8 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use premise_base::UnixMs;
+
     use super::*;
 
     fn cb(seq: i64, message: &str, due: i64) -> PendingCallback {
@@ -387,7 +388,7 @@ mod tests {
             body: "{}".into(),
             inbound: false,
             failures: 0,
-            next_attempt_at_ms: due,
+            next_attempt_at: UnixMs(due),
         }
     }
 
@@ -427,10 +428,12 @@ mod backoff_tests {
 
     use axum::extract::State;
     use axum::http::StatusCode;
-    use premise_store::{NewCallback, StatusPlan};
+    use premise_store::{NewCallback, StatusPlan, StatusUpdate};
+    use premise_wire::MessageStatus;
 
     use super::*;
     use crate::testing::{Setup, T0, message, setup};
+    use premise_base::UnixMs;
 
     /// A webhook receiver that answers with the statuses it is given, in turn (then 200), and
     /// counts.
@@ -482,13 +485,16 @@ mod backoff_tests {
         setup.store.enqueue(&[message("m1", "16315550001")]).await.unwrap();
         setup
             .store
-            .record_statuses(&["m1".into()], T0, &|states| StatusPlan {
-                updates: vec![("m1".into(), 1)],
+            .record_statuses(&["m1".into()], UnixMs(T0), &|states| StatusPlan {
+                updates: vec![StatusUpdate {
+                    message_id: "m1".into(),
+                    status: MessageStatus::Sent,
+                }],
                 callbacks: states
                     .iter()
                     .map(|s| NewCallback {
                         shard: s.shard,
-                        recipient_crc: s.recipient_crc,
+                        recipient_crc: s.recipient.crc(),
                         message_id: s.id.clone(),
                         body: r#"{"id":"m1","status":"sent"}"#.into(),
                     })
@@ -512,14 +518,14 @@ mod backoff_tests {
 
         dispatcher.step().await.unwrap();
         assert_eq!(receiver.hits(), 1, "refused with 500");
-        assert_eq!(waiting().await[0].next_attempt_at_ms, T0 + 3_000);
+        assert_eq!(waiting().await[0].next_attempt_at, UnixMs(T0 + 3_000));
         setup.clock.advance(Duration::from_millis(2_999));
         assert_eq!(dispatcher.step().await.unwrap(), Some(Duration::from_millis(1)));
         assert_eq!(receiver.hits(), 1, "not before its time");
         setup.clock.advance(Duration::from_millis(1));
         dispatcher.step().await.unwrap();
         assert_eq!(receiver.hits(), 2, "refused again, with 503");
-        assert_eq!(waiting().await[0].next_attempt_at_ms, T0 + 3_000 + 6_000, "the next step");
+        assert_eq!(waiting().await[0].next_attempt_at, UnixMs(T0 + 3_000 + 6_000), "the next step");
         setup.clock.advance(Duration::from_millis(6_000));
         dispatcher.step().await.unwrap();
         assert_eq!(receiver.hits(), 3);

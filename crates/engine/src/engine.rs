@@ -5,11 +5,12 @@ use std::sync::Arc;
 use premise_base::Clock;
 use premise_store::Store;
 use premise_upstream::{Upstream, UpstreamContext};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::WebhookHttp;
+use crate::dispatcher::{Dispatcher, PERMITS, ShardSet};
 use crate::{
     Backlog, EngineConfig, Enqueuer, Metrics, NodeView, Recorder, Retention, SettingsCache,
 };
@@ -32,6 +33,9 @@ pub struct Engine {
     /// Stops the shard pool (first at shutdown).
     stop_pool: CancellationToken,
     pool: JoinHandle<()>,
+    /// Stops the webhook dispatcher (once the pool's workers have left their shards).
+    stop_dispatcher: CancellationToken,
+    dispatcher: JoinHandle<()>,
     /// Stops the recorder, the upstream's background work and the counters (last at shutdown).
     stop_rest: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -50,6 +54,7 @@ impl Engine {
         upstream: UpstreamFactory,
     ) -> anyhow::Result<Self> {
         let stop_pool = CancellationToken::new();
+        let stop_dispatcher = CancellationToken::new();
         let stop_rest = CancellationToken::new();
         let config = Arc::new(config);
         let settings = SettingsCache::new(store.clone(), clock.clone());
@@ -70,7 +75,7 @@ impl Engine {
         );
         tasks.push(recorder_task);
         let upstream = upstream(UpstreamContext {
-            events: recorder.sink(),
+            statuses: Arc::new(recorder.clone()),
             clock: clock.clone(),
             stop: stop_rest.clone(),
         })?;
@@ -92,13 +97,29 @@ impl Engine {
             Enqueuer::start(&store, config.clone(), backlog, &committed, &metrics);
         tasks.extend(committers);
         let webhook_http = WebhookHttp::new(config.webhook_timeout);
+        // One dispatcher for every shard this process holds: the pool's workers register
+        // their shards with it while they hold them.
+        let shards = ShardSet::default();
+        let dispatcher = tokio::spawn(
+            Dispatcher {
+                shards: shards.clone(),
+                store: store.clone(),
+                settings: settings.clone(),
+                http: webhook_http.clone(),
+                permits: Arc::new(Semaphore::new(PERMITS as usize)),
+                config: config.clone(),
+                ready: callbacks_ready.clone(),
+                metrics: metrics.clone(),
+                clock: clock.clone(),
+            }
+            .run(stop_dispatcher.clone()),
+        );
         let (nodes, pool_task) = pool::ShardPool {
-            webhook_http: webhook_http.clone(),
+            shards,
             store,
             config,
             upstream: upstream.clone(),
             recorder: recorder.clone(),
-            settings: settings.clone(),
             committed,
             callbacks_ready,
             metrics: metrics.clone(),
@@ -116,6 +137,8 @@ impl Engine {
             webhook_http,
             stop_pool,
             pool: pool_task,
+            stop_dispatcher,
+            dispatcher,
             stop_rest,
             tasks,
         })
@@ -133,12 +156,16 @@ impl Engine {
     }
 
     /// Stops taking work, lets shard workers finish what is in flight, records what they
-    /// learnt, releases their leases so other replicas take over at once, then returns.
-    /// Call after the HTTP server has stopped: committers finish the requests still queued.
+    /// learnt, releases their leases so other replicas take over at once (each worker leaves
+    /// the dispatcher's shards once none of its callbacks is in flight), stops the dispatcher,
+    /// then the rest. Call after the HTTP server has stopped: committers finish the requests
+    /// still queued.
     pub async fn shutdown(self) {
         drop(self.enqueuer);
         self.stop_pool.cancel();
         let _ = self.pool.await;
+        self.stop_dispatcher.cancel();
+        let _ = self.dispatcher.await;
         self.stop_rest.cancel();
         for task in self.tasks {
             let _ = task.await;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use premise_store::{MessageState, NewCallback, StatusPlan};
+use premise_store::{MessageState, NewCallback, StatusPlan, StatusUpdate, UpstreamId};
 use premise_upstream::StatusEvent;
 use premise_wire::{AppSettings, MessageStatus, StatusCallback};
 
@@ -36,12 +36,14 @@ pub fn plan(
     for event in events {
         let Some(state) = states.get_mut(&event.message_id) else { continue };
         if let Some(upstream_id) = &event.upstream_id {
-            upstream_ids.push((state.id.clone(), upstream_id.clone()));
+            upstream_ids.push(UpstreamId {
+                message_id: state.id.clone(),
+                upstream_id: upstream_id.clone(),
+            });
         }
-        let current = MessageStatus::from_code(state.status).unwrap_or(MessageStatus::Queued);
-        let steps = advance(current, event.status);
+        let steps = advance(state.status, event.status);
         let Some(last) = steps.last() else { continue };
-        state.status = last.code();
+        state.status = *last;
         if !changed.contains(&state.id) {
             changed.push(state.id.clone());
         }
@@ -54,7 +56,7 @@ pub fn plan(
         for status in steps.iter().copied().filter(|s| settings.emits(*s)) {
             let callback = StatusCallback {
                 id: state.id.clone(),
-                recipient_id: state.recipient.clone(),
+                recipient_id: state.recipient.as_str().to_owned(),
                 status,
                 timestamp: (event.at_ms / 1000).to_string(),
                 kind: Some("message".to_owned()),
@@ -70,7 +72,7 @@ pub fn plan(
             };
             callbacks.push(NewCallback {
                 shard: state.shard,
-                recipient_crc: state.recipient_crc,
+                recipient_crc: state.recipient.crc(),
                 message_id: state.id.clone(),
                 body: serde_json::to_string(&callback).expect("a status callback serialises"),
             });
@@ -78,13 +80,14 @@ pub fn plan(
     }
     let updates = changed.into_iter().map(|id| {
         let status = states[&id].status;
-        (id, status)
+        StatusUpdate { message_id: id, status }
     });
     StatusPlan { updates: updates.collect(), callbacks, upstream_ids }
 }
 
 #[cfg(test)]
 mod tests {
+    use premise_store::Routed;
     use premise_wire::MessageStatus::{self, Delivered, Failed, Queued, Read, Sent};
     use proptest::prelude::*;
 
@@ -132,16 +135,15 @@ mod tests {
     fn plan_respects_settings_and_order() {
         let state = MessageState {
             id: "m1".into(),
-            recipient: "155".into(),
-            recipient_crc: 7,
+            recipient: Routed::new("155"),
             shard: 0,
-            status: 0,
+            status: Queued,
             callback_data: None,
         };
         let ev = |status| StatusEvent::new("m1", status, 5_000);
         let settings = AppSettings::default(); // sent not emitted by default
         let p = plan(vec![state], &[ev(Delivered), ev(Sent), ev(Read)], &settings);
-        assert_eq!(p.updates, vec![("m1".to_owned(), Read.code())]);
+        assert_eq!(p.updates, vec![StatusUpdate { message_id: "m1".to_owned(), status: Read }]);
         let statuses: Vec<String> = p
             .callbacks
             .iter()
@@ -157,10 +159,9 @@ mod tests {
         // biz_opaque_callback_data is echoed in every callback of its message, and only there.
         let with_data = MessageState {
             id: "m1".into(),
-            recipient: "155".into(),
-            recipient_crc: 7,
+            recipient: Routed::new("155"),
             shard: 0,
-            status: 0,
+            status: Queued,
             callback_data: Some("order-42".into()),
         };
         let without_data = MessageState { callback_data: None, ..with_data.clone() };

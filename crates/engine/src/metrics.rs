@@ -251,9 +251,9 @@ impl Metrics {
             "Age of the oldest queued message per shard (0 when empty)",
             Gauge,
         );
-        for (labels, v) in
-            by_shard(&|b| b.oldest_queued_at_ms.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0))
-        {
+        for (labels, v) in by_shard(&|b| {
+            b.oldest_queued_at.map_or(0.0, |at| (now - at.ms()).max(0) as f64 / 1000.0)
+        }) {
             oldest = oldest.with(labels, v);
         }
         let mut backlog = Family::new(

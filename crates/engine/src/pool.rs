@@ -11,14 +11,13 @@ use std::sync::{Arc, RwLock};
 use premise_base::{Clock, millis};
 use premise_store::{Enqueued, Lease, Store};
 use premise_upstream::{Fence, Upstream};
-use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::WebhookHttp;
-use crate::dispatcher::{Dispatcher, PERMITS, ShardSet};
+use crate::dispatcher::ShardSet;
 use crate::sender::{QueueWatch, ShardSender};
-use crate::{EngineConfig, Metrics, Recorder, SettingsCache};
+use crate::{EngineConfig, Metrics, Recorder};
 
 /// The replicas alive as this one last saw them, and the shards it holds.
 #[derive(Debug, Clone, Default)]
@@ -76,12 +75,13 @@ pub(crate) struct ShardPool {
     pub config: Arc<EngineConfig>,
     pub upstream: Arc<dyn Upstream>,
     pub recorder: Recorder,
-    pub settings: SettingsCache,
     pub committed: broadcast::Sender<Arc<Enqueued>>,
     pub callbacks_ready: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
-    pub webhook_http: WebhookHttp,
+    /// The shards whose callbacks the engine's dispatcher delivers: a worker registers its
+    /// shard there while it holds it.
+    pub shards: ShardSet,
 }
 
 struct Held {
@@ -101,30 +101,13 @@ impl ShardPool {
     }
 
     async fn run(self, cancel: CancellationToken, view: NodeView) {
-        let shared = Shared { shards: ShardSet::default(), watch: Arc::default() };
+        let shared = Shared { shards: self.shards.clone(), watch: Arc::default() };
         let stop_watch = CancellationToken::new();
         let watch = shared.watch.spawn(
             self.store.clone(),
             self.clock.clone(),
             self.config.poll_interval / 2,
             stop_watch.clone(),
-        );
-        // One dispatcher for every shard this process holds; it outlives the workers, which
-        // register their shards with it while they hold them.
-        let stop_dispatcher = CancellationToken::new();
-        let dispatcher = tokio::spawn(
-            Dispatcher {
-                shards: shared.shards.clone(),
-                store: self.store.clone(),
-                settings: self.settings.clone(),
-                http: self.webhook_http.clone(),
-                permits: Arc::new(Semaphore::new(PERMITS as usize)),
-                config: self.config.clone(),
-                ready: self.callbacks_ready.clone(),
-                metrics: self.metrics.clone(),
-                clock: self.clock.clone(),
-            }
-            .run(stop_dispatcher.clone()),
         );
         let mut held: HashMap<u32, Held> = HashMap::new();
         while !cancel.is_cancelled() {
@@ -142,9 +125,8 @@ impl ShardPool {
             }
         }
         self.stop_all(held).await;
-        stop_dispatcher.cancel();
         stop_watch.cancel();
-        let _ = tokio::join!(dispatcher, watch);
+        let _ = watch.await;
     }
 
     async fn tick(
@@ -153,11 +135,12 @@ impl ShardPool {
         view: &NodeView,
         shared: &Shared,
     ) -> anyhow::Result<()> {
-        let ttl = millis(self.config.lease_ttl);
+        let ttl = self.config.lease_ttl;
+        let ttl_ms = millis(ttl);
         // Leases and heartbeats are timed on the database's clock (a driven one in tests); this
         // replica counts a lease's validity down on its own from the moment it asked, which is
         // before the database started the lease's time: so it always thinks it ends sooner.
-        let at = self.clock.driven_ms();
+        let at = self.clock.driven();
         let stats = serde_json::to_string(&self.metrics.node_stats())?;
         let started = std::time::Instant::now();
         let nodes = self
@@ -179,7 +162,7 @@ impl ShardPool {
             } else if let asked = self.clock.now_ms()
                 && self.store.renew_lease(&h.lease, &self.config.node, at, ttl, h.floor()).await?
             {
-                h.valid_until.store(asked + ttl - ttl / 5, Ordering::Relaxed);
+                h.valid_until.store(asked + ttl_ms - ttl_ms / 5, Ordering::Relaxed);
                 if h.lease.generation != account.generation && !h.stop.is_cancelled() {
                     tracing::info!(shard, "the shard count changed: handing the shard back");
                     h.stop.cancel();
@@ -228,7 +211,7 @@ impl ShardPool {
                 tracing::info!(shard, epoch = lease.epoch, "took a shard");
                 held.insert(
                     shard,
-                    self.spawn_worker(lease, account.shards, asked + ttl - ttl / 5, shared),
+                    self.spawn_worker(lease, account.shards, asked + ttl_ms - ttl_ms / 5, shared),
                 );
             }
         }
@@ -245,11 +228,11 @@ impl ShardPool {
     /// logged when it passes [`CLOCK_OFFSET_WARNING_MS`] (leases do not depend on it, but
     /// retry schedules, the sandbox's window and retention follow this replica's clock).
     async fn measure_clock(&self, view: &NodeView) -> anyhow::Result<()> {
-        if self.clock.driven_ms().is_some() {
+        if self.clock.driven().is_some() {
             return Ok(());
         }
         let before = self.clock.now_ms();
-        let database = self.store.database_time_ms().await?;
+        let database = self.store.database_time().await?.ms();
         let after = self.clock.now_ms();
         let offset = (before + after) / 2 - database;
         let previous = view.clock_offset_ms.swap(offset, Ordering::Relaxed);
@@ -318,7 +301,8 @@ impl ShardPool {
         for h in held.values() {
             h.stop.cancel();
         }
-        let ttl = millis(self.config.lease_ttl);
+        let ttl = self.config.lease_ttl;
+        let ttl_ms = millis(ttl);
         let leases: Vec<(Lease, Arc<AtomicI64>, Arc<AtomicI64>)> =
             held.values().map(|h| (h.lease, h.floor.clone(), h.valid_until.clone())).collect();
         for h in held.values_mut() {
@@ -327,10 +311,10 @@ impl ShardPool {
                     _ = &mut h.task => break,
                     () = self.clock.sleep(self.config.lease_renew / 2) => {
                         for (lease, floor, valid_until) in &leases {
-                            let (at, floor) = (self.clock.driven_ms(), floor.load(Ordering::Relaxed));
+                            let (at, floor) = (self.clock.driven(), floor.load(Ordering::Relaxed));
                             let asked = self.clock.now_ms();
                             if let Ok(true) = self.store.renew_lease(lease, &self.config.node, at, ttl, floor).await {
-                                valid_until.store(asked + ttl - ttl / 5, Ordering::Relaxed);
+                                valid_until.store(asked + ttl_ms - ttl_ms / 5, Ordering::Relaxed);
                             }
                         }
                     }
@@ -375,12 +359,11 @@ mod tests {
             config: Arc::new(EngineConfig::for_node(node)),
             upstream: Arc::new(Unreached),
             recorder: setup.recorder.clone(),
-            settings: setup.settings.clone(),
             committed: broadcast::channel(16).0,
             callbacks_ready: Arc::new(Notify::new()),
             metrics: Metrics::new(setup.clock.clone()),
             clock: setup.clock.clone(),
-            webhook_http: WebhookHttp::new(std::time::Duration::from_secs(1)),
+            shards: ShardSet::default(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use premise_base::Clock;
 use premise_store::Store;
-use premise_upstream::{EventSink, StatusEvent};
+use premise_upstream::{StatusEvent, StatusReports};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +30,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Recorder {
     /// Events from upstreams: recorded soon, nobody waits.
-    events: EventSink,
+    events: mpsc::Sender<StatusEvent>,
     /// Events from shard workers, who wait until theirs is committed.
     tracked: mpsc::Sender<(StatusEvent, oneshot::Sender<()>)>,
 }
@@ -48,11 +48,6 @@ impl Recorder {
         let recording = Recording { store, settings, clock };
         let task = tokio::spawn(run(event_rx, tracked_rx, recording, callbacks_ready, cancel));
         (Self { events, tracked }, task)
-    }
-
-    /// Where upstreams report events.
-    pub fn sink(&self) -> EventSink {
-        self.events.clone()
     }
 
     /// Records the event and returns once it is committed. A worker moves on to a
@@ -87,6 +82,19 @@ impl Recorder {
             }
         }
         true
+    }
+}
+
+/// Every upstream's statuses come in here: the sandbox's reported, the Cloud bridge's recorded
+/// (the webhook that carried them is acknowledged once they are committed).
+#[async_trait::async_trait]
+impl StatusReports for Recorder {
+    async fn report(&self, event: StatusEvent) -> bool {
+        self.events.send(event).await.is_ok()
+    }
+
+    async fn record(&self, events: Vec<StatusEvent>) -> bool {
+        self.record_all(events).await
     }
 }
 
@@ -185,7 +193,7 @@ impl Recording {
     async fn attempt(&self, ids: &[String], batch: &[StatusEvent]) -> anyhow::Result<()> {
         let (_, current) = self.settings.get().await?;
         self.store
-            .record_statuses(ids, self.clock.now_ms(), &|states| {
+            .record_statuses(ids, self.clock.now(), &|states| {
                 lifecycle::plan(states, batch, &current)
             })
             .await

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use premise_base::{Clock, millis};
+use premise_base::{Clock, UnixMs};
 use premise_store::{Expired, MessagePurge, Store, StoreError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -131,27 +131,25 @@ impl Retention {
         Fut: Future<Output = Result<bool, StoreError>>,
     {
         let config = &self.config;
-        let (now_ms, now) = (self.clock.now_ms(), self.clock.now_secs());
-        let before_ms = |kept: Duration| now_ms.saturating_sub(millis(kept));
-        let before =
-            |kept: Duration| now.saturating_sub(kept.as_secs().min(i64::MAX as u64) as i64);
+        let now = self.clock.now();
+        let before = |kept: Duration| now.minus(kept);
         let limit = config.batch.max(1);
         let mut purged = Purged::default();
         let m = &self.metrics;
 
         if let Some(kept) = config.messages {
-            let finished = before_ms(kept);
-            let unconfirmed = before_ms(kept + OFFLINE_WINDOW);
-            let walk = |after_seq, accepted_through_ms| MessagePurge {
+            let finished = before(kept);
+            let unconfirmed = before(kept + OFFLINE_WINDOW);
+            let walk = |after_seq, accepted_through| MessagePurge {
                 after_seq,
-                accepted_through_ms,
-                finished_before_ms: finished,
-                unconfirmed_before_ms: unconfirmed,
-                recent_after_ms: before_ms(STATUSES_SOON),
+                accepted_through,
+                finished_before: finished,
+                unconfirmed_before: unconfirmed,
+                recent_after: before(STATUSES_SOON),
             };
             let (old, through, _) = self.walk(walk(0, unconfirmed), limit, between).await?;
             let from = self.walked_through.load(Ordering::Relaxed).max(through);
-            let lagged = before_ms(kept + kept.min(STATUSES_SOON));
+            let lagged = before(kept + kept.min(STATUSES_SOON));
             let (newer, through, kept_seq) = self.walk(walk(from, lagged), limit, between).await?;
             // The next pass starts again at the first message kept only for now.
             let resume = kept_seq.map_or(through, |seq| seq - 1);
@@ -161,7 +159,7 @@ impl Retention {
         }
         if let Some(kept) = config.inbound {
             purged.inbound =
-                drain(limit, between, || self.store.purge_inbound(before_ms(kept), limit)).await?;
+                drain(limit, between, || self.store.purge_inbound(before(kept), limit)).await?;
             Metrics::add(&m.purged_inbound, purged.inbound);
         }
         if let Some(kept) = config.media {
@@ -172,12 +170,12 @@ impl Retention {
                     .await?;
             Metrics::add(&m.purged_media, purged.media);
         }
-        let sandbox_now_ms = now_ms.saturating_add(self.store.sandbox_clock_offset().await?);
+        let sandbox_now = UnixMs(now.ms().saturating_add(self.store.sandbox_clock_offset().await?));
         let expired = Expired {
             now,
             contacts_before: before(config.contact_checks),
             logins_before: before(config.login_window),
-            windows_before_ms: sandbox_now_ms.saturating_sub(millis(WINDOW_KEPT)),
+            windows_before: sandbox_now.minus(WINDOW_KEPT),
         };
         purged.expired =
             drain(limit, between, || self.store.purge_expired(&expired, limit)).await?;
@@ -213,19 +211,19 @@ impl Retention {
     /// Runs a pass every `interval` while this replica holds the job's lease, until cancelled.
     pub(crate) fn spawn(self, node: String, cancel: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let ttl = millis(self.config.interval.max(Duration::from_secs(10)) * 3);
+            let ttl = self.config.interval.max(Duration::from_secs(10)) * 3;
             loop {
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     () = self.clock.sleep(self.config.interval) => {}
                 }
-                let held = self.store.hold_job(JOB, &node, self.clock.now_ms(), ttl).await;
+                let held = self.store.hold_job(JOB, &node, self.clock.now(), ttl).await;
                 if !matches!(held, Ok(true)) {
                     continue;
                 }
                 // Another replica that took the lease over carries on: this one stops.
                 let renew =
-                    || async { self.store.hold_job(JOB, &node, self.clock.now_ms(), ttl).await };
+                    || async { self.store.hold_job(JOB, &node, self.clock.now(), ttl).await };
                 match self.pass(&renew).await {
                     Ok(purged) if purged.total() > 0 => tracing::info!(
                         messages = purged.messages,
@@ -264,7 +262,8 @@ where
 
 #[cfg(test)]
 mod tests {
-    use premise_store::{MessageState, StatusPlan};
+    use premise_store::{MessageState, StatusPlan, StatusUpdate};
+    use premise_wire::MessageStatus;
 
     use super::*;
     use crate::testing::{T0, message, setup};
@@ -285,20 +284,23 @@ mod tests {
             .map(|(n, id)| message(id, &format!("1631555000{n}")))
             .collect::<Vec<_>>();
         store.enqueue(&batch).await.unwrap();
-        let set = |id: &str, status: i16, at: Duration| {
+        let set = |id: &str, status: MessageStatus, at: Duration| {
             let store = store.clone();
             let ids = [id.to_owned()];
             async move {
                 let plan = move |states: Vec<MessageState>| StatusPlan {
-                    updates: states.iter().map(|s| (s.id.clone(), status)).collect(),
+                    updates: states
+                        .iter()
+                        .map(|s| StatusUpdate { message_id: s.id.clone(), status })
+                        .collect(),
                     ..StatusPlan::default()
                 };
-                store.record_statuses(&ids, T0 + millis(at), &plan).await.unwrap();
+                store.record_statuses(&ids, UnixMs(T0).plus(at), &plan).await.unwrap();
             }
         };
-        set("read-soon", 3, HOUR).await;
-        set("delivered", 2, Duration::from_secs(60)).await;
-        set("read-late", 3, 2 * DAY).await;
+        set("read-soon", MessageStatus::Read, HOUR).await;
+        set("delivered", MessageStatus::Delivered, Duration::from_secs(60)).await;
+        set("read-late", MessageStatus::Read, 2 * DAY).await;
         let metrics = Metrics::new(setup.clock.clone());
         let retention =
             Retention::new(store.clone(), RetentionConfig::default(), setup.clock.clone(), metrics);

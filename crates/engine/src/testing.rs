@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use premise_base::Clock;
-use premise_store::{ConnectOptions, NewMessage, Store};
+use premise_store::{ConnectOptions, NewMessage, Routed, Store};
 use premise_testkit::TempDir;
 use premise_upstream::{OutboundMessage, SendOutcome, Upstream};
 use premise_wire::WaId;
@@ -58,10 +58,9 @@ pub fn message(id: &str, to: &str) -> NewMessage {
     let to = WaId::parse("to", to).unwrap();
     NewMessage {
         id: id.to_owned(),
-        recipient: to.as_str().to_owned(),
-        recipient_crc: to.crc32(),
+        recipient: Routed::new(to.as_str()),
         payload: format!(r#"{{"to":"{}","type":"text","text":{{"body":"{id}"}}}}"#, to.as_str()),
-        accepted_at_ms: T0,
+        accepted_at: premise_base::UnixMs(T0),
         callback_data: None,
         credential: None,
         idempotency: None,

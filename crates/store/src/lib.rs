@@ -6,7 +6,7 @@
 //! request. The backend is chosen once, at start-up, from the database URL's scheme
 //! ([`connect`]): `sqlite://` for the embedded default, `postgres://` for production. Each backend
 //! owns its SQL and its migrations (`migrations/sqlite`, `migrations/postgres`), and one
-//! conformance suite (`tests/conformance.rs`) runs unchanged against both.
+//! conformance suite (`crates/store/tests/conformance.rs`) runs unchanged against both.
 
 mod connect;
 mod error;
@@ -23,19 +23,31 @@ pub use connect::{ConnectOptions, connect};
 pub use error::{Outage, StoreError};
 pub use health::{Down, Health};
 
-// The interface every backend implements (`Store` and the parts it is made of).
+// The interface every backend implements: `Store` and the parts it is made of.
 pub use store::{
-    CloudBridge, Customers, Documents, Idempotency, Inventory, Media, Pipeline, Retention, Store,
-    WebhookJournal,
+    CloudBridge, ContactCache, Customers, Documents, Idempotency, Inbox, Inventory, Media,
+    Pipeline, PlanFn, Retention, SandboxState, Store, WebhookJournal,
 };
 
-// What crosses it: accounts and tokens; the queue, statuses and callbacks; the rest.
-pub use model::{Backend, Credential, TokenSubject, User};
+// What crosses it. Accounts and tokens:
+pub use model::{Credential, TokenSubject, User};
+// the queue, statuses and callbacks:
 pub use model::{
-    Backlog, Enqueued, Lease, MessageState, NewCallback, NewMessage, PendingCallback, QueueRead,
-    QueuedMessage, ShardBacklog, StatusPlan,
+    Backlog, Enqueued, Lease, MessageState, NewCallback, NewMessage, PendingCallback, Placed,
+    QueueRead, QueuedMessage, Routed, ShardBacklog, StatusPlan, StatusUpdate, StoredMessage,
+    Unfinished, UpstreamId,
 };
-pub(crate) use model::{CallbackRow, ContactRow};
-pub use model::{ContactCheck, InboundMessage, JournaledWebhook, KeptAnswer, NewInbound};
-pub use model::{CustomerMoved, KnownCustomer, StoredMessage, Unfinished};
-pub use model::{Expired, MessagePurge, PurgedPage, SandboxConversation};
+// customers' messages, who customers are, and the Cloud bridge's webhooks and media:
+pub use model::{
+    CloudMedia, CustomerMoved, InboundMessage, Journaled, JournaledWebhook, KnownCustomer,
+    NewInbound,
+};
+// the sandbox's world:
+pub use model::{ConversationOpening, CustomerWindow, SandboxConversation};
+// the rest of the state: contacts checked, idempotency, media, settings documents, replicas:
+pub use model::{Account, ContactCheck, Document, KeptAnswer, MediaInfo, Node};
+// retention and diagnostics:
+pub use model::Backend;
+pub use model::{Expired, MessagePurge, PurgedPage, TableRows};
+
+pub(crate) use model::{CallbackRow, ContactRow, ConversationRow};

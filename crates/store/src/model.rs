@@ -1,6 +1,7 @@
 //! The rows the store hands out and takes in.
 
-use premise_wire::Role;
+use premise_base::UnixMs;
+use premise_wire::{MessageStatus, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -16,7 +17,7 @@ pub struct User {
     pub password_hash: String,
     pub role: Role,
     pub must_change_password: bool,
-    pub created_at: i64,
+    pub created_at: UnixMs,
 }
 
 impl std::fmt::Debug for User {
@@ -51,15 +52,53 @@ pub struct Account {
     pub generation: i64,
 }
 
+/// Who a message goes to or comes from (a phone number or a business-scoped user id, as given)
+/// with the key it is routed by: its CRC-32, whose remainder by the shard count is its shard,
+/// so one customer's messages and statuses keep their order on one shard.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Routed {
+    id: String,
+    crc: u32,
+}
+
+impl Routed {
+    pub fn new(id: impl Into<String>) -> Self {
+        let id = id.into();
+        Self { crc: premise_wire::messages::routing_crc(&id), id }
+    }
+
+    /// A value as stored with its key (which the store wrote from [`Routed::new`]).
+    pub(crate) fn stored(id: String, crc: i64) -> Self {
+        Self { id, crc: u32::try_from(crc).unwrap_or_default() }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
+
+    pub fn crc(&self) -> u32 {
+        self.crc
+    }
+
+    pub fn into_string(self) -> String {
+        self.id
+    }
+}
+
+impl From<&premise_wire::messages::Recipient> for Routed {
+    fn from(recipient: &premise_wire::messages::Recipient) -> Self {
+        Self { id: recipient.as_str().to_owned(), crc: recipient.crc32() }
+    }
+}
+
 /// A message to enqueue: already validated, with its id assigned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
     pub id: String,
-    pub recipient: String,
-    pub recipient_crc: u32,
+    pub recipient: Routed,
     /// The canonical request JSON.
     pub payload: String,
-    pub accepted_at_ms: i64,
+    pub accepted_at: UnixMs,
     /// `biz_opaque_callback_data`, echoed in every status callback of the message.
     pub callback_data: Option<String>,
     /// The login token the message was sent with, checked by the statement that stores it: a
@@ -77,8 +116,8 @@ pub struct NewMessage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournaledWebhook {
     pub id: i64,
-    pub received_at_ms: i64,
-    pub processed_at_ms: Option<i64>,
+    pub received_at: UnixMs,
+    pub processed_at: Option<UnixMs>,
     /// The parts not mapped and why, JSON: `[{"why", "part"}]`.
     pub unmapped: String,
 }
@@ -87,7 +126,7 @@ pub struct JournaledWebhook {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
     pub payload: String,
-    pub status: premise_wire::MessageStatus,
+    pub status: MessageStatus,
 }
 
 /// A message sent but not yet read: what an upstream that resumes statuses after a takeover
@@ -96,9 +135,9 @@ pub struct StoredMessage {
 pub struct Unfinished {
     pub message_id: String,
     pub recipient: String,
-    pub status: premise_wire::MessageStatus,
-    /// When it reached `status`, Unix ms.
-    pub since_ms: i64,
+    pub status: MessageStatus,
+    /// When it reached `status`.
+    pub since: UnixMs,
 }
 
 /// What Meta told of a customer: their business-scoped user id, and their phone number,
@@ -167,8 +206,8 @@ pub struct KeptAnswer {
     pub fingerprint: String,
     pub status: u16,
     pub body: Vec<u8>,
-    /// Unix seconds: from then on the key is free again.
-    pub expires_at: i64,
+    /// From then on the key is free again (kept to the second).
+    pub expires_at: UnixMs,
 }
 
 /// A login token as the store knows it: valid while its account exists with the same id and
@@ -201,9 +240,16 @@ pub struct Enqueued {
     /// The shard-count generation the batch was routed with.
     pub generation: i64,
     /// Each message with its shard, in `seq` order.
-    pub messages: Vec<(u32, QueuedMessage)>,
+    pub messages: Vec<Placed>,
     /// The ids of the batch's messages not stored because their credential no longer held.
     pub refused: Vec<String>,
+}
+
+/// A message as stored by a group commit, and the shard it went to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub shard: u32,
+    pub message: QueuedMessage,
 }
 
 /// A read of a shard's queue: the messages, and how far the shard is now known in full (every
@@ -233,10 +279,10 @@ pub(crate) fn enqueued(
                 let queued = QueuedMessage {
                     seq,
                     id: m.id.clone(),
-                    recipient: m.recipient.clone(),
+                    recipient: m.recipient.as_str().to_owned(),
                     payload: m.payload.clone(),
                 };
-                messages.push((shard, queued));
+                messages.push(Placed { shard, message: queued });
             }
             None if m.credential.is_some() || m.idempotency.is_some() => {
                 refused.push(m.id.clone());
@@ -249,7 +295,7 @@ pub(crate) fn enqueued(
             }
         }
     }
-    messages.sort_by_key(|(_, m)| m.seq);
+    messages.sort_by_key(|placed| placed.message.seq);
     Ok(Enqueued { previous_seq, last_seq, generation, messages, refused })
 }
 
@@ -288,14 +334,19 @@ pub(crate) fn queue_read(rows: Vec<QueueRow>, after_seq: i64, limit: u32) -> Que
     QueueRead { messages, covered_through }
 }
 
+/// A status as its column keeps it (`MessageStatus::code`), refusing a code no build wrote.
+pub(crate) fn status(code: i16) -> Result<MessageStatus, crate::StoreError> {
+    MessageStatus::from_code(code)
+        .ok_or_else(|| crate::StoreError::Corrupt(format!("unknown message status {code}")))
+}
+
 /// A message's state when a status change is being recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageState {
     pub id: String,
-    pub recipient: String,
-    pub recipient_crc: u32,
+    pub recipient: Routed,
     pub shard: u32,
-    pub status: i16,
+    pub status: MessageStatus,
     /// The message's `biz_opaque_callback_data`, if it had one.
     pub callback_data: Option<String>,
 }
@@ -303,16 +354,31 @@ pub struct MessageState {
 /// What to write for a batch of status events, decided by the engine from the current states.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusPlan {
-    /// (message id, new status code).
-    pub updates: Vec<(String, i16)>,
+    pub updates: Vec<StatusUpdate>,
     pub callbacks: Vec<NewCallback>,
-    /// (message id, the upstream's id for it), learnt from acknowledgements.
-    pub upstream_ids: Vec<(String, String)>,
+    /// The upstream's ids of messages, learnt from acknowledgements.
+    pub upstream_ids: Vec<UpstreamId>,
+}
+
+/// A message's new status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    pub message_id: String,
+    pub status: MessageStatus,
+}
+
+/// A message of Premise's and the id the upstream knows it by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UpstreamId {
+    pub message_id: String,
+    pub upstream_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCallback {
     pub shard: u32,
+    /// The routing key of the message's recipient (kept with the callback, so a change of
+    /// shard count moves it with the recipient's messages).
     pub recipient_crc: u32,
     pub message_id: String,
     /// One `statuses[]` entry, as JSON.
@@ -330,7 +396,7 @@ pub struct PendingCallback {
     /// A whole inbound-message webhook body rather than one `statuses[]` entry.
     pub inbound: bool,
     pub failures: u32,
-    pub next_attempt_at_ms: i64,
+    pub next_attempt_at: UnixMs,
 }
 
 /// A shard lease as held by its owner.
@@ -354,8 +420,8 @@ pub struct Backlog {
 pub struct ShardBacklog {
     pub shard: u32,
     pub queued: u64,
-    /// When the oldest queued message was accepted (Unix ms); `None` when none is queued.
-    pub oldest_queued_at_ms: Option<i64>,
+    /// When the oldest queued message was accepted; `None` when none is queued.
+    pub oldest_queued_at: Option<UnixMs>,
     pub callbacks: u64,
 }
 
@@ -363,7 +429,7 @@ pub struct ShardBacklog {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub node: String,
-    pub heartbeat_at_ms: i64,
+    pub heartbeat_at: UnixMs,
     /// The figures it published with its heartbeat (JSON), for `/v1/stats/*`.
     pub stats: Option<String>,
 }
@@ -372,12 +438,10 @@ pub struct Node {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInbound {
     pub id: String,
-    /// The sender's WhatsApp id.
-    pub from: String,
-    /// CRC-32 of `from`: the webhook goes through the sender's shard, after the sender's
-    /// earlier messages.
-    pub from_crc: u32,
-    pub received_at_ms: i64,
+    /// The sender's WhatsApp id (or user id): the webhook goes through the sender's shard,
+    /// after the sender's earlier messages.
+    pub from: Routed,
+    pub received_at: UnixMs,
     /// The `messages[]` entry (JSON).
     pub payload: String,
     /// The whole inbound webhook body (JSON).
@@ -390,11 +454,11 @@ pub struct InboundMessage {
     pub id: String,
     /// The sender's WhatsApp id.
     pub from: String,
-    pub received_at_ms: i64,
+    pub received_at: UnixMs,
     /// The inbound message as its webhook carries it (JSON).
     pub payload: String,
-    /// When the integration marked it read (Unix ms).
-    pub read_at_ms: Option<i64>,
+    /// When the integration marked it read.
+    pub read_at: Option<UnixMs>,
 }
 
 /// A `media` row: id, MIME type, size, chunk count, SHA-256, creation time.
@@ -411,7 +475,7 @@ pub(crate) fn media_info(
         id: id.clone(),
         mime_type,
         sha256,
-        created_at,
+        created_at: UnixMs::from_secs(created_at),
     })
 }
 
@@ -426,7 +490,7 @@ pub(crate) fn shard_backlogs(
         let shard = shard.unsigned_abs();
         let e = by_shard.entry(shard).or_insert(ShardBacklog { shard, ..Default::default() });
         e.queued = depth.unsigned_abs();
-        e.oldest_queued_at_ms = Some(oldest);
+        e.oldest_queued_at = Some(UnixMs(oldest));
     }
     for (shard, count) in callbacks {
         let shard = shard.unsigned_abs();
@@ -446,29 +510,29 @@ pub struct MediaInfo {
     pub chunks: u32,
     /// SHA-256 of the bytes, lower-case hex.
     pub sha256: String,
-    pub created_at: i64,
+    pub created_at: UnixMs,
 }
 
 /// What a contact check found for a normalised number: its WhatsApp id if it is on WhatsApp,
-/// `None` if it is not, and when that was found out (Unix seconds).
+/// `None` if it is not, and when that was found out (kept to the second).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactCheck {
     pub number: String,
     pub wa_id: Option<String>,
-    pub checked_at: i64,
+    pub checked_at: UnixMs,
 }
 
 /// The cutoffs of what expires by itself, for [`crate::Retention::purge_expired`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expired {
-    /// Unix seconds: idempotency keys and revoked-token records expired by then go.
-    pub now: i64,
-    /// Contact checks made at or before this (Unix seconds) go.
-    pub contacts_before: i64,
-    /// Failed-login counters whose window started at or before this (Unix seconds) go.
-    pub logins_before: i64,
-    /// Sandbox conversation windows opened before this (Unix ms) go.
-    pub windows_before_ms: i64,
+    /// Idempotency keys and revoked-token records expired by then go.
+    pub now: UnixMs,
+    /// Contact checks made at or before this go.
+    pub contacts_before: UnixMs,
+    /// Failed-login counters whose window started at or before this go.
+    pub logins_before: UnixMs,
+    /// Sandbox conversation windows opened before this go.
+    pub windows_before: UnixMs,
 }
 
 /// A walk of the stored messages for [`crate::Retention::purge_messages`]: from which `seq`,
@@ -477,15 +541,15 @@ pub struct Expired {
 pub struct MessagePurge {
     /// Examine the messages after this `seq`.
     pub after_seq: i64,
-    /// Stop at the first one accepted after this (Unix ms): nothing newer can be due.
-    pub accepted_through_ms: i64,
-    /// `read` or `failed` messages that last changed at or before this (Unix ms) go.
-    pub finished_before_ms: i64,
-    /// `sent` or `delivered` ones that last changed at or before this (Unix ms) go.
-    pub unconfirmed_before_ms: i64,
-    /// `sent` or `delivered` ones accepted after this (Unix ms) may well be read soon: they
+    /// Stop at the first one accepted after this: nothing newer can be due.
+    pub accepted_through: UnixMs,
+    /// `read` or `failed` messages that last changed at or before this go.
+    pub finished_before: UnixMs,
+    /// `sent` or `delivered` ones that last changed at or before this go.
+    pub unconfirmed_before: UnixMs,
+    /// `sent` or `delivered` ones accepted after this may well be read soon: they
     /// are kept only for now (see [`PurgedPage::first_kept_seq`]).
-    pub recent_after_ms: i64,
+    pub recent_after: UnixMs,
 }
 
 /// What one page of a [`MessagePurge`] did.
@@ -503,17 +567,62 @@ pub struct PurgedPage {
 }
 
 /// A sandbox conversation (24 h of conversation-based pricing with one customer).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxConversation {
     pub id: String,
     /// Whether the customer wrote first (`user_initiated`) or the business did.
     pub user_initiated: bool,
-    /// When it expires, Unix ms.
-    pub expires_ms: i64,
+    /// When it expires.
+    pub expires: UnixMs,
+}
+
+/// A sandbox conversation to open with a customer, unless one is open already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationOpening {
+    pub wa_id: String,
+    pub candidate: SandboxConversation,
+}
+
+/// When a sandbox customer last wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerWindow {
+    pub wa_id: String,
+    pub wrote_at: UnixMs,
+}
+
+/// The Cloud API's id of an upload, and when it was uploaded to Cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudMedia {
+    pub cloud_id: String,
+    pub uploaded_at: UnixMs,
+}
+
+/// A Cloud webhook kept in the journal: its id, and whether it was processed already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Journaled {
+    pub id: i64,
+    pub processed: bool,
+}
+
+/// A settings document (`/v1/settings/...`) by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub name: String,
+    pub body: String,
+}
+
+/// A table of the schema and how many rows it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableRows {
+    pub table: &'static str,
+    pub rows: i64,
 }
 
 /// A callback row as read: `(seq, message_id, body, failures, next_attempt_at, kind, shard)`.
 pub(crate) type CallbackRow = (i64, String, String, i32, i64, i16, i32);
+
+/// A sandbox conversation's row: (wa_id, id, user_initiated, expires_ms).
+pub(crate) type ConversationRow = (String, String, bool, i64);
 
 /// A contact check's row: (number, WhatsApp id if valid, checked at).
 pub(crate) type ContactRow = (String, Option<String>, i64);

@@ -1,8 +1,14 @@
 //! The storage interface every backend implements.
 
-use async_trait::async_trait;
+use std::time::Duration;
 
-use crate::model::{Account, MediaInfo, MessagePurge, Node, PurgedPage, SandboxConversation};
+use async_trait::async_trait;
+use premise_base::UnixMs;
+
+use crate::model::{
+    Account, CloudMedia, ConversationOpening, CustomerWindow, Document, Journaled, MediaInfo,
+    MessagePurge, Node, PurgedPage, SandboxConversation, TableRows, UpstreamId,
+};
 use crate::{
     Backend, Backlog, ContactCheck, CustomerMoved, Enqueued, Health, InboundMessage,
     JournaledWebhook, KeptAnswer, KnownCustomer, Lease, MessageState, NewInbound, NewMessage,
@@ -13,8 +19,9 @@ use crate::{
 /// Decides, inside the recording transaction, what a batch of status events changes.
 pub type PlanFn<'a> = &'a (dyn Fn(Vec<MessageState>) -> StatusPlan + Send + Sync);
 
-/// All persistent state of Premise. Times are Unix seconds, passed in by the caller so that
-/// the rules that depend on them can be tested with any clock.
+/// All persistent state of Premise. Times cross as [`UnixMs`] (each backend keeps them in the
+/// unit of its columns) and spans as [`Duration`]; the time is passed in by the caller, so the
+/// rules that depend on it can be tested with any clock.
 #[async_trait]
 pub trait Store:
     Pipeline
@@ -77,22 +84,27 @@ pub trait Store:
         jti: &str,
     ) -> Result<Option<TokenSubject>, StoreError>;
     /// Revokes a token until `expires_at`, and forgets revocations whose tokens expired by `now`.
-    async fn revoke_token(&self, jti: &str, expires_at: i64, now: i64) -> Result<(), StoreError>;
+    async fn revoke_token(
+        &self,
+        jti: &str,
+        expires_at: UnixMs,
+        now: UnixMs,
+    ) -> Result<(), StoreError>;
 
-    /// Counts a failed login by `client` in a fixed window of `window_secs` and returns the
+    /// Counts a failed login by `client` in a fixed `window` (whole seconds) and returns the
     /// count in the current window.
     async fn record_login_failure(
         &self,
         client: &str,
-        now: i64,
-        window_secs: i64,
+        now: UnixMs,
+        window: Duration,
     ) -> Result<u32, StoreError>;
     /// Failed logins by `client` in its current window (0 once the window has passed).
     async fn login_failures(
         &self,
         client: &str,
-        now: i64,
-        window_secs: i64,
+        now: UnixMs,
+        window: Duration,
     ) -> Result<u32, StoreError>;
     async fn clear_login_failures(&self, client: &str) -> Result<(), StoreError>;
 
@@ -154,7 +166,7 @@ pub trait Pipeline: Send + Sync {
     async fn record_statuses(
         &self,
         ids: &[String],
-        now_ms: i64,
+        now: UnixMs,
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError>;
     /// Messages of `shard` that were sent but not yet read, oldest first. Walks all the
@@ -178,29 +190,29 @@ pub trait Pipeline: Send + Sync {
     async fn callbacks_failed(
         &self,
         seqs: &[i64],
-        next_attempt_at_ms: i64,
+        next_attempt_at: UnixMs,
     ) -> Result<(), StoreError>;
 
     // --- replicas and leases ------------------------------------------------------------
 
     /// Records that `node` is alive, with its figures (`stats`, JSON), and returns the nodes
-    /// heard of within `alive_within_ms` of this heartbeat with theirs.
+    /// heard of within `alive_within` of this heartbeat with theirs.
     ///
-    /// Heartbeats and leases are timed on the database's clock (`at_ms` `None`), so replicas
+    /// Heartbeats and leases are timed on the database's clock (`at` `None`), so replicas
     /// whose own clocks differ still agree on who is alive and whose lease ran out; a test on
     /// a driven clock passes its time instead.
     async fn heartbeat(
         &self,
         node: &str,
-        at_ms: Option<i64>,
-        alive_within_ms: i64,
+        at: Option<UnixMs>,
+        alive_within: Duration,
         stats: &str,
     ) -> Result<Vec<Node>, StoreError>;
-    /// The database's clock, Unix ms (to tell how far a replica's own clock is from it).
-    async fn database_time_ms(&self) -> Result<i64, StoreError>;
+    /// The database's clock (to tell how far a replica's own clock is from it).
+    async fn database_time(&self) -> Result<UnixMs, StoreError>;
     /// Removes `node` from the live replicas (graceful shutdown), so others rebalance at once.
     async fn leave(&self, node: &str) -> Result<(), StoreError>;
-    /// Takes `shard` for `owner` until `ttl_ms` from now (the database's clock, or `at_ms`) if
+    /// Takes `shard` for `owner` until `ttl` from now (the database's clock, or `at`) if
     /// it is free or expired, the account is at `generation` and no lease of an older
     /// generation is still alive.
     async fn acquire_lease(
@@ -208,10 +220,10 @@ pub trait Pipeline: Send + Sync {
         shard: u32,
         owner: &str,
         generation: i64,
-        at_ms: Option<i64>,
-        ttl_ms: i64,
+        at: Option<UnixMs>,
+        ttl: Duration,
     ) -> Result<Option<Lease>, StoreError>;
-    /// Extends a held lease to `ttl_ms` from now (the database's clock, or `at_ms`); `false`
+    /// Extends a held lease to `ttl` from now (the database's clock, or `at`); `false`
     /// if it was lost (expired or taken). A lease of an old
     /// generation can still be renewed, so its worker can finish before handing it back.
     ///
@@ -224,8 +236,8 @@ pub trait Pipeline: Send + Sync {
         &self,
         lease: &Lease,
         owner: &str,
-        at_ms: Option<i64>,
-        ttl_ms: i64,
+        at: Option<UnixMs>,
+        ttl: Duration,
         queue_floor: i64,
     ) -> Result<bool, StoreError>;
     /// Hands the shard back at once, recording its floor (see [`Pipeline::renew_lease`]).
@@ -246,15 +258,15 @@ pub trait Inbox: Send + Sync {
         &self,
         id: &str,
         from: &str,
-        received_at_ms: i64,
+        received_at: UnixMs,
         payload: &str,
     ) -> Result<bool, StoreError>;
     /// Stores an inbound message and queues its webhook on the sender's shard, in one
     /// transaction; `false` (and nothing queued) if one with this id is already stored.
     async fn receive_inbound(&self, inbound: &NewInbound) -> Result<bool, StoreError>;
-    /// Marks the message read at `now_ms` (the first time only); `false` if there is no such
+    /// Marks the message read at `now` (the first time only); `false` if there is no such
     /// inbound message.
-    async fn mark_inbound_read(&self, id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    async fn mark_inbound_read(&self, id: &str, now: UnixMs) -> Result<bool, StoreError>;
     async fn inbound(&self, id: &str) -> Result<Option<InboundMessage>, StoreError>;
 }
 
@@ -264,7 +276,8 @@ pub trait Inbox: Send + Sync {
 #[async_trait]
 pub trait Media: Send + Sync {
     /// Starts an upload: an unfinished row nobody can read yet. `false` if the id is taken.
-    async fn begin_media(&self, id: &str, mime_type: &str, now: i64) -> Result<bool, StoreError>;
+    async fn begin_media(&self, id: &str, mime_type: &str, now: UnixMs)
+    -> Result<bool, StoreError>;
     /// Writes chunk `index` (0, 1, 2, ...) of an unfinished upload.
     async fn put_media_chunk(&self, id: &str, index: u32, data: &[u8]) -> Result<(), StoreError>;
     /// Makes an upload visible with its size, chunk count and SHA-256 (hex), atomically.
@@ -284,25 +297,25 @@ pub trait Media: Send + Sync {
     async fn delete_media(&self, id: &str) -> Result<bool, StoreError>;
     /// Deletes unfinished uploads begun before `started_before` (left by a client that went
     /// away or a replica that died mid-upload); returns how many.
-    async fn purge_unfinished_media(&self, started_before: i64) -> Result<u64, StoreError>;
+    async fn purge_unfinished_media(&self, started_before: UnixMs) -> Result<u64, StoreError>;
 }
 
 /// The `/v1/contacts` cache: what checking a number found, reused until it is too old.
 #[async_trait]
 pub trait ContactCache: Send + Sync {
-    /// The checks of `numbers` made after `fresh_after` (Unix seconds); older ones and numbers
-    /// never checked are left out.
+    /// The checks of `numbers` made after `fresh_after`; older ones and numbers never checked
+    /// are left out.
     async fn contact_checks(
         &self,
         numbers: &[String],
-        fresh_after: i64,
+        fresh_after: UnixMs,
     ) -> Result<Vec<ContactCheck>, StoreError>;
     /// Records checks (replacing earlier ones of the same numbers) and forgets every check made
     /// at or before `forget_before`.
     async fn record_contact_checks(
         &self,
         checks: &[ContactCheck],
-        forget_before: i64,
+        forget_before: UnixMs,
     ) -> Result<(), StoreError>;
 }
 
@@ -311,11 +324,11 @@ pub trait ContactCache: Send + Sync {
 /// message ([`crate::NewMessage::idempotency`]); these keep and read the others.
 #[async_trait]
 pub trait Idempotency: Send + Sync {
-    /// The answer kept for `key`, unless it expired by `now` (Unix seconds).
-    async fn kept_answer(&self, key: &str, now: i64) -> Result<Option<KeptAnswer>, StoreError>;
-    /// Keeps `answer` for its key unless the key already holds one not expired by `now`
-    /// (Unix seconds); whether it was kept.
-    async fn keep_answer(&self, answer: &KeptAnswer, now: i64) -> Result<bool, StoreError>;
+    /// The answer kept for `key`, unless it expired by `now`.
+    async fn kept_answer(&self, key: &str, now: UnixMs) -> Result<Option<KeptAnswer>, StoreError>;
+    /// Keeps `answer` for its key unless the key already holds one not expired by `now`;
+    /// whether it was kept.
+    async fn keep_answer(&self, answer: &KeptAnswer, now: UnixMs) -> Result<bool, StoreError>;
 }
 
 /// The sandbox's shared state, so every replica emulates the same network: its template
@@ -342,18 +355,18 @@ pub trait SandboxState: Send + Sync {
     async fn sandbox_clock_offset(&self) -> Result<i64, StoreError>;
     /// Moves the clock by `delta_ms` (`set`: to `delta_ms` from real time); the new offset.
     async fn move_sandbox_clock(&self, delta_ms: i64, set: bool) -> Result<i64, StoreError>;
-    /// `wa_id` wrote at `at_ms` (sandbox time); an earlier time than the one kept is ignored.
-    async fn customer_wrote(&self, wa_id: &str, at_ms: i64) -> Result<(), StoreError>;
-    /// Customers who last wrote at or after `since_ms`: (wa_id, when).
-    async fn customer_windows(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError>;
-    /// The open conversation with each customer of `openings` (`wa_id`, a candidate), by
-    /// `wa_id`: the stored one if it has not expired by `now_ms`, otherwise the candidate,
-    /// stored; one write for them all (a customer named twice gets its first candidate).
-    /// Every replica bills in the same conversation.
+    /// `wa_id` wrote at `at` (sandbox time); an earlier time than the one kept is ignored.
+    async fn customer_wrote(&self, wa_id: &str, at: UnixMs) -> Result<(), StoreError>;
+    /// Customers who last wrote at or after `since`.
+    async fn customer_windows(&self, since: UnixMs) -> Result<Vec<CustomerWindow>, StoreError>;
+    /// The open conversation with each customer of `openings`, by `wa_id`: the stored one if
+    /// it has not expired by `now`, otherwise the candidate, stored; one write for them all (a
+    /// customer named twice gets its first candidate). Every replica bills in the same
+    /// conversation.
     async fn open_conversations(
         &self,
-        openings: &[(String, SandboxConversation)],
-        now_ms: i64,
+        openings: &[ConversationOpening],
+        now: UnixMs,
     ) -> Result<std::collections::HashMap<String, SandboxConversation>, StoreError>;
 }
 
@@ -362,62 +375,50 @@ pub trait SandboxState: Send + Sync {
 /// the Cloud media ids of uploaded media.
 #[async_trait]
 pub trait CloudBridge: Send + Sync {
-    /// The messages the upstream knows by these ids: (upstream id, Premise's id). Unknown ids
-    /// are left out.
+    /// The messages the upstream knows by these ids. Unknown ids are left out.
     async fn messages_by_upstream_id(
         &self,
         upstream_ids: &[String],
-    ) -> Result<Vec<(String, String)>, StoreError>;
-    /// The upstream's ids of these messages of Premise's: (Premise's id, upstream id). Messages
-    /// without one (not sent yet, or unknown) are left out.
-    async fn upstream_ids_of(
-        &self,
-        message_ids: &[String],
-    ) -> Result<Vec<(String, String)>, StoreError>;
-    /// The Cloud media id of uploaded media `media_id` and when it was uploaded (Unix seconds).
-    async fn cloud_media(&self, media_id: &str) -> Result<Option<(String, i64)>, StoreError>;
+    ) -> Result<Vec<UpstreamId>, StoreError>;
+    /// The upstream's ids of these messages of Premise's. Messages without one (not sent yet,
+    /// or unknown) are left out.
+    async fn upstream_ids_of(&self, message_ids: &[String]) -> Result<Vec<UpstreamId>, StoreError>;
+    /// The Cloud media id of uploaded media `media_id` and when it was uploaded.
+    async fn cloud_media(&self, media_id: &str) -> Result<Option<CloudMedia>, StoreError>;
     /// Records (or replaces) the Cloud media id of `media_id`.
-    async fn put_cloud_media(
-        &self,
-        media_id: &str,
-        cloud_id: &str,
-        uploaded_at: i64,
-    ) -> Result<(), StoreError>;
+    async fn put_cloud_media(&self, media_id: &str, cloud: &CloudMedia) -> Result<(), StoreError>;
     /// Forgets `cloud_id` as the Cloud id of `media_id` (Cloud no longer knows it); a newer id
     /// recorded meanwhile by another replica is kept.
     async fn forget_cloud_media(&self, media_id: &str, cloud_id: &str) -> Result<(), StoreError>;
 }
 
-/// What the retention worker deletes, each in batches of at most `limit` rows, oldest first,
-/// so no statement holds the database for long. Cutoffs are passed in by the caller, who owns
-/// the clock; nothing is deleted that something still waits for.
 /// The Cloud API's webhooks, kept as received before they are processed, with what of them
 /// could not be mapped.
 #[async_trait]
 pub trait WebhookJournal: Send + Sync {
-    /// Webhooks kept but not processed, received at or before `before_ms` (a replica that died
+    /// Webhooks kept but not processed, received at or before `before` (a replica that died
     /// between keeping one and processing it), oldest first, at most `limit`: their ids.
     async fn unprocessed_webhooks(
         &self,
-        before_ms: i64,
+        before: UnixMs,
         limit: u32,
     ) -> Result<Vec<i64>, StoreError>;
     /// Whether webhook `id` has been processed (`true` if it is gone).
     async fn webhook_is_processed(&self, id: i64) -> Result<bool, StoreError>;
-    /// Keeps a webhook's raw `body` (its SHA-256 `digest`) received at `received_at_ms`; the
-    /// same body delivered again is the same row. Its id, and whether it was processed already.
+    /// Keeps a webhook's raw `body` (its SHA-256 `digest`) received at `received_at`; the
+    /// same body delivered again is the same row.
     async fn journal_webhook(
         &self,
         digest: &str,
         body: &[u8],
-        received_at_ms: i64,
-    ) -> Result<(i64, bool), StoreError>;
-    /// Marks webhook `id` processed at `at_ms`, with the parts not mapped (JSON), if any.
+        received_at: UnixMs,
+    ) -> Result<Journaled, StoreError>;
+    /// Marks webhook `id` processed at `at`, with the parts not mapped (JSON), if any.
     async fn webhook_processed(
         &self,
         id: i64,
         unmapped: Option<&str>,
-        at_ms: i64,
+        at: UnixMs,
     ) -> Result<(), StoreError>;
     /// Webhooks with parts not mapped, newest first, at most `limit`.
     async fn unmapped_webhooks(&self, limit: u32) -> Result<Vec<JournaledWebhook>, StoreError>;
@@ -425,21 +426,24 @@ pub trait WebhookJournal: Send + Sync {
     async fn journaled_body(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
+/// What the retention worker deletes, each in batches of at most `limit` rows, oldest first,
+/// so no statement holds the database for long. Cutoffs are passed in by the caller, who owns
+/// the clock; nothing is deleted that something still waits for.
 #[async_trait]
 pub trait Retention: Send + Sync {
-    /// Takes (or renews) the lease of `job` for `owner` until `now_ms + ttl_ms`, if it is free,
+    /// Takes (or renews) the lease of `job` for `owner` until `now + ttl`, if it is free,
     /// expired or already `owner`'s; `false` if another owner holds it.
     async fn hold_job(
         &self,
         job: &str,
         owner: &str,
-        now_ms: i64,
-        ttl_ms: i64,
+        now: UnixMs,
+        ttl: Duration,
     ) -> Result<bool, StoreError>;
     /// Examines up to `limit` stored messages after `walk.after_seq`, in `seq` order, up to the
-    /// first accepted after `walk.accepted_through_ms`, and deletes those finished: `read` or
-    /// `failed` ones that last changed at or before `finished_before_ms`, `sent` or
-    /// `delivered` ones at or before `unconfirmed_before_ms`. Never a queued message, and never
+    /// first accepted after `walk.accepted_through`, and deletes those finished: `read` or
+    /// `failed` ones that last changed at or before `finished_before`, `sent` or
+    /// `delivered` ones at or before `unconfirmed_before`. Never a queued message, and never
     /// one with a callback still waiting (every callback of a message is written when its
     /// status changes, so one that last changed before the oldest waiting callback was written
     /// has none). No index names a message's status (its changes stay cheap), so retention
@@ -449,16 +453,16 @@ pub trait Retention: Send + Sync {
         walk: &MessagePurge,
         limit: u32,
     ) -> Result<PurgedPage, StoreError>;
-    /// Deletes customers' messages received at or before `before_ms` whose webhook was
+    /// Deletes customers' messages received at or before `before` whose webhook was
     /// delivered, and the Cloud webhooks received by then that were processed.
-    async fn purge_inbound(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
-    /// Deletes media uploaded at or before `before` (Unix seconds), with its chunks and its
-    /// Cloud id; `limit` media at a time (each up to 128 chunks).
-    async fn purge_media(&self, before: i64, limit: u32) -> Result<u64, StoreError>;
+    async fn purge_inbound(&self, before: UnixMs, limit: u32) -> Result<u64, StoreError>;
+    /// Deletes media uploaded at or before `before`, with its chunks and its Cloud id;
+    /// `limit` media at a time (each up to 128 chunks).
+    async fn purge_media(&self, before: UnixMs, limit: u32) -> Result<u64, StoreError>;
     /// Deletes what has expired by itself: contact checks made at or before
     /// `contacts_before`, idempotency keys and revoked-token records past their expiry
     /// (`now`), failed-login counters whose window started at or before `logins_before`, and
-    /// sandbox windows and conversations older than `windows_before_ms`. At most `limit` rows
+    /// sandbox windows and conversations older than `windows_before`. At most `limit` rows
     /// of each.
     async fn purge_expired(&self, expired: &crate::Expired, limit: u32) -> Result<u64, StoreError>;
 }
@@ -479,26 +483,26 @@ pub trait Documents: Send + Sync {
     /// `false` if there was none.
     async fn delete_document(&self, name: &str) -> Result<bool, StoreError>;
     /// Every document, by name.
-    async fn all_documents(&self) -> Result<Vec<(String, String)>, StoreError>;
+    async fn all_documents(&self) -> Result<Vec<Document>, StoreError>;
 }
 
 /// What the database holds, for diagnostics.
 #[async_trait]
 pub trait Inventory: Send + Sync {
     /// Each table of the schema and its number of rows.
-    async fn row_counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError>;
+    async fn row_counts(&self) -> Result<Vec<TableRows>, StoreError>;
 }
 
 /// Who customers are (business-scoped user ids, phone numbers, usernames), as Meta tells it.
 #[async_trait]
 pub trait Customers: Send + Sync {
-    /// Keeps what `customers` say at `at_ms` (each field given replaces the one kept; one not
+    /// Keeps what `customers` say at `at` (each field given replaces the one kept; one not
     /// given keeps it), in one transaction. A phone number kept under another user id moves to
     /// the one given: those customers are answered, as they were and as they are now.
     async fn learn_customers(
         &self,
         customers: &[KnownCustomer],
-        at_ms: i64,
+        at: UnixMs,
     ) -> Result<Vec<CustomerMoved>, StoreError>;
     /// Moves what is kept under user id `previous` to `current` (Meta's `user_id_update`),
     /// with the phone number if given: the customer as kept before, if known.
@@ -506,7 +510,7 @@ pub trait Customers: Send + Sync {
         &self,
         previous: &str,
         current: &KnownCustomer,
-        at_ms: i64,
+        at: UnixMs,
     ) -> Result<Option<KnownCustomer>, StoreError>;
     /// The customer known by `key`, a user id or a phone number.
     async fn customer(&self, key: &str) -> Result<Option<KnownCustomer>, StoreError>;

@@ -2,7 +2,13 @@
 
 use std::sync::Arc;
 
-use premise_store::{ConnectOptions, KnownCustomer, Store, TokenSubject, User, connect};
+use std::time::Duration;
+
+use premise_base::UnixMs;
+use premise_store::{
+    ConnectOptions, Journaled, KnownCustomer, Routed, Store, TokenSubject, UpstreamId, User,
+    connect,
+};
 use premise_testkit::{TempDir, fresh_postgres_url};
 use premise_wire::{MessageStatus, Role};
 
@@ -62,7 +68,7 @@ fn user(name: &str, role: Role) -> User {
         password_hash: format!("hash-{name}"),
         role,
         must_change_password: role == Role::Admin,
-        created_at: 1_700_000_000,
+        created_at: secs(1_700_000_000),
     }
 }
 
@@ -97,38 +103,42 @@ async fn tokens(store: Arc<dyn Store>) {
     assert_eq!(store.token_subject("bob1", "jti-1").await.unwrap(), Some(live.clone()));
     assert_eq!(store.token_subject("ghost", "jti-1").await.unwrap(), None);
 
-    store.revoke_token("jti-1", 2_000, 1_000).await.unwrap();
-    store.revoke_token("jti-1", 2_000, 1_000).await.unwrap(); // twice is fine
+    store.revoke_token("jti-1", secs(2_000), secs(1_000)).await.unwrap();
+    store.revoke_token("jti-1", secs(2_000), secs(1_000)).await.unwrap(); // twice is fine
     let revoked = store.token_subject("bob1", "jti-1").await.unwrap().unwrap();
     assert!(revoked.revoked);
     assert!(!store.token_subject("bob1", "jti-2").await.unwrap().unwrap().revoked);
 
     // A revocation is forgotten once its token has expired anyway.
-    store.revoke_token("jti-3", 5_000, 3_000).await.unwrap();
+    store.revoke_token("jti-3", secs(5_000), secs(3_000)).await.unwrap();
     assert!(!store.token_subject("bob1", "jti-1").await.unwrap().unwrap().revoked);
     assert!(store.token_subject("bob1", "jti-3").await.unwrap().unwrap().revoked);
 }
 
 async fn login_failures(store: Arc<dyn Store>) {
-    let window = 60;
-    assert_eq!(store.login_failures("10.0.0.1", 1_000, window).await.unwrap(), 0);
+    let window = Duration::from_secs(60);
+    assert_eq!(store.login_failures("10.0.0.1", secs(1_000), window).await.unwrap(), 0);
     for expected in 1..=3 {
         assert_eq!(
-            store.record_login_failure("10.0.0.1", 1_000 + expected, window).await.unwrap(),
+            store.record_login_failure("10.0.0.1", secs(1_000 + expected), window).await.unwrap(),
             expected as u32
         );
     }
-    assert_eq!(store.login_failures("10.0.0.1", 1_010, window).await.unwrap(), 3);
-    assert_eq!(store.login_failures("10.0.0.2", 1_010, window).await.unwrap(), 0, "per client");
-    // The window started at 1_001 and lasts 60 s.
-    assert_eq!(store.login_failures("10.0.0.1", 1_061, window).await.unwrap(), 0);
+    assert_eq!(store.login_failures("10.0.0.1", secs(1_010), window).await.unwrap(), 3);
     assert_eq!(
-        store.record_login_failure("10.0.0.1", 1_061, window).await.unwrap(),
+        store.login_failures("10.0.0.2", secs(1_010), window).await.unwrap(),
+        0,
+        "per client"
+    );
+    // The window started at 1_001 and lasts 60 s.
+    assert_eq!(store.login_failures("10.0.0.1", secs(1_061), window).await.unwrap(), 0);
+    assert_eq!(
+        store.record_login_failure("10.0.0.1", secs(1_061), window).await.unwrap(),
         1,
         "a new window"
     );
     store.clear_login_failures("10.0.0.1").await.unwrap();
-    assert_eq!(store.login_failures("10.0.0.1", 1_062, window).await.unwrap(), 0);
+    assert_eq!(store.login_failures("10.0.0.1", secs(1_062), window).await.unwrap(), 0);
 }
 
 async fn secrets(store: Arc<dyn Store>) {
@@ -138,13 +148,26 @@ async fn secrets(store: Arc<dyn Store>) {
     assert_eq!(store.secret_or_init("other", b"x").await.unwrap(), b"x");
 }
 
+/// A moment `n` ms after the epoch; one `n` s after it.
+fn ms(n: i64) -> UnixMs {
+    UnixMs(n)
+}
+fn secs(n: i64) -> UnixMs {
+    UnixMs::from_secs(n)
+}
+
+/// A recipient whose routing key falls on the shards a key of `crc` would: the same remainder
+/// modulo 8, so for every shard count these stories use (1, 2 and 4).
+fn routed_like(crc: u32) -> Routed {
+    (0..).map(|i| Routed::new(format!("r{crc}-{i}"))).find(|r| r.crc() % 8 == crc % 8).unwrap()
+}
+
 fn message(n: u32, recipient_crc: u32) -> premise_store::NewMessage {
     premise_store::NewMessage {
         id: format!("m{n}"),
-        recipient: format!("r{recipient_crc}"),
-        recipient_crc,
+        recipient: routed_like(recipient_crc),
         payload: format!("{{\"n\":{n}}}"),
-        accepted_at_ms: 1_000 + i64::from(n),
+        accepted_at: ms(1_000 + i64::from(n)),
         callback_data: (n == 2).then(|| "opaque-2".to_owned()),
         credential: None,
         idempotency: None,
@@ -156,7 +179,7 @@ fn message(n: u32, recipient_crc: u32) -> premise_store::NewMessage {
 async fn sent_with_credentials(store: Arc<dyn Store>) {
     use premise_store::Credential;
     store.insert_user(&user("carol", Role::User)).await.unwrap();
-    store.revoke_token("jti-revoked", 9_999_999_999, 1_000).await.unwrap();
+    store.revoke_token("jti-revoked", secs(9_999_999_999), secs(1_000)).await.unwrap();
     let with = |n: u32, username: &str, user_id: &str, jti: &str| {
         let credential = Credential {
             username: username.to_owned(),
@@ -174,15 +197,15 @@ async fn sent_with_credentials(store: Arc<dyn Store>) {
         with(6, "carol", "id-carol", "jti-good"),
     ];
     let enqueued = store.enqueue(&batch).await.unwrap();
-    let stored: Vec<&str> = enqueued.messages.iter().map(|(_, m)| m.id.as_str()).collect();
+    let stored: Vec<&str> = enqueued.messages.iter().map(|p| p.message.id.as_str()).collect();
     assert_eq!(stored, ["m1", "m4", "m6"], "stored in batch order");
     assert_eq!(enqueued.refused, ["m2", "m3", "m5"]);
-    assert_eq!(enqueued.last_seq, enqueued.messages[2].1.seq);
+    assert_eq!(enqueued.last_seq, enqueued.messages[2].message.seq);
     let account = store.account().await.unwrap();
     let queued = store.queued(0, account.generation, 0, 10).await.unwrap();
     assert_eq!(
         queued.messages,
-        enqueued.messages.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>()
+        enqueued.messages.iter().map(|p| p.message.clone()).collect::<Vec<_>>()
     );
     assert_eq!(queued.covered_through, enqueued.last_seq);
     assert_eq!(store.backlog().await.unwrap().queued, 3);
@@ -206,25 +229,36 @@ async fn sent_with_credentials(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(mixed.refused, ["m8"]);
     assert_eq!(mixed.messages.len(), 1);
-    assert_eq!(mixed.messages[0].1.id, "m9");
+    assert_eq!(mixed.messages[0].message.id, "m9");
     assert_eq!(mixed.previous_seq, enqueued.last_seq);
 }
 
 /// The plan that moves each message to `sent` (status 1), with a callback and an upstream id.
 fn sent_plan(states: &[&premise_store::MessageState]) -> premise_store::StatusPlan {
     premise_store::StatusPlan {
-        updates: states.iter().map(|s| (s.id.clone(), 1)).collect(),
+        updates: states.iter().map(|s| status_update(&s.id, MessageStatus::Sent)).collect(),
         callbacks: states
             .iter()
             .map(|s| premise_store::NewCallback {
                 shard: s.shard,
-                recipient_crc: s.recipient_crc,
+                recipient_crc: s.recipient.crc(),
                 message_id: s.id.clone(),
                 body: format!("{{\"id\":\"{}\"}}", s.id),
             })
             .collect(),
-        upstream_ids: states.iter().map(|s| (s.id.clone(), format!("wamid.{}", s.id))).collect(),
+        upstream_ids: states
+            .iter()
+            .map(|s| upstream_id(&s.id, &format!("wamid.{}", s.id)))
+            .collect(),
     }
+}
+
+fn status_update(id: &str, status: MessageStatus) -> premise_store::StatusUpdate {
+    premise_store::StatusUpdate { message_id: id.to_owned(), status }
+}
+
+fn upstream_id(message_id: &str, upstream_id: &str) -> UpstreamId {
+    UpstreamId { message_id: message_id.to_owned(), upstream_id: upstream_id.to_owned() }
 }
 
 async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
@@ -233,13 +267,13 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     let first = store.enqueue(&[message(1, 5), message(2, 6), message(3, 5)]).await.unwrap();
     assert_eq!((first.previous_seq, first.generation), (0, generation));
     assert_eq!(
-        first.messages.iter().map(|(shard, m)| (*shard, m.id.as_str())).collect::<Vec<_>>(),
+        first.messages.iter().map(|p| (p.shard, p.message.id.as_str())).collect::<Vec<_>>(),
         [(0, "m1"), (0, "m2"), (0, "m3")]
     );
-    assert_eq!(first.last_seq, first.messages[2].1.seq);
+    assert_eq!(first.last_seq, first.messages[2].message.seq);
     let read = store.queued(0, generation, 0, 10).await.unwrap();
     assert_eq!(read.covered_through, first.last_seq, "a short read covers up to the last commit");
-    assert_eq!(read.messages, first.messages.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
+    assert_eq!(read.messages, first.messages.iter().map(|p| p.message.clone()).collect::<Vec<_>>());
     let page = store.queued(0, generation, 0, 2).await.unwrap();
     assert_eq!(page.covered_through, page.messages[1].seq, "a full page covers up to its end");
     let queued = store.queued(0, generation, 0, 10).await.unwrap().messages;
@@ -260,7 +294,7 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
         [premise_store::ShardBacklog {
             shard: 0,
             queued: 3,
-            oldest_queued_at_ms: Some(1_001),
+            oldest_queued_at: Some(ms(1_001)),
             callbacks: 0
         }],
         "per shard, with the oldest acceptance time"
@@ -289,7 +323,7 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     );
     let next = store.enqueue(&[message(4, 7)]).await.unwrap();
     assert_eq!(next.previous_seq, first.last_seq, "each batch knows the one before");
-    assert_eq!((next.messages[0].0, next.generation), (3, account.generation), "7 % 4 = 3");
+    assert_eq!((next.messages[0].shard, next.generation), (3, account.generation), "7 % 4 = 3");
     assert_eq!(
         store.queued(3, account.generation, 0, 10).await.unwrap().messages[0].id,
         "m4",
@@ -305,7 +339,10 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
         }
         sent_plan(&states.iter().collect::<Vec<_>>())
     };
-    store.record_statuses(&["m1".into(), "m2".into(), "nope".into()], 5_000, &plan).await.unwrap();
+    store
+        .record_statuses(&["m1".into(), "m2".into(), "nope".into()], ms(5_000), &plan)
+        .await
+        .unwrap();
     assert_eq!(
         store.queued(1, account.generation, 0, 10).await.unwrap().messages[0].id,
         "m3",
@@ -319,7 +356,7 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     mapped.sort();
     assert_eq!(
         mapped,
-        [("wamid.m1".into(), "m1".into()), ("wamid.m2".into(), "m2".into())],
+        [upstream_id("m1", "wamid.m1"), upstream_id("m2", "wamid.m2")],
         "upstream ids are written with the plan; unknown ones are left out"
     );
     let mut ids_of = store
@@ -329,7 +366,7 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     ids_of.sort();
     assert_eq!(
         ids_of,
-        [("m1".into(), "wamid.m1".into()), ("m2".into(), "wamid.m2".into())],
+        [upstream_id("m1", "wamid.m1"), upstream_id("m2", "wamid.m2")],
         "messages without an upstream id are left out"
     );
     assert_eq!(
@@ -345,9 +382,9 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     let callbacks = store.pending_callbacks(&[1], 10).await.unwrap();
     assert_eq!(callbacks.len(), 1);
     assert_eq!(callbacks[0].message_id, "m1");
-    store.callbacks_failed(&[callbacks[0].seq], 9_000).await.unwrap();
+    store.callbacks_failed(&[callbacks[0].seq], ms(9_000)).await.unwrap();
     let again = store.pending_callbacks(&[1], 10).await.unwrap();
-    assert_eq!((again[0].failures, again[0].next_attempt_at_ms), (1, 9_000));
+    assert_eq!((again[0].failures, again[0].next_attempt_at), (1, ms(9_000)));
     store.delete_callbacks(&[again[0].seq]).await.unwrap();
     assert!(store.pending_callbacks(&[1], 10).await.unwrap().is_empty());
     assert_eq!(store.backlog().await.unwrap().callbacks, 1, "m2's callback waits on shard 2");
@@ -376,10 +413,11 @@ async fn concurrent_recorders(store: Arc<dyn Store>) {
     let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
     // Each recorder moves every message it finds below `sent` to `sent`, with a callback.
     let plan = |states: Vec<MessageState>| {
-        let behind: Vec<&MessageState> = states.iter().filter(|s| s.status < 1).collect();
+        let behind: Vec<&MessageState> =
+            states.iter().filter(|s| s.status < MessageStatus::Sent).collect();
         sent_plan(&behind)
     };
-    let record = || store.record_statuses(&ids, 7_000, &plan);
+    let record = || store.record_statuses(&ids, ms(7_000), &plan);
     let (a, b, c, d) = tokio::join!(record(), record(), record(), record());
     for result in [a, b, c, d] {
         result.unwrap();
@@ -398,74 +436,148 @@ async fn concurrent_recorders(store: Arc<dyn Store>) {
         );
     }
     let mapped = store.messages_by_upstream_id(&[format!("wamid.{}", ids[0])]).await.unwrap();
-    assert_eq!(mapped, [(format!("wamid.{}", ids[0]), ids[0].clone())]);
+    assert_eq!(mapped, [upstream_id(&ids[0], &format!("wamid.{}", ids[0]))]);
 }
 
 async fn leases(store: Arc<dyn Store>) {
     let g = store.account().await.unwrap().generation;
-    let a = store.acquire_lease(0, "a", g, Some(1_000), 500).await.unwrap().expect("free");
-    assert!(store.acquire_lease(0, "b", g, Some(1_200), 500).await.unwrap().is_none(), "held");
-    assert!(store.renew_lease(&a, "a", Some(1_400), 500, 0).await.unwrap());
+    let a = store
+        .acquire_lease(0, "a", g, Some(ms(1_000)), Duration::from_millis(500))
+        .await
+        .unwrap()
+        .expect("free");
     assert!(
-        !store.renew_lease(&a, "b", Some(1_400), 500, 0).await.unwrap(),
+        store
+            .acquire_lease(0, "b", g, Some(ms(1_200)), Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_none(),
+        "held"
+    );
+    assert!(
+        store.renew_lease(&a, "a", Some(ms(1_400)), Duration::from_millis(500), 0).await.unwrap()
+    );
+    assert!(
+        !store.renew_lease(&a, "b", Some(ms(1_400)), Duration::from_millis(500), 0).await.unwrap(),
         "only the owner renews"
     );
     // Expired: another takes it, with a higher epoch, and the old owner's renewal fails.
-    let b = store.acquire_lease(0, "b", g, Some(2_000), 500).await.unwrap().expect("expired");
+    let b = store
+        .acquire_lease(0, "b", g, Some(ms(2_000)), Duration::from_millis(500))
+        .await
+        .unwrap()
+        .expect("expired");
     assert!(b.epoch > a.epoch);
-    assert!(!store.renew_lease(&a, "a", Some(2_100), 500, 0).await.unwrap(), "fenced");
+    assert!(
+        !store.renew_lease(&a, "a", Some(ms(2_100)), Duration::from_millis(500), 0).await.unwrap(),
+        "fenced"
+    );
     store.release_lease(&a, "a", 0).await.unwrap(); // a stale release changes nothing
-    assert!(store.acquire_lease(0, "c", g, Some(2_200), 500).await.unwrap().is_none());
+    assert!(
+        store
+            .acquire_lease(0, "c", g, Some(ms(2_200)), Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_none()
+    );
     store.release_lease(&b, "b", 0).await.unwrap();
-    let c = store.acquire_lease(0, "c", g, Some(2_200), 500).await.unwrap().expect("released");
+    let c = store
+        .acquire_lease(0, "c", g, Some(ms(2_200)), Duration::from_millis(500))
+        .await
+        .unwrap()
+        .expect("released");
 
     // A new generation waits until every lease of the old one is gone.
     let g2 = store.set_shards(2).await.unwrap().generation;
     assert!(
-        store.acquire_lease(0, "a", g, Some(2_300), 500).await.unwrap().is_none(),
+        store
+            .acquire_lease(0, "a", g, Some(ms(2_300)), Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_none(),
         "a stale generation"
     );
     assert!(
-        store.acquire_lease(1, "a", g2, Some(2_300), 500).await.unwrap().is_none(),
+        store
+            .acquire_lease(1, "a", g2, Some(ms(2_300)), Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_none(),
         "old lease still alive"
     );
     assert!(
-        store.renew_lease(&c, "c", Some(2_400), 500, 0).await.unwrap(),
+        store.renew_lease(&c, "c", Some(ms(2_400)), Duration::from_millis(500), 0).await.unwrap(),
         "an old lease can finish its work"
     );
     store.release_lease(&c, "c", 0).await.unwrap();
-    assert!(store.acquire_lease(1, "a", g2, Some(2_500), 500).await.unwrap().is_some());
+    assert!(
+        store
+            .acquire_lease(1, "a", g2, Some(ms(2_500)), Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_some()
+    );
 
-    let nodes = store.heartbeat("a", Some(10_000), 1_000, "{}").await.unwrap();
+    let nodes =
+        store.heartbeat("a", Some(ms(10_000)), Duration::from_millis(1_000), "{}").await.unwrap();
     assert_eq!(nodes.len(), 1);
-    store.heartbeat("b", Some(10_500), 1_000, r#"{"sent":7}"#).await.unwrap();
-    let nodes = store.heartbeat("a", Some(11_000), 800, r#"{"sent":1}"#).await.unwrap();
+    store
+        .heartbeat("b", Some(ms(10_500)), Duration::from_millis(1_000), r#"{"sent":7}"#)
+        .await
+        .unwrap();
+    let nodes = store
+        .heartbeat("a", Some(ms(11_000)), Duration::from_millis(800), r#"{"sent":1}"#)
+        .await
+        .unwrap();
     assert_eq!(
         nodes.iter().map(|n| (n.node.as_str(), n.stats.as_deref())).collect::<Vec<_>>(),
         [("a", Some(r#"{"sent":1}"#)), ("b", Some(r#"{"sent":7}"#))],
         "each with the figures it published"
     );
     assert_eq!(
-        store.heartbeat("a", Some(12_000), 1_000, "{}").await.unwrap().len(),
+        store
+            .heartbeat("a", Some(ms(12_000)), Duration::from_millis(1_000), "{}")
+            .await
+            .unwrap()
+            .len(),
         1,
         "b is not heard of since"
     );
     store.leave("a").await.unwrap();
-    assert_eq!(store.heartbeat("b", Some(12_100), 1_100, "{}").await.unwrap().len(), 1, "a left");
+    assert_eq!(
+        store
+            .heartbeat("b", Some(ms(12_100)), Duration::from_millis(1_100), "{}")
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "a left"
+    );
 
     // Without a time given, the database's clock decides: the leases and heartbeats above
     // (timed in 1970) are long expired, a lease taken now holds for its ttl whatever time the
     // caller's own clock shows.
-    let db_now = store.database_time_ms().await.unwrap();
+    let db_now = store.database_time().await.unwrap().ms();
     let here = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     let here = i64::try_from(here.as_millis()).unwrap();
     assert!((db_now - here).abs() < 5_000, "the database's clock: {db_now}, here: {here}");
-    let d = store.acquire_lease(1, "d", g2, None, 60_000).await.unwrap().expect("expired");
-    assert!(store.acquire_lease(1, "e", g2, None, 60_000).await.unwrap().is_none(), "held");
-    assert!(store.renew_lease(&d, "d", None, 60_000, 0).await.unwrap());
-    let nodes = store.heartbeat("d", None, 10_000, "{}").await.unwrap();
+    let d = store
+        .acquire_lease(1, "d", g2, None, Duration::from_millis(60_000))
+        .await
+        .unwrap()
+        .expect("expired");
+    assert!(
+        store
+            .acquire_lease(1, "e", g2, None, Duration::from_millis(60_000))
+            .await
+            .unwrap()
+            .is_none(),
+        "held"
+    );
+    assert!(store.renew_lease(&d, "d", None, Duration::from_millis(60_000), 0).await.unwrap());
+    let nodes = store.heartbeat("d", None, Duration::from_millis(10_000), "{}").await.unwrap();
     assert_eq!(nodes.iter().map(|n| n.node.as_str()).collect::<Vec<_>>(), ["d"]);
-    assert!((nodes[0].heartbeat_at_ms - db_now).abs() < 5_000);
+    assert!((nodes[0].heartbeat_at.ms() - db_now).abs() < 5_000);
 }
 
 /// The queue is read from each shard's floor, which only the lease's holder raises; a shard
@@ -480,7 +592,12 @@ async fn queue_floor(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let seq = |id: &str| {
-        enqueued.messages.iter().find(|(_, m)| m.id == id).map(|(_, m)| m.seq).expect("enqueued")
+        enqueued
+            .messages
+            .iter()
+            .find(|p| p.message.id == id)
+            .map(|p| p.message.seq)
+            .expect("enqueued")
     };
     let ids = |read: premise_store::QueueRead| {
         read.messages.into_iter().map(|m| m.id).collect::<Vec<_>>()
@@ -489,16 +606,36 @@ async fn queue_floor(store: Arc<dyn Store>) {
     // m1 is sent, and its worker says with its lease's renewal that nothing below m2 is
     // queued on shard 0.
     let sent = |states: Vec<premise_store::MessageState>| StatusPlan {
-        updates: states.iter().map(|s| (s.id.clone(), 1)).collect(),
+        updates: states.iter().map(|s| status_update(&s.id, MessageStatus::Sent)).collect(),
         callbacks: Vec::<NewCallback>::new(),
         upstream_ids: Vec::new(),
     };
-    store.record_statuses(&["m1".to_owned()], 2_000, &sent).await.unwrap();
-    let a = store.acquire_lease(0, "a", g, Some(1_000), 500).await.unwrap().expect("free");
-    assert!(store.renew_lease(&a, "a", Some(1_100), 500, seq("m2")).await.unwrap());
+    store.record_statuses(&["m1".to_owned()], ms(2_000), &sent).await.unwrap();
+    let a = store
+        .acquire_lease(0, "a", g, Some(ms(1_000)), Duration::from_millis(500))
+        .await
+        .unwrap()
+        .expect("free");
+    assert!(
+        store
+            .renew_lease(&a, "a", Some(ms(1_100)), Duration::from_millis(500), seq("m2"))
+            .await
+            .unwrap()
+    );
     let b = premise_store::Lease { epoch: a.epoch + 1, ..a };
-    assert!(!store.renew_lease(&b, "b", Some(1_100), 500, seq("m4")).await.unwrap(), "not b's");
-    assert!(store.renew_lease(&a, "a", Some(1_200), 500, seq("m1")).await.unwrap());
+    assert!(
+        !store
+            .renew_lease(&b, "b", Some(ms(1_100)), Duration::from_millis(500), seq("m4"))
+            .await
+            .unwrap(),
+        "not b's"
+    );
+    assert!(
+        store
+            .renew_lease(&a, "a", Some(ms(1_200)), Duration::from_millis(500), seq("m1"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         ids(store.queued(0, g, 0, 10).await.unwrap()),
         ["m2", "m4"],
@@ -507,7 +644,11 @@ async fn queue_floor(store: Arc<dyn Store>) {
     assert_eq!(store.backlog().await.unwrap().queued, 4);
     // A later owner of the shard in the same generation starts from the floor reached, and
     // records its own when it hands the shard back.
-    let c = store.acquire_lease(0, "c", g, Some(5_000), 500).await.unwrap().expect("expired");
+    let c = store
+        .acquire_lease(0, "c", g, Some(ms(5_000)), Duration::from_millis(500))
+        .await
+        .unwrap()
+        .expect("expired");
     assert_eq!(ids(store.queued(0, g, 0, 10).await.unwrap()), ["m2", "m4"]);
     store.release_lease(&c, "c", seq("m4") + 1).await.unwrap();
     assert!(store.queued(0, g, 0, 10).await.unwrap().messages.is_empty(), "m2, m4 below it");
@@ -520,9 +661,17 @@ async fn queue_floor(store: Arc<dyn Store>) {
         ["m2", "m3", "m4", "m5"],
         "m1, sent, stays where it was"
     );
-    let d = store.acquire_lease(0, "d", account.generation, Some(9_000), 500).await.unwrap();
+    let d = store
+        .acquire_lease(0, "d", account.generation, Some(ms(9_000)), Duration::from_millis(500))
+        .await
+        .unwrap();
     let d = d.expect("a new generation, the old lease expired");
-    assert!(store.renew_lease(&d, "d", Some(9_100), 500, seq("m3")).await.unwrap());
+    assert!(
+        store
+            .renew_lease(&d, "d", Some(ms(9_100)), Duration::from_millis(500), seq("m3"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         ids(store.queued(0, account.generation, 0, 10).await.unwrap()),
         ["m3", "m4", "m5"],
@@ -531,7 +680,10 @@ async fn queue_floor(store: Arc<dyn Store>) {
     assert_eq!(store.backlog().await.unwrap().queued, 3, "counted from the floor");
     // Two shards again: every shard starts from the lowest floor (m3), not shard 0's old one.
     let account = store.set_shards(2).await.unwrap();
-    let e = store.acquire_lease(0, "e", account.generation, Some(20_000), 500).await.unwrap();
+    let e = store
+        .acquire_lease(0, "e", account.generation, Some(ms(20_000)), Duration::from_millis(500))
+        .await
+        .unwrap();
     assert!(e.is_some());
     assert_eq!(ids(store.queued(0, account.generation, 0, 10).await.unwrap()), ["m4"]);
     assert_eq!(ids(store.queued(1, account.generation, 0, 10).await.unwrap()), ["m3", "m5"]);
@@ -540,10 +692,10 @@ async fn queue_floor(store: Arc<dyn Store>) {
 async fn inbound_messages(store: Arc<dyn Store>) {
     let payload = r#"{"from":"16315551234","id":"ABGGFlA5Fpa","type":"text","text":{"body":"hi"}}"#;
     assert_eq!(store.inbound("ABGGFlA5Fpa").await.unwrap(), None);
-    assert!(!store.mark_inbound_read("ABGGFlA5Fpa", 10).await.unwrap(), "unknown id");
-    assert!(store.insert_inbound("ABGGFlA5Fpa", "16315551234", 1_000, payload).await.unwrap());
+    assert!(!store.mark_inbound_read("ABGGFlA5Fpa", ms(10)).await.unwrap(), "unknown id");
+    assert!(store.insert_inbound("ABGGFlA5Fpa", "16315551234", ms(1_000), payload).await.unwrap());
     assert!(
-        !store.insert_inbound("ABGGFlA5Fpa", "other", 2_000, "{}").await.unwrap(),
+        !store.insert_inbound("ABGGFlA5Fpa", "other", ms(2_000), "{}").await.unwrap(),
         "an id is stored once; the first is kept"
     );
     let stored = store.inbound("ABGGFlA5Fpa").await.unwrap().unwrap();
@@ -552,23 +704,23 @@ async fn inbound_messages(store: Arc<dyn Store>) {
         premise_store::InboundMessage {
             id: "ABGGFlA5Fpa".into(),
             from: "16315551234".into(),
-            received_at_ms: 1_000,
+            received_at: ms(1_000),
             payload: payload.into(),
-            read_at_ms: None,
+            read_at: None,
         }
     );
-    assert!(store.mark_inbound_read("ABGGFlA5Fpa", 5_000).await.unwrap());
-    assert!(store.mark_inbound_read("ABGGFlA5Fpa", 6_000).await.unwrap(), "again is fine");
+    assert!(store.mark_inbound_read("ABGGFlA5Fpa", ms(5_000)).await.unwrap());
+    assert!(store.mark_inbound_read("ABGGFlA5Fpa", ms(6_000)).await.unwrap(), "again is fine");
     let read = store.inbound("ABGGFlA5Fpa").await.unwrap().unwrap();
-    assert_eq!(read.read_at_ms, Some(5_000), "the first read counts");
+    assert_eq!(read.read_at, Some(ms(5_000)), "the first read counts");
 }
 
 async fn media_chunks(store: Arc<dyn Store>) {
     // Chunks of different sizes, with every byte value, read back exactly.
     let chunks: Vec<Vec<u8>> =
         vec![(0..=255u8).cycle().take(300_000).collect(), vec![0; 7], (0..=255u8).rev().collect()];
-    assert!(store.begin_media("m-1", "image/png", 1_000).await.unwrap());
-    assert!(!store.begin_media("m-1", "image/png", 1_000).await.unwrap(), "ids are unique");
+    assert!(store.begin_media("m-1", "image/png", secs(1_000)).await.unwrap());
+    assert!(!store.begin_media("m-1", "image/png", secs(1_000)).await.unwrap(), "ids are unique");
     for (i, chunk) in chunks.iter().enumerate() {
         store.put_media_chunk("m-1", i as u32, chunk).await.unwrap();
     }
@@ -580,7 +732,7 @@ async fn media_chunks(store: Arc<dyn Store>) {
     let info = store.media("m-1").await.unwrap().expect("finished");
     assert_eq!(
         (info.mime_type.as_str(), info.size, info.chunks, info.sha256.as_str(), info.created_at),
-        ("image/png", size, 3, "abc123", 1_000)
+        ("image/png", size, 3, "abc123", secs(1_000))
     );
     assert!(store.media_exists("m-1").await.unwrap());
     for (i, chunk) in chunks.iter().enumerate() {
@@ -598,14 +750,18 @@ async fn media_chunks(store: Arc<dyn Store>) {
 }
 
 async fn unfinished_media(store: Arc<dyn Store>) {
-    assert!(store.begin_media("old", "video/mp4", 1_000).await.unwrap());
+    assert!(store.begin_media("old", "video/mp4", secs(1_000)).await.unwrap());
     store.put_media_chunk("old", 0, b"abc").await.unwrap();
-    assert!(store.begin_media("new", "video/mp4", 5_000).await.unwrap());
-    assert!(store.begin_media("done", "video/mp4", 1_000).await.unwrap());
+    assert!(store.begin_media("new", "video/mp4", secs(5_000)).await.unwrap());
+    assert!(store.begin_media("done", "video/mp4", secs(1_000)).await.unwrap());
     store.put_media_chunk("done", 0, b"xyz").await.unwrap();
     assert!(store.finish_media("done", 3, 1, "h").await.unwrap());
 
-    assert_eq!(store.purge_unfinished_media(2_000).await.unwrap(), 1, "only the old unfinished");
+    assert_eq!(
+        store.purge_unfinished_media(secs(2_000)).await.unwrap(),
+        1,
+        "only the old unfinished"
+    );
     assert_eq!(store.media_chunk("old", 0).await.unwrap(), None);
     assert!(!store.finish_media("old", 3, 1, "h").await.unwrap(), "purged uploads cannot finish");
     assert!(store.finish_media("new", 0, 0, "h").await.unwrap(), "a recent upload carries on");
@@ -617,33 +773,33 @@ async fn contact_cache(store: Arc<dyn Store>) {
     let check = |number: &str, valid: bool, at: i64| ContactCheck {
         number: number.to_owned(),
         wa_id: valid.then(|| number.to_owned()),
-        checked_at: at,
+        checked_at: secs(at),
     };
     let numbers = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
-    assert!(store.contact_checks(&numbers(&["111"]), 0).await.unwrap().is_empty(), "a miss");
+    assert!(store.contact_checks(&numbers(&["111"]), secs(0)).await.unwrap().is_empty(), "a miss");
 
     store
-        .record_contact_checks(&[check("111", true, 1_000), check("222", false, 1_500)], 0)
+        .record_contact_checks(&[check("111", true, 1_000), check("222", false, 1_500)], secs(0))
         .await
         .unwrap();
-    let mut hits = store.contact_checks(&numbers(&["111", "222", "333"]), 900).await.unwrap();
+    let mut hits = store.contact_checks(&numbers(&["111", "222", "333"]), secs(900)).await.unwrap();
     hits.sort_by(|a, b| a.number.cmp(&b.number));
     assert_eq!(hits, [check("111", true, 1_000), check("222", false, 1_500)], "hits, invalid too");
 
     // Expiry: a check made at or before `fresh_after` is not used.
-    let hits = store.contact_checks(&numbers(&["111", "222"]), 1_000).await.unwrap();
+    let hits = store.contact_checks(&numbers(&["111", "222"]), secs(1_000)).await.unwrap();
     assert_eq!(hits, [check("222", false, 1_500)]);
 
     // A forced check replaces the cached one.
-    store.record_contact_checks(&[check("222", true, 2_000)], 0).await.unwrap();
+    store.record_contact_checks(&[check("222", true, 2_000)], secs(0)).await.unwrap();
     assert_eq!(
-        store.contact_checks(&numbers(&["222"]), 1_000).await.unwrap(),
+        store.contact_checks(&numbers(&["222"]), secs(1_000)).await.unwrap(),
         [check("222", true, 2_000)]
     );
 
     // Recording forgets everything too old to be used again.
-    store.record_contact_checks(&[check("333", true, 3_000)], 1_999).await.unwrap();
-    let mut all = store.contact_checks(&numbers(&["111", "222", "333"]), 0).await.unwrap();
+    store.record_contact_checks(&[check("333", true, 3_000)], secs(1_999)).await.unwrap();
+    let mut all = store.contact_checks(&numbers(&["111", "222", "333"]), secs(0)).await.unwrap();
     all.sort_by(|a, b| a.number.cmp(&b.number));
     assert_eq!(all, [check("222", true, 2_000), check("333", true, 3_000)]);
 }
@@ -659,7 +815,7 @@ async fn idempotency_keys(store: Arc<dyn Store>) {
         fingerprint: fingerprint.to_owned(),
         status: 201,
         body: body.as_bytes().to_vec(),
-        expires_at,
+        expires_at: secs(expires_at),
     };
     // Messages accepted at 1_001..1_009 ms: "now" is second 1.
     let keyed = |n: u32, key: &str, fingerprint: &str| premise_store::NewMessage {
@@ -667,7 +823,7 @@ async fn idempotency_keys(store: Arc<dyn Store>) {
         ..message(n, 7)
     };
     let stored = |e: &premise_store::Enqueued| -> Vec<String> {
-        e.messages.iter().map(|(_, m)| m.id.clone()).collect()
+        e.messages.iter().map(|p| p.message.id.clone()).collect()
     };
 
     let first =
@@ -675,66 +831,83 @@ async fn idempotency_keys(store: Arc<dyn Store>) {
     let first = first.unwrap();
     assert_eq!(stored(&first), ["m1", "m2"], "the key's second use in the batch is not stored");
     assert_eq!(first.refused, ["m3"]);
-    assert_eq!(store.kept_answer("k1", 1).await.unwrap(), Some(answer("k1", "a", "m1", 100)));
-    assert_eq!(store.kept_answer("k2", 1).await.unwrap(), Some(answer("k2", "b", "m2", 100)));
-    assert_eq!(store.kept_answer("k9", 1).await.unwrap(), None);
+    assert_eq!(store.kept_answer("k1", secs(1)).await.unwrap(), Some(answer("k1", "a", "m1", 100)));
+    assert_eq!(store.kept_answer("k2", secs(1)).await.unwrap(), Some(answer("k2", "b", "m2", 100)));
+    assert_eq!(store.kept_answer("k9", secs(1)).await.unwrap(), None);
 
     // Taken by an earlier batch: not stored, whatever the body; the first answer stays.
     let again = store.enqueue(&[keyed(4, "k1", "a"), keyed(5, "k1", "z"), message(6, 7)]).await;
     let again = again.unwrap();
     assert_eq!(stored(&again), ["m6"]);
     assert_eq!(again.refused, ["m4", "m5"]);
-    assert_eq!(store.kept_answer("k1", 1).await.unwrap(), Some(answer("k1", "a", "m1", 100)));
+    assert_eq!(store.kept_answer("k1", secs(1)).await.unwrap(), Some(answer("k1", "a", "m1", 100)));
 
     // A refused credential stores neither the message nor its key.
     let revoked = Credential { username: "x".into(), user_id: "id-x".into(), jti: "j".into() };
     let refused = premise_store::NewMessage { credential: Some(revoked), ..keyed(7, "k7", "a") };
     assert_eq!(store.enqueue(&[refused]).await.unwrap().refused, ["m7"]);
-    assert_eq!(store.kept_answer("k7", 1).await.unwrap(), None);
+    assert_eq!(store.kept_answer("k7", secs(1)).await.unwrap(), None);
 
     // Other answers are kept only on a free key.
-    assert!(!store.keep_answer(&answer("k1", "c", "400", 200), 1).await.unwrap(), "k1 held");
-    assert!(store.keep_answer(&answer("k8", "c", "400", 200), 1).await.unwrap());
-    assert_eq!(store.kept_answer("k8", 150).await.unwrap(), Some(answer("k8", "c", "400", 200)));
+    assert!(!store.keep_answer(&answer("k1", "c", "400", 200), secs(1)).await.unwrap(), "k1 held");
+    assert!(store.keep_answer(&answer("k8", "c", "400", 200), secs(1)).await.unwrap());
+    assert_eq!(
+        store.kept_answer("k8", secs(150)).await.unwrap(),
+        Some(answer("k8", "c", "400", 200))
+    );
 
     // At `expires_at` a key is free again, for any body: read as absent, replaced when used.
-    assert_eq!(store.kept_answer("k1", 100).await.unwrap(), None);
-    assert!(store.keep_answer(&answer("k2", "d", "400", 300), 100).await.unwrap());
+    assert_eq!(store.kept_answer("k1", secs(100)).await.unwrap(), None);
+    assert!(store.keep_answer(&answer("k2", "d", "400", 300), secs(100)).await.unwrap());
     let later = premise_store::NewMessage {
-        accepted_at_ms: 100_000,
+        accepted_at: ms(100_000),
         idempotency: Some(answer("k1", "e", "m8", 500)),
         ..message(8, 7)
     };
     assert_eq!(stored(&store.enqueue(&[later]).await.unwrap()), ["m8"]);
-    assert_eq!(store.kept_answer("k1", 100).await.unwrap(), Some(answer("k1", "e", "m8", 500)));
+    assert_eq!(
+        store.kept_answer("k1", secs(100)).await.unwrap(),
+        Some(answer("k1", "e", "m8", 500))
+    );
 }
 
 /// The Cloud webhook journal: one row per body however often it is delivered, marked processed
 /// with what was not mapped, listed newest first, deleted by retention once processed.
 async fn webhook_journal(store: Arc<dyn Store>) {
-    let (first, processed) = store.journal_webhook("d1", b"{\"a\":1}", 1_000).await.unwrap();
+    let journaled = store.journal_webhook("d1", b"{\"a\":1}", ms(1_000)).await.unwrap();
+    let (first, processed) = (journaled.id, journaled.processed);
     assert!(!processed);
-    assert_eq!(store.journal_webhook("d1", b"{\"a\":1}", 2_000).await.unwrap(), (first, false));
-    let (second, _) = store.journal_webhook("d2", b"{}", 1_500).await.unwrap();
+    assert_eq!(
+        store.journal_webhook("d1", b"{\"a\":1}", ms(2_000)).await.unwrap(),
+        Journaled { id: first, processed: false }
+    );
+    let second = store.journal_webhook("d2", b"{}", ms(1_500)).await.unwrap().id;
     assert_ne!(first, second);
-    store.webhook_processed(first, None, 1_100).await.unwrap();
-    assert_eq!(store.journal_webhook("d1", b"{\"a\":1}", 3_000).await.unwrap(), (first, true));
-    store.webhook_processed(second, Some(r#"[{"why":"x"}]"#), 1_600).await.unwrap();
+    store.webhook_processed(first, None, ms(1_100)).await.unwrap();
+    assert_eq!(
+        store.journal_webhook("d1", b"{\"a\":1}", ms(3_000)).await.unwrap(),
+        Journaled { id: first, processed: true }
+    );
+    store.webhook_processed(second, Some(r#"[{"why":"x"}]"#), ms(1_600)).await.unwrap();
     let unmapped = store.unmapped_webhooks(10).await.unwrap();
     assert_eq!(unmapped.len(), 1);
-    assert_eq!((unmapped[0].id, unmapped[0].processed_at_ms), (second, Some(1_600)));
+    assert_eq!((unmapped[0].id, unmapped[0].processed_at), (second, Some(ms(1_600))));
     assert_eq!(unmapped[0].unmapped, r#"[{"why":"x"}]"#);
     assert_eq!(store.journaled_body(second).await.unwrap(), Some(b"{}".to_vec()));
     assert_eq!(store.journaled_body(-1).await.unwrap(), None);
-    assert_eq!(store.unprocessed_webhooks(9_999, 10).await.unwrap(), Vec::<i64>::new());
+    assert_eq!(store.unprocessed_webhooks(ms(9_999), 10).await.unwrap(), Vec::<i64>::new());
     assert!(store.webhook_is_processed(second).await.unwrap());
-    let (third, _) = store.journal_webhook("d3", b"{}", 1_700).await.unwrap();
-    assert_eq!(store.unprocessed_webhooks(1_699, 10).await.unwrap(), Vec::<i64>::new());
-    assert_eq!(store.unprocessed_webhooks(1_700, 10).await.unwrap(), [third]);
+    let third = store.journal_webhook("d3", b"{}", ms(1_700)).await.unwrap().id;
+    assert_eq!(store.unprocessed_webhooks(ms(1_699), 10).await.unwrap(), Vec::<i64>::new());
+    assert_eq!(store.unprocessed_webhooks(ms(1_700), 10).await.unwrap(), [third]);
     assert!(!store.webhook_is_processed(third).await.unwrap());
-    store.purge_inbound(1_600, 100).await.unwrap();
+    store.purge_inbound(ms(1_600), 100).await.unwrap();
     assert!(store.unmapped_webhooks(10).await.unwrap().is_empty(), "processed: purged");
-    assert_eq!(store.journal_webhook("d3", b"{}", 9_000).await.unwrap(), (third, false), "kept");
+    assert_eq!(
+        store.journal_webhook("d3", b"{}", ms(9_000)).await.unwrap(),
+        Journaled { id: third, processed: false },
+        "kept"
+    );
 }
 
 /// Customers by business-scoped user id: what is given replaces what is kept, what is not given
@@ -747,9 +920,9 @@ async fn customers(store: Arc<dyn Store>) {
         username: Some("ann".into()),
         ..KnownCustomer::default()
     };
-    assert!(store.learn_customers(std::slice::from_ref(&ann), 1_000).await.unwrap().is_empty());
+    assert!(store.learn_customers(std::slice::from_ref(&ann), ms(1_000)).await.unwrap().is_empty());
     let again = KnownCustomer { user_id: "US.1".into(), ..KnownCustomer::default() };
-    assert!(store.learn_customers(&[again], 1_100).await.unwrap().is_empty());
+    assert!(store.learn_customers(&[again], ms(1_100)).await.unwrap().is_empty());
     assert_eq!(store.customer("16315551234").await.unwrap(), Some(ann.clone()));
     assert_eq!(store.customer("US.1").await.unwrap(), Some(ann.clone()));
     // The same number under a new BSUID: the customer moved.
@@ -758,7 +931,7 @@ async fn customers(store: Arc<dyn Store>) {
         wa_id: Some("16315551234".into()),
         ..KnownCustomer::default()
     };
-    let moved = store.learn_customers(std::slice::from_ref(&new), 1_200).await.unwrap();
+    let moved = store.learn_customers(std::slice::from_ref(&new), ms(1_200)).await.unwrap();
     assert_eq!(moved.len(), 1);
     assert_eq!((&moved[0].previous, &moved[0].current), (&ann, &new));
     assert_eq!(store.customer("16315551234").await.unwrap().unwrap().user_id, "US.9");
@@ -770,9 +943,9 @@ async fn customers(store: Arc<dyn Store>) {
         parent_user_id: Some("US.ENT.7".into()),
         ..KnownCustomer::default()
     };
-    store.learn_customers(std::slice::from_ref(&bo), 1_300).await.unwrap();
+    store.learn_customers(std::slice::from_ref(&bo), ms(1_300)).await.unwrap();
     let current = KnownCustomer { user_id: "US.21".into(), ..KnownCustomer::default() };
-    let before = store.customer_renamed("US.20", &current, 1_400).await.unwrap();
+    let before = store.customer_renamed("US.20", &current, ms(1_400)).await.unwrap();
     assert_eq!(before, Some(bo));
     let now = store.customer("US.21").await.unwrap().unwrap();
     assert_eq!(
@@ -780,7 +953,7 @@ async fn customers(store: Arc<dyn Store>) {
         (Some("bo"), Some("US.ENT.7"))
     );
     assert_eq!(store.customer("US.20").await.unwrap(), None);
-    assert_eq!(store.customer_renamed("US.404", &current, 1_500).await.unwrap(), None);
+    assert_eq!(store.customer_renamed("US.404", &current, ms(1_500)).await.unwrap(), None);
     // A webhook's worth at once (more than one statement's chunk): the same customer twice is
     // merged, and a number held by another is moved and reported.
     let mut many: Vec<KnownCustomer> = (0..150)
@@ -800,7 +973,7 @@ async fn customers(store: Arc<dyn Store>) {
         wa_id: Some("16315551234".into()),
         ..KnownCustomer::default()
     });
-    let moved = store.learn_customers(&many, 1_600).await.unwrap();
+    let moved = store.learn_customers(&many, ms(1_600)).await.unwrap();
     assert_eq!(moved.len(), 1, "{moved:?}");
     assert_eq!(
         (moved[0].previous.user_id.as_str(), moved[0].current.user_id.as_str()),
@@ -822,9 +995,8 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
     store.set_shards(4).await.unwrap();
     let inbound = |id: &str| premise_store::NewInbound {
         id: id.into(),
-        from: "16505550107".into(),
-        from_crc: 4_000_000_003,
-        received_at_ms: 1_000,
+        from: Routed::new("16505550107"),
+        received_at: ms(1_000),
         payload: r#"{"from":"16505550107"}"#.into(),
         webhook: r#"{"contacts":[],"messages":[]}"#.into(),
     };
@@ -832,12 +1004,13 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
     assert!(store.receive_inbound(&inbound("ABG2")).await.unwrap());
     assert!(!store.receive_inbound(&inbound("ABG1")).await.unwrap(), "once");
     assert!(store.inbound("ABG1").await.unwrap().is_some());
-    let pending = store.pending_callbacks(&[4_000_000_003 % 4], 10).await.unwrap();
+    let shard = |shards: u32| Routed::new("16505550107").crc() % shards;
+    let pending = store.pending_callbacks(&[shard(4)], 10).await.unwrap();
     assert_eq!(pending.len(), 2, "{pending:?}");
     assert!(pending.iter().all(|c| c.inbound && c.message_id == "inbound:16505550107"));
     assert_eq!(pending[0].body, r#"{"contacts":[],"messages":[]}"#);
     store.set_shards(2).await.unwrap();
-    assert_eq!(store.pending_callbacks(&[4_000_000_003 % 2], 10).await.unwrap().len(), 2);
+    assert_eq!(store.pending_callbacks(&[shard(2)], 10).await.unwrap().len(), 2);
 
     assert!(store.sandbox_templates().await.unwrap().is_empty());
     assert!(store.put_sandbox_template("hello", "en", "{\"v\":1}", false).await.unwrap());
@@ -853,12 +1026,12 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
     assert_eq!(store.move_sandbox_clock(-400_000, false).await.unwrap(), 86_000_000);
     assert_eq!(store.move_sandbox_clock(5, true).await.unwrap(), 5);
     assert_eq!(store.sandbox_clock_offset().await.unwrap(), 5);
-    store.customer_wrote("1555", 2_000).await.unwrap();
-    store.customer_wrote("1555", 1_000).await.unwrap();
-    store.customer_wrote("1666", 500).await.unwrap();
+    store.customer_wrote("1555", ms(2_000)).await.unwrap();
+    store.customer_wrote("1555", ms(1_000)).await.unwrap();
+    store.customer_wrote("1666", ms(500)).await.unwrap();
     assert_eq!(
-        store.customer_windows(1_000).await.unwrap(),
-        [("1555".to_owned(), 2_000)],
+        store.customer_windows(ms(1_000)).await.unwrap(),
+        [premise_store::CustomerWindow { wa_id: "1555".to_owned(), wrote_at: ms(2_000) }],
         "the latest message counts; older windows are left out"
     );
 
@@ -866,57 +1039,57 @@ async fn inbound_webhooks_and_sandbox_templates(store: Arc<dyn Store>) {
     let conversation = |id: &str, expires_ms| premise_store::SandboxConversation {
         id: id.into(),
         user_initiated: false,
-        expires_ms,
+        expires: ms(expires_ms),
     };
-    let first = open_one(&store, "1555", &conversation("c1", 5_000), 1_000).await.unwrap();
+    let first = open_one(&store, "1555", &conversation("c1", 5_000), ms(1_000)).await.unwrap();
     assert_eq!(first, conversation("c1", 5_000));
-    let other = open_one(&store, "1555", &conversation("c2", 6_000), 4_999).await.unwrap();
+    let other = open_one(&store, "1555", &conversation("c2", 6_000), ms(4_999)).await.unwrap();
     assert_eq!(other, first, "open: another replica's proposal loses");
-    let next = open_one(&store, "1555", &conversation("c3", 9_000), 5_000).await.unwrap();
+    let next = open_one(&store, "1555", &conversation("c3", 9_000), ms(5_000)).await.unwrap();
     assert_eq!(next, conversation("c3", 9_000), "expired: replaced");
     assert_eq!(
-        open_one(&store, "1666", &conversation("c4", 9_000), 5_000).await.unwrap().id,
+        open_one(&store, "1666", &conversation("c4", 9_000), ms(5_000)).await.unwrap().id,
         "c4",
         "per customer"
     );
     // Several in one write: each customer's open one kept, new ones stored, a customer named
     // twice gets its first candidate.
     let openings = [
-        ("1555".to_owned(), conversation("c5", 12_000)),
-        ("1777".to_owned(), conversation("c6", 12_000)),
-        ("1777".to_owned(), conversation("c7", 13_000)),
-        ("1666".to_owned(), conversation("c8", 12_000)),
+        opening("1555", conversation("c5", 12_000)),
+        opening("1777", conversation("c6", 12_000)),
+        opening("1777", conversation("c7", 13_000)),
+        opening("1666", conversation("c8", 12_000)),
     ];
-    let open = store.open_conversations(&openings, 8_000).await.unwrap();
+    let open = store.open_conversations(&openings, ms(8_000)).await.unwrap();
     let ids = |wa_id: &str| open.get(wa_id).map(|c| c.id.as_str());
     assert_eq!(open.len(), 3);
     assert_eq!((ids("1555"), ids("1777"), ids("1666")), (Some("c3"), Some("c6"), Some("c4")));
-    let expired = [("1555".to_owned(), conversation("c10", 19_000))];
-    let open = store.open_conversations(&expired, 9_000).await.unwrap();
+    let expired = [opening("1555", conversation("c10", 19_000))];
+    let open = store.open_conversations(&expired, ms(9_000)).await.unwrap();
     assert_eq!(open["1555"].id, "c10", "c3 expired at 9,000: replaced");
-    let again = open_one(&store, "1777", &conversation("c9", 20_000), 11_000).await.unwrap();
+    let again = open_one(&store, "1777", &conversation("c9", 20_000), ms(11_000)).await.unwrap();
     assert_eq!(again.id, "c6", "stored");
 }
 
 async fn cloud_media(store: Arc<dyn Store>) {
     assert_eq!(store.cloud_media("m-1").await.unwrap(), None);
-    store.put_cloud_media("m-1", "111", 1_000).await.unwrap();
-    assert_eq!(store.cloud_media("m-1").await.unwrap(), Some(("111".into(), 1_000)));
-    store.put_cloud_media("m-1", "222", 2_000).await.unwrap();
-    assert_eq!(store.cloud_media("m-1").await.unwrap(), Some(("222".into(), 2_000)), "replaced");
+    store.put_cloud_media("m-1", &cloud("111", 1_000)).await.unwrap();
+    assert_eq!(store.cloud_media("m-1").await.unwrap(), Some(cloud("111", 1_000)));
+    store.put_cloud_media("m-1", &cloud("222", 2_000)).await.unwrap();
+    assert_eq!(store.cloud_media("m-1").await.unwrap(), Some(cloud("222", 2_000)), "replaced");
     store.forget_cloud_media("m-1", "111").await.unwrap();
     assert_eq!(
         store.cloud_media("m-1").await.unwrap(),
-        Some(("222".into(), 2_000)),
+        Some(cloud("222", 2_000)),
         "forgetting an older id keeps the newer"
     );
     store.forget_cloud_media("m-1", "222").await.unwrap();
     assert_eq!(store.cloud_media("m-1").await.unwrap(), None);
 
     // Deleting the upload forgets its Cloud id.
-    assert!(store.begin_media("m-2", "image/png", 1_000).await.unwrap());
+    assert!(store.begin_media("m-2", "image/png", secs(1_000)).await.unwrap());
     assert!(store.finish_media("m-2", 0, 0, "e3b0").await.unwrap());
-    store.put_cloud_media("m-2", "333", 1_000).await.unwrap();
+    store.put_cloud_media("m-2", &cloud("333", 1_000)).await.unwrap();
     assert!(store.delete_media("m-2").await.unwrap());
     assert_eq!(store.cloud_media("m-2").await.unwrap(), None);
 }
@@ -925,57 +1098,76 @@ async fn cloud_media(store: Arc<dyn Store>) {
 async fn retention(store: Arc<dyn Store>) {
     use premise_store::{Expired, NewCallback, StatusPlan};
     // Jobs: one owner at a time, until the lease runs out.
-    assert!(store.hold_job("retention", "a", 1_000, 500).await.unwrap());
-    assert!(!store.hold_job("retention", "b", 1_200, 500).await.unwrap(), "held by a");
-    assert!(store.hold_job("retention", "a", 1_400, 500).await.unwrap(), "renewed");
-    assert!(!store.hold_job("retention", "b", 1_899, 500).await.unwrap());
-    assert!(store.hold_job("retention", "b", 1_900, 500).await.unwrap(), "expired: taken");
-    assert!(store.hold_job("other", "a", 1_900, 500).await.unwrap(), "jobs are separate");
+    assert!(store.hold_job("retention", "a", ms(1_000), Duration::from_millis(500)).await.unwrap());
+    assert!(
+        !store.hold_job("retention", "b", ms(1_200), Duration::from_millis(500)).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        store.hold_job("retention", "a", ms(1_400), Duration::from_millis(500)).await.unwrap(),
+        "renewed"
+    );
+    assert!(
+        !store.hold_job("retention", "b", ms(1_899), Duration::from_millis(500)).await.unwrap()
+    );
+    assert!(
+        store.hold_job("retention", "b", ms(1_900), Duration::from_millis(500)).await.unwrap(),
+        "expired: taken"
+    );
+    assert!(
+        store.hold_job("other", "a", ms(1_900), Duration::from_millis(500)).await.unwrap(),
+        "jobs are separate"
+    );
 
     // Messages: m1 read with its callback still waiting, m2 failed earlier, m3 sent, m4
     // delivered later, m5 queued, m6 read later.
     let enqueued =
         store.enqueue(&(1..=6).map(|n| message(n, 5)).collect::<Vec<_>>()).await.unwrap();
     let seq = |id: &str| {
-        enqueued.messages.iter().find(|(_, m)| m.id == id).map(|(_, m)| m.seq).expect("enqueued")
+        enqueued
+            .messages
+            .iter()
+            .find(|p| p.message.id == id)
+            .map(|p| p.message.seq)
+            .expect("enqueued")
     };
-    let set = |id: &'static str, status: i16, callback: bool, now_ms: i64| {
+    let set = |id: &'static str, status: MessageStatus, callback: bool, now_ms: i64| {
         let store = store.clone();
         async move {
             let plan = move |states: Vec<premise_store::MessageState>| StatusPlan {
-                updates: states.iter().map(|s| (s.id.clone(), status)).collect(),
+                updates: states.iter().map(|s| status_update(&s.id, status)).collect(),
                 callbacks: states
                     .iter()
                     .filter(|_| callback)
                     .map(|s| NewCallback {
                         shard: s.shard,
-                        recipient_crc: s.recipient_crc,
+                        recipient_crc: s.recipient.crc(),
                         message_id: s.id.clone(),
                         body: "{}".into(),
                     })
                     .collect(),
                 upstream_ids: Vec::new(),
             };
-            store.record_statuses(&[id.to_owned()], now_ms, &plan).await.unwrap();
+            store.record_statuses(&[id.to_owned()], ms(now_ms), &plan).await.unwrap();
         }
     };
-    set("m2", 4, false, 5_000).await;
-    set("m1", 3, true, 10_000).await;
-    set("m3", 1, false, 10_000).await;
-    set("m6", 3, false, 20_000).await;
-    set("m4", 2, false, 50_000).await;
+    set("m2", MessageStatus::Failed, false, 5_000).await;
+    set("m1", MessageStatus::Read, true, 10_000).await;
+    set("m3", MessageStatus::Sent, false, 10_000).await;
+    set("m6", MessageStatus::Read, false, 20_000).await;
+    set("m4", MessageStatus::Delivered, false, 50_000).await;
     let exists = |id: &'static str| {
         let store = store.clone();
         async move { store.message(id).await.unwrap().is_some() }
     };
     // A walk from `after`, up to messages accepted at `through`, with its two cutoffs.
-    let walk = |after_seq, accepted_through_ms, finished_before_ms, unconfirmed_before_ms| {
+    let walk = |after_seq, accepted_through, finished_before, unconfirmed_before| {
         premise_store::MessagePurge {
             after_seq,
-            accepted_through_ms,
-            finished_before_ms,
-            unconfirmed_before_ms,
-            recent_after_ms: 1_004,
+            accepted_through: ms(accepted_through),
+            finished_before: ms(finished_before),
+            unconfirmed_before: ms(unconfirmed_before),
+            recent_after: ms(1_004),
         }
     };
     let page = store.purge_messages(&walk(0, i64::MAX, 30_000, 30_000), 100).await.unwrap();
@@ -998,7 +1190,7 @@ async fn retention(store: Arc<dyn Store>) {
     assert_eq!((page.deleted, page.through_seq, page.more), (0, seq("m4"), true), "m3, m4 kept");
     assert_eq!(page.first_kept_seq, None, "not confirmed: left to the offline window");
     let recent = premise_store::MessagePurge {
-        recent_after_ms: 1_002,
+        recent_after: ms(1_002),
         ..walk(seq("m1"), i64::MAX, 30_000, 0)
     };
     let page = store.purge_messages(&recent, 2).await.unwrap();
@@ -1025,34 +1217,33 @@ async fn retention(store: Arc<dyn Store>) {
     // Customers' messages: kept until their webhook was delivered.
     let inbound = premise_store::NewInbound {
         id: "ABG1".into(),
-        from: "16505550107".into(),
-        from_crc: 5,
-        received_at_ms: 1_000,
+        from: Routed::new("16505550107"),
+        received_at: ms(1_000),
         payload: "{}".into(),
         webhook: "{}".into(),
     };
     assert!(store.receive_inbound(&inbound).await.unwrap());
-    assert!(store.insert_inbound("ABG0", "16505550107", 500, "{}").await.unwrap());
-    assert!(store.insert_inbound("ABG2", "16505550107", 9_000, "{}").await.unwrap());
-    assert_eq!(store.purge_inbound(5_000, 100).await.unwrap(), 1, "ABG0; ABG1's webhook waits");
+    assert!(store.insert_inbound("ABG0", "16505550107", ms(500), "{}").await.unwrap());
+    assert!(store.insert_inbound("ABG2", "16505550107", ms(9_000), "{}").await.unwrap());
+    assert_eq!(store.purge_inbound(ms(5_000), 100).await.unwrap(), 1, "ABG0; ABG1's webhook waits");
     assert!(store.inbound("ABG0").await.unwrap().is_none());
     let waiting = store.pending_callbacks(&[0], 10).await.unwrap();
     store.delete_callbacks(&waiting.iter().map(|c| c.seq).collect::<Vec<_>>()).await.unwrap();
-    assert_eq!(store.purge_inbound(5_000, 100).await.unwrap(), 1);
+    assert_eq!(store.purge_inbound(ms(5_000), 100).await.unwrap(), 1);
     assert!(store.inbound("ABG1").await.unwrap().is_none());
     assert!(store.inbound("ABG2").await.unwrap().is_some(), "received after the cutoff");
 
     // Media: finished uploads older than the cutoff, with their chunks and Cloud ids.
     for (id, at) in [("old", 100), ("older", 50), ("new", 300)] {
-        assert!(store.begin_media(id, "image/png", at).await.unwrap());
+        assert!(store.begin_media(id, "image/png", secs(at)).await.unwrap());
         store.put_media_chunk(id, 0, b"png").await.unwrap();
         assert!(store.finish_media(id, 3, 1, "h").await.unwrap());
     }
-    store.put_cloud_media("old", "cloud-1", 100).await.unwrap();
-    assert!(store.begin_media("uploading", "image/png", 10).await.unwrap());
-    assert_eq!(store.purge_media(200, 1).await.unwrap(), 1, "one at a time");
+    store.put_cloud_media("old", &cloud("cloud-1", 100)).await.unwrap();
+    assert!(store.begin_media("uploading", "image/png", secs(10)).await.unwrap());
+    assert_eq!(store.purge_media(secs(200), 1).await.unwrap(), 1, "one at a time");
     assert!(store.media("older").await.unwrap().is_none(), "the oldest first");
-    assert_eq!(store.purge_media(200, 10).await.unwrap(), 1);
+    assert_eq!(store.purge_media(secs(200), 10).await.unwrap(), 1);
     assert_eq!(store.media_chunk("old", 0).await.unwrap(), None);
     assert_eq!(store.cloud_media("old").await.unwrap(), None);
     assert!(store.media("new").await.unwrap().is_some());
@@ -1064,9 +1255,9 @@ async fn retention(store: Arc<dyn Store>) {
             &[premise_store::ContactCheck {
                 number: "+1 555".into(),
                 wa_id: Some("1555".into()),
-                checked_at: 100,
+                checked_at: secs(100),
             }],
-            0,
+            secs(0),
         )
         .await
         .unwrap();
@@ -1075,27 +1266,38 @@ async fn retention(store: Arc<dyn Store>) {
         fingerprint: "f".into(),
         status: 400,
         body: b"{}".to_vec(),
-        expires_at: 200,
+        expires_at: secs(200),
     };
-    assert!(store.keep_answer(&answer, 100).await.unwrap());
-    store.revoke_token("jti", 300, 100).await.unwrap();
-    store.record_login_failure("10.0.0.1", 400, 60).await.unwrap();
-    store.customer_wrote("1555", 500).await.unwrap();
+    assert!(store.keep_answer(&answer, secs(100)).await.unwrap());
+    store.revoke_token("jti", secs(300), secs(100)).await.unwrap();
+    store.record_login_failure("10.0.0.1", secs(400), Duration::from_secs(60)).await.unwrap();
+    store.customer_wrote("1555", ms(500)).await.unwrap();
     let conversation = premise_store::SandboxConversation {
         id: "c".into(),
         user_initiated: true,
-        expires_ms: 500,
+        expires: ms(500),
     };
-    open_one(&store, "1555", &conversation, 0).await.unwrap();
-    let expired =
-        Expired { now: 199, contacts_before: 99, logins_before: 399, windows_before_ms: 500 };
+    open_one(&store, "1555", &conversation, ms(0)).await.unwrap();
+    let expired = Expired {
+        now: secs(199),
+        contacts_before: secs(99),
+        logins_before: secs(399),
+        windows_before: ms(500),
+    };
     assert_eq!(store.purge_expired(&expired, 100).await.unwrap(), 0, "nothing yet");
-    let expired =
-        Expired { now: 301, contacts_before: 100, logins_before: 400, windows_before_ms: 501 };
+    let expired = Expired {
+        now: secs(301),
+        contacts_before: secs(100),
+        logins_before: secs(400),
+        windows_before: ms(501),
+    };
     assert_eq!(store.purge_expired(&expired, 100).await.unwrap(), 6, "each of the six");
-    assert!(store.contact_checks(&["+1 555".into()], 0).await.unwrap().is_empty());
-    assert!(store.customer_windows(0).await.unwrap().is_empty());
-    assert_eq!(store.login_failures("10.0.0.1", 401, 60).await.unwrap(), 0);
+    assert!(store.contact_checks(&["+1 555".into()], secs(0)).await.unwrap().is_empty());
+    assert!(store.customer_windows(ms(0)).await.unwrap().is_empty());
+    assert_eq!(
+        store.login_failures("10.0.0.1", secs(401), Duration::from_secs(60)).await.unwrap(),
+        0
+    );
 }
 
 async fn documents(store: Arc<dyn Store>) {
@@ -1120,9 +1322,20 @@ async fn open_one(
     store: &Arc<dyn Store>,
     wa_id: &str,
     candidate: &premise_store::SandboxConversation,
-    now_ms: i64,
+    now: UnixMs,
 ) -> Result<premise_store::SandboxConversation, premise_store::StoreError> {
-    let mut open =
-        store.open_conversations(&[(wa_id.to_owned(), candidate.clone())], now_ms).await?;
+    let mut open = store.open_conversations(&[opening(wa_id, candidate.clone())], now).await?;
     Ok(open.remove(wa_id).expect("the customer's conversation"))
+}
+
+fn opening(
+    wa_id: &str,
+    candidate: premise_store::SandboxConversation,
+) -> premise_store::ConversationOpening {
+    premise_store::ConversationOpening { wa_id: wa_id.to_owned(), candidate }
+}
+
+/// A Cloud media id uploaded at second `at`.
+fn cloud(id: &str, at: i64) -> premise_store::CloudMedia {
+    premise_store::CloudMedia { cloud_id: id.to_owned(), uploaded_at: secs(at) }
 }

@@ -12,6 +12,7 @@ pub mod cloud;
 mod fence;
 pub mod sandbox;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -115,14 +116,24 @@ impl StatusEvent {
     }
 }
 
-/// Where upstreams report later statuses.
-pub type EventSink = tokio::sync::mpsc::Sender<StatusEvent>;
+/// The one way in for what became of messages after their send, from any upstream: the
+/// engine's status recorder, started and stopped with the engine, which batches statuses into
+/// the store and queues the callbacks they cause. The emulated network reports what it
+/// schedules; the Cloud bridge what Meta's webhooks say ([`cloud::statuses`]).
+#[async_trait]
+pub trait StatusReports: Send + Sync + std::fmt::Debug {
+    /// To be recorded soon; nobody waits. `false` once the recorder has stopped.
+    async fn report(&self, event: StatusEvent) -> bool;
+    /// Recorded, answered once committed; `false` if the recorder stopped first (whoever
+    /// sent them must then not be told they were taken).
+    async fn record(&self, events: Vec<StatusEvent>) -> bool;
+}
 
-/// What an upstream is built with: where to report later statuses, the clock, and the token
-/// that stops its background work (cancelled when the engine shuts down).
+/// What an upstream is built with: where its statuses go, the clock, and the token that
+/// stops its background work (cancelled when the engine shuts down).
 #[derive(Debug, Clone)]
 pub struct UpstreamContext {
-    pub events: EventSink,
+    pub statuses: Arc<dyn StatusReports>,
     pub clock: Clock,
     pub stop: CancellationToken,
 }

@@ -9,7 +9,7 @@ use premise_store::{ConnectOptions, Store};
 use premise_testkit::TempDir;
 use premise_upstream::sandbox::{Sandbox, SandboxConfig, SandboxWorld};
 use premise_upstream::{
-    OutboundMessage, SendOutcome, StatusEvent, Unfinished, Upstream, UpstreamContext,
+    OutboundMessage, SendOutcome, StatusEvent, StatusReports, Unfinished, Upstream, UpstreamContext,
 };
 use premise_wire::{Message, MessageStatus};
 use serde_json::json;
@@ -46,6 +46,26 @@ struct Running {
     _dir: TempDir,
 }
 
+/// The statuses the sandbox reports, into a channel the test reads.
+#[derive(Debug)]
+struct Reports(mpsc::Sender<StatusEvent>);
+
+#[async_trait::async_trait]
+impl StatusReports for Reports {
+    async fn report(&self, event: StatusEvent) -> bool {
+        self.0.send(event).await.is_ok()
+    }
+
+    async fn record(&self, events: Vec<StatusEvent>) -> bool {
+        for event in events {
+            if self.0.send(event).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 async fn start() -> Running {
     let dir = TempDir::new("premise-sandbox");
     let store: Arc<dyn Store> =
@@ -55,7 +75,8 @@ async fn start() -> Running {
     let world = SandboxWorld::load(store.as_ref(), &[], clock.clone()).await.unwrap();
     let (sink, events) = mpsc::channel(64);
     let stop = CancellationToken::new();
-    let context = UpstreamContext { events: sink, clock: clock.clone(), stop: stop.clone() };
+    let statuses = Arc::new(Reports(sink));
+    let context = UpstreamContext { statuses, clock: clock.clone(), stop: stop.clone() };
     let sandbox = Sandbox::start(config(), world.clone(), store.clone(), context).unwrap();
     Running { sandbox, world, clock, events, store, _stop: stop.drop_guard(), _dir: dir }
 }
@@ -65,7 +86,7 @@ impl Running {
     /// in this replica's cache.
     async fn customer_wrote(&self, wa_id: &str) {
         let now = self.world.clock.now_ms();
-        self.store.customer_wrote(wa_id, now).await.unwrap();
+        self.store.customer_wrote(wa_id, premise_base::UnixMs(now)).await.unwrap();
         self.world.windows.customer_wrote(wa_id, now);
     }
 
@@ -129,7 +150,7 @@ async fn resumed_messages_keep_their_test_number_behaviour() {
         message_id: id.into(),
         recipient: recipient.into(),
         status: MessageStatus::Sent,
-        since_ms: START_MS,
+        since: premise_base::UnixMs(START_MS),
     };
     sandbox
         .sandbox

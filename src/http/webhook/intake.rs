@@ -10,31 +10,23 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use axum::http::StatusCode;
-use premise_base::millis;
+use premise_base::UnixMs;
 use premise_engine::Metrics;
-use premise_store::{CustomerMoved, KnownCustomer, NewInbound};
-use premise_upstream::StatusEvent;
+use premise_store::{CustomerMoved, KnownCustomer, NewInbound, Routed};
+use premise_upstream::cloud::statuses::NotRecorded;
 use premise_upstream::cloud::webhook::{
     CloudMedia, CloudStatus, CustomerMessage, Notification, Unmapped, changed_number,
 };
-use premise_upstream::cloud::{CloudClient, CloudError};
+use premise_upstream::cloud::{self, CloudClient, CloudError};
 use premise_wire::ErrorCode;
 use premise_wire::media::MediaType;
-use premise_wire::messages::{Recipient, UserId, routing_crc};
+use premise_wire::messages::{Recipient, UserId};
 use sha2::{Digest, Sha256};
 
 use super::super::media::Upload;
 use super::super::{ApiError, AppState};
-
-/// A status of an id not (yet) known is waited for this long when it is recent: Cloud may send
-/// `sent` before the acknowledgement that carries the id has been recorded.
-const UNKNOWN_GRACE: Duration = Duration::from_secs(3);
-const UNKNOWN_POLL: Duration = Duration::from_millis(100);
-/// A status older than this is not waited for (Meta redelivering an old webhook).
-const RECENT: Duration = Duration::from_secs(60);
 
 /// Records what the webhook carries; the parts it could read but not map (a sender that is not
 /// a WhatsApp id, as a username customer's business-scoped id), with the reason.
@@ -94,7 +86,7 @@ impl SeenCustomers {
 /// the integration of each customer whose number or business-scoped user id changed: a number
 /// now carried by a new BSUID, Meta's `user_id_update`, or a changed-number `system` message.
 async fn identities(state: &AppState, notification: &Notification) -> Result<(), ApiError> {
-    let now = state.clock.now_ms();
+    let now = state.clock.now();
     let said = notification
         .statuses
         .iter()
@@ -114,7 +106,7 @@ async fn identities(state: &AppState, notification: &Notification) -> Result<(),
         state.seen_customers.kept(&news);
         for CustomerMoved { previous, current } in moved {
             state.seen_customers.forget(&previous.user_id);
-            tell_changed(state, &previous, &current, now / 1000).await?;
+            tell_changed(state, &previous, &current, now.secs()).await?;
         }
     }
     let renames = notification.user_id_updates.iter().map(|u| {
@@ -123,7 +115,7 @@ async fn identities(state: &AppState, notification: &Notification) -> Result<(),
             wa_id: u.wa_id.clone(),
             ..KnownCustomer::default()
         };
-        (u.previous.clone(), current, u.timestamp.unwrap_or(now / 1000), true)
+        (u.previous.clone(), current, u.timestamp.unwrap_or(now.secs()), true)
     });
     // A changed-number system message is delivered as it is (it is the customer's message);
     // what it says is kept.
@@ -172,9 +164,8 @@ async fn tell_changed(
     tracing::info!(%from, %to, "a customer changed number; the integration is told");
     let inbound = NewInbound {
         id,
-        from: from.to_owned(),
-        from_crc: routing_crc(from),
-        received_at_ms: state.clock.now_ms(),
+        from: Routed::new(from),
+        received_at: state.clock.now(),
         payload: payload.to_string(),
         webhook: webhook.to_string(),
     };
@@ -185,48 +176,19 @@ async fn tell_changed(
 }
 
 async fn statuses(state: &AppState, statuses: &[CloudStatus]) -> Result<(), ApiError> {
-    if statuses.is_empty() {
-        return Ok(());
-    }
-    let mut wamids: Vec<String> = statuses.iter().map(|s| s.wamid.clone()).collect();
-    wamids.sort_unstable();
-    wamids.dedup();
-    let mut known: HashMap<String, String> =
-        state.store.messages_by_upstream_id(&wamids).await?.into_iter().collect();
-    let recent_after = state.clock.now_ms() - millis(RECENT);
-    let waits_for = |known: &HashMap<String, String>| {
-        statuses.iter().any(|s| !known.contains_key(&s.wamid) && s.at_ms >= recent_after)
-    };
-    let deadline = state.clock.now_ms() + millis(UNKNOWN_GRACE);
-    while waits_for(&known) && state.clock.now_ms() < deadline {
-        state.clock.sleep(UNKNOWN_POLL).await;
-        let missing: Vec<String> =
-            wamids.iter().filter(|w| !known.contains_key(*w)).cloned().collect();
-        known.extend(state.store.messages_by_upstream_id(&missing).await?);
-    }
-    let mut events = Vec::with_capacity(statuses.len());
-    for status in statuses {
-        let Some(message_id) = known.get(&status.wamid) else {
-            Metrics::add(&state.metrics.upstream_statuses_unknown, 1);
-            tracing::info!(wamid = %status.wamid, status = status.status.as_str(), "a status of a message Premise does not know; ignored");
-            continue;
-        };
-        events.push(StatusEvent {
-            errors: status.errors.clone(),
-            billing: status.billing.clone(),
-            customer: status.passed.clone(),
-            ..StatusEvent::new(message_id.clone(), status.status, status.at_ms)
-        });
-    }
-    // A webhook's statuses in lifecycle order (stable, so one message's repeats keep theirs):
-    // a `read` listed before its `delivered` would otherwise imply `delivered` without the
-    // conversation and pricing the real one carries.
-    events.sort_by_key(|e| e.status);
-    let count = events.len() as u64;
-    if !state.recorder.record_all(events).await {
-        return Err(not_now("the status recorder is stopping"));
-    }
-    Metrics::add(&state.metrics.upstream_statuses, count);
+    let reported = cloud::statuses::report(
+        state.store.as_ref(),
+        &state.clock,
+        state.statuses.as_ref(),
+        statuses,
+    )
+    .await
+    .map_err(|e| match e {
+        NotRecorded::Store(e) => ApiError::from(e),
+        NotRecorded::Stopping => not_now("the status recorder is stopping"),
+    })?;
+    Metrics::add(&state.metrics.upstream_statuses_unknown, reported.unknown);
+    Metrics::add(&state.metrics.upstream_statuses, reported.recorded);
     Ok(())
 }
 
@@ -261,7 +223,7 @@ async fn customer_message(
     let context_id = match message.context_id() {
         Some(wamid) => {
             let found = state.store.messages_by_upstream_id(&[wamid.to_owned()]).await?;
-            found.into_iter().next().map(|(_, id)| id)
+            found.into_iter().next().map(|u| u.message_id)
         }
         None => None,
     };
@@ -277,9 +239,8 @@ async fn customer_message(
     }
     let inbound = NewInbound {
         id: message.id.clone(),
-        from: from.as_str().to_owned(),
-        from_crc: from.crc32(),
-        received_at_ms: state.clock.now_ms(),
+        from: Routed::from(&from),
+        received_at: state.clock.now(),
         payload: payload.to_string(),
         webhook: webhook.to_string(),
     };
@@ -288,7 +249,7 @@ async fn customer_message(
     }
     // The customer-service window opens when the customer writes: for each id the integration
     // may reply to (their number and their business-scoped user id, when Meta gave both).
-    let wrote_at = message.timestamp.saturating_mul(1000);
+    let wrote_at = UnixMs::from_secs(message.timestamp);
     state.store.customer_wrote(from.as_str(), wrote_at).await?;
     if let Some(user_id) = message.customer.user_id.as_deref().filter(|u| *u != from.as_str()) {
         state.store.customer_wrote(user_id, wrote_at).await?;

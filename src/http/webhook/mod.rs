@@ -63,7 +63,7 @@ async fn process(
             unmapped.iter().map(|u| serde_json::json!({ "why": u.why, "part": u.part })).collect();
         serde_json::Value::Array(parts).to_string()
     });
-    state.store.webhook_processed(id, kept.as_deref(), state.clock.now_ms()).await?;
+    state.store.webhook_processed(id, kept.as_deref(), state.clock.now()).await?;
     Ok(unmapped.len())
 }
 
@@ -77,7 +77,7 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// Processing is idempotent, so one another replica is processing too changes nothing.
 pub async fn sweep(state: AppState) {
     let Some(cloud) = state.cloud.clone() else { return };
-    let mut before = state.clock.now_ms();
+    let mut before = state.clock.now();
     loop {
         match state.store.unprocessed_webhooks(before, 100).await {
             Ok(ids) => {
@@ -94,7 +94,7 @@ pub async fn sweep(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "cannot look for unprocessed webhooks"),
         }
         state.clock.sleep(SWEEP_EVERY).await;
-        before = state.clock.now_ms() - i64::try_from(SWEEP_EVERY.as_millis()).unwrap_or(0);
+        before = state.clock.now().minus(SWEEP_EVERY);
     }
 }
 
@@ -149,8 +149,8 @@ async fn unmapped(State(state): State<AppState>, _admin: Admin) -> Result<Respon
                 serde_json::from_str(&row.unmapped).unwrap_or(serde_json::Value::Null);
             serde_json::json!({
                 "id": row.id.to_string(),
-                "received_at": (row.received_at_ms / 1000).to_string(),
-                "processed_at": row.processed_at_ms.map(|ms| (ms / 1000).to_string()),
+                "received_at": row.received_at.secs().to_string(),
+                "processed_at": row.processed_at.map(|at| at.secs().to_string()),
                 "parts": parts,
             })
         })
@@ -243,9 +243,9 @@ async fn receive(
     // Kept as received before anything else, so nothing of it is lost whatever follows; a
     // redelivery of one already processed is answered at once.
     let digest: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
-    let received = state.clock.now_ms();
-    let (id, processed) = state.store.journal_webhook(&digest, &body, received).await?;
-    if processed {
+    let journaled = state.store.journal_webhook(&digest, &body, state.clock.now()).await?;
+    let id = journaled.id;
+    if journaled.processed {
         Metrics::add(&state.metrics.upstream_webhooks_ok, 1);
         return Ok(StatusCode::OK.into_response());
     }

@@ -91,8 +91,8 @@ impl Window {
         let mine: Vec<QueuedMessage> = batch
             .messages
             .iter()
-            .filter(|(s, m)| *s == shard && m.seq > self.cursor)
-            .map(|(_, m)| m.clone())
+            .filter(|p| p.shard == shard && p.message.seq > self.cursor)
+            .map(|p| p.message.clone())
             .collect();
         if self.buffered + mine.len() > buffer {
             return false;
@@ -177,6 +177,8 @@ impl Window {
 
 #[cfg(test)]
 mod tests {
+    use premise_store::Placed;
+
     use super::*;
 
     fn queued(seq: i64, recipient: &str) -> QueuedMessage {
@@ -189,8 +191,9 @@ mod tests {
     }
 
     fn batch(previous_seq: i64, generation: i64, rows: &[(u32, i64, &str)]) -> Enqueued {
-        let messages: Vec<_> = rows.iter().map(|&(s, seq, r)| (s, queued(seq, r))).collect();
-        let last_seq = messages.last().map_or(previous_seq, |(_, m)| m.seq);
+        let messages: Vec<_> =
+            rows.iter().map(|&(shard, seq, r)| Placed { shard, message: queued(seq, r) }).collect();
+        let last_seq = messages.last().map_or(previous_seq, |p| p.message.seq);
         Enqueued { previous_seq, last_seq, generation, messages, refused: Vec::new() }
     }
 

@@ -5,18 +5,19 @@
 
 use std::collections::{HashMap, HashSet};
 
+use premise_base::UnixMs;
 use premise_wire::shard_of;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Row};
 
 use super::PgStore;
-use crate::model::{enqueued, first_of_each_key};
+use crate::model::{enqueued, first_of_each_key, status};
 use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::store::PlanFn;
 use crate::tx::Tx;
 use crate::{
-    CallbackRow, ContactRow, Credential, Enqueued, KeptAnswer, MessageState, NewMessage,
-    SandboxConversation, StatusPlan, StoreError,
+    CallbackRow, ContactRow, ConversationOpening, ConversationRow, Credential, Enqueued,
+    KeptAnswer, MessageState, NewMessage, Routed, StatusPlan, StoreError,
 };
 
 /// Rounds of optimistic recording before the messages still changing under it are locked.
@@ -26,10 +27,9 @@ const OPTIMISTIC_ROUNDS: usize = 3;
 fn message_state(r: &PgRow) -> Result<MessageState, StoreError> {
     Ok(MessageState {
         id: r.try_get("id")?,
-        recipient: r.try_get("recipient")?,
-        recipient_crc: u32::try_from(r.try_get::<i64, _>("recipient_crc")?).unwrap_or_default(),
+        recipient: Routed::stored(r.try_get("recipient")?, r.try_get("recipient_crc")?),
         shard: r.try_get::<i32, _>("shard")?.unsigned_abs(),
-        status: r.try_get("status")?,
+        status: status(r.try_get("status")?)?,
         callback_data: r.try_get("callback_data")?,
     })
 }
@@ -52,9 +52,9 @@ impl PgStore {
             .collect();
         let ids: Vec<&str> = offered.iter().map(|m| m.id.as_str()).collect();
         let recipients: Vec<&str> = offered.iter().map(|m| m.recipient.as_str()).collect();
-        let crcs: Vec<i64> = offered.iter().map(|m| i64::from(m.recipient_crc)).collect();
+        let crcs: Vec<i64> = offered.iter().map(|m| i64::from(m.recipient.crc())).collect();
         let payloads: Vec<&str> = offered.iter().map(|m| m.payload.as_str()).collect();
-        let accepted: Vec<i64> = offered.iter().map(|m| m.accepted_at_ms).collect();
+        let accepted: Vec<i64> = offered.iter().map(|m| m.accepted_at.ms()).collect();
         let callback_data: Vec<Option<&str>> =
             offered.iter().map(|m| m.callback_data.as_deref()).collect();
         let credential = |field: fn(&Credential) -> &str| -> Vec<Option<&str>> {
@@ -75,8 +75,8 @@ impl PgStore {
         let answers: Vec<Option<&[u8]>> =
             offered.iter().map(|m| m.idempotency.as_ref().map(|k| k.body.as_slice())).collect();
         let expiries: Vec<Option<i64>> =
-            offered.iter().map(|m| m.idempotency.as_ref().map(|k| k.expires_at)).collect();
-        let now_secs = accepted.iter().max().copied().unwrap_or_default() / 1_000;
+            offered.iter().map(|m| m.idempotency.as_ref().map(|k| k.expires_at.secs())).collect();
+        let now_secs = offered.iter().map(|m| m.accepted_at).max().unwrap_or_default().secs();
         // The shard is `wire::shard_of` (the crc modulo the shard count), checked against it
         // below. A row with a credential is offered only if the token still holds, as of this
         // statement: its account exists with the token's id and the token is not revoked. A row
@@ -147,14 +147,13 @@ impl PgStore {
             .filter_map(|(.., seq, id, shard)| Some((id?, (seq?, shard?.unsigned_abs()))))
             .collect();
         let last_seq = last_seq.unwrap_or(previous_seq);
-        let placed =
-            |_, m: &NewMessage| {
-                let placed = by_id.get(&m.id).copied();
-                debug_assert!(placed.is_none_or(
-                    |(_, shard)| shard == shard_of(m.recipient_crc, count.unsigned_abs())
-                ));
-                placed
-            };
+        let placed = |_, m: &NewMessage| {
+            let placed = by_id.get(&m.id).copied();
+            debug_assert!(placed.is_none_or(
+                |(_, shard)| shard == shard_of(m.recipient.crc(), count.unsigned_abs())
+            ));
+            placed
+        };
         enqueued(batch, placed, previous_seq, last_seq, generation)
     }
 
@@ -167,7 +166,7 @@ impl PgStore {
     pub(crate) async fn record_batch(
         &self,
         ids: &[String],
-        now_ms: i64,
+        now: UnixMs,
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError> {
         let mut ids = ids.to_vec();
@@ -175,16 +174,16 @@ impl PgStore {
         for _ in 0..OPTIMISTIC_ROUNDS {
             let states = Self::states(connection.conn(), &ids).await?;
             let read: HashMap<String, i16> =
-                states.iter().map(|s| (s.id.clone(), s.status)).collect();
+                states.iter().map(|s| (s.id.clone(), s.status.code())).collect();
             let plan = plan(states);
-            ids = Self::write_plan_if_unchanged(connection.conn(), &plan, &read, now_ms).await?;
+            ids = Self::write_plan_if_unchanged(connection.conn(), &plan, &read, now).await?;
             if ids.is_empty() {
                 connection.keep();
                 return Ok(());
             }
         }
         connection.keep();
-        self.record_locked(&ids, now_ms, plan).await
+        self.record_locked(&ids, now, plan).await
     }
 
     /// The states of the messages named by `ids`, as committed now (no lock).
@@ -209,14 +208,17 @@ impl PgStore {
         conn: &mut PgConnection,
         plan: &StatusPlan,
         read: &HashMap<String, i16>,
-        now_ms: i64,
+        now: UnixMs,
     ) -> Result<Vec<String>, StoreError> {
         // One row per message the plan touches: (id, status read, new status, upstream id).
         let mut changes: Vec<(&str, i16, i16, Option<&str>)> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
-        let statuses = plan.updates.iter().map(|(id, s)| (id.as_str(), Some(*s), None));
-        let upstream_ids =
-            plan.upstream_ids.iter().map(|(id, u)| (id.as_str(), None, Some(u.as_str())));
+        let statuses =
+            plan.updates.iter().map(|u| (u.message_id.as_str(), Some(u.status.code()), None));
+        let upstream_ids = plan
+            .upstream_ids
+            .iter()
+            .map(|u| (u.message_id.as_str(), None, Some(u.upstream_id.as_str())));
         for (id, status, upstream_id) in statuses.chain(upstream_ids) {
             let Some(&was) = read.get(id) else { continue };
             let i = *index.entry(id).or_insert_with(|| {
@@ -267,7 +269,7 @@ impl PgStore {
         .bind(&old)
         .bind(&new)
         .bind(&upstream_ids)
-        .bind(now_ms)
+        .bind(now.ms())
         .bind(&shards)
         .bind(&crcs)
         .bind(&callback_ids)
@@ -297,24 +299,27 @@ impl PgStore {
     pub(crate) async fn write_plan(
         tx: &mut Tx<Postgres>,
         plan: &StatusPlan,
-        now_ms: i64,
+        now: UnixMs,
     ) -> Result<(), StoreError> {
         if !plan.updates.is_empty() {
             let (ids, statuses): (Vec<&str>, Vec<i16>) =
-                plan.updates.iter().map(|(id, s)| (id.as_str(), *s)).unzip();
+                plan.updates.iter().map(|u| (u.message_id.as_str(), u.status.code())).unzip();
             sqlx::query(
                 "UPDATE messages m SET status = u.status, updated_at = $3
                  FROM UNNEST($1::text[], $2::smallint[]) AS u(id, status) WHERE m.id = u.id",
             )
             .bind(&ids)
             .bind(&statuses)
-            .bind(now_ms)
+            .bind(now.ms())
             .execute(tx.conn())
             .await?;
         }
         if !plan.upstream_ids.is_empty() {
-            let (ids, upstream_ids): (Vec<&str>, Vec<&str>) =
-                plan.upstream_ids.iter().map(|(id, u)| (id.as_str(), u.as_str())).unzip();
+            let (ids, upstream_ids): (Vec<&str>, Vec<&str>) = plan
+                .upstream_ids
+                .iter()
+                .map(|u| (u.message_id.as_str(), u.upstream_id.as_str()))
+                .unzip();
             sqlx::query(
                 "UPDATE messages m SET upstream_id = u.upstream_id
                  FROM UNNEST($1::text[], $2::text[]) AS u(id, upstream_id) WHERE m.id = u.id",
@@ -340,7 +345,7 @@ impl PgStore {
             .bind(&crcs)
             .bind(&ids)
             .bind(&bodies)
-            .bind(now_ms)
+            .bind(now.ms())
             .execute(tx.conn())
             .await?;
         }
@@ -412,15 +417,16 @@ impl PgStore {
     /// by itself, so without BEGIN and COMMIT around it.
     pub(crate) async fn upsert_conversations(
         &self,
-        openings: &[&(String, SandboxConversation)],
+        openings: &[&ConversationOpening],
         now_ms: i64,
-    ) -> Result<Vec<(String, SandboxConversation)>, StoreError> {
-        let wa_ids: Vec<&str> = openings.iter().map(|(w, _)| w.as_str()).collect();
-        let ids: Vec<&str> = openings.iter().map(|(_, c)| c.id.as_str()).collect();
-        let user_initiated: Vec<bool> = openings.iter().map(|(_, c)| c.user_initiated).collect();
-        let expires: Vec<i64> = openings.iter().map(|(_, c)| c.expires_ms).collect();
+    ) -> Result<Vec<ConversationRow>, StoreError> {
+        let wa_ids: Vec<&str> = openings.iter().map(|o| o.wa_id.as_str()).collect();
+        let ids: Vec<&str> = openings.iter().map(|o| o.candidate.id.as_str()).collect();
+        let user_initiated: Vec<bool> =
+            openings.iter().map(|o| o.candidate.user_initiated).collect();
+        let expires: Vec<i64> = openings.iter().map(|o| o.candidate.expires.ms()).collect();
         let mut connection = self.kept().await?;
-        let rows: Vec<(String, String, bool, i64)> = sqlx::query_as(&format!(
+        let rows = sqlx::query_as(&format!(
             "INSERT INTO sandbox_conversations (wa_id, id, user_initiated, expires_ms)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::bigint[])
              {KEEP_OPEN_CONVERSATION}"
@@ -433,11 +439,6 @@ impl PgStore {
         .fetch_all(connection.conn())
         .await?;
         connection.keep();
-        Ok(rows
-            .into_iter()
-            .map(|(wa_id, id, user_initiated, expires_ms)| {
-                (wa_id, SandboxConversation { id, user_initiated, expires_ms })
-            })
-            .collect())
+        Ok(rows)
     }
 }

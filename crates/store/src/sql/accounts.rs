@@ -1,6 +1,9 @@
 //! The store's own state: accounts, revoked tokens, failed logins and server secrets.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use premise_base::UnixMs;
 
 use crate::model::parse_role;
 use crate::{Backend, Health, Store, StoreError, TokenSubject, User};
@@ -16,7 +19,7 @@ fn user_from_row(
         password_hash,
         role: parse_role(&role)?,
         must_change_password,
-        created_at,
+        created_at: UnixMs::from_secs(created_at),
     })
 }
 
@@ -76,7 +79,7 @@ for_each_backend! {
             .bind(&user.password_hash)
             .bind(user.role.as_str())
             .bind(user.must_change_password)
-            .bind(user.created_at)
+            .bind(user.created_at.secs())
             .execute(tx.conn())
             .await?;
             tx.commit().await?;
@@ -145,17 +148,22 @@ for_each_backend! {
             .transpose()
         }
 
-        async fn revoke_token(&self, jti: &str, expires_at: i64, now: i64) -> Result<(), StoreError> {
+        async fn revoke_token(
+            &self,
+            jti: &str,
+            expires_at: UnixMs,
+            now: UnixMs,
+        ) -> Result<(), StoreError> {
             let mut tx = self.tx().await?;
             sqlx::query(
                 "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
             )
             .bind(jti)
-            .bind(expires_at)
+            .bind(expires_at.secs())
             .execute(tx.conn())
             .await?;
             sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
-                .bind(now)
+                .bind(now.secs())
                 .execute(tx.conn())
                 .await?;
             tx.commit().await?;
@@ -165,8 +173,8 @@ for_each_backend! {
         async fn record_login_failure(
             &self,
             client: &str,
-            now: i64,
-            window_secs: i64,
+            now: UnixMs,
+            window: Duration,
         ) -> Result<u32, StoreError> {
             let mut tx = self.tx().await?;
             let failures: i32 = sqlx::query_scalar(
@@ -179,8 +187,8 @@ for_each_backend! {
                  RETURNING failures",
             )
             .bind(client)
-            .bind(now)
-            .bind(now - window_secs)
+            .bind(now.secs())
+            .bind(now.minus(window).secs())
             .fetch_one(tx.conn())
             .await?;
             tx.commit().await?;
@@ -190,14 +198,14 @@ for_each_backend! {
         async fn login_failures(
             &self,
             client: &str,
-            now: i64,
-            window_secs: i64,
+            now: UnixMs,
+            window: Duration,
         ) -> Result<u32, StoreError> {
             let failures: Option<i32> = sqlx::query_scalar(
                 "SELECT failures FROM login_failures WHERE client = $1 AND window_started_at > $2",
             )
             .bind(client)
-            .bind(now - window_secs)
+            .bind(now.minus(window).secs())
             .fetch_optional(self.reader())
             .await?;
             Ok(failures.unwrap_or(0).unsigned_abs())

@@ -3,8 +3,10 @@
 
 use async_trait::async_trait;
 
-use crate::StoreError;
+use premise_base::UnixMs;
+
 use crate::store::CloudBridge;
+use crate::{CloudMedia, StoreError, UpstreamId};
 
 /// Ids looked up in one statement at most (a webhook carries a handful).
 const LOOKUP_CHUNK: usize = 500;
@@ -18,29 +20,33 @@ fn lookup_statement(columns: &str, key: &str, count: usize) -> String {
     )
 }
 
+fn upstream_id((message_id, upstream_id): (String, String)) -> UpstreamId {
+    UpstreamId { message_id, upstream_id }
+}
+
 for_each_backend! {
     #[async_trait]
     impl CloudBridge for Db {
         async fn messages_by_upstream_id(
             &self,
             upstream_ids: &[String],
-        ) -> Result<Vec<(String, String)>, StoreError> {
+        ) -> Result<Vec<UpstreamId>, StoreError> {
             let mut found = Vec::new();
             for chunk in upstream_ids.chunks(LOOKUP_CHUNK) {
-                let statement = lookup_statement("upstream_id, id", "upstream_id", chunk.len());
+                let statement = lookup_statement("id, upstream_id", "upstream_id", chunk.len());
                 let mut query = sqlx::query_as::<_, (String, String)>(&statement);
                 for id in chunk {
                     query = query.bind(id);
                 }
                 found.extend(query.fetch_all(&self.pool).await?);
             }
-            Ok(found)
+            Ok(found.into_iter().map(upstream_id).collect())
         }
 
         async fn upstream_ids_of(
             &self,
             message_ids: &[String],
-        ) -> Result<Vec<(String, String)>, StoreError> {
+        ) -> Result<Vec<UpstreamId>, StoreError> {
             let mut found = Vec::new();
             for chunk in message_ids.chunks(LOOKUP_CHUNK) {
                 let statement = lookup_statement("id, upstream_id", "id", chunk.len());
@@ -50,21 +56,25 @@ for_each_backend! {
                 }
                 found.extend(query.fetch_all(&self.pool).await?);
             }
-            Ok(found)
+            Ok(found.into_iter().map(upstream_id).collect())
         }
 
-        async fn cloud_media(&self, media_id: &str) -> Result<Option<(String, i64)>, StoreError> {
-            Ok(sqlx::query_as("SELECT cloud_id, uploaded_at FROM cloud_media WHERE media_id = $1")
-                .bind(media_id)
-                .fetch_optional(&self.pool)
-                .await?)
+        async fn cloud_media(&self, media_id: &str) -> Result<Option<CloudMedia>, StoreError> {
+            let row: Option<(String, i64)> =
+                sqlx::query_as("SELECT cloud_id, uploaded_at FROM cloud_media WHERE media_id = $1")
+                    .bind(media_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(row.map(|(cloud_id, uploaded_at)| CloudMedia {
+                cloud_id,
+                uploaded_at: UnixMs::from_secs(uploaded_at),
+            }))
         }
 
         async fn put_cloud_media(
             &self,
             media_id: &str,
-            cloud_id: &str,
-            uploaded_at: i64,
+            cloud: &CloudMedia,
         ) -> Result<(), StoreError> {
             let mut tx = self.tx().await?;
             sqlx::query(
@@ -73,8 +83,8 @@ for_each_backend! {
                  SET cloud_id = excluded.cloud_id, uploaded_at = excluded.uploaded_at",
             )
             .bind(media_id)
-            .bind(cloud_id)
-            .bind(uploaded_at)
+            .bind(&cloud.cloud_id)
+            .bind(cloud.uploaded_at.secs())
             .execute(tx.conn())
             .await?;
             tx.commit().await?;

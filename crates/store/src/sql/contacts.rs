@@ -1,6 +1,7 @@
 //! The `/v1/contacts` cache.
 
 use async_trait::async_trait;
+use premise_base::UnixMs;
 
 use crate::store::ContactCache;
 use crate::{ContactCheck, StoreError};
@@ -11,19 +12,23 @@ for_each_backend! {
         async fn contact_checks(
             &self,
             numbers: &[String],
-            fresh_after: i64,
+            fresh_after: UnixMs,
         ) -> Result<Vec<ContactCheck>, StoreError> {
-            let rows = self.contact_rows(numbers, fresh_after).await?;
+            let rows = self.contact_rows(numbers, fresh_after.secs()).await?;
             Ok(rows
                 .into_iter()
-                .map(|(number, wa_id, checked_at)| ContactCheck { number, wa_id, checked_at })
+                .map(|(number, wa_id, checked_at)| ContactCheck {
+                    number,
+                    wa_id,
+                    checked_at: UnixMs::from_secs(checked_at),
+                })
                 .collect())
         }
 
         async fn record_contact_checks(
             &self,
             checks: &[ContactCheck],
-            forget_before: i64,
+            forget_before: UnixMs,
         ) -> Result<(), StoreError> {
             let mut tx = self.tx().await?;
             for check in checks {
@@ -34,12 +39,12 @@ for_each_backend! {
                 )
                 .bind(&check.number)
                 .bind(&check.wa_id)
-                .bind(check.checked_at)
+                .bind(check.checked_at.secs())
                 .execute(tx.conn())
                 .await?;
             }
             sqlx::query("DELETE FROM contact_checks WHERE checked_at <= $1")
-                .bind(forget_before)
+                .bind(forget_before.secs())
                 .execute(tx.conn())
                 .await?;
             tx.commit().await?;

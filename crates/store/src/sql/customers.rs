@@ -3,6 +3,7 @@
 //! known costs a read of one row's index, not a new row version.
 
 use async_trait::async_trait;
+use premise_base::UnixMs;
 
 use crate::{CustomerMoved, Customers, KnownCustomer, StoreError};
 
@@ -33,7 +34,7 @@ for_each_backend! {
     async fn keep(
         conn: &mut <Database as sqlx::Database>::Connection,
         customer: &KnownCustomer,
-        at_ms: i64,
+        at: UnixMs,
     ) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO customers (user_id, wa_id, parent_user_id, username, updated_at)
@@ -43,7 +44,7 @@ for_each_backend! {
         .bind(&customer.wa_id)
         .bind(&customer.parent_user_id)
         .bind(&customer.username)
-        .bind(at_ms)
+        .bind(at.ms())
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -55,7 +56,7 @@ for_each_backend! {
         conn: &mut <Database as sqlx::Database>::Connection,
         wa_id: &str,
         user_id: &str,
-        at_ms: i64,
+        at: UnixMs,
     ) -> Result<Option<KnownCustomer>, StoreError> {
         let previous: Option<Row> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM customers WHERE wa_id = $1 AND user_id <> $2 LIMIT 1"
@@ -71,7 +72,7 @@ for_each_backend! {
             )
             .bind(wa_id)
             .bind(user_id)
-            .bind(at_ms)
+            .bind(at.ms())
             .execute(&mut *conn)
             .await?;
         }
@@ -83,7 +84,7 @@ for_each_backend! {
         async fn learn_customers(
             &self,
             customers: &[KnownCustomer],
-            at_ms: i64,
+            at: UnixMs,
         ) -> Result<Vec<CustomerMoved>, StoreError> {
             // One entry per user id: an upsert may not touch a row twice.
             let customers = KnownCustomer::merged(customers.iter().cloned());
@@ -122,7 +123,7 @@ for_each_backend! {
                         let mut take = sqlx::QueryBuilder::<Database>::new(
                             "UPDATE customers SET wa_id = NULL, updated_at = ",
                         );
-                        take.push_bind(at_ms).push(" WHERE user_id IN (");
+                        take.push_bind(at.ms()).push(" WHERE user_id IN (");
                         let mut list = take.separated(", ");
                         for user_id in taken_from {
                             list.push_bind(user_id);
@@ -139,7 +140,7 @@ for_each_backend! {
                         .push_bind(c.wa_id.clone())
                         .push_bind(c.parent_user_id.clone())
                         .push_bind(c.username.clone())
-                        .push_bind(at_ms);
+                        .push_bind(at.ms());
                 });
                 keep.push(UPSERT);
                 keep.build().execute(tx.conn()).await?;
@@ -152,7 +153,7 @@ for_each_backend! {
             &self,
             previous: &str,
             current: &KnownCustomer,
-            at_ms: i64,
+            at: UnixMs,
         ) -> Result<Option<KnownCustomer>, StoreError> {
             let mut tx = self.tx().await?;
             let before: Option<Row> =
@@ -171,9 +172,9 @@ for_each_backend! {
                     .await?;
             }
             if let Some(wa_id) = &merged.wa_id {
-                take_number(tx.conn(), wa_id, &merged.user_id, at_ms).await?;
+                take_number(tx.conn(), wa_id, &merged.user_id, at).await?;
             }
-            keep(tx.conn(), &merged, at_ms).await?;
+            keep(tx.conn(), &merged, at).await?;
             tx.commit().await?;
             Ok(before)
         }

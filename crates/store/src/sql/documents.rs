@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::StoreError;
 use crate::store::Documents;
+use crate::{Document, StoreError};
 
 for_each_backend! {
     #[async_trait]
@@ -53,10 +53,12 @@ for_each_backend! {
             Ok(deleted == 1)
         }
 
-        async fn all_documents(&self) -> Result<Vec<(String, String)>, StoreError> {
-            Ok(sqlx::query_as("SELECT name, document FROM account_documents ORDER BY name")
-                .fetch_all(self.reader())
-                .await?)
+        async fn all_documents(&self) -> Result<Vec<Document>, StoreError> {
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT name, document FROM account_documents ORDER BY name")
+                    .fetch_all(self.reader())
+                    .await?;
+            Ok(rows.into_iter().map(|(name, body)| Document { name, body }).collect())
         }
     }
 }

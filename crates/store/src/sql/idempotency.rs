@@ -5,6 +5,8 @@
 
 use async_trait::async_trait;
 
+use premise_base::UnixMs;
+
 use crate::{Idempotency, KeptAnswer, StoreError};
 
 /// Inserts a key's answer unless the key holds one not yet expired (an expired one is
@@ -19,13 +21,17 @@ pub(crate) const KEEP_ANSWER: &str =
 for_each_backend! {
     #[async_trait]
     impl Idempotency for Db {
-        async fn kept_answer(&self, key: &str, now: i64) -> Result<Option<KeptAnswer>, StoreError> {
+        async fn kept_answer(
+            &self,
+            key: &str,
+            now: UnixMs,
+        ) -> Result<Option<KeptAnswer>, StoreError> {
             let row: Option<(String, i16, Vec<u8>, i64)> = sqlx::query_as(
                 "SELECT fingerprint, status, body, expires_at FROM idempotency_keys
                  WHERE key = $1 AND expires_at > $2",
             )
             .bind(key)
-            .bind(now)
+            .bind(now.secs())
             .fetch_optional(&self.pool)
             .await?;
             row.map(|(fingerprint, status, body, expires_at)| {
@@ -35,21 +41,21 @@ for_each_backend! {
                     status: u16::try_from(status)
                         .map_err(|_| StoreError::Corrupt(format!("idempotency status {status}")))?,
                     body,
-                    expires_at,
+                    expires_at: UnixMs::from_secs(expires_at),
                 })
             })
             .transpose()
         }
 
-        async fn keep_answer(&self, answer: &KeptAnswer, now: i64) -> Result<bool, StoreError> {
+        async fn keep_answer(&self, answer: &KeptAnswer, now: UnixMs) -> Result<bool, StoreError> {
             let mut tx = self.tx().await?;
             let kept = sqlx::query(KEEP_ANSWER)
                 .bind(&answer.key)
                 .bind(&answer.fingerprint)
                 .bind(i16::try_from(answer.status).unwrap_or(i16::MAX))
                 .bind(&answer.body)
-                .bind(answer.expires_at)
-                .bind(now)
+                .bind(answer.expires_at.secs())
+                .bind(now.secs())
                 .execute(tx.conn())
                 .await?
                 .rows_affected();

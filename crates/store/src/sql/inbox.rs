@@ -2,6 +2,7 @@
 //! read by the integration.
 
 use async_trait::async_trait;
+use premise_base::UnixMs;
 use premise_wire::shard_of;
 
 use super::locking;
@@ -19,14 +20,14 @@ for_each_backend! {
             &self,
             id: &str,
             from: &str,
-            received_at_ms: i64,
+            received_at: UnixMs,
             payload: &str,
         ) -> Result<bool, StoreError> {
             let mut tx = self.tx().await?;
             let inserted = sqlx::query(INSERT)
                 .bind(id)
                 .bind(from)
-                .bind(received_at_ms)
+                .bind(received_at.ms())
                 .bind(payload)
                 .execute(tx.conn())
                 .await?;
@@ -43,8 +44,8 @@ for_each_backend! {
             let (shards,): (i32,) = sqlx::query_as(&read).fetch_one(tx.conn()).await?;
             let inserted = sqlx::query(INSERT)
                 .bind(&inbound.id)
-                .bind(&inbound.from)
-                .bind(inbound.received_at_ms)
+                .bind(inbound.from.as_str())
+                .bind(inbound.received_at.ms())
                 .bind(&inbound.payload)
                 .execute(tx.conn())
                 .await?;
@@ -54,11 +55,11 @@ for_each_backend! {
                     "INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at, kind)
                      VALUES ($1, $2, $3, $4, $5, 1)",
                 )
-                .bind(shard_index(shard_of(inbound.from_crc, shards.unsigned_abs()))?)
-                .bind(i64::from(inbound.from_crc))
-                .bind(format!("inbound:{}", inbound.from))
+                .bind(shard_index(shard_of(inbound.from.crc(), shards.unsigned_abs()))?)
+                .bind(i64::from(inbound.from.crc()))
+                .bind(format!("inbound:{}", inbound.from.as_str()))
                 .bind(&inbound.webhook)
-                .bind(inbound.received_at_ms)
+                .bind(inbound.received_at.ms())
                 .execute(tx.conn())
                 .await?;
             }
@@ -66,13 +67,13 @@ for_each_backend! {
             Ok(inserted.rows_affected() == 1)
         }
 
-        async fn mark_inbound_read(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        async fn mark_inbound_read(&self, id: &str, now: UnixMs) -> Result<bool, StoreError> {
             let mut tx = self.tx().await?;
             let found = sqlx::query(
                 "UPDATE inbound_messages SET read_at = COALESCE(read_at, $2) WHERE id = $1",
             )
             .bind(id)
-            .bind(now_ms)
+            .bind(now.ms())
             .execute(tx.conn())
             .await?;
             tx.commit().await?;
@@ -86,12 +87,12 @@ for_each_backend! {
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
-            Ok(row.map(|(id, from, received_at_ms, payload, read_at_ms)| InboundMessage {
+            Ok(row.map(|(id, from, received_at, payload, read_at)| InboundMessage {
                 id,
                 from,
-                received_at_ms,
+                received_at: UnixMs(received_at),
                 payload,
-                read_at_ms,
+                read_at: read_at.map(UnixMs),
             }))
         }
     }

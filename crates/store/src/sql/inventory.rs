@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::StoreError;
 use crate::store::Inventory;
+use crate::{StoreError, TableRows};
 
 /// Every table of the schema, in migration order.
 pub const TABLES: [&str; 24] = [
@@ -36,13 +36,13 @@ pub const TABLES: [&str; 24] = [
 for_each_backend! {
     #[async_trait]
     impl Inventory for Db {
-        async fn row_counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        async fn row_counts(&self) -> Result<Vec<TableRows>, StoreError> {
             let mut counts = Vec::with_capacity(TABLES.len());
             for table in TABLES {
                 let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
                     .fetch_one(self.reader())
                     .await?;
-                counts.push((table, rows));
+                counts.push(TableRows { table, rows });
             }
             Ok(counts)
         }

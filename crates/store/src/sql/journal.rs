@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use crate::{JournaledWebhook, StoreError, WebhookJournal};
+use premise_base::UnixMs;
+
+use crate::{Journaled, JournaledWebhook, StoreError, WebhookJournal};
 
 for_each_backend! {
     #[async_trait]
@@ -12,15 +14,15 @@ for_each_backend! {
             &self,
             digest: &str,
             body: &[u8],
-            received_at_ms: i64,
-        ) -> Result<(i64, bool), StoreError> {
+            received_at: UnixMs,
+        ) -> Result<Journaled, StoreError> {
             let mut tx = self.tx().await?;
             sqlx::query(
                 "INSERT INTO cloud_webhooks (digest, received_at, body) VALUES ($1, $2, $3)
                  ON CONFLICT (digest) DO NOTHING",
             )
             .bind(digest)
-            .bind(received_at_ms)
+            .bind(received_at.ms())
             .bind(body)
             .execute(tx.conn())
             .await?;
@@ -30,19 +32,19 @@ for_each_backend! {
                     .fetch_one(tx.conn())
                     .await?;
             tx.commit().await?;
-            Ok((id, processed_at.is_some()))
+            Ok(Journaled { id, processed: processed_at.is_some() })
         }
 
         async fn webhook_processed(
             &self,
             id: i64,
             unmapped: Option<&str>,
-            at_ms: i64,
+            at: UnixMs,
         ) -> Result<(), StoreError> {
             let mut tx = self.tx().await?;
             sqlx::query("UPDATE cloud_webhooks SET processed_at = $2, unmapped = $3 WHERE id = $1")
                 .bind(id)
-                .bind(at_ms)
+                .bind(at.ms())
                 .bind(unmapped)
                 .execute(tx.conn())
                 .await?;
@@ -52,14 +54,14 @@ for_each_backend! {
 
         async fn unprocessed_webhooks(
             &self,
-            before_ms: i64,
+            before: UnixMs,
             limit: u32,
         ) -> Result<Vec<i64>, StoreError> {
             Ok(sqlx::query_scalar(
                 "SELECT id FROM cloud_webhooks WHERE processed_at IS NULL AND received_at <= $1
                  ORDER BY id LIMIT $2",
             )
-            .bind(before_ms)
+            .bind(before.ms())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?)
@@ -91,10 +93,10 @@ for_each_backend! {
             .await?;
             Ok(rows
                 .into_iter()
-                .map(|(id, received_at_ms, processed_at_ms, unmapped)| JournaledWebhook {
+                .map(|(id, received_at, processed_at, unmapped)| JournaledWebhook {
                     id,
-                    received_at_ms,
-                    processed_at_ms,
+                    received_at: UnixMs(received_at),
+                    processed_at: processed_at.map(UnixMs),
                     unmapped,
                 })
                 .collect())

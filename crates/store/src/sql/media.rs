@@ -3,6 +3,7 @@
 //! nor a large file keeps a transaction (or SQLite's one writer) busy.
 
 use async_trait::async_trait;
+use premise_base::UnixMs;
 
 use crate::model::MediaInfo;
 use crate::model::{MediaRow, media_info};
@@ -16,7 +17,12 @@ fn chunk_index(index: u32) -> Result<i32, StoreError> {
 for_each_backend! {
     #[async_trait]
     impl Media for Db {
-        async fn begin_media(&self, id: &str, mime_type: &str, now: i64) -> Result<bool, StoreError> {
+        async fn begin_media(
+            &self,
+            id: &str,
+            mime_type: &str,
+            now: UnixMs,
+        ) -> Result<bool, StoreError> {
             let mut tx = self.tx().await?;
             let result = sqlx::query(
                 "INSERT INTO media (id, mime_type, created_at) VALUES ($1, $2, $3)
@@ -24,7 +30,7 @@ for_each_backend! {
             )
             .bind(id)
             .bind(mime_type)
-            .bind(now)
+            .bind(now.secs())
             .execute(tx.conn())
             .await?;
             tx.commit().await?;
@@ -101,17 +107,17 @@ for_each_backend! {
             Ok(result.rows_affected() == 1)
         }
 
-        async fn purge_unfinished_media(&self, started_before: i64) -> Result<u64, StoreError> {
+        async fn purge_unfinished_media(&self, started_before: UnixMs) -> Result<u64, StoreError> {
             let mut tx = self.tx().await?;
             sqlx::query(
                 "DELETE FROM media_chunks WHERE media_id IN
                    (SELECT id FROM media WHERE NOT complete AND created_at < $1)",
             )
-            .bind(started_before)
+            .bind(started_before.secs())
             .execute(tx.conn())
             .await?;
             let result = sqlx::query("DELETE FROM media WHERE NOT complete AND created_at < $1")
-                .bind(started_before)
+                .bind(started_before.secs())
                 .execute(tx.conn())
                 .await?;
             tx.commit().await?;

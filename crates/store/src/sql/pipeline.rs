@@ -9,7 +9,10 @@ use crate::{
     Backlog, Enqueued, Lease, NewMessage, PendingCallback, Pipeline, QueueRead, ShardBacklog,
     StoreError, StoredMessage, Unfinished,
 };
+use std::time::Duration;
+
 use async_trait::async_trait;
+use premise_base::{UnixMs, millis};
 use premise_wire::MessageStatus;
 
 for_each_backend! {
@@ -21,13 +24,13 @@ for_each_backend! {
         pub(crate) async fn record_locked(
             &self,
             ids: &[String],
-            now_ms: i64,
+            now: UnixMs,
             plan: PlanFn<'_>,
         ) -> Result<(), StoreError> {
             let mut tx = self.tx().await?;
             let states = Db::lock_states(&mut tx, ids).await?;
             let plan = plan(states);
-            Db::write_plan(&mut tx, &plan, now_ms).await?;
+            Db::write_plan(&mut tx, &plan, now).await?;
             tx.commit().await?;
             Ok(())
         }
@@ -206,12 +209,12 @@ for_each_backend! {
         async fn record_statuses(
             &self,
             ids: &[String],
-            now_ms: i64,
+            now: UnixMs,
             plan: PlanFn<'_>,
         ) -> Result<(), StoreError> {
             // How the messages are kept from changing between the read and the write is each
             // backend's own (`record_batch`).
-            self.record_batch(ids, now_ms, plan).await
+            self.record_batch(ids, now, plan).await
         }
 
         async fn unfinished(&self, shard: u32, limit: u32) -> Result<Vec<Unfinished>, StoreError> {
@@ -225,9 +228,9 @@ for_each_backend! {
             .await?;
             Ok(rows
                 .into_iter()
-                .filter_map(|(message_id, code, since_ms, recipient)| {
+                .filter_map(|(message_id, code, since, recipient)| {
                     let status = MessageStatus::from_code(code)?;
-                    Some(Unfinished { message_id, recipient, status, since_ms })
+                    Some(Unfinished { message_id, recipient, status, since: UnixMs(since) })
                 })
                 .collect())
         }
@@ -260,7 +263,7 @@ for_each_backend! {
                     body,
                     inbound: kind == 1,
                     failures: failures.unsigned_abs(),
-                    next_attempt_at_ms: next,
+                    next_attempt_at: UnixMs(next),
                 })
                 .collect())
         }
@@ -272,16 +275,16 @@ for_each_backend! {
         async fn callbacks_failed(
             &self,
             seqs: &[i64],
-            next_attempt_at_ms: i64,
+            next_attempt_at: UnixMs,
         ) -> Result<(), StoreError> {
-            self.fail_callback_rows(seqs, next_attempt_at_ms).await
+            self.fail_callback_rows(seqs, next_attempt_at.ms()).await
         }
 
         async fn heartbeat(
             &self,
             node: &str,
-            at_ms: Option<i64>,
-            alive_within_ms: i64,
+            at: Option<UnixMs>,
+            alive_within: Duration,
             stats: &str,
         ) -> Result<Vec<Node>, StoreError> {
             let mut tx = self.tx().await?;
@@ -293,7 +296,7 @@ for_each_backend! {
                  RETURNING heartbeat_at"
             ))
             .bind(node)
-            .bind(at_ms)
+            .bind(at.map(UnixMs::ms))
             .bind(stats)
             .fetch_one(tx.conn())
             .await?;
@@ -301,17 +304,23 @@ for_each_backend! {
             let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
                 "SELECT node, heartbeat_at, stats FROM nodes WHERE heartbeat_at >= $1 ORDER BY node",
             )
-            .bind(heartbeat_at - alive_within_ms)
+            .bind(heartbeat_at - millis(alive_within))
             .fetch_all(self.reader())
             .await?;
             Ok(rows
                 .into_iter()
-                .map(|(node, heartbeat_at_ms, stats)| Node { node, heartbeat_at_ms, stats })
+                .map(|(node, heartbeat_at, stats)| Node {
+                    node,
+                    heartbeat_at: UnixMs(heartbeat_at),
+                    stats,
+                })
                 .collect())
         }
 
-        async fn database_time_ms(&self) -> Result<i64, StoreError> {
-            Ok(sqlx::query_scalar(&format!("SELECT {DB_NOW_MS}")).fetch_one(self.reader()).await?)
+        async fn database_time(&self) -> Result<UnixMs, StoreError> {
+            let now: i64 =
+                sqlx::query_scalar(&format!("SELECT {DB_NOW_MS}")).fetch_one(self.reader()).await?;
+            Ok(UnixMs(now))
         }
 
         async fn leave(&self, node: &str) -> Result<(), StoreError> {
@@ -326,8 +335,8 @@ for_each_backend! {
             shard: u32,
             owner: &str,
             generation: i64,
-            at_ms: Option<i64>,
-            ttl_ms: i64,
+            at: Option<UnixMs>,
+            ttl: Duration,
         ) -> Result<Option<Lease>, StoreError> {
             let mut tx = self.tx().await?;
             // A shard taken in a new generation starts from the floor the change set; one
@@ -348,8 +357,8 @@ for_each_backend! {
             .bind(shard_index(shard)?)
             .bind(owner)
             .bind(generation)
-            .bind(at_ms)
-            .bind(ttl_ms)
+            .bind(at.map(UnixMs::ms))
+            .bind(millis(ttl))
             .fetch_optional(tx.conn())
             .await?;
             tx.commit().await?;
@@ -360,8 +369,8 @@ for_each_backend! {
             &self,
             lease: &Lease,
             owner: &str,
-            at_ms: Option<i64>,
-            ttl_ms: i64,
+            at: Option<UnixMs>,
+            ttl: Duration,
             queue_floor: i64,
         ) -> Result<bool, StoreError> {
             let mut tx = self.tx().await?;
@@ -374,8 +383,8 @@ for_each_backend! {
             .bind(shard_index(lease.shard)?)
             .bind(owner)
             .bind(lease.epoch)
-            .bind(at_ms)
-            .bind(ttl_ms)
+            .bind(at.map(UnixMs::ms))
+            .bind(millis(ttl))
             .bind(queue_floor)
             .execute(tx.conn())
             .await?;

@@ -5,7 +5,10 @@
 //! states the conditions itself: on Postgres, a row changed by a concurrent transaction is
 //! judged again on its new version (a `sent` message whose `read` was just recorded is kept).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use premise_base::UnixMs;
 
 use crate::store::Retention;
 use crate::{Expired, MessagePurge, PurgedPage, StoreError};
@@ -22,8 +25,8 @@ for_each_backend! {
             &self,
             job: &str,
             owner: &str,
-            now_ms: i64,
-            ttl_ms: i64,
+            now: UnixMs,
+            ttl: Duration,
         ) -> Result<bool, StoreError> {
             let mut tx = self.tx().await?;
             let held = sqlx::query(
@@ -34,8 +37,8 @@ for_each_backend! {
             )
             .bind(job)
             .bind(owner)
-            .bind(now_ms.saturating_add(ttl_ms))
-            .bind(now_ms)
+            .bind(now.plus(ttl).ms())
+            .bind(now.ms())
             .execute(tx.conn())
             .await?
             .rows_affected();
@@ -61,7 +64,7 @@ for_each_backend! {
                 .fetch_one(tx.conn())
                 .await?;
             let due: Vec<_> =
-                page.iter().take_while(|(_, accepted, _, _)| *accepted <= walk.accepted_through_ms).collect();
+                page.iter().take_while(|(_, accepted, _, _)| *accepted <= walk.accepted_through.ms()).collect();
             let through_seq = due.last().map_or(walk.after_seq, |(seq, ..)| *seq);
             let more = page.len() == limit as usize && due.len() == page.len();
             // What stays only for now, to be looked at again: queued, owed a callback, or
@@ -71,11 +74,11 @@ for_each_backend! {
                 .find(|(_, accepted, status, updated_at)| {
                     let finished = match status {
                         0 => return true,
-                        1 | 2 => *updated_at <= walk.unconfirmed_before_ms,
-                        _ => *updated_at <= walk.finished_before_ms,
+                        1 | 2 => *updated_at <= walk.unconfirmed_before.ms(),
+                        _ => *updated_at <= walk.finished_before.ms(),
                     };
                     let owed = *updated_at >= oldest_callback;
-                    owed || (!finished && *accepted > walk.recent_after_ms)
+                    owed || (!finished && *accepted > walk.recent_after.ms())
                 })
                 .map(|(seq, ..)| *seq);
             let deleted = if through_seq > walk.after_seq {
@@ -88,8 +91,8 @@ for_each_backend! {
                 )
                 .bind(walk.after_seq)
                 .bind(through_seq)
-                .bind(walk.finished_before_ms)
-                .bind(walk.unconfirmed_before_ms)
+                .bind(walk.finished_before.ms())
+                .bind(walk.unconfirmed_before.ms())
                 .bind(oldest_callback)
                 .execute(tx.conn())
                 .await?
@@ -101,26 +104,26 @@ for_each_backend! {
             Ok(PurgedPage { deleted, through_seq, more, first_kept_seq })
         }
 
-        async fn purge_inbound(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        async fn purge_inbound(&self, before: UnixMs, limit: u32) -> Result<u64, StoreError> {
             let condition =
                 format!("received_at <= $1 AND received_at < {OLDEST_WAITING_CALLBACK}");
             let messages = self
-                .delete_batch("inbound_messages", "id", &condition, "received_at", before_ms, limit)
+                .delete_batch("inbound_messages", "id", &condition, "received_at", before.ms(), limit)
                 .await?;
             let journal = "received_at <= $1 AND processed_at IS NOT NULL";
             let webhooks = self
-                .delete_batch("cloud_webhooks", "id", journal, "received_at", before_ms, limit)
+                .delete_batch("cloud_webhooks", "id", journal, "received_at", before.ms(), limit)
                 .await?;
             Ok(messages + webhooks)
         }
 
-        async fn purge_media(&self, before: i64, limit: u32) -> Result<u64, StoreError> {
+        async fn purge_media(&self, before: UnixMs, limit: u32) -> Result<u64, StoreError> {
             let mut tx = self.tx().await?;
             let ids: Vec<String> = sqlx::query_scalar(
                 "SELECT id FROM media WHERE complete AND created_at <= $1
                  ORDER BY created_at LIMIT $2",
             )
-            .bind(before)
+            .bind(before.secs())
             .bind(i64::from(limit))
             .fetch_all(tx.conn())
             .await?;
@@ -139,12 +142,13 @@ for_each_backend! {
 
         async fn purge_expired(&self, expired: &Expired, limit: u32) -> Result<u64, StoreError> {
             let statements = [
-                ("contact_checks", "number", "checked_at <= $1", expired.contacts_before),
-                ("idempotency_keys", "key", "expires_at <= $1", expired.now),
-                ("revoked_tokens", "jti", "expires_at < $1", expired.now),
-                ("login_failures", "client", "window_started_at <= $1", expired.logins_before),
-                ("sandbox_windows", "wa_id", "last_inbound_ms < $1", expired.windows_before_ms),
-                ("sandbox_conversations", "wa_id", "expires_ms < $1", expired.windows_before_ms),
+                // Columns in seconds, then in milliseconds.
+                ("contact_checks", "number", "checked_at <= $1", expired.contacts_before.secs()),
+                ("idempotency_keys", "key", "expires_at <= $1", expired.now.secs()),
+                ("revoked_tokens", "jti", "expires_at < $1", expired.now.secs()),
+                ("login_failures", "client", "window_started_at <= $1", expired.logins_before.secs()),
+                ("sandbox_windows", "wa_id", "last_inbound_ms < $1", expired.windows_before.ms()),
+                ("sandbox_conversations", "wa_id", "expires_ms < $1", expired.windows_before.ms()),
             ];
             let mut deleted = 0;
             for (table, key, condition, cutoff) in statements {

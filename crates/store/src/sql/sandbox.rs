@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 
 use crate::store::SandboxState;
-use crate::{SandboxConversation, StoreError};
+use premise_base::UnixMs;
+
+use crate::{ConversationOpening, CustomerWindow, SandboxConversation, StoreError};
 
 for_each_backend! {
     #[async_trait]
@@ -76,7 +78,7 @@ for_each_backend! {
             Ok(offset)
         }
 
-        async fn customer_wrote(&self, wa_id: &str, at_ms: i64) -> Result<(), StoreError> {
+        async fn customer_wrote(&self, wa_id: &str, at: UnixMs) -> Result<(), StoreError> {
             let mut tx = self.tx().await?;
             sqlx::query(
                 "INSERT INTO sandbox_windows (wa_id, last_inbound_ms) VALUES ($1, $2)
@@ -85,32 +87,42 @@ for_each_backend! {
                         THEN excluded.last_inbound_ms ELSE sandbox_windows.last_inbound_ms END",
             )
             .bind(wa_id)
-            .bind(at_ms)
+            .bind(at.ms())
             .execute(tx.conn())
             .await?;
             tx.commit().await?;
             Ok(())
         }
 
-        async fn customer_windows(&self, since_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
-            Ok(sqlx::query_as(
+        async fn customer_windows(&self, since: UnixMs) -> Result<Vec<CustomerWindow>, StoreError> {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
                 "SELECT wa_id, last_inbound_ms FROM sandbox_windows WHERE last_inbound_ms >= $1",
             )
-            .bind(since_ms)
+            .bind(since.ms())
             .fetch_all(self.reader())
-            .await?)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(wa_id, wrote_at)| CustomerWindow { wa_id, wrote_at: UnixMs(wrote_at) })
+                .collect())
         }
 
         async fn open_conversations(
             &self,
-            openings: &[(String, SandboxConversation)],
-            now_ms: i64,
+            openings: &[ConversationOpening],
+            now: UnixMs,
         ) -> Result<HashMap<String, SandboxConversation>, StoreError> {
             // A customer named twice would be upserted twice in one statement: its first.
             let mut seen = HashSet::new();
-            let distinct: Vec<&(String, SandboxConversation)> =
-                openings.iter().filter(|(wa_id, _)| seen.insert(wa_id.as_str())).collect();
-            Ok(self.upsert_conversations(&distinct, now_ms).await?.into_iter().collect())
+            let distinct: Vec<&ConversationOpening> =
+                openings.iter().filter(|o| seen.insert(o.wa_id.as_str())).collect();
+            let rows = self.upsert_conversations(&distinct, now.ms()).await?;
+            Ok(rows
+                .into_iter()
+                .map(|(wa_id, id, user_initiated, expires)| {
+                    (wa_id, SandboxConversation { id, user_initiated, expires: UnixMs(expires) })
+                })
+                .collect())
         }
     }
 }

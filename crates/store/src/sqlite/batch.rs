@@ -5,18 +5,19 @@
 
 use std::collections::HashMap;
 
+use premise_base::UnixMs;
 use premise_wire::shard_of;
 use serde::Serialize;
 use sqlx::{Row, Sqlite};
 
 use super::SqliteStore;
-use crate::model::{enqueued, first_of_each_key};
+use crate::model::{enqueued, first_of_each_key, status};
 use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::store::PlanFn;
 use crate::tx::Tx;
 use crate::{
-    CallbackRow, ContactRow, Enqueued, MessageState, NewMessage, SandboxConversation, StatusPlan,
-    StoreError,
+    CallbackRow, ContactRow, ConversationOpening, ConversationRow, Enqueued, MessageState,
+    NewMessage, Routed, StatusPlan, StoreError,
 };
 
 impl SqliteStore {
@@ -30,7 +31,7 @@ impl SqliteStore {
                 .fetch_one(tx.conn())
                 .await?;
         let shards: Vec<u32> =
-            batch.iter().map(|m| shard_of(m.recipient_crc, count.unsigned_abs())).collect();
+            batch.iter().map(|m| shard_of(m.recipient.crc(), count.unsigned_abs())).collect();
         let seqs = Self::insert_messages(&mut tx, batch, &shards).await?;
         let last_seq = seqs.values().copied().max().unwrap_or(previous_seq).max(previous_seq);
         sqlx::query("UPDATE account SET last_seq = $1 WHERE id = 1")
@@ -69,7 +70,7 @@ impl SqliteStore {
                     &k.fingerprint,
                     k.status,
                     String::from_utf8_lossy(&k.body),
-                    k.expires_at,
+                    k.expires_at.secs(),
                     credential.map(|c| &c.username),
                     credential.map(|c| &c.user_id),
                     credential.map(|c| &c.jti),
@@ -79,7 +80,7 @@ impl SqliteStore {
         let keys: Vec<String> = if keyed.is_empty() {
             Vec::new()
         } else {
-            let now_secs = batch.iter().map(|m| m.accepted_at_ms).max().unwrap_or_default() / 1_000;
+            let now_secs = batch.iter().map(|m| m.accepted_at).max().unwrap_or_default().secs();
             sqlx::query_scalar(
                 "INSERT INTO idempotency_keys (key, fingerprint, status, body, expires_at)
                  SELECT value ->> 0, value ->> 1, value ->> 2, CAST(value ->> 3 AS BLOB), value ->> 4
@@ -101,11 +102,11 @@ impl SqliteStore {
             let credential = m.credential.as_ref();
             (
                 &m.id,
-                &m.recipient,
-                m.recipient_crc,
+                m.recipient.as_str(),
+                m.recipient.crc(),
                 shard,
                 &m.payload,
-                m.accepted_at_ms,
+                m.accepted_at.ms(),
                 &m.callback_data,
                 credential.map(|c| &c.username),
                 credential.map(|c| &c.user_id),
@@ -137,10 +138,10 @@ impl SqliteStore {
     pub(crate) async fn record_batch(
         &self,
         ids: &[String],
-        now_ms: i64,
+        now: UnixMs,
         plan: PlanFn<'_>,
     ) -> Result<(), StoreError> {
-        self.record_locked(ids, now_ms, plan).await
+        self.record_locked(ids, now, plan).await
     }
 
     /// The states of the messages named by `ids` (the write transaction holds them).
@@ -155,35 +156,32 @@ impl SqliteStore {
         .bind(json_rows(ids))
         .fetch_all(tx.conn())
         .await?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
                 Ok(MessageState {
                     id: r.try_get("id")?,
-                    recipient: r.try_get("recipient")?,
-                    recipient_crc: u32::try_from(r.try_get::<i64, _>("recipient_crc")?)
-                        .unwrap_or_default(),
+                    recipient: Routed::stored(r.try_get("recipient")?, r.try_get("recipient_crc")?),
                     shard: u32::try_from(r.try_get::<i64, _>("shard")?).unwrap_or_default(),
-                    status: r.try_get("status")?,
+                    status: status(r.try_get("status")?)?,
                     callback_data: r.try_get("callback_data")?,
                 })
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+            .collect()
     }
 
     /// Writes a status plan: the new statuses, then the callbacks, in plan order.
     pub(crate) async fn write_plan(
         tx: &mut Tx<Sqlite>,
         plan: &StatusPlan,
-        now_ms: i64,
+        now: UnixMs,
     ) -> Result<(), StoreError> {
         if !plan.updates.is_empty() {
             sqlx::query(
                 "UPDATE messages SET status = u.value ->> 1, updated_at = $2
                  FROM json_each($1) AS u WHERE messages.id = u.value ->> 0",
             )
-            .bind(json_rows(&plan.updates))
-            .bind(now_ms)
+            .bind(json_rows(plan.updates.iter().map(|u| (&u.message_id, u.status.code()))))
+            .bind(now.ms())
             .execute(tx.conn())
             .await?;
         }
@@ -192,7 +190,7 @@ impl SqliteStore {
                 "UPDATE messages SET upstream_id = u.value ->> 1
                  FROM json_each($1) AS u WHERE messages.id = u.value ->> 0",
             )
-            .bind(json_rows(&plan.upstream_ids))
+            .bind(json_rows(plan.upstream_ids.iter().map(|u| (&u.message_id, &u.upstream_id))))
             .execute(tx.conn())
             .await?;
         }
@@ -206,7 +204,7 @@ impl SqliteStore {
                  FROM json_each($1) ORDER BY key",
             )
             .bind(rows)
-            .bind(now_ms)
+            .bind(now.ms())
             .execute(tx.conn())
             .await?;
         }
@@ -273,26 +271,26 @@ impl SqliteStore {
     /// Opens (or finds open) the conversations of distinct customers, in one transaction.
     pub(crate) async fn upsert_conversations(
         &self,
-        openings: &[&(String, SandboxConversation)],
+        openings: &[&ConversationOpening],
         now_ms: i64,
-    ) -> Result<Vec<(String, SandboxConversation)>, StoreError> {
+    ) -> Result<Vec<ConversationRow>, StoreError> {
         let mut tx = self.tx().await?;
         let mut open = Vec::with_capacity(openings.len());
-        for (wa_id, candidate) in openings {
-            let (wa_id, id, user_initiated, expires_ms): (String, String, bool, i64) =
-                sqlx::query_as(&format!(
-                    "INSERT INTO sandbox_conversations (wa_id, id, user_initiated, expires_ms)
-                     VALUES ($1, $2, $3, $4)
-                     {KEEP_OPEN_CONVERSATION}"
-                ))
-                .bind(wa_id)
-                .bind(&candidate.id)
-                .bind(candidate.user_initiated)
-                .bind(candidate.expires_ms)
-                .bind(now_ms)
-                .fetch_one(tx.conn())
-                .await?;
-            open.push((wa_id, SandboxConversation { id, user_initiated, expires_ms }));
+        for opening in openings {
+            let candidate = &opening.candidate;
+            let row: ConversationRow = sqlx::query_as(&format!(
+                "INSERT INTO sandbox_conversations (wa_id, id, user_initiated, expires_ms)
+                 VALUES ($1, $2, $3, $4)
+                 {KEEP_OPEN_CONVERSATION}"
+            ))
+            .bind(&opening.wa_id)
+            .bind(&candidate.id)
+            .bind(candidate.user_initiated)
+            .bind(candidate.expires.ms())
+            .bind(now_ms)
+            .fetch_one(tx.conn())
+            .await?;
+            open.push(row);
         }
         tx.commit().await?;
         Ok(open)

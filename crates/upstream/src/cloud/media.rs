@@ -1,14 +1,15 @@
 //! Media a message names by its Premise id (uploaded to `/v1/media`): Cloud cannot fetch it, so
 //! its bytes are uploaded to Cloud once (`POST /{phone-number-id}/media`, multipart, streamed
 //! chunk by chunk from the store) and the Cloud id is kept in the store, where every replica
-//! finds it. Cloud forgets uploads after 30 days: an id older than [`REUSE_FOR_SECS`] is
+//! finds it. Cloud forgets uploads after 30 days: an id older than [`REUSE_FOR`] is
 //! replaced by a new upload, and one Cloud says it does not know is forgotten.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use premise_store::Store;
+use premise_base::UnixMs;
+use premise_store::{CloudMedia, Store};
 use premise_wire::StatusError;
 
 use super::client::CloudClient;
@@ -17,7 +18,7 @@ use crate::Clock;
 
 /// Cloud keeps uploaded media 30 days; an upload is reused for a day less, so it is never
 /// sent just as it expires.
-pub const REUSE_FOR_SECS: i64 = 29 * 24 * 3600;
+pub const REUSE_FOR: std::time::Duration = std::time::Duration::from_secs(29 * 24 * 3600);
 
 /// Why a message's media could not be given Cloud ids.
 #[derive(Debug)]
@@ -30,29 +31,29 @@ pub enum MediaError {
 }
 
 /// The Cloud id of each of `media_ids`, uploading those Cloud does not have (or may have
-/// forgotten). Also answers when each id was uploaded, Unix seconds.
+/// forgotten), with when each was uploaded.
 pub async fn cloud_ids(
     client: &CloudClient,
     store: &Arc<dyn Store>,
     clock: &Clock,
     media_ids: &[String],
-) -> Result<HashMap<String, (String, i64)>, MediaError> {
+) -> Result<HashMap<String, CloudMedia>, MediaError> {
     let mut ids = HashMap::new();
     for media_id in media_ids {
         let known = store.cloud_media(media_id).await.map_err(|e| {
             MediaError::Failed(format!("cannot read the Cloud media ids: {e}"), None)
         })?;
-        let now = clock.now_secs();
+        // Kept to the second, as the store keeps it.
+        let now = UnixMs::from_secs(clock.now().secs());
         let cloud = match known {
-            Some((cloud_id, uploaded_at)) if uploaded_at > now - REUSE_FOR_SECS => {
-                (cloud_id, uploaded_at)
-            }
+            Some(known) if known.uploaded_at > now.minus(REUSE_FOR) => known,
             _ => {
                 let cloud_id = upload(client, store, media_id).await?;
-                store.put_cloud_media(media_id, &cloud_id, now).await.map_err(|e| {
+                let cloud = CloudMedia { cloud_id, uploaded_at: now };
+                store.put_cloud_media(media_id, &cloud).await.map_err(|e| {
                     MediaError::Failed(format!("cannot record the Cloud media id: {e}"), None)
                 })?;
-                (cloud_id, now)
+                cloud
             }
         };
         ids.insert(media_id.clone(), cloud);

@@ -13,13 +13,15 @@ mod limit;
 pub mod links;
 pub mod media;
 mod settings;
+pub mod statuses;
 pub mod translate;
 pub mod webhook;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use premise_store::Store;
+use premise_base::UnixMs;
+use premise_store::{CloudMedia, Store};
 
 pub use client::{CloudClient, MediaUrl};
 pub use errors::{CloudError, GraphError};
@@ -67,15 +69,15 @@ impl Cloud {
     async fn send_translated(
         &self,
         message: &OutboundMessage,
-        cloud_media: &std::collections::HashMap<String, (String, i64)>,
+        cloud_media: &std::collections::HashMap<String, CloudMedia>,
         fetched: &std::collections::HashMap<String, String>,
     ) -> SendOutcome {
         let mut ids: std::collections::HashMap<String, String> =
-            cloud_media.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect();
+            cloud_media.iter().map(|(k, v)| (k.clone(), v.cloud_id.clone())).collect();
         let referenced = translate::referenced_messages(&message.message);
         if !referenced.is_empty() {
             match self.store.upstream_ids_of(&referenced).await {
-                Ok(found) => ids.extend(found),
+                Ok(found) => ids.extend(found.into_iter().map(|u| (u.message_id, u.upstream_id))),
                 Err(e) => return SendOutcome::transient(format!("cannot read message ids: {e}")),
             }
         }
@@ -133,7 +135,7 @@ impl Cloud {
     async fn forgot_media(
         &self,
         error: &CloudError,
-        cloud_media: &std::collections::HashMap<String, (String, i64)>,
+        cloud_media: &std::collections::HashMap<String, CloudMedia>,
     ) -> bool {
         let CloudError::Http { error: Some(graph), .. } = error else { return false };
         let says_media = [&graph.message, graph.details.as_deref().unwrap_or_default()]
@@ -142,11 +144,11 @@ impl Cloud {
         if !matches!(graph.code, 100 | 131009 | 131053) || !says_media {
             return false;
         }
-        let stale_before = self.clock.now_secs() - 60;
+        let stale_before = UnixMs::from_secs(self.clock.now().secs() - 60);
         let mut forgot = false;
-        for (media_id, (cloud_id, uploaded_at)) in cloud_media {
-            if *uploaded_at < stale_before {
-                forgot |= self.store.forget_cloud_media(media_id, cloud_id).await.is_ok();
+        for (media_id, known) in cloud_media {
+            if known.uploaded_at < stale_before {
+                forgot |= self.store.forget_cloud_media(media_id, &known.cloud_id).await.is_ok();
             }
         }
         forgot

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use premise_store::{SandboxConversation, Store};
+use premise_base::UnixMs;
+use premise_store::{ConversationOpening, SandboxConversation, Store};
 use premise_wire::{Billing, Conversation, ConversationOrigin, Pricing};
 use tokio::sync::oneshot;
 
@@ -112,9 +113,15 @@ impl Openings {
             return done;
         }
         let batch = std::mem::take(&mut *self.waiting.lock().map_err(|e| e.to_string())?);
-        let openings: Vec<(String, SandboxConversation)> =
-            batch.iter().map(|(wa_id, candidate, _)| (wa_id.clone(), candidate.clone())).collect();
-        let written = store.open_conversations(&openings, now_ms).await.map_err(|e| e.to_string());
+        let openings: Vec<ConversationOpening> = batch
+            .iter()
+            .map(|(wa_id, candidate, _)| ConversationOpening {
+                wa_id: wa_id.clone(),
+                candidate: candidate.clone(),
+            })
+            .collect();
+        let written =
+            store.open_conversations(&openings, UnixMs(now_ms)).await.map_err(|e| e.to_string());
         for (wa_id, _, answer) in batch {
             let _ = answer.send(match &written {
                 Ok(open) => open.get(&wa_id).cloned().ok_or_else(|| "none stored".to_owned()),
@@ -156,13 +163,13 @@ impl Conversations {
                 let stored = SandboxConversation {
                     id: candidate.id.clone(),
                     user_initiated: candidate.user_initiated,
-                    expires_ms: candidate.expires_ms,
+                    expires: UnixMs(candidate.expires_ms),
                 };
                 match self.openings.open(store, wa_id, stored, now_ms).await {
                     Ok(open) => Open {
                         id: open.id,
                         user_initiated: open.user_initiated,
-                        expires_ms: open.expires_ms,
+                        expires_ms: open.expires.ms(),
                     },
                     Err(e) => {
                         tracing::warn!(error = %e, "sandbox: cannot share the conversation");

@@ -5,11 +5,13 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Clock, EventSink, StatusEvent};
+use crate::{Clock, StatusEvent, StatusReports};
 
 /// Where statuses are scheduled.
 #[derive(Debug, Clone)]
@@ -18,14 +20,14 @@ pub(super) struct Later {
 }
 
 impl Later {
-    /// Starts emitting scheduled statuses to `events` when they fall due, until `stop`.
+    /// Starts reporting scheduled statuses to `statuses` when they fall due, until `stop`.
     pub fn start(
-        events: EventSink,
+        statuses: Arc<dyn StatusReports>,
         clock: Clock,
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (tx, scheduled) = mpsc::unbounded_channel();
-        (Self { tx }, tokio::spawn(run(scheduled, events, clock, stop)))
+        (Self { tx }, tokio::spawn(run(scheduled, statuses, clock, stop)))
     }
 
     /// Emits `event` when the clock reads `due_ms`.
@@ -36,7 +38,7 @@ impl Later {
 
 async fn run(
     mut scheduled: mpsc::UnboundedReceiver<(i64, StatusEvent)>,
-    events: EventSink,
+    statuses: Arc<dyn StatusReports>,
     clock: Clock,
     stop: CancellationToken,
 ) {
@@ -63,7 +65,7 @@ async fn run(
                     }
                     due.pop();
                     let Some(event) = waiting.remove(&key) else { continue };
-                    if events.send(event).await.is_err() {
+                    if !statuses.report(event).await {
                         return;
                     }
                 }

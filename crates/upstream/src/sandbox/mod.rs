@@ -108,8 +108,8 @@ impl Sandbox {
         store: Arc<dyn Store>,
         context: UpstreamContext,
     ) -> std::io::Result<Self> {
-        let UpstreamContext { events, clock, stop } = context;
-        let (later, _) = Later::start(events, clock.clone(), stop.clone());
+        let UpstreamContext { statuses, clock, stop } = context;
+        let (later, _) = Later::start(statuses, clock.clone(), stop.clone());
         let journal = config.journal.as_deref().map(Journal::open).transpose()?;
         world.keep_in_step(store.clone(), clock.clone(), stop);
         let rng = config.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
@@ -231,7 +231,7 @@ impl Upstream for Sandbox {
                 &users::status_customer(&message.recipient),
                 behaviour,
                 message.status,
-                message.since_ms,
+                message.since.ms(),
                 None,
             );
         }

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use premise_store::CustomerWindow;
+
 use crate::Clock;
 
 /// How long a user's message keeps the window open.
@@ -75,9 +77,9 @@ impl CustomerWindows {
     }
 
     /// Takes in what the store knows (several replicas' customers).
-    pub fn merge(&self, known: &[(String, i64)]) {
-        for (wa_id, at_ms) in known {
-            self.customer_wrote(wa_id, *at_ms);
+    pub fn merge(&self, known: &[CustomerWindow]) {
+        for window in known {
+            self.customer_wrote(&window.wa_id, window.wrote_at.ms());
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use premise_base::UnixMs;
 use premise_store::Store;
 use premise_wire::StatusError;
 use premise_wire::messages::template::Template;
@@ -76,7 +77,7 @@ impl SandboxWorld {
             self.clock.set_offset(offset);
         }
         let since = self.clock.now_ms() - WINDOW_MS;
-        self.windows.merge(&store.customer_windows(since).await?);
+        self.windows.merge(&store.customer_windows(UnixMs(since)).await?);
         Ok(())
     }
 
