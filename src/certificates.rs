@@ -34,27 +34,43 @@ pub struct Bundle {
     pub ca_pem: String,
 }
 
+/// What is wrong with an uploaded certificate bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("cannot read the certificates: {0}")]
+    Unreadable(rustls::pki_types::pem::Error),
+    #[error("no private key (BEGIN PRIVATE KEY, RSA or EC) in the bundle")]
+    NoKey,
+    #[error("no certificate in the bundle")]
+    NoCertificate,
+    #[error("no CA certificate after the server's certificate")]
+    NoCa,
+    #[error("a CA certificate is not valid: {0}")]
+    InvalidCa(rustls::Error),
+    #[error("the key does not go with the first certificate: {0}")]
+    KeyMismatch(rustls::Error),
+}
+
 /// Checks a PEM bundle: a private key, the certificate it belongs to (first), and at least one
 /// CA certificate after it. The refusal says what is wrong.
-pub fn parse_bundle(pem: &str) -> Result<Bundle, String> {
+pub fn parse_bundle(pem: &str) -> Result<Bundle, BundleError> {
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cannot read the certificates: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes())
-        .map_err(|_| "no private key (BEGIN PRIVATE KEY, RSA or EC) in the bundle".to_owned())?;
+        .map_err(BundleError::Unreadable)?;
+    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| BundleError::NoKey)?;
     let [_leaf, chain @ ..] = certs.as_slice() else {
-        return Err("no certificate in the bundle".to_owned());
+        return Err(BundleError::NoCertificate);
     };
     if chain.is_empty() {
-        return Err("no CA certificate after the server's certificate".to_owned());
+        return Err(BundleError::NoCa);
     }
     let mut roots = rustls::RootCertStore::empty();
     for ca in chain {
-        roots.add(ca.clone()).map_err(|e| format!("a CA certificate is not valid: {e}"))?;
+        roots.add(ca.clone()).map_err(BundleError::InvalidCa)?;
     }
     let provider = rustls::crypto::ring::default_provider();
-    let key = CertifiedKey::from_der(certs.clone(), key, &provider)
-        .map_err(|e| format!("the key does not go with the first certificate: {e}"))?;
+    let key =
+        CertifiedKey::from_der(certs.clone(), key, &provider).map_err(BundleError::KeyMismatch)?;
     let ca_pem = chain.iter().map(|der| pem_of(der)).collect();
     Ok(Bundle { key: Arc::new(key), ca_pem })
 }
@@ -91,7 +107,7 @@ impl ServerCerts {
 
     /// Serves `pem` (a bundle [`parse_bundle`] accepts) from now on, or the configured
     /// certificate again with `None`. Unchanged text is not parsed again.
-    pub fn install(&self, pem: Option<&str>) -> Result<(), String> {
+    pub fn install(&self, pem: Option<&str>) -> Result<(), BundleError> {
         let current = self.uploaded.read().expect("certs lock").as_ref().map(|(p, _)| p.clone());
         if current.as_deref() == pem {
             return Ok(());

@@ -4,6 +4,7 @@
 //! settings, [`server`] opens the store and serves [`http`], whose handlers use [`auth`] and
 //! the `premise-store` and `premise-wire` crates. See `docs/architecture.md` for the whole picture.
 
+pub mod account;
 pub mod auth;
 pub mod backup;
 pub mod certificates;

@@ -4,7 +4,18 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use premise_upstream::sandbox::templates::{self, TemplateDef};
+
 use super::{Config, DEFAULT_TEMPLATES};
+
+/// Why the sandbox's templates (`sandbox.templates`) cannot be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplatesError {
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error(transparent)]
+    Refused(#[from] templates::FileError),
+}
 
 /// The sandbox's business number as Cloud-form webhooks name it when `[cloud]` sets none:
 /// fictional ids in Meta's shape (digits), and a number in the 555 range kept for fiction.
@@ -14,16 +25,13 @@ pub const SANDBOX_DISPLAY_PHONE_NUMBER: &str = "15550000000";
 impl Config {
     /// The templates that seed the sandbox's registry: from `sandbox.templates`, or the
     /// built-in `config/templates.json` when that is empty.
-    pub fn sandbox_templates(
-        &self,
-    ) -> Result<Vec<premise_upstream::sandbox::templates::TemplateDef>, String> {
+    pub fn sandbox_templates(&self) -> Result<Vec<TemplateDef>, TemplatesError> {
         let text = match self.sandbox.templates.as_str() {
             "" => DEFAULT_TEMPLATES.to_owned(),
-            path => {
-                std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?
-            }
+            path => std::fs::read_to_string(path)
+                .map_err(|error| TemplatesError::Read { path: path.to_owned(), error })?,
         };
-        premise_upstream::sandbox::templates::parse_file(&text)
+        Ok(templates::parse_file(&text)?)
     }
 
     /// Where the API listens, as validated at load (a configuration built otherwise, as tests

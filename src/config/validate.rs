@@ -174,7 +174,7 @@ impl Config {
             return bad("sandbox.permanent_failure_rate", "must be between 0 and 1");
         }
         if let Err(why) = self.sandbox_templates() {
-            return bad("sandbox.templates", &why);
+            return bad("sandbox.templates", &why.to_string());
         }
         Ok(())
     }
@@ -224,7 +224,7 @@ impl Config {
         if let Err(why) =
             premise_upstream::cloud::fetch_guard::FetchAllow::parse(&cloud.link_fetch_allow)
         {
-            return bad("cloud.link_fetch_allow", &why);
+            return bad("cloud.link_fetch_allow", &why.to_string());
         }
         let id = &cloud.phone_number_id;
         if !id.is_empty() && !id.bytes().all(|b| b.is_ascii_digit()) {

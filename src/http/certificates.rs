@@ -23,7 +23,7 @@ use super::auth::Admin;
 use super::documents::{change, read};
 use super::reply::reply_empty;
 use super::{ApiError, AppState};
-use crate::certificates::{EXTERNAL_DOCUMENT, parse_bundle};
+use crate::certificates::{BundleError, EXTERNAL_DOCUMENT, parse_bundle};
 
 const PEM: &str = "application/x-pem-file";
 
@@ -54,9 +54,10 @@ async fn upload_external(
     request: Request,
 ) -> Result<Response, ApiError> {
     let pem = pem_body(&state, request).await?;
-    let bundle = parse_bundle(&pem).map_err(|why| Rejection::invalid("certificate", why))?;
+    let refused = |why: BundleError| Rejection::invalid("certificate", why.to_string());
+    let bundle = parse_bundle(&pem).map_err(refused)?;
     change(&state, EXTERNAL_DOCUMENT, |_| Ok(json!({ "pem": pem, "ca": bundle.ca_pem }))).await?;
-    state.certs.install(Some(&pem)).map_err(|why| Rejection::invalid("certificate", why))?;
+    state.certs.install(Some(&pem)).map_err(refused)?;
     tracing::info!(by = %admin.username, "HTTPS certificate uploaded");
     Ok(reply_empty(StatusCode::CREATED))
 }
@@ -83,9 +84,12 @@ async fn upload_webhooks_ca(
     request: Request,
 ) -> Result<Response, ApiError> {
     let pem = pem_body(&state, request).await?;
-    check_ca(&pem).map_err(|why| Rejection::invalid("certificate", why))?;
+    check_ca(&pem).map_err(|why| Rejection::invalid("certificate", why.to_string()))?;
     change(&state, WEBHOOKS_CA_DOCUMENT, |_| Ok(json!({ "pem": pem }))).await?;
-    state.webhook_http.trust(Some(&pem)).map_err(|why| Rejection::invalid("certificate", why))?;
+    state
+        .webhook_http
+        .trust(Some(&pem))
+        .map_err(|why| Rejection::invalid("certificate", why.to_string()))?;
     tracing::info!(by = %admin.username, "webhook CA uploaded");
     Ok(reply_empty(StatusCode::OK))
 }
@@ -95,7 +99,7 @@ async fn delete_webhooks_ca(
     Admin(admin): Admin,
 ) -> Result<Response, ApiError> {
     state.store.delete_document(WEBHOOKS_CA_DOCUMENT).await?;
-    state.webhook_http.trust(None).map_err(|why| ApiError::internal(anyhow::anyhow!(why)))?;
+    state.webhook_http.trust(None).map_err(ApiError::internal)?;
     tracing::info!(by = %admin.username, "webhook CA deleted");
     Ok(reply_empty(StatusCode::OK))
 }

@@ -3,6 +3,8 @@
 //! or change one by compare-and-set, redone when another change came first.
 
 use premise_wire::{ErrorCode, Rejection};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
@@ -44,4 +46,39 @@ pub async fn change_with(
         ErrorCode::TooManyRequests,
         format!("the {name} settings are being changed by many requests at once: try again"),
     ))
+}
+
+/// The stored document `name` as the domain type that keeps it (its default if none). A
+/// document that does not read as one is an error, never taken for an empty one (a change
+/// would then lose what it holds).
+pub async fn read_as<T: DeserializeOwned + Default>(
+    state: &AppState,
+    name: &str,
+) -> Result<T, ApiError> {
+    match state.store.document(name).await? {
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            ApiError::internal(anyhow::anyhow!("the {name} settings cannot be read: {e}"))
+        }),
+        None => Ok(T::default()),
+    }
+}
+
+/// [`change_with`] on the domain type that keeps the document: `update` makes the next value
+/// from the current one (and answers it).
+pub async fn change_as<T: Serialize + DeserializeOwned + Default>(
+    state: &AppState,
+    name: &str,
+    update: impl Fn(T) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let next = change_with(state, name, |current| {
+        let current: T = match current.as_object().is_some_and(serde_json::Map::is_empty) {
+            true => T::default(),
+            false => serde_json::from_value(current.clone()).map_err(|e| {
+                ApiError::internal(anyhow::anyhow!("the {name} settings cannot be read: {e}"))
+            })?,
+        };
+        serde_json::to_value(update(current)?).map_err(ApiError::internal)
+    })
+    .await?;
+    serde_json::from_value(next).map_err(ApiError::internal)
 }

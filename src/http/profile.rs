@@ -13,14 +13,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use premise_wire::{compliance, profile};
+use premise_wire::compliance::{self, ComplianceInfo};
+use premise_wire::profile::{self, BusinessProfile};
 use serde_json::{Value, json};
 
 use super::auth::Admin;
 use super::body::JsonBody;
-use super::documents::{change, read};
+use super::documents::{change, change_as, read, read_as};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
+use crate::account::TwoStep;
 
 const ABOUT: &str = "profile.about";
 const BUSINESS_PROFILE: &str = "business.profile";
@@ -53,8 +55,8 @@ async fn set_about(
 }
 
 async fn show_business(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
-    let stored = read(&state, BUSINESS_PROFILE).await?.0;
-    Ok(reply(StatusCode::OK, json!({ "settings": profile::business_profile_view(&stored) })))
+    let stored: BusinessProfile = read_as(&state, BUSINESS_PROFILE).await?;
+    Ok(reply(StatusCode::OK, json!({ "settings": stored.view() })))
 }
 
 async fn set_business(
@@ -62,7 +64,8 @@ async fn set_business(
     Admin(admin): Admin,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    change(&state, BUSINESS_PROFILE, |current| profile::business_profile(current, &body)).await?;
+    change_as(&state, BUSINESS_PROFILE, |current: BusinessProfile| Ok(current.changed_by(&body)?))
+        .await?;
     tracing::info!(by = %admin.username, "business profile changed");
     Ok(reply_empty(StatusCode::OK))
 }
@@ -71,8 +74,10 @@ async fn show_compliance(
     State(state): State<AppState>,
     _admin: Admin,
 ) -> Result<Response, ApiError> {
-    let stored = read(&state, COMPLIANCE_INFO).await?.0;
-    Ok(reply(StatusCode::OK, json!({ "settings": { "business": { "compliance_info": stored } } })))
+    // Never set: an empty record, as On-Premises showed it.
+    let stored: Option<ComplianceInfo> = read_as(&state, COMPLIANCE_INFO).await?;
+    let shown = stored.map_or_else(|| json!({}), |info| json!(info));
+    Ok(reply(StatusCode::OK, json!({ "settings": { "business": { "compliance_info": shown } } })))
 }
 
 async fn set_compliance(
@@ -81,7 +86,8 @@ async fn set_compliance(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let record = compliance::compliance_info(&body)?;
-    change(&state, COMPLIANCE_INFO, |_| Ok(record.clone())).await?;
+    change_as(&state, COMPLIANCE_INFO, |_: Option<ComplianceInfo>| Ok(Some(record.clone())))
+        .await?;
     tracing::info!(by = %admin.username, "business compliance info set");
     Ok(reply_empty(StatusCode::OK))
 }
@@ -94,7 +100,8 @@ async fn enable_two_step(
     let pin = profile::two_step_pin(&body)?;
     let salt = uuid::Uuid::new_v4().simple().to_string();
     let sealed = state.codes.seal(&salt, &pin);
-    change(&state, TWO_STEP, |_| Ok(json!({ "salt": salt, "pin_hmac": sealed }))).await?;
+    let set = TwoStep::set(salt, sealed);
+    change_as(&state, TWO_STEP, |_| Ok(set.clone())).await?;
     tracing::info!(by = %admin.username, "two-step verification enabled");
     Ok(reply_empty(StatusCode::OK))
 }
@@ -108,71 +115,35 @@ async fn disable_two_step(
     Ok(reply_empty(StatusCode::OK))
 }
 
-/// Wrong two-step PINs in a row after which the PIN is not checked for [`PIN_LOCK_SECS`].
-const MAX_WRONG_PINS: i64 = 5;
-const PIN_LOCK_SECS: i64 = 600;
-
 /// Whether `pin` may be used where the two-step verification PIN is asked for: any (or none)
 /// while two-step verification is off, only the PIN set while it is on. `Err` names the field.
 /// Wrong guesses are counted in the store (every replica counts the same ones): after
-/// [`MAX_WRONG_PINS`] in a row no PIN is checked for [`PIN_LOCK_SECS`] (429/1015), so the six
+/// [`crate::account::MAX_WRONG_PINS`] in a row no PIN is checked for
+/// [`crate::account::PIN_LOCK_SECS`] (429/1015), so the six
 /// digits cannot be tried one after the other; the right PIN clears the count.
 pub(super) async fn check_two_step_pin(
     state: &AppState,
     pin: Option<&str>,
 ) -> Result<(), ApiError> {
-    let stored = read(state, TWO_STEP).await?.0;
-    let Some(salt) = stored["salt"].as_str() else { return Ok(()) };
-    if stored["pin_hmac"].is_null() && stored["pin_sha256"].is_null() {
-        return Ok(());
-    }
+    let stored: TwoStep = read_as(state, TWO_STEP).await?;
+    let Some(salt) = stored.pin_salt() else { return Ok(()) };
     let now = state.clock.now_secs();
-    let locked_until = stored["locked_until"].as_i64().unwrap_or(0);
-    if locked_until > now {
+    if let Some(left) = stored.locked_for(now) {
         return Err(ApiError::new(
             premise_wire::ErrorCode::TooManyRequests,
-            format!(
-                "too many wrong two-step verification PINs: try again in {} s",
-                locked_until - now
-            ),
+            format!("too many wrong two-step verification PINs: try again in {left} s"),
         ));
     }
-    let matches = |pin: &str| match (stored["pin_hmac"].as_str(), stored["pin_sha256"].as_str()) {
-        (Some(sealed), _) => state.codes.matches(salt, pin, sealed),
-        (None, Some(legacy)) => crate::auth::legacy_matches(salt, pin, legacy),
-        (None, None) => false,
-    };
     let Some(pin) = pin else { return Err(premise_wire::Rejection::missing("pin").into()) };
     // Counted against the PIN as stored (by its salt): a PIN set meanwhile starts afresh.
-    let same_pin = |current: &Value| current["salt"].as_str() == Some(salt);
-    if matches(pin) {
-        if stored["wrong"].as_i64().unwrap_or(0) > 0 {
-            change(state, TWO_STEP, |current| {
-                let mut next = current.clone();
-                if same_pin(current)
-                    && let Some(next) = next.as_object_mut()
-                {
-                    next.remove("wrong");
-                    next.remove("locked_until");
-                }
-                Ok(next)
-            })
-            .await?;
+    if stored.matches(pin, &state.codes) {
+        if stored.wrong > 0 {
+            change_as(state, TWO_STEP, |current: TwoStep| Ok(current.after_right_pin(salt)))
+                .await?;
         }
         return Ok(());
     }
-    change(state, TWO_STEP, |current| {
-        let mut next = current.clone();
-        if same_pin(current) {
-            let wrong = current["wrong"].as_i64().unwrap_or(0) + 1;
-            next["wrong"] = json!(wrong % MAX_WRONG_PINS);
-            if wrong >= MAX_WRONG_PINS {
-                next["locked_until"] = json!(now + PIN_LOCK_SECS);
-            }
-        }
-        Ok(next)
-    })
-    .await?;
+    change_as(state, TWO_STEP, |current: TwoStep| Ok(current.after_wrong_pin(salt, now))).await?;
     Err(premise_wire::Rejection::invalid("pin", "does not match the two-step verification PIN")
         .into())
 }

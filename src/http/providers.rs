@@ -9,12 +9,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get};
 use premise_wire::ErrorCode;
-use premise_wire::providers::{self, document, merge_providers, stored};
+use premise_wire::providers::{self, Providers};
 use serde_json::{Value, json};
 
 use super::auth::Admin;
 use super::body::parse;
-use super::documents::{change, change_with, read};
+use super::documents::{change_as, read_as};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
@@ -30,8 +30,8 @@ pub fn routes() -> Router<AppState> {
 
 async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
     // Write-only secrets: a GET shows who and where, never the password or token.
-    let providers: Vec<_> =
-        stored(&read(&state, PROVIDERS).await?.0).iter().map(providers::shown).collect();
+    let stored: Providers = read_as(&state, PROVIDERS).await?;
+    let providers: Vec<Value> = stored.providers.iter().map(providers::Provider::shown).collect();
     Ok(reply(
         StatusCode::OK,
         json!({ "settings": { "application": { "media": { "providers": providers } } } }),
@@ -52,9 +52,8 @@ async fn add(
         parse(&body)?
     };
     let saved =
-        change(&state, PROVIDERS, |current| merge_providers(&stored(current), &body).map(document))
-            .await?;
-    tracing::info!(providers = stored(&saved).len(), by = %admin.username, "media providers set");
+        change_as(&state, PROVIDERS, |current: Providers| Ok(current.merged(&body)?)).await?;
+    tracing::info!(providers = saved.providers.len(), by = %admin.username, "media providers set");
     Ok(reply_empty(StatusCode::OK))
 }
 
@@ -63,17 +62,10 @@ async fn remove(
     Admin(admin): Admin,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    change_with(&state, PROVIDERS, |current| {
-        let mut providers = stored(current);
-        let before = providers.len();
-        providers.retain(|p| p["name"] != name.as_str());
-        if providers.len() == before {
-            return Err(ApiError::new(
-                ErrorCode::ResourceNotFound,
-                format!("no media provider named '{name}'"),
-            ));
-        }
-        Ok(document(providers))
+    change_as(&state, PROVIDERS, |current: Providers| {
+        current.without(&name).ok_or_else(|| {
+            ApiError::new(ErrorCode::ResourceNotFound, format!("no media provider named '{name}'"))
+        })
     })
     .await?;
     tracing::info!(provider = %name, by = %admin.username, "media provider deleted");

@@ -204,7 +204,9 @@ async fn add_template(
     })?;
     // Registered by an admin: no longer a learned guess, even if it replaces one.
     template.learned = false;
-    template.validate().map_err(|why| Rejection::new(ErrorCode::ParameterValueInvalid, why))?;
+    template
+        .validate()
+        .map_err(|why| Rejection::new(ErrorCode::ParameterValueInvalid, why.to_string()))?;
     let definition = serde_json::to_string(&template).map_err(ApiError::internal)?;
     state.store.put_sandbox_template(&template.name, &template.language, &definition, true).await?;
     world.put_template(template.clone());

@@ -75,7 +75,7 @@ async fn verify_cloud_webhook(
     verify_webhook(url, token, timeout).await.map_err(|why| {
         let url = crate::config::redact_url(url);
         tracing::warn!(%url, %why, "the Cloud-form webhook URL failed its verification");
-        ApiError::from(Rejection::invalid("webhooks.url", why))
+        ApiError::from(Rejection::invalid("webhooks.url", why.to_string()))
     })
 }
 

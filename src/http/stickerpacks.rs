@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use super::auth::{Admin, Caller};
 use super::body::JsonBody;
-use super::documents::{change_with, read};
+use super::documents::{change_as, read_as};
 use super::reply::{reply, reply_empty};
 use super::{ApiError, AppState};
 
@@ -78,7 +78,7 @@ fn index_of(id: &str, index: &str) -> Result<u64, ApiError> {
 }
 
 async fn third_party(state: &AppState) -> Result<Packs, ApiError> {
-    Ok(Packs::from_document(&read(state, PACKS).await?.0))
+    read_as(state, PACKS).await
 }
 
 /// The stickerpack `id` of `namespace`, with its stickers.
@@ -127,11 +127,10 @@ async fn change_packs<T: Send>(
     update: impl Fn(&mut Packs) -> Result<T, ApiError> + Send + Sync,
 ) -> Result<T, ApiError> {
     let answer = std::sync::Mutex::new(None);
-    change_with(state, PACKS, |current| {
-        let mut packs = Packs::from_document(current);
+    change_as(state, PACKS, |mut packs: Packs| {
         let value = update(&mut packs)?;
         *answer.lock().expect("answer") = Some(value);
-        Ok(packs.to_document())
+        Ok(packs)
     })
     .await?;
     let answer = answer.lock().expect("answer").take();

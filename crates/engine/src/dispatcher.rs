@@ -187,7 +187,7 @@ impl Dispatcher {
         batches: Vec<Vec<PendingCallback>>,
         url: &str,
         settings: &AppSettings,
-    ) -> JoinSet<(Vec<PendingCallback>, Result<(), String>)> {
+    ) -> JoinSet<(Vec<PendingCallback>, Result<(), Undelivered>)> {
         let client = self.http.client();
         let fences = Arc::new(self.shards.fences());
         let per_request = PERMITS / settings.max_concurrent_requests.clamp(1, PERMITS);
@@ -259,7 +259,7 @@ impl Dispatcher {
 /// Waits for every POST of a round: the callbacks delivered (their outbox seqs), and those that
 /// failed, by the failure count they reach.
 async fn settle(
-    mut posts: JoinSet<(Vec<PendingCallback>, Result<(), String>)>,
+    mut posts: JoinSet<(Vec<PendingCallback>, Result<(), Undelivered>)>,
 ) -> anyhow::Result<(Vec<i64>, HashMap<u32, Vec<i64>>)> {
     let mut delivered = Vec::new();
     let mut failed: HashMap<u32, Vec<i64>> = HashMap::new();
@@ -268,7 +268,7 @@ async fn settle(
         match result {
             Ok(()) => delivered.extend(batch.iter().map(|c| c.seq)),
             Err(why) => {
-                tracing::info!(callbacks = batch.len(), why, "webhook delivery failed; will retry");
+                tracing::info!(callbacks = batch.len(), %why, "webhook delivery failed; will retry");
                 for c in batch {
                     failed.entry(c.failures + 1).or_default().push(c.seq);
                 }
@@ -348,12 +348,21 @@ fn body(batch: &[PendingCallback], cloud: Option<&CloudIdentity>) -> String {
     }
 }
 
+/// Why a webhook POST was not taken (it is tried again later).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Undelivered {
+    #[error("the receiver answered {0}")]
+    Refused(reqwest::StatusCode),
+    #[error("the request failed: {0}")]
+    Failed(reqwest::Error),
+}
+
 async fn post(
     http: &reqwest::Client,
     url: &str,
     secret: Option<&str>,
     body: String,
-) -> Result<(), String> {
+) -> Result<(), Undelivered> {
     let mut request = http.post(url).header("content-type", "application/json");
     if let Some(secret) = secret {
         request = request
@@ -361,8 +370,8 @@ async fn post(
     }
     match request.body(body).send().await {
         Ok(response) if response.status().is_success() => Ok(()),
-        Ok(response) => Err(format!("the receiver answered {}", response.status())),
-        Err(e) => Err(format!("the request failed: {e}")),
+        Ok(response) => Err(Undelivered::Refused(response.status())),
+        Err(e) => Err(Undelivered::Failed(e)),
     }
 }
 
@@ -600,12 +609,12 @@ pub async fn verify_webhook(
     url: &str,
     verify_token: &str,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), NotVerified> {
     let http = reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("cannot make the verification request: {e}"))?;
+        .map_err(NotVerified::Client)?;
     let challenge = format!("{}", fastrand::u64(1_000_000_000..10_000_000_000));
     let response = http
         .get(url)
@@ -617,15 +626,26 @@ pub async fn verify_webhook(
         .send()
         .await
         // Without the URL: its query carries the verify token, a secret never echoed.
-        .map_err(|e| format!("the verification request failed: {}", e.without_url()))?;
+        .map_err(|e| NotVerified::Failed(e.without_url()))?;
     let status = response.status();
     let answer = response.text().await.unwrap_or_default();
     if status.is_success() && answer.trim() == challenge {
         Ok(())
     } else {
-        Err(format!(
-            "the verification request (GET with hub.mode=subscribe, hub.verify_token and \
-             hub.challenge) was answered {status} without the challenge"
-        ))
+        Err(NotVerified::NoChallenge(status))
     }
+}
+
+/// Why a webhook URL failed the check Meta would make of it.
+#[derive(Debug, thiserror::Error)]
+pub enum NotVerified {
+    #[error("cannot make the verification request: {0}")]
+    Client(reqwest::Error),
+    #[error("the verification request failed: {0}")]
+    Failed(reqwest::Error),
+    #[error(
+        "the verification request (GET with hub.mode=subscribe, hub.verify_token and \
+         hub.challenge) was answered {0} without the challenge"
+    )]
+    NoChallenge(reqwest::StatusCode),
 }

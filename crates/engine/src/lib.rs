@@ -36,7 +36,7 @@ pub mod webhook_http;
 
 pub use backlog::Backlog;
 pub use config::EngineConfig;
-pub use dispatcher::verify_webhook;
+pub use dispatcher::{NotVerified, verify_webhook};
 pub use engine::{Engine, UpstreamFactory};
 pub use enqueue::{EnqueueError, Enqueuer};
 pub use ids::{new_message_id, random_uuid};

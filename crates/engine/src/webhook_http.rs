@@ -43,7 +43,7 @@ impl WebhookHttp {
 
     /// Trusts `ca` (PEM, one or more certificates) besides the public CAs, or only those with
     /// `None`; a CA that is not one is refused with the reason.
-    pub fn trust(&self, ca: Option<&str>) -> Result<(), String> {
+    pub fn trust(&self, ca: Option<&str>) -> Result<(), CaError> {
         if self.0.current.read().expect("webhook client lock").0.as_deref() == ca {
             return Ok(());
         }
@@ -76,27 +76,38 @@ impl WebhookHttp {
     }
 }
 
+/// Why a CA (PEM) cannot be trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("cannot read the certificates: {0}")]
+    Unreadable(reqwest::Error),
+    #[error("no certificate (BEGIN CERTIFICATE) in it")]
+    Empty,
+    #[error("not a CA certificate a client can trust: {0}")]
+    Untrusted(reqwest::Error),
+}
+
 /// Checks that `pem` holds at least one CA certificate a client can trust.
-pub fn check_ca(pem: &str) -> Result<(), String> {
+pub fn check_ca(pem: &str) -> Result<(), CaError> {
     build(Duration::from_secs(1), Some(pem)).map(drop)
 }
 
-fn build(timeout: Duration, ca: Option<&str>) -> Result<reqwest::Client, String> {
+fn build(timeout: Duration, ca: Option<&str>) -> Result<reqwest::Client, CaError> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .user_agent(concat!("Premise/", env!("CARGO_PKG_VERSION")));
     if let Some(pem) = ca {
-        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-            .map_err(|e| format!("cannot read the certificates: {e}"))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(CaError::Unreadable)?;
         if certs.is_empty() {
-            return Err("no certificate (BEGIN CERTIFICATE) in it".to_owned());
+            return Err(CaError::Empty);
         }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder.build().map_err(|e| format!("not a CA certificate a client can trust: {e}"))
+    builder.build().map_err(CaError::Untrusted)
 }
 
 #[cfg(test)]

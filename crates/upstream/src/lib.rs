@@ -116,6 +116,13 @@ impl StatusEvent {
     }
 }
 
+/// Why the far side was not told something (a read receipt): what it answered.
+#[derive(Debug, thiserror::Error)]
+pub enum NotTold {
+    #[error(transparent)]
+    Cloud(#[from] cloud::CloudError),
+}
+
 /// The one way in for what became of messages after their send, from any upstream: the
 /// engine's status recorder, started and stopped with the engine, which batches statuses into
 /// the store and queues the callbacks they cause. The emulated network reports what it
@@ -176,7 +183,7 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
     /// Tells the far side the integration read the customer's message `inbound_id`
     /// (`PUT /v1/messages/{id}`), with a typing indicator if `typing`. Nothing to tell by
     /// default.
-    async fn mark_read(&self, _inbound_id: &str, _typing: bool) -> Result<(), String> {
+    async fn mark_read(&self, _inbound_id: &str, _typing: bool) -> Result<(), NotTold> {
         Ok(())
     }
 

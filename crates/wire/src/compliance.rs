@@ -7,7 +7,8 @@
 //! email required) and customer care (email required), every phone number in E.164 form.
 //! A POST replaces the whole record.
 
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::Rejection;
 use crate::fields::{flag, is_e164, is_email, object, optional_text, text};
@@ -25,8 +26,34 @@ pub const MAX_NAME: usize = 128;
 pub const MAX_CUSTOM_TYPE: usize = 1024;
 pub const MAX_EMAIL: usize = 128;
 
-/// The record a valid body describes, as it is kept and shown.
-pub fn compliance_info(body: &Value) -> Result<Value, Rejection> {
+/// The business's compliance record, as it is kept and shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplianceInfo {
+    pub entity_name: String,
+    /// As given (either spelling).
+    pub entity_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_type_custom: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_registered: Option<bool>,
+    pub customer_care_details: Contact,
+    pub grievance_officer_details: Contact,
+}
+
+/// How to reach customer care or the grievance officer (who has a name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landline_number: Option<String>,
+}
+
+/// The record a valid body describes.
+pub fn compliance_info(body: &Value) -> Result<ComplianceInfo, Rejection> {
     let body = object("compliance_info", body)?;
     for name in body.keys() {
         if !matches!(
@@ -72,26 +99,21 @@ pub fn compliance_info(body: &Value) -> Result<Value, Rejection> {
     let care = contact(body, "customer_care_details", false)?;
     let officer = contact(body, "grievance_officer_details", true)?;
 
-    let mut record = Map::new();
-    record.insert("entity_name".into(), json!(entity_name));
-    record.insert("entity_type".into(), json!(entity_type));
-    if let Some(custom) = custom {
-        record.insert("entity_type_custom".into(), json!(custom));
-    }
-    if let Some(registered) = registered {
-        record.insert("is_registered".into(), json!(registered));
-    }
-    record.insert("customer_care_details".into(), care);
-    record.insert("grievance_officer_details".into(), officer);
-    Ok(Value::Object(record))
+    Ok(ComplianceInfo {
+        entity_name,
+        entity_type,
+        entity_type_custom: custom,
+        is_registered: registered,
+        customer_care_details: care,
+        grievance_officer_details: officer,
+    })
 }
 
 /// A contact object: an email (required), a mobile and a landline number, and for the
 /// grievance officer a name (required).
-fn contact(body: &Map<String, Value>, name: &str, named: bool) -> Result<Value, Rejection> {
+fn contact(body: &Map<String, Value>, name: &str, named: bool) -> Result<Contact, Rejection> {
     let value = body.get(name).ok_or_else(|| Rejection::missing(name))?;
     let obj = object(name, value)?;
-    let mut contact = Map::new();
     for (key, _) in obj {
         let known = matches!(key.as_str(), "email" | "mobile_number" | "landline_number")
             || (named && key == "name");
@@ -99,33 +121,38 @@ fn contact(body: &Map<String, Value>, name: &str, named: bool) -> Result<Value, 
             return Err(Rejection::invalid(&format!("{name}.{key}"), "not a contact field"));
         }
     }
-    if named {
-        let field = format!("{name}.name");
-        contact.insert("name".into(), json!(text(obj, "name", &field, 1, MAX_NAME)?));
-    }
+    let person = match named {
+        true => Some(text(obj, "name", &format!("{name}.name"), 1, MAX_NAME)?),
+        false => None,
+    };
     let field = format!("{name}.email");
     let email = text(obj, "email", &field, 1, MAX_EMAIL)?;
     if !is_email(&email) {
         return Err(Rejection::invalid(&field, "not a valid email address"));
     }
-    contact.insert("email".into(), json!(email));
-    for number in ["mobile_number", "landline_number"] {
+    let phone = |number: &str| -> Result<Option<String>, Rejection> {
         let field = format!("{name}.{number}");
-        if let Some(phone) = optional_text(obj, number, &field, 20)? {
-            if !is_e164(&phone) {
-                return Err(Rejection::invalid(
-                    &field,
-                    "a phone number with its country code, like +913854559033",
-                ));
-            }
-            contact.insert(number.into(), json!(phone));
+        let phone = optional_text(obj, number, &field, 20)?;
+        if phone.as_deref().is_some_and(|phone| !is_e164(phone)) {
+            return Err(Rejection::invalid(
+                &field,
+                "a phone number with its country code, like +913854559033",
+            ));
         }
-    }
-    Ok(Value::Object(contact))
+        Ok(phone)
+    };
+    Ok(Contact {
+        name: person,
+        email,
+        mobile_number: phone("mobile_number")?,
+        landline_number: phone("landline_number")?,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::ErrorCode;
 
@@ -144,7 +171,7 @@ mod tests {
 
     #[test]
     fn a_valid_record_is_kept_with_its_flag_as_a_boolean() {
-        let record = compliance_info(&valid()).unwrap();
+        let record = serde_json::to_value(compliance_info(&valid()).unwrap()).unwrap();
         assert_eq!(record["is_registered"], true);
         assert_eq!(record["grievance_officer_details"]["name"], "Chandravati P.");
         let mut cloud = valid();

@@ -42,7 +42,20 @@ pub struct ContactsRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactInput {
     pub input: String,
-    pub number: Result<PhoneNumber, String>,
+    pub number: Result<PhoneNumber, NotANumber>,
+}
+
+/// Why an input is not a phone number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotANumber {
+    #[error("'{0}' is not allowed in a phone number")]
+    Character(char),
+    #[error("no digits")]
+    NoDigits,
+    #[error("must start with a country code, which never starts with 0")]
+    LeadingZero,
+    #[error("has {0} digits; a number with its country code has {MIN_DIGITS} to {MAX_DIGITS}")]
+    Length(usize),
 }
 
 /// A phone number with its country code, digits only: the form WhatsApp ids take.
@@ -56,7 +69,7 @@ impl PhoneNumber {
     /// `wa_id` = the input's digits); a business country code for local numbers would plug in
     /// here. Country codes never start with 0, so a leading 0 (a national trunk prefix) is
     /// refused rather than guessed at.
-    pub fn normalise(raw: &str) -> Result<Self, String> {
+    pub fn normalise(raw: &str) -> Result<Self, NotANumber> {
         let trimmed = raw.trim();
         let rest = trimmed.strip_prefix('+').unwrap_or(trimmed);
         let mut digits = String::with_capacity(rest.len());
@@ -64,20 +77,17 @@ impl PhoneNumber {
             match c {
                 '0'..='9' => digits.push(c),
                 ' ' | '-' | '.' | '(' | ')' => {}
-                other => return Err(format!("'{other}' is not allowed in a phone number")),
+                other => return Err(NotANumber::Character(other)),
             }
         }
         if digits.is_empty() {
-            return Err("no digits".to_owned());
+            return Err(NotANumber::NoDigits);
         }
         if digits.starts_with('0') {
-            return Err("must start with a country code, which never starts with 0".to_owned());
+            return Err(NotANumber::LeadingZero);
         }
         if !(MIN_DIGITS..=MAX_DIGITS).contains(&digits.len()) {
-            return Err(format!(
-                "has {} digits; a number with its country code has {MIN_DIGITS} to {MAX_DIGITS}",
-                digits.len()
-            ));
+            return Err(NotANumber::Length(digits.len()));
         }
         Ok(Self(digits))
     }
@@ -196,7 +206,7 @@ mod tests {
     use super::*;
 
     fn number(raw: &str) -> Result<String, String> {
-        PhoneNumber::normalise(raw).map(|n| n.as_str().to_owned())
+        PhoneNumber::normalise(raw).map(|n| n.as_str().to_owned()).map_err(|e| e.to_string())
     }
 
     #[test]

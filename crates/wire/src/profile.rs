@@ -4,7 +4,8 @@
 //! changes the fields it names) and `/v1/settings/account/two-step` (`{"pin"}`, six digits).
 //! A refusal names the field (1009), or the missing one (1008).
 
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::Rejection;
 use crate::fields::is_email;
@@ -62,54 +63,71 @@ pub fn about_view(text: &str) -> Value {
     json!({ "profile": { "about": { "text": text } } })
 }
 
-/// The business profile after a `POST /v1/settings/business/profile` body: the fields it names
-/// replace those of `current`; the others stay.
-pub fn business_profile(current: &Value, body: &Value) -> Result<Value, Rejection> {
-    let Some(fields) = body.as_object() else {
-        return Err(Rejection::invalid("profile", "expected a JSON object"));
-    };
-    let mut profile: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
-    for (field, value) in fields {
-        let checked = match field.as_str() {
-            "address" => text_field(field, value, MAX_ADDRESS, |_| Ok(()))?,
-            "description" => text_field(field, value, MAX_DESCRIPTION, |_| Ok(()))?,
-            "email" => text_field(field, value, MAX_EMAIL, email)?,
-            "vertical" => {
-                let vertical = text_field(field, value, usize::MAX, |v| {
-                    if VERTICALS.contains(&v) {
-                        Ok(())
-                    } else {
-                        Err(format!("one of {}", VERTICALS.join("; ")))
-                    }
-                })?;
-                if vertical.as_str() == Some("") && profile.contains_key("vertical") {
-                    return Err(Rejection::invalid(field, "cannot be set back to empty"));
-                }
-                vertical
-            }
-            "websites" => websites(value)?,
-            other => {
-                return Err(Rejection::invalid(
-                    other,
-                    "not a business profile field (address, description, email, vertical, websites)",
-                ));
-            }
-        };
-        profile.insert(field.clone(), checked);
-    }
-    Ok(Value::Object(profile))
+/// The business profile (`/v1/settings/business/profile`) as it is kept: each field once set
+/// (an empty string clears a text field but keeps it set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusinessProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertical: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websites: Option<Vec<String>>,
 }
 
-/// `GET /v1/settings/business/profile`'s `settings` object: every field, empty if never set.
-pub fn business_profile_view(profile: &Value) -> Value {
-    let text = |field: &str| profile.get(field).cloned().unwrap_or_else(|| json!(""));
-    json!({ "business": { "profile": {
-        "address": text("address"),
-        "description": text("description"),
-        "email": text("email"),
-        "vertical": text("vertical"),
-        "websites": profile.get("websites").cloned().unwrap_or_else(|| json!([])),
-    } } })
+/// Why a value is not one a field takes.
+type Why = String;
+
+impl BusinessProfile {
+    /// The profile after a `POST /v1/settings/business/profile` body: the fields it names
+    /// replace these; the others stay.
+    pub fn changed_by(&self, body: &Value) -> Result<Self, Rejection> {
+        let Some(fields) = body.as_object() else {
+            return Err(Rejection::invalid("profile", "expected a JSON object"));
+        };
+        let mut profile = self.clone();
+        for (field, value) in fields {
+            match field.as_str() {
+                "address" => profile.address = Some(text_field(field, value, MAX_ADDRESS, none)?),
+                "description" => {
+                    profile.description = Some(text_field(field, value, MAX_DESCRIPTION, none)?);
+                }
+                "email" => profile.email = Some(text_field(field, value, MAX_EMAIL, email)?),
+                "vertical" => {
+                    let vertical = text_field(field, value, usize::MAX, vertical)?;
+                    if vertical.is_empty() && profile.vertical.is_some() {
+                        return Err(Rejection::invalid(field, "cannot be set back to empty"));
+                    }
+                    profile.vertical = Some(vertical);
+                }
+                "websites" => profile.websites = Some(websites(value)?),
+                other => {
+                    return Err(Rejection::invalid(
+                        other,
+                        "not a business profile field (address, description, email, vertical, websites)",
+                    ));
+                }
+            }
+        }
+        Ok(profile)
+    }
+
+    /// `GET /v1/settings/business/profile`'s `settings` object: every field, empty if never
+    /// set.
+    pub fn view(&self) -> Value {
+        let text = |field: &Option<String>| field.clone().unwrap_or_default();
+        json!({ "business": { "profile": {
+            "address": text(&self.address),
+            "description": text(&self.description),
+            "email": text(&self.email),
+            "vertical": text(&self.vertical),
+            "websites": self.websites.clone().unwrap_or_default(),
+        } } })
+    }
 }
 
 /// A string field of at most `max` characters that `check` accepts (empty clears it).
@@ -117,8 +135,8 @@ fn text_field(
     field: &str,
     value: &Value,
     max: usize,
-    check: impl Fn(&str) -> Result<(), String>,
-) -> Result<Value, Rejection> {
+    check: impl Fn(&str) -> Result<(), Why>,
+) -> Result<String, Rejection> {
     let Value::String(text) = value else {
         return Err(Rejection::invalid(field, "expected a string"));
     };
@@ -129,31 +147,40 @@ fn text_field(
     if !text.is_empty() {
         check(text).map_err(|why| Rejection::invalid(field, why))?;
     }
-    Ok(value.clone())
+    Ok(text.clone())
 }
 
-fn email(text: &str) -> Result<(), String> {
+fn none(_: &str) -> Result<(), Why> {
+    Ok(())
+}
+
+fn email(text: &str) -> Result<(), Why> {
     if is_email(text) { Ok(()) } else { Err("not a valid email address".to_owned()) }
 }
 
-fn websites(value: &Value) -> Result<Value, Rejection> {
+fn vertical(text: &str) -> Result<(), Why> {
+    if VERTICALS.contains(&text) { Ok(()) } else { Err(format!("one of {}", VERTICALS.join("; "))) }
+}
+
+fn websites(value: &Value) -> Result<Vec<String>, Rejection> {
     let Some(sites) = value.as_array() else {
         return Err(Rejection::invalid("websites", "expected an array of strings"));
     };
     if sites.len() > MAX_WEBSITES {
         return Err(Rejection::invalid("websites", format!("at most {MAX_WEBSITES} websites")));
     }
-    for (i, site) in sites.iter().enumerate() {
-        let field = format!("websites[{i}]");
-        text_field(&field, site, MAX_WEBSITE, |url| {
-            if url.starts_with("http://") || url.starts_with("https://") {
-                Ok(())
-            } else {
-                Err("a URL starting with http:// or https://".to_owned())
-            }
-        })?;
-    }
-    Ok(value.clone())
+    let url = |url: &str| {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            Ok(())
+        } else {
+            Err("a URL starting with http:// or https://".to_owned())
+        }
+    };
+    sites
+        .iter()
+        .enumerate()
+        .map(|(i, site)| text_field(&format!("websites[{i}]"), site, MAX_WEBSITE, url))
+        .collect()
 }
 
 /// The PIN of a `POST /v1/settings/account/two-step` body: six digits.
@@ -184,19 +211,17 @@ mod tests {
 
     #[test]
     fn a_business_profile_post_changes_the_fields_it_names() {
-        let first = business_profile(
-            &Value::Null,
-            &json!({"address": "1 Main St", "vertical": "Restaurant",
-                "websites": ["https://example.com"]}),
-        )
-        .unwrap();
-        let second = business_profile(&first, &json!({"email": "hi@example.com"})).unwrap();
-        assert_eq!(second["address"], "1 Main St");
-        assert_eq!(second["email"], "hi@example.com");
-        let view = business_profile_view(&second);
+        let first = BusinessProfile::default()
+            .changed_by(&json!({"address": "1 Main St", "vertical": "Restaurant",
+                "websites": ["https://example.com"]}))
+            .unwrap();
+        let second = first.changed_by(&json!({"email": "hi@example.com"})).unwrap();
+        assert_eq!(second.address.as_deref(), Some("1 Main St"));
+        assert_eq!(second.email.as_deref(), Some("hi@example.com"));
+        let view = second.view();
         assert_eq!(view["business"]["profile"]["description"], "");
         assert_eq!(view["business"]["profile"]["websites"], json!(["https://example.com"]));
-        let refused = |body: Value| business_profile(&second, &body).unwrap_err().details;
+        let refused = |body: Value| second.changed_by(&body).unwrap_err().details;
         for (body, field) in [
             (json!({"address": "a".repeat(257)}), "address"),
             (json!({"description": "a".repeat(257)}), "description"),
@@ -212,9 +237,7 @@ mod tests {
         ] {
             assert!(refused(body.clone()).starts_with(&format!("{field}:")), "{body}");
         }
-        assert!(
-            business_profile(&second, &json!({"email": "a".repeat(116) + "@example.com"})).is_ok()
-        );
+        assert!(second.changed_by(&json!({"email": "a".repeat(116) + "@example.com"})).is_ok());
     }
 
     #[test]

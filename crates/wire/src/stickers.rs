@@ -154,14 +154,6 @@ pub enum PackError {
 
 impl Packs {
     /// Reads the stored document (an empty or unreadable one is no packs).
-    pub fn from_document(document: &Value) -> Self {
-        serde_json::from_value(document.clone()).unwrap_or_default()
-    }
-
-    pub fn to_document(&self) -> Value {
-        serde_json::to_value(self).expect("packs serialise")
-    }
-
     pub fn get(&self, id: &str) -> Option<&Pack> {
         self.packs.iter().find(|p| p.id == id)
     }
@@ -296,7 +288,7 @@ mod tests {
 
     #[test]
     fn packs_keep_their_ids_and_indexes() {
-        let mut packs = Packs::from_document(&json!({}));
+        let mut packs: Packs = serde_json::from_value(json!({})).unwrap();
         let fields = pack_fields(&json!({}), &json!({"publisher": "P", "name": "N"})).unwrap();
         let id = packs.create(fields);
         assert_eq!((id.as_str(), packs.next_id), ("1", 2));
@@ -307,11 +299,11 @@ mod tests {
         assert_eq!(packs.delete_sticker("1", 9), Err(PackError::NoSticker));
         assert_eq!(packs.add_sticker("2", "img".into(), vec![]), Err(PackError::NoPack));
         // Stored and read back as the document it always was.
-        let document = packs.to_document();
+        let document = serde_json::to_value(&packs).unwrap();
         assert_eq!(document["packs"][0]["name"], "N");
         assert_eq!(document["packs"][0]["next_index"], 3);
         assert_eq!(document["packs"][0]["stickers"][1]["index"], 2);
-        assert_eq!(Packs::from_document(&document), packs);
+        assert_eq!(serde_json::from_value::<Packs>(document).unwrap(), packs);
         assert_eq!(
             packs.get("1").unwrap().view(),
             json!({"id": "1", "publisher": "P", "name": "N"})

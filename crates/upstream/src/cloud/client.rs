@@ -248,11 +248,9 @@ impl CloudClient {
         if !response.status().is_success() {
             return Err(self.failed(response).await);
         }
-        let body = read_capped(response, MAX_ANSWER_BYTES).await.map_err(|e| {
-            tracing::warn!(error = %e, "a Cloud API answer was not read whole; a transient failure");
-            let error = CloudError::Transport(e);
-            self.gateway.failed(&error);
-            error
+        let body = read_capped(response, MAX_ANSWER_BYTES).await.inspect_err(|error| {
+            tracing::warn!(%error, "a Cloud API answer was not read whole; a transient failure");
+            self.gateway.failed(error);
         })?;
         self.gateway.answered();
         Ok(body)
@@ -301,17 +299,19 @@ const MAX_ERROR_BYTES: usize = 64 * 1024;
 /// `https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=...`.
 pub const MEDIA_HOSTS: [&str; 1] = ["lookaside.fbsbx.com"];
 
-/// The body of `response`, up to `cap` bytes; an error past it (nothing more is read).
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Bytes, String> {
+/// The body of `response`, up to `cap` bytes; a transport error past it (nothing more is
+/// read).
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Bytes, CloudError> {
+    let failed = |why: String| CloudError::Transport(why);
     if response.content_length().is_some_and(|n| n > cap as u64) {
-        return Err(format!("the answer is larger than {cap} bytes; not read"));
+        return Err(failed(format!("the answer is larger than {cap} bytes; not read")));
     }
     let mut body = Vec::new();
     while let Some(chunk) =
-        response.chunk().await.map_err(|e| format!("reading the answer: {e}"))?
+        response.chunk().await.map_err(|e| failed(format!("reading the answer: {e}")))?
     {
         if body.len() + chunk.len() > cap {
-            return Err(format!("the answer is larger than {cap} bytes; not read on"));
+            return Err(failed(format!("the answer is larger than {cap} bytes; not read on")));
         }
         body.extend_from_slice(&chunk);
     }

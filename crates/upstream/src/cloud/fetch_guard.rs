@@ -19,10 +19,19 @@ pub struct FetchAllow {
     networks: Vec<(IpAddr, u8)>,
 }
 
+/// An entry of `cloud.link_fetch_allow` that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllowError {
+    #[error("'{entry}': the prefix must be 0 to {max}")]
+    Prefix { entry: String, max: u8 },
+    #[error("'{0}' is neither a host name nor a network")]
+    Neither(String),
+}
+
 impl FetchAllow {
     /// From `cloud.link_fetch_allow`: host names and networks (`10.1.0.0/16`, an address alone),
     /// comma separated. `Err` names the entry that is neither.
-    pub fn parse(list: &str) -> Result<Self, String> {
+    pub fn parse(list: &str) -> Result<Self, AllowError> {
         let mut allow = Self::default();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (address, bits) = match entry.split_once('/') {
@@ -35,7 +44,7 @@ impl FetchAllow {
                     let bits = match bits {
                         Some(bits) => {
                             bits.parse::<u8>().ok().filter(|b| *b <= max).ok_or_else(|| {
-                                format!("'{entry}': the prefix must be 0 to {max}")
+                                AllowError::Prefix { entry: entry.to_owned(), max }
                             })?
                         }
                         None => max,
@@ -45,7 +54,7 @@ impl FetchAllow {
                 Err(_) if bits.is_none() && is_host_name(entry) => {
                     allow.hosts.push(entry.to_ascii_lowercase());
                 }
-                Err(_) => return Err(format!("'{entry}' is neither a host name nor a network")),
+                Err(_) => return Err(AllowError::Neither(entry.to_owned())),
             }
         }
         Ok(allow)

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use premise_store::Store;
 use premise_wire::StatusError;
 use premise_wire::media::MAX_MEDIA_BYTES;
-use premise_wire::providers::{self, Credentials};
+use premise_wire::providers::{self, Credentials, Provider, Providers};
 use serde_json::Value;
 
 use super::client::CloudClient;
@@ -63,20 +63,21 @@ pub async fn upload_links(
         .document(providers::DOCUMENT)
         .await
         .map_err(|e| MediaError::Failed(format!("cannot read the media providers: {e}"), None))?;
-    let configured = document
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .map(|doc| providers::stored(&doc))
-        .unwrap_or_default();
+    let configured: Providers = match document {
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            MediaError::Failed(format!("cannot read the media providers: {e}"), None)
+        })?,
+        None => Providers::default(),
+    };
     let mut ids = HashMap::new();
     for (link, name) in links {
-        let Some(provider) = configured.iter().find(|p| p["name"] == name.as_str()) else {
+        let Some(provider) = configured.named(name) else {
             tracing::warn!(provider = %name, %link, "no such media provider: Cloud fetches the link itself");
             continue;
         };
-        let Some(credentials) = providers::credentials(provider) else { continue };
         check_link(link, name, provider, allow)?;
         let request = fetcher.get(link).timeout(FETCH_TIMEOUT);
-        let request = match &credentials {
+        let request = match &provider.config {
             Credentials::Bearer(token) => request.bearer_auth(token),
             Credentials::Basic { username, password } => {
                 request.basic_auth(username, Some(password))
@@ -130,7 +131,7 @@ pub async fn upload_links(
 fn check_link(
     link: &str,
     name: &str,
-    provider: &Value,
+    provider: &Provider,
     allow: &FetchAllow,
 ) -> Result<(), MediaError> {
     let refused = |why: String| Err(download_error(why));
@@ -141,7 +142,7 @@ fn check_link(
         return refused(format!("{link}: only http and https links are fetched"));
     }
     let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-    if !providers::lends_to(provider, host) {
+    if !provider.lends_to(host) {
         return refused(format!(
             "{link}: {host} is not one of provider '{name}''s hosts, so its credentials are not \
              sent there (an admin lists them in the provider's \"hosts\")"

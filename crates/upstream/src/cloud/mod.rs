@@ -31,7 +31,7 @@ pub use settings::{CloudSettings, GRAPH_URL, Secret};
 use self::errors::Verdict;
 use self::limit::Limiter;
 use self::media::MediaError;
-use crate::{Clock, Gateway, OutboundMessage, SendOutcome, Upstream, UpstreamContext};
+use crate::{Clock, Gateway, NotTold, OutboundMessage, SendOutcome, Upstream, UpstreamContext};
 
 /// The Cloud API as the engine's upstream.
 #[derive(Debug)]
@@ -198,8 +198,8 @@ impl Upstream for Cloud {
         Box::pin(self.send_now(message)).await
     }
 
-    async fn mark_read(&self, inbound_id: &str, typing: bool) -> Result<(), String> {
-        self.client.mark_read(inbound_id, typing).await.map_err(|e| e.to_string())
+    async fn mark_read(&self, inbound_id: &str, typing: bool) -> Result<(), NotTold> {
+        Ok(self.client.mark_read(inbound_id, typing).await?)
     }
 
     fn gateway(&self) -> Gateway {

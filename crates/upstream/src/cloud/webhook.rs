@@ -136,10 +136,19 @@ const INBOUND_TYPES: [&str; 14] = [
     "unsupported",
 ];
 
+/// Why a part of a webhook is not mapped: said for people, and kept with the part
+/// ([`Unmapped::why`]) for an admin to read.
+type Why = String;
+
+/// A webhook body that is not JSON at all (anything else is read part by part).
+#[derive(Debug, thiserror::Error)]
+#[error("not JSON: {0}")]
+pub struct NotJson(#[from] serde_json::Error);
+
 /// Reads a webhook body, part by part (see the module's documentation). `Err` only when the
 /// body is not JSON.
-pub fn read(body: &[u8]) -> Result<Notification, String> {
-    let payload: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+pub fn read(body: &[u8]) -> Result<Notification, NotJson> {
+    let payload: Value = serde_json::from_slice(body)?;
     let mut notification = Notification::default();
     let Some(entries) = payload.get("entry").and_then(Value::as_array) else {
         let why = "no 'entry' array: not a WhatsApp Business Account webhook";
@@ -217,11 +226,11 @@ fn read_change(change: &Value, notification: &mut Notification) {
     }
 }
 
-fn text<'a>(object: &'a Value, key: &str) -> Result<&'a str, String> {
+fn text<'a>(object: &'a Value, key: &str) -> Result<&'a str, Why> {
     object.get(key).and_then(Value::as_str).ok_or_else(|| format!("'{key}' missing in {object}"))
 }
 
-fn seconds(object: &Value) -> Result<i64, String> {
+fn seconds(object: &Value) -> Result<i64, Why> {
     let raw = object.get("timestamp").ok_or_else(|| format!("'timestamp' missing in {object}"))?;
     match raw {
         Value::String(s) => s.parse().ok(),
@@ -231,7 +240,7 @@ fn seconds(object: &Value) -> Result<i64, String> {
     .ok_or_else(|| format!("'timestamp' is not Unix seconds: {raw}"))
 }
 
-fn read_status(status: &Value, contacts: &[Value]) -> Result<CloudStatus, String> {
+fn read_status(status: &Value, contacts: &[Value]) -> Result<CloudStatus, Why> {
     let state = match text(status, "status")? {
         "sent" => MessageStatus::Sent,
         "delivered" => MessageStatus::Delivered,
@@ -446,7 +455,7 @@ fn is_user_id(raw: &str) -> bool {
 /// customer whose number is hidden, who is then known by `contacts[].user_id`; and, on some
 /// partners' pages, the BSUID in `from`. All are read. A message without either identifier is
 /// matched to the one contact no other message of the change claims.
-fn sender(message: &Value, contacts: &[Value], all: &[Value]) -> Result<Customer, String> {
+fn sender(message: &Value, contacts: &[Value], all: &[Value]) -> Result<Customer, Why> {
     let raw_from = message.get("from").and_then(Value::as_str).unwrap_or_default();
     let mut customer = Customer::default();
     if is_phone(raw_from) {
@@ -496,7 +505,7 @@ fn read_message(
     message: &Value,
     contacts: &[Value],
     all: &[Value],
-) -> Result<CustomerMessage, String> {
+) -> Result<CustomerMessage, Why> {
     let Value::Object(object) = message else {
         return Err(format!("a message is not an object: {message}"));
     };

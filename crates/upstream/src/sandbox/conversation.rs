@@ -5,10 +5,10 @@
 //! until it expires is billed in it. Status webhooks carry it as `conversation` and `pricing`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use premise_base::UnixMs;
-use premise_store::{ConversationOpening, SandboxConversation, Store};
+use premise_store::{ConversationOpening, SandboxConversation, Store, StoreError};
 use premise_wire::{Billing, Conversation, ConversationOrigin, Pricing};
 use tokio::sync::oneshot;
 
@@ -95,7 +95,19 @@ struct Openings {
     writer: tokio::sync::Mutex<()>,
 }
 
-type Opening = (String, SandboxConversation, oneshot::Sender<Result<SandboxConversation, String>>);
+type Opening =
+    (String, SandboxConversation, oneshot::Sender<Result<SandboxConversation, NotShared>>);
+
+/// Why a conversation could not be shared through the store (this replica bills in its own).
+#[derive(Debug, Clone, thiserror::Error)]
+enum NotShared {
+    #[error("{0}")]
+    Store(Arc<StoreError>),
+    #[error("the store kept no conversation for the customer")]
+    NotKept,
+    #[error("the openings' lock was poisoned")]
+    Poisoned,
+}
 
 impl Openings {
     async fn open(
@@ -104,15 +116,19 @@ impl Openings {
         wa_id: &str,
         candidate: SandboxConversation,
         now_ms: i64,
-    ) -> Result<SandboxConversation, String> {
+    ) -> Result<SandboxConversation, NotShared> {
         let (answer, mut answered) = oneshot::channel();
-        self.waiting.lock().map_err(|e| e.to_string())?.push((wa_id.to_owned(), candidate, answer));
+        self.waiting.lock().map_err(|_| NotShared::Poisoned)?.push((
+            wa_id.to_owned(),
+            candidate,
+            answer,
+        ));
         let _writing = self.writer.lock().await;
         // The previous writer may have written this one along with its own.
         if let Ok(done) = answered.try_recv() {
             return done;
         }
-        let batch = std::mem::take(&mut *self.waiting.lock().map_err(|e| e.to_string())?);
+        let batch = std::mem::take(&mut *self.waiting.lock().map_err(|_| NotShared::Poisoned)?);
         let openings: Vec<ConversationOpening> = batch
             .iter()
             .map(|(wa_id, candidate, _)| ConversationOpening {
@@ -120,15 +136,17 @@ impl Openings {
                 candidate: candidate.clone(),
             })
             .collect();
-        let written =
-            store.open_conversations(&openings, UnixMs(now_ms)).await.map_err(|e| e.to_string());
+        let written = store
+            .open_conversations(&openings, UnixMs(now_ms))
+            .await
+            .map_err(|e| NotShared::Store(Arc::new(e)));
         for (wa_id, _, answer) in batch {
             let _ = answer.send(match &written {
-                Ok(open) => open.get(&wa_id).cloned().ok_or_else(|| "none stored".to_owned()),
+                Ok(open) => open.get(&wa_id).cloned().ok_or(NotShared::NotKept),
                 Err(e) => Err(e.clone()),
             });
         }
-        answered.try_recv().unwrap_or_else(|_| Err("no answer for this customer".to_owned()))
+        answered.try_recv().unwrap_or(Err(NotShared::NotKept))
     }
 }
 

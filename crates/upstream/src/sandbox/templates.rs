@@ -128,7 +128,29 @@ const HEADER_MEDIA: [&str; 4] = ["IMAGE", "VIDEO", "DOCUMENT", "LOCATION"];
 /// The longest hydrated body WhatsApp accepted (2005 beyond).
 const MAX_HYDRATED_BODY: usize = 1024;
 
-/// The placeholders `{{1}}`..`{{n}}` of a text: `n`, or what is wrong with their numbering.
+/// What is wrong with a template definition: the field, by its path, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {why}")]
+pub struct Invalid {
+    pub field: String,
+    pub why: String,
+}
+
+fn invalid(field: impl Into<String>, why: impl Into<String>) -> Invalid {
+    Invalid { field: field.into(), why: why.into() }
+}
+
+/// Why a registry file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("[{index}].{invalid}")]
+    Invalid { index: usize, invalid: Invalid },
+}
+
+/// The placeholders `{{1}}`..`{{n}}` of a text: `n`, or what is wrong with their numbering
+/// (for people: the field is the caller's).
 fn placeholders(text: &str) -> Result<usize, String> {
     let mut seen = Vec::new();
     let mut rest = text;
@@ -152,82 +174,90 @@ fn placeholders(text: &str) -> Result<usize, String> {
 
 impl TemplateDef {
     /// Checks a definition; the error names the field by its path.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 512
             && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !name_ok {
-            return Err("name: lower-case letters, digits and underscores, 1 to 512".to_owned());
+            return Err(invalid("name", "lower-case letters, digits and underscores, 1 to 512"));
         }
         if self.namespace.trim().is_empty() {
-            return Err("namespace: must not be empty".to_owned());
+            return Err(invalid("namespace", "must not be empty"));
         }
         if self.language.is_empty()
             || self.language.len() > 16
             || !self.language.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_')
         {
-            return Err(format!("language: '{}' is not a language code", self.language));
+            return Err(invalid("language", format!("'{}' is not a language code", self.language)));
         }
         if !["UTILITY", "MARKETING", "AUTHENTICATION"].contains(&self.category.as_str()) {
-            return Err("category: one of UTILITY, MARKETING, AUTHENTICATION".to_owned());
+            return Err(invalid("category", "one of UTILITY, MARKETING, AUTHENTICATION"));
         }
         if !self.components.iter().any(|c| c.kind == "BODY") {
-            return Err("components: a BODY is required".to_owned());
+            return Err(invalid("components", "a BODY is required"));
         }
         for (i, c) in self.components.iter().enumerate() {
             let path = format!("components[{i}]");
             if !["HEADER", "BODY", "FOOTER", "BUTTONS"].contains(&c.kind.as_str()) {
-                return Err(format!("{path}.type: one of HEADER, BODY, FOOTER, BUTTONS"));
+                return Err(invalid(
+                    format!("{path}.type"),
+                    "one of HEADER, BODY, FOOTER, BUTTONS",
+                ));
             }
             if self.components.iter().filter(|o| o.kind == c.kind).count() > 1 {
-                return Err(format!("{path}.type: more than one {}", c.kind));
+                return Err(invalid(format!("{path}.type"), format!("more than one {}", c.kind)));
             }
             let media = c.format.as_deref().is_some_and(|f| f != "TEXT");
             if let Some(format) = &c.format
                 && (c.kind != "HEADER"
                     || !(format == "TEXT" || HEADER_MEDIA.contains(&format.as_str())))
             {
-                return Err(format!(
-                    "{path}.format: only a HEADER has one: TEXT, IMAGE, VIDEO, DOCUMENT or LOCATION"
+                return Err(invalid(
+                    format!("{path}.format"),
+                    "only a HEADER has one: TEXT, IMAGE, VIDEO, DOCUMENT or LOCATION",
                 ));
             }
             let needs_text =
                 matches!(c.kind.as_str(), "BODY" | "FOOTER") || (c.kind == "HEADER" && !media);
             let count = match (&c.text, needs_text) {
                 (Some(text), true) => {
-                    placeholders(text).map_err(|e| format!("{path}.text: {e}"))?
+                    placeholders(text).map_err(|why| invalid(format!("{path}.text"), why))?
                 }
-                (None, true) => return Err(format!("{path}.text: required")),
-                (Some(_), false) => return Err(format!("{path}.text: not allowed here")),
+                (None, true) => return Err(invalid(format!("{path}.text"), "required")),
+                (Some(_), false) => {
+                    return Err(invalid(format!("{path}.text"), "not allowed here"));
+                }
                 (None, false) => 0,
             };
             if c.kind == "FOOTER" && count > 0 {
-                return Err(format!("{path}.text: a footer takes no placeholders"));
+                return Err(invalid(format!("{path}.text"), "a footer takes no placeholders"));
             }
             if !c.parameters.is_empty() && c.parameters.len() != count {
-                return Err(format!(
-                    "{path}.parameters: {count} placeholders, {} kinds",
-                    c.parameters.len()
+                return Err(invalid(
+                    format!("{path}.parameters"),
+                    format!("{count} placeholders, {} kinds", c.parameters.len()),
                 ));
             }
             if let Some(kind) = c.parameters.iter().find(|k| !VALUE_KINDS.contains(&k.as_str())) {
-                return Err(format!(
-                    "{path}.parameters: '{kind}' is not text, currency or date_time"
+                return Err(invalid(
+                    format!("{path}.parameters"),
+                    format!("'{kind}' is not text, currency or date_time"),
                 ));
             }
             if c.kind == "BUTTONS" {
                 if c.buttons.is_empty() || c.buttons.len() > 10 {
-                    return Err(format!("{path}.buttons: 1 to 10"));
+                    return Err(invalid(format!("{path}.buttons"), "1 to 10"));
                 }
                 for (j, b) in c.buttons.iter().enumerate() {
                     if !["QUICK_REPLY", "URL", "PHONE_NUMBER", "OTP"].contains(&b.kind.as_str()) {
-                        return Err(format!(
-                            "{path}.buttons[{j}].type: one of QUICK_REPLY, URL, PHONE_NUMBER, OTP"
+                        return Err(invalid(
+                            format!("{path}.buttons[{j}].type"),
+                            "one of QUICK_REPLY, URL, PHONE_NUMBER, OTP",
                         ));
                     }
                 }
             } else if !c.buttons.is_empty() {
-                return Err(format!("{path}.buttons: only in a BUTTONS component"));
+                return Err(invalid(format!("{path}.buttons"), "only in a BUTTONS component"));
             }
         }
         Ok(())
@@ -518,10 +548,10 @@ pub fn learn(template: &Template) -> Result<TemplateDef, StatusError> {
 }
 
 /// Parses a registry file (a JSON array of definitions), checking each one.
-pub fn parse_file(json: &str) -> Result<Vec<TemplateDef>, String> {
-    let defs: Vec<TemplateDef> = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    for (i, def) in defs.iter().enumerate() {
-        def.validate().map_err(|e| format!("[{i}].{e}"))?;
+pub fn parse_file(json: &str) -> Result<Vec<TemplateDef>, FileError> {
+    let defs: Vec<TemplateDef> = serde_json::from_str(json)?;
+    for (index, def) in defs.iter().enumerate() {
+        def.validate().map_err(|invalid| FileError::Invalid { index, invalid })?;
     }
     Ok(defs)
 }
@@ -666,8 +696,8 @@ mod tests {
     fn definitions_are_checked() {
         let mut def = registry()[&("hello_world".to_owned(), "en_US".to_owned())].clone();
         def.components[1].text = Some("Hi {{2}}".into());
-        assert!(def.validate().unwrap_err().starts_with("components[1].text"));
+        assert!(def.validate().unwrap_err().to_string().starts_with("components[1].text"));
         def.name = "Hello".into();
-        assert!(def.validate().unwrap_err().starts_with("name"));
+        assert!(def.validate().unwrap_err().to_string().starts_with("name"));
     }
 }
