@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use premise_base::{Clock, millis};
-use premise_store::{Enqueued, Lease, Store};
+use premise_store::{Account, Enqueued, Lease, Node, Store};
 use premise_upstream::{Fence, Upstream};
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
@@ -129,31 +129,47 @@ impl ShardPool {
         let _ = watch.await;
     }
 
+    /// One round of the pool: heartbeat, renew what is held, settle on a fair share of the
+    /// shards (hand back what is over it, take free ones up to it), publish what is held.
     async fn tick(
         &self,
         held: &mut HashMap<u32, Held>,
         view: &NodeView,
         shared: &Shared,
     ) -> anyhow::Result<()> {
-        let ttl = self.config.lease_ttl;
-        let ttl_ms = millis(ttl);
-        // Leases and heartbeats are timed on the database's clock (a driven one in tests); this
-        // replica counts a lease's validity down on its own from the moment it asked, which is
-        // before the database started the lease's time: so it always thinks it ends sooner.
-        let at = self.clock.driven();
+        let nodes = self.heartbeat().await?;
+        self.measure_clock(view).await?;
+        let account = self.store.account().await?;
+        self.renew_held(held, account.generation).await?;
+        let share = FairShare::of(&nodes, &self.config.node, account.shards);
+        hand_back_extra(held, share.target);
+        self.take_free(held, &share, account, shared).await?;
+        publish(view, nodes, held);
+        Ok(())
+    }
+
+    /// Records that this replica is alive, with its figures; the replicas alive.
+    async fn heartbeat(&self) -> anyhow::Result<Vec<Node>> {
         let stats = serde_json::to_string(&self.metrics.node_stats())?;
         let started = std::time::Instant::now();
         let nodes = self
             .store
-            .heartbeat(&self.config.node, at, ttl, &stats)
+            .heartbeat(&self.config.node, self.clock.driven(), self.config.lease_ttl, &stats)
             .await
             .inspect_err(|e| self.store.health().record_failure(e))?;
         let round_trip = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.metrics.db_heartbeat_us.store(round_trip, Ordering::Relaxed);
-        self.measure_clock(view).await?;
-        let account = self.store.account().await?;
+        Ok(nodes)
+    }
 
-        // Renew what is held; reap finished workers; stop those of an old generation.
+    /// Renews what is held; reaps finished workers (handing their shards back); stops at once
+    /// the worker of a lease that was lost, and asks those of an old generation to hand back.
+    async fn renew_held(
+        &self,
+        held: &mut HashMap<u32, Held>,
+        generation: i64,
+    ) -> anyhow::Result<()> {
+        let (at, ttl) = (self.clock.driven(), self.config.lease_ttl);
         let mut lost = Vec::new();
         for (shard, h) in held.iter() {
             if h.task.is_finished() {
@@ -162,8 +178,8 @@ impl ShardPool {
             } else if let asked = self.clock.now_ms()
                 && self.store.renew_lease(&h.lease, &self.config.node, at, ttl, h.floor()).await?
             {
-                h.valid_until.store(asked + ttl_ms - ttl_ms / 5, Ordering::Relaxed);
-                if h.lease.generation != account.generation && !h.stop.is_cancelled() {
+                h.valid_until.store(valid_until(asked, ttl), Ordering::Relaxed);
+                if h.lease.generation != generation && !h.stop.is_cancelled() {
                     tracing::info!(shard, "the shard count changed: handing the shard back");
                     h.stop.cancel();
                 }
@@ -177,28 +193,23 @@ impl ShardPool {
         for shard in lost {
             held.remove(&shard);
         }
+        Ok(())
+    }
 
-        // A fair share: `shards / live`, one more for the first `shards % live` nodes by name.
-        // Every replica computes the same targets from the same node list, and they add up to
-        // the shard count, so shards settle without bouncing.
-        let live = nodes.len().max(1) as u32;
-        let me = nodes.iter().position(|n| n.node == self.config.node).unwrap_or(0) as u32;
-        let target = (account.shards / live + u32::from(me < account.shards % live)) as usize;
-        let active: Vec<u32> =
-            held.iter().filter(|(_, h)| !h.stop.is_cancelled()).map(|(s, _)| *s).collect();
-        if active.len() > target {
-            let mut extra = active;
-            extra.sort_unstable();
-            for shard in extra.split_off(target) {
-                tracing::info!(shard, target, "handing a shard to another replica");
-                held[&shard].stop.cancel();
-            }
-        }
-        for i in 0..account.shards {
-            if held.values().filter(|h| !h.stop.is_cancelled()).count() >= target {
+    /// Takes free or expired shards up to the fair share, starting at this replica's own
+    /// place among them (so replicas do not all race for shard 0).
+    async fn take_free(
+        &self,
+        held: &mut HashMap<u32, Held>,
+        share: &FairShare,
+        account: Account,
+        shared: &Shared,
+    ) -> anyhow::Result<()> {
+        let (at, ttl) = (self.clock.driven(), self.config.lease_ttl);
+        for shard in share.order(account.shards) {
+            if held.values().filter(|h| !h.stop.is_cancelled()).count() >= share.target {
                 break;
             }
-            let shard = (me * (account.shards / live).max(1) + i) % account.shards;
             if held.contains_key(&shard) {
                 continue;
             }
@@ -209,18 +220,11 @@ impl ShardPool {
                 .await?
             {
                 tracing::info!(shard, epoch = lease.epoch, "took a shard");
-                held.insert(
-                    shard,
-                    self.spawn_worker(lease, account.shards, asked + ttl_ms - ttl_ms / 5, shared),
-                );
+                let worker =
+                    self.spawn_worker(lease, account.shards, valid_until(asked, ttl), shared);
+                held.insert(shard, worker);
             }
         }
-        let mut shards: Vec<u32> = held.keys().copied().collect();
-        shards.sort_unstable();
-        *view.stats.write().expect("node view lock") =
-            nodes.iter().map(|n| (n.node.clone(), n.stats.clone())).collect();
-        *view.state.write().expect("node view lock") =
-            (nodes.into_iter().map(|n| n.node).collect(), shards);
         Ok(())
     }
 
@@ -302,7 +306,6 @@ impl ShardPool {
             h.stop.cancel();
         }
         let ttl = self.config.lease_ttl;
-        let ttl_ms = millis(ttl);
         let leases: Vec<(Lease, Arc<AtomicI64>, Arc<AtomicI64>)> =
             held.values().map(|h| (h.lease, h.floor.clone(), h.valid_until.clone())).collect();
         for h in held.values_mut() {
@@ -310,11 +313,11 @@ impl ShardPool {
                 tokio::select! {
                     _ = &mut h.task => break,
                     () = self.clock.sleep(self.config.lease_renew / 2) => {
-                        for (lease, floor, valid_until) in &leases {
+                        for (lease, floor, until) in &leases {
                             let (at, floor) = (self.clock.driven(), floor.load(Ordering::Relaxed));
                             let asked = self.clock.now_ms();
                             if let Ok(true) = self.store.renew_lease(lease, &self.config.node, at, ttl, floor).await {
-                                valid_until.store(asked + ttl_ms - ttl_ms / 5, Ordering::Relaxed);
+                                until.store(valid_until(asked, ttl), Ordering::Relaxed);
                             }
                         }
                     }
@@ -333,6 +336,65 @@ impl ShardPool {
             tracing::warn!(error = %e, "could not leave the replica list; the others notice once its heartbeat ages");
         }
     }
+}
+
+/// Until when a replica counts a lease it asked for at `asked_ms` as held: a fifth of its time
+/// short of its end. The database started the lease's time after the replica asked, so the
+/// replica always thinks it ends sooner than it does.
+fn valid_until(asked_ms: i64, ttl: std::time::Duration) -> i64 {
+    let ttl_ms = millis(ttl);
+    asked_ms + ttl_ms - ttl_ms / 5
+}
+
+/// This replica's fair share of the shards: `shards / live`, one more for the first
+/// `shards % live` replicas by name. Every replica computes the same targets from the same
+/// list, and they add up to the shard count, so shards settle without bouncing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FairShare {
+    /// How many shards this replica should hold.
+    target: usize,
+    /// Its place among the live replicas, by name.
+    me: u32,
+    live: u32,
+}
+
+impl FairShare {
+    fn of(nodes: &[Node], node: &str, shards: u32) -> Self {
+        let live = nodes.len().max(1) as u32;
+        let me = nodes.iter().position(|n| n.node == node).unwrap_or(0) as u32;
+        let target = (shards / live + u32::from(me < shards % live)) as usize;
+        Self { target, me, live }
+    }
+
+    /// The shards in the order this replica tries to take them.
+    fn order(&self, shards: u32) -> impl Iterator<Item = u32> + use<> {
+        let start = self.me * (shards / self.live).max(1);
+        (0..shards).map(move |i| (start + i) % shards)
+    }
+}
+
+/// Asks the workers of shards over `target` (the highest first) to hand them back.
+fn hand_back_extra(held: &HashMap<u32, Held>, target: usize) {
+    let mut active: Vec<u32> =
+        held.iter().filter(|(_, h)| !h.stop.is_cancelled()).map(|(s, _)| *s).collect();
+    if active.len() > target {
+        active.sort_unstable();
+        for shard in active.split_off(target) {
+            tracing::info!(shard, target, "handing a shard to another replica");
+            held[&shard].stop.cancel();
+        }
+    }
+}
+
+/// What the replicas alive published, and the shards this one holds, for `/v1/health` and
+/// `/v1/stats`.
+fn publish(view: &NodeView, nodes: Vec<Node>, held: &HashMap<u32, Held>) {
+    let mut shards: Vec<u32> = held.keys().copied().collect();
+    shards.sort_unstable();
+    *view.stats.write().expect("node view lock") =
+        nodes.iter().map(|n| (n.node.clone(), n.stats.clone())).collect();
+    *view.state.write().expect("node view lock") =
+        (nodes.into_iter().map(|n| n.node).collect(), shards);
 }
 
 impl Held {
@@ -365,6 +427,25 @@ mod tests {
             clock: setup.clock.clone(),
             shards: ShardSet::default(),
         }
+    }
+
+    /// Every replica computes its share from the same list: the shares add up to the shard
+    /// count, differ by at most one, and each replica starts taking at its own place.
+    #[test]
+    fn fair_shares_add_up_and_start_apart() {
+        let nodes: Vec<Node> = ["a", "b", "c"]
+            .iter()
+            .map(|n| Node { node: (*n).to_owned(), heartbeat_at: Default::default(), stats: None })
+            .collect();
+        let shares: Vec<FairShare> =
+            ["a", "b", "c"].iter().map(|n| FairShare::of(&nodes, n, 32)).collect();
+        assert_eq!(shares.iter().map(|s| s.target).collect::<Vec<_>>(), [11, 11, 10]);
+        let firsts: Vec<u32> = shares.iter().map(|s| s.order(32).next().unwrap()).collect();
+        assert_eq!(firsts, [0, 10, 20]);
+        let mut all: Vec<u32> = shares[1].order(32).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..32).collect::<Vec<_>>(), "every shard, once");
+        assert_eq!(FairShare::of(&[], "a", 4).target, 4, "alone before its first heartbeat");
     }
 
     fn shared() -> Shared {
