@@ -25,15 +25,17 @@ fn upstream_id((message_id, upstream_id): (String, String)) -> UpstreamId {
 }
 
 for_each_backend! {
-    #[async_trait]
-    impl CloudBridge for Db {
-        async fn messages_by_upstream_id(
+    impl Db {
+        /// The messages whose `key` (`id` or `upstream_id`) is one of `keys` and that have an
+        /// upstream id, a chunk of keys a statement.
+        async fn upstream_id_lookup(
             &self,
-            upstream_ids: &[String],
+            key: &str,
+            keys: &[String],
         ) -> Result<Vec<UpstreamId>, StoreError> {
             let mut found = Vec::new();
-            for chunk in upstream_ids.chunks(LOOKUP_CHUNK) {
-                let statement = lookup_statement("id, upstream_id", "upstream_id", chunk.len());
+            for chunk in keys.chunks(LOOKUP_CHUNK) {
+                let statement = lookup_statement("id, upstream_id", key, chunk.len());
                 let mut query = sqlx::query_as::<_, (String, String)>(&statement);
                 for id in chunk {
                     query = query.bind(id);
@@ -42,21 +44,22 @@ for_each_backend! {
             }
             Ok(found.into_iter().map(upstream_id).collect())
         }
+    }
+
+    #[async_trait]
+    impl CloudBridge for Db {
+        async fn messages_by_upstream_id(
+            &self,
+            upstream_ids: &[String],
+        ) -> Result<Vec<UpstreamId>, StoreError> {
+            self.upstream_id_lookup("upstream_id", upstream_ids).await
+        }
 
         async fn upstream_ids_of(
             &self,
             message_ids: &[String],
         ) -> Result<Vec<UpstreamId>, StoreError> {
-            let mut found = Vec::new();
-            for chunk in message_ids.chunks(LOOKUP_CHUNK) {
-                let statement = lookup_statement("id, upstream_id", "id", chunk.len());
-                let mut query = sqlx::query_as::<_, (String, String)>(&statement);
-                for id in chunk {
-                    query = query.bind(id);
-                }
-                found.extend(query.fetch_all(&self.pool).await?);
-            }
-            Ok(found.into_iter().map(upstream_id).collect())
+            self.upstream_id_lookup("id", message_ids).await
         }
 
         async fn cloud_media(&self, media_id: &str) -> Result<Option<CloudMedia>, StoreError> {
