@@ -9,6 +9,7 @@ mod backup;
 mod body;
 mod certificates;
 mod cloud;
+mod console;
 mod contacts;
 mod documents;
 mod error;
@@ -156,6 +157,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             .merge(registration::routes())
             .merge(sandbox::routes())
             .merge(webhook::routes())
+            .merge(console::routes())
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 health::refuse_while_unreachable,

@@ -62,8 +62,15 @@ async fn inbound(
     _admin: Admin,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let world = world(&state)?;
-    let inbound = Inbound::parse(&body)?;
+    let id = write_as_customer(&state, &body).await?;
+    Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] })))
+}
+
+/// A customer's message injected into the sandbox (the body of `POST /v1/sandbox/inbound`),
+/// stored with its webhook queued: its id. (The API's injection, and the console's composer.)
+pub(crate) async fn write_as_customer(state: &AppState, body: &Value) -> Result<String, ApiError> {
+    let world = world(state)?;
+    let inbound = Inbound::parse(body)?;
     let id = inbound.id.clone().unwrap_or_else(|| format!("ABG{}", &new_message_id()[3..]));
     let sent_at_secs = match &inbound.timestamp {
         Some(given) => given
@@ -109,7 +116,7 @@ async fn inbound(
             break;
         }
     }
-    Ok(reply(StatusCode::CREATED, json!({ "messages": [{ "id": id }] })))
+    Ok(id)
 }
 
 /// `{"advance_seconds": n}` moves sandbox time forward by n seconds (negative: back);
@@ -142,11 +149,7 @@ async fn clock(
                     ));
                 }
                 (Some(advance), None) => {
-                    let delta = seconds("advance_seconds", advance)? * 1000;
-                    let moved = state.store.move_sandbox_clock(delta, false).await?;
-                    world.changed();
-                    clock.set_offset(moved);
-                    clock.now_ms()
+                    advance_clock(&state, seconds("advance_seconds", advance)?).await?
                 }
                 (None, Some(at)) => {
                     let offset = seconds("timestamp", at)? * 1000 - state.clock.now_ms();
@@ -163,6 +166,16 @@ async fn clock(
         StatusCode::OK,
         json!({ "sandbox": { "clock": { "timestamp": (now / 1000).to_string() } } }),
     ))
+}
+
+/// Moves the sandbox's clock by `seconds` (every replica's: the offset is kept in the store);
+/// sandbox time now, ms.
+pub(crate) async fn advance_clock(state: &AppState, seconds: i64) -> Result<i64, ApiError> {
+    let world = world(state)?;
+    let moved = state.store.move_sandbox_clock(seconds.saturating_mul(1000), false).await?;
+    world.changed();
+    world.clock.set_offset(moved);
+    Ok(world.clock.now_ms())
 }
 
 /// A whole number of seconds (a JSON integer or a string of one), within ±100 years.

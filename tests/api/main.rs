@@ -13,6 +13,7 @@ mod bench_smoke;
 mod certificates;
 mod cloud;
 mod cloud_dialect;
+mod console;
 mod contacts;
 mod container;
 mod contract;

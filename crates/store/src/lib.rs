@@ -25,7 +25,7 @@ pub use health::{Down, Health};
 
 // The interface every backend implements: `Store` and the parts it is made of.
 pub use store::{
-    CloudBridge, ContactCache, Customers, Documents, Idempotency, Inbox, Inventory, Media,
+    Browse, CloudBridge, ContactCache, Customers, Documents, Idempotency, Inbox, Inventory, Media,
     Pipeline, PlanFn, Retention, SandboxState, Store, WebhookJournal,
 };
 
@@ -46,8 +46,8 @@ pub use model::{
 pub use model::{ConversationOpening, CustomerWindow, SandboxConversation};
 // the rest of the state: contacts checked, idempotency, media, settings documents, replicas:
 pub use model::{Account, ContactCheck, Document, KeptAnswer, MediaInfo, Node};
-// retention and diagnostics:
+// retention and diagnostics, and what the console reads:
 pub use model::Backend;
-pub use model::{Expired, MessagePurge, PurgedPage, TableRows};
+pub use model::{Expired, MessagePage, MessagePurge, MessageSummary, PurgedPage, TableRows};
 
 pub(crate) use model::{CallbackRow, ContactRow, ConversationRow};

@@ -129,6 +129,31 @@ pub struct StoredMessage {
     pub status: MessageStatus,
 }
 
+/// A page of the stored messages, for the console: newest first, below `before_seq` if given,
+/// only those of `recipient`, in `status`, or known by `id` (Premise's or the upstream's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessagePage {
+    pub before_seq: Option<i64>,
+    pub recipient: Option<String>,
+    pub status: Option<MessageStatus>,
+    pub id: Option<String>,
+    pub limit: u32,
+}
+
+/// A stored message as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub seq: i64,
+    pub id: String,
+    pub recipient: String,
+    pub status: MessageStatus,
+    pub accepted_at: UnixMs,
+    /// When it last changed status.
+    pub updated_at: UnixMs,
+    /// The upstream's id (Cloud's `wamid`), once acknowledged.
+    pub upstream_id: Option<String>,
+}
+
 /// A message sent but not yet read: what an upstream that resumes statuses after a takeover
 /// needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,8 @@ use premise_base::UnixMs;
 
 use crate::model::{
     Account, CloudMedia, ConversationOpening, CustomerWindow, Document, Journaled, MediaInfo,
-    MessagePurge, Node, PurgedPage, SandboxConversation, TableRows, UpstreamId,
+    MessagePage, MessagePurge, MessageSummary, Node, PurgedPage, SandboxConversation, TableRows,
+    UpstreamId,
 };
 use crate::{
     Backend, Backlog, ContactCheck, CustomerMoved, Enqueued, Health, InboundMessage,
@@ -36,6 +37,7 @@ pub trait Store:
     + Retention
     + Documents
     + Inventory
+    + Browse
     + Send
     + Sync
     + std::fmt::Debug
@@ -484,6 +486,27 @@ pub trait Documents: Send + Sync {
     async fn delete_document(&self, name: &str) -> Result<bool, StoreError>;
     /// Every document, by name.
     async fn all_documents(&self) -> Result<Vec<Document>, StoreError>;
+}
+
+/// What the console reads and does: paged reads by keys the tables are indexed by, so watching
+/// costs the message path nothing measurable.
+#[async_trait]
+pub trait Browse: Send + Sync {
+    /// Stored messages, newest first (by `seq`), as `page` filters them.
+    async fn messages_page(&self, page: &MessagePage) -> Result<Vec<MessageSummary>, StoreError>;
+    /// The messages named by `ids` (Premise's ids), in no order; unknown ones are left out.
+    async fn message_summaries(&self, ids: &[String]) -> Result<Vec<MessageSummary>, StoreError>;
+    /// Customers' messages, newest first (by arrival), received before `before` if given, only
+    /// those of `from` if given; at most `limit`.
+    async fn inbound_page(
+        &self,
+        from: Option<&str>,
+        before: Option<UnixMs>,
+        limit: u32,
+    ) -> Result<Vec<InboundMessage>, StoreError>;
+    /// Makes waiting callback `seq` due at `at` without counting a failure ("retry now");
+    /// `false` if it is gone (delivered meanwhile).
+    async fn retry_callback(&self, seq: i64, at: UnixMs) -> Result<bool, StoreError>;
 }
 
 /// What the database holds, for diagnostics.

@@ -57,6 +57,7 @@ conformance!(
     customers,
     inbound_webhooks_and_sandbox_templates,
     cloud_media,
+    browse,
     retention,
     documents,
 );
@@ -1092,6 +1093,81 @@ async fn cloud_media(store: Arc<dyn Store>) {
     store.put_cloud_media("m-2", &cloud("333", 1_000)).await.unwrap();
     assert!(store.delete_media("m-2").await.unwrap());
     assert_eq!(store.cloud_media("m-2").await.unwrap(), None);
+}
+
+/// What the console reads: pages of messages newest first, filtered by recipient, status and
+/// either id; messages by id; a waiting callback made due at once.
+async fn browse(store: Arc<dyn Store>) {
+    use premise_store::{MessagePage, NewCallback, StatusPlan};
+    let batch: Vec<_> = (1..=5).map(|n| message(n, n % 2)).collect();
+    let enqueued = store.enqueue(&batch).await.unwrap();
+    let seqs: Vec<i64> = enqueued.messages.iter().map(|p| p.message.seq).collect();
+    // m2 and m4 sent, with their Cloud ids and a callback each.
+    let sent = |states: Vec<premise_store::MessageState>| StatusPlan {
+        updates: states.iter().map(|s| status_update(&s.id, MessageStatus::Sent)).collect(),
+        callbacks: states
+            .iter()
+            .map(|s| NewCallback {
+                shard: s.shard,
+                recipient_crc: s.recipient.crc(),
+                message_id: s.id.clone(),
+                body: "{}".into(),
+            })
+            .collect(),
+        upstream_ids: states
+            .iter()
+            .map(|s| upstream_id(&s.id, &format!("wamid.{}", s.id)))
+            .collect(),
+    };
+    store.record_statuses(&["m2".into(), "m4".into()], ms(9_000), &sent).await.unwrap();
+    let ids = |page: Vec<premise_store::MessageSummary>| {
+        page.into_iter().map(|m| m.id).collect::<Vec<_>>()
+    };
+    let page = |limit| MessagePage { limit, ..MessagePage::default() };
+    assert_eq!(ids(store.messages_page(&page(3)).await.unwrap()), ["m5", "m4", "m3"]);
+    let next = MessagePage { before_seq: Some(seqs[2]), ..page(3) };
+    assert_eq!(ids(store.messages_page(&next).await.unwrap()), ["m2", "m1"], "the next page");
+    let to = batch[0].recipient.as_str().to_owned();
+    let theirs = MessagePage { recipient: Some(to), ..page(10) };
+    assert_eq!(ids(store.messages_page(&theirs).await.unwrap()), ["m5", "m3", "m1"]);
+    let sent_only = MessagePage { status: Some(MessageStatus::Sent), ..page(10) };
+    let found = store.messages_page(&sent_only).await.unwrap();
+    assert_eq!(ids(found.clone()), ["m4", "m2"]);
+    assert_eq!(found[0].upstream_id.as_deref(), Some("wamid.m4"));
+    assert_eq!((found[0].accepted_at, found[0].updated_at), (ms(1_004), ms(9_000)));
+    for id in ["m2", "wamid.m2"] {
+        let by_id = MessagePage { id: Some(id.into()), ..page(10) };
+        assert_eq!(ids(store.messages_page(&by_id).await.unwrap()), ["m2"], "{id}");
+    }
+    let mut some =
+        ids(store.message_summaries(&["m3".into(), "m1".into(), "nope".into()]).await.unwrap());
+    some.sort();
+    assert_eq!(some, ["m1", "m3"]);
+    // Retry now: due at once, its failure count kept; a callback gone answers false.
+    let account = store.account().await.unwrap();
+    let all: Vec<u32> = (0..account.shards).collect();
+    let waiting = store.pending_callbacks(&all, 10).await.unwrap();
+    store.callbacks_failed(&[waiting[0].seq], ms(99_000)).await.unwrap();
+    assert!(store.retry_callback(waiting[0].seq, ms(10_000)).await.unwrap());
+    let again = store.pending_callbacks(&all, 10).await.unwrap();
+    assert_eq!((again[0].failures, again[0].next_attempt_at), (1, ms(10_000)));
+    store.delete_callbacks(&[waiting[0].seq]).await.unwrap();
+    assert!(!store.retry_callback(waiting[0].seq, ms(10_000)).await.unwrap());
+
+    // Customers' messages, newest first, by sender, before a time.
+    for (id, from, at) in [("a1", "1555", 1_000), ("b1", "1666", 2_000), ("a2", "1555", 3_000)] {
+        assert!(store.insert_inbound(id, from, ms(at), "{}").await.unwrap());
+    }
+    let inbound = |from, before, limit| {
+        let store = store.clone();
+        async move {
+            let page = store.inbound_page(from, before, limit).await.unwrap();
+            page.into_iter().map(|m| m.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(inbound(None, None, 10).await, ["a2", "b1", "a1"]);
+    assert_eq!(inbound(Some("1555"), None, 10).await, ["a2", "a1"]);
+    assert_eq!(inbound(None, Some(ms(3_000)), 1).await, ["b1"]);
 }
 
 /// Retention: what is finished goes, in batches; what something still waits for stays.

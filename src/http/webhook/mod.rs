@@ -122,19 +122,26 @@ async fn process_again(
     _admin: Admin,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
-    let cloud = cloud(&state)?;
     let unknown = || ApiError::new(ErrorCode::ResourceNotFound, format!("no kept webhook {id}"));
     let number: i64 = id.parse().map_err(|_| unknown())?;
-    let body = state.store.journaled_body(number).await?.ok_or_else(unknown)?;
+    let left = process_again_kept(&state, number).await?;
+    Ok(reply(StatusCode::OK, serde_json::json!({ "webhooks": [{ "id": id, "unmapped": left }] })))
+}
+
+/// Processes kept webhook `id` again from its body as received: how many of its parts are still
+/// not mapped. (The admin's `/process`, and the console's button.)
+pub(crate) async fn process_again_kept(state: &AppState, id: i64) -> Result<usize, ApiError> {
+    let cloud = cloud(state)?;
+    let unknown = || ApiError::new(ErrorCode::ResourceNotFound, format!("no kept webhook {id}"));
+    let body = state.store.journaled_body(id).await?.ok_or_else(unknown)?;
     // One processing at a time, as for Meta's deliveries and the sweep.
-    let Some(_claim) = state.webhooks_in_progress.claim(number) else {
+    let Some(_claim) = state.webhooks_in_progress.claim(id) else {
         return Err(being_processed());
     };
     let notification = webhook::read(&body).map_err(|why| {
         ApiError::internal(anyhow::anyhow!("a kept webhook no longer reads: {why}"))
     })?;
-    let left = process(&state, cloud, number, notification).await?;
-    Ok(reply(StatusCode::OK, serde_json::json!({ "webhooks": [{ "id": id, "unmapped": left }] })))
+    process(state, cloud, id, notification).await
 }
 
 /// `GET /v1/cloud/webhooks/unmapped` (admin): the Cloud webhooks with parts Premise kept

@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout)]
 
 pub mod bridge;
+pub mod browser;
 pub mod db;
 pub mod faults;
 pub mod files;

@@ -49,6 +49,7 @@ macro_rules! for_each_backend {
 }
 
 mod accounts;
+mod browse;
 mod cloud;
 mod connections;
 mod contacts;

@@ -1,0 +1,120 @@
+//! What the console reads: pages of messages by `seq` (the primary key), messages by id, and
+//! "retry now" for a waiting callback.
+
+use async_trait::async_trait;
+use premise_base::UnixMs;
+
+use crate::model::status;
+use crate::store::Browse;
+use crate::{InboundMessage, MessagePage, MessageSummary, StoreError};
+
+/// Ids looked up in one statement at most (a page shows a few dozen).
+const LOOKUP_CHUNK: usize = 200;
+
+const COLUMNS: &str = "seq, id, recipient, status, accepted_at, updated_at, upstream_id";
+
+type SummaryRow = (i64, String, String, i16, i64, i64, Option<String>);
+
+fn summary(
+    (seq, id, recipient, code, accepted_at, updated_at, upstream_id): SummaryRow,
+) -> Result<MessageSummary, StoreError> {
+    Ok(MessageSummary {
+        seq,
+        id,
+        recipient,
+        status: status(code)?,
+        accepted_at: UnixMs(accepted_at),
+        updated_at: UnixMs(updated_at),
+        upstream_id,
+    })
+}
+
+for_each_backend! {
+    #[async_trait]
+    impl Browse for Db {
+        async fn messages_page(
+            &self,
+            page: &MessagePage,
+        ) -> Result<Vec<MessageSummary>, StoreError> {
+            let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM messages
+                 WHERE (CAST($1 AS BIGINT) IS NULL OR seq < $1)
+                   AND (CAST($2 AS TEXT) IS NULL OR recipient = $2)
+                   AND (CAST($3 AS SMALLINT) IS NULL OR status = $3)
+                   AND (CAST($4 AS TEXT) IS NULL OR id = $4 OR upstream_id = $4)
+                 ORDER BY seq DESC LIMIT $5"
+            ))
+            .bind(page.before_seq)
+            .bind(page.recipient.as_deref())
+            .bind(page.status.map(|s| s.code()))
+            .bind(page.id.as_deref())
+            .bind(i64::from(page.limit))
+            .fetch_all(self.reader())
+            .await?;
+            rows.into_iter().map(summary).collect()
+        }
+
+        async fn message_summaries(
+            &self,
+            ids: &[String],
+        ) -> Result<Vec<MessageSummary>, StoreError> {
+            let mut found = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(LOOKUP_CHUNK) {
+                let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+                let statement = format!(
+                    "SELECT {COLUMNS} FROM messages WHERE id IN ({})",
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query_as::<_, SummaryRow>(&statement);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                for row in query.fetch_all(self.reader()).await? {
+                    found.push(summary(row)?);
+                }
+            }
+            Ok(found)
+        }
+
+        async fn inbound_page(
+            &self,
+            from: Option<&str>,
+            before: Option<UnixMs>,
+            limit: u32,
+        ) -> Result<Vec<InboundMessage>, StoreError> {
+            let rows: Vec<(String, String, i64, String, Option<i64>)> = sqlx::query_as(
+                "SELECT id, sender, received_at, payload, read_at FROM inbound_messages
+                 WHERE (CAST($1 AS TEXT) IS NULL OR sender = $1)
+                   AND (CAST($2 AS BIGINT) IS NULL OR received_at < $2)
+                 ORDER BY received_at DESC, id DESC LIMIT $3",
+            )
+            .bind(from)
+            .bind(before.map(UnixMs::ms))
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, from, received_at, payload, read_at)| InboundMessage {
+                    id,
+                    from,
+                    received_at: UnixMs(received_at),
+                    payload,
+                    read_at: read_at.map(UnixMs),
+                })
+                .collect())
+        }
+
+        async fn retry_callback(&self, seq: i64, at: UnixMs) -> Result<bool, StoreError> {
+            let mut tx = self.tx().await?;
+            let changed = sqlx::query("UPDATE callbacks SET next_attempt_at = $2 WHERE seq = $1")
+                .bind(seq)
+                .bind(at.ms())
+                .execute(tx.conn())
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(changed == 1)
+        }
+    }
+}

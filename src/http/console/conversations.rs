@@ -1,0 +1,359 @@
+//! Conversations: each customer with the last message between them and the business, and a
+//! chat view of both sides (every message type drawn as text, a business message with its
+//! live ticks). With the sandbox, a composer writes **as the customer**: a text (as a reply to
+//! a message, if chosen), or a tap on a button or a list row of an interactive message; and the
+//! sandbox's controls: its clock, the customer's 24-hour window, its test numbers.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use premise_base::UnixMs;
+use premise_store::MessagePage;
+use premise_upstream::sandbox::window::{WINDOW_MS, window_open};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::messages::ticks;
+use super::{Session, href, page, to, when};
+use crate::http::{ApiError, AppState};
+
+/// Customers listed, and messages of each side a chat view shows.
+const SHOWN: u32 = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/conversations", get(list))
+        .route("/console/conversations/{customer}", get(chat))
+        .route("/console/conversations/{customer}/write", post(write))
+        .route("/console/sandbox/clock", post(clock))
+}
+
+/// The customers written to or heard from lately, the latest first: (customer, when, what).
+async fn customers(state: &AppState) -> Result<Vec<(String, UnixMs, String)>, ApiError> {
+    let mut latest: BTreeMap<String, (UnixMs, String)> = BTreeMap::new();
+    let page = MessagePage { limit: SHOWN * 4, ..MessagePage::default() };
+    for m in state.store.messages_page(&page).await? {
+        latest.entry(m.recipient).or_insert((m.accepted_at, format!("→ {}", m.status.as_str())));
+    }
+    for m in state.store.inbound_page(None, None, SHOWN * 4).await? {
+        let said =
+            serde_json::from_str::<Value>(&m.payload).map(|p| preview(&p)).unwrap_or_default();
+        let entry = latest.entry(m.from).or_insert((m.received_at, format!("← {said}")));
+        if m.received_at > entry.0 {
+            *entry = (m.received_at, format!("← {said}"));
+        }
+    }
+    let mut all: Vec<(String, UnixMs, String)> =
+        latest.into_iter().map(|(who, (at, what))| (who, at, what)).collect();
+    all.sort_by_key(|c| std::cmp::Reverse(c.1));
+    all.truncate(SHOWN as usize);
+    Ok(all)
+}
+
+async fn list(State(state): State<AppState>, session: Session) -> Result<Response, ApiError> {
+    let customers = customers(&state).await?;
+    let body = html! {
+        @if customers.is_empty() {
+            p.empty { "No conversation yet: messages sent, or written by customers, appear here." }
+        } @else {
+            ul.conversations {
+                @for (who, at, what) in &customers {
+                    li {
+                        a href=(href(&state, &format!("/conversations/{who}"))) { strong { (who) } }
+                        " " span.when { (when(*at)) } br; span.preview { (what) }
+                    }
+                }
+            }
+        }
+        @if state.sandbox.is_some() { (test_numbers(&state)) }
+    };
+    Ok(page(&state, &session, "Conversations", &body).into_response())
+}
+
+/// The sandbox's test numbers, each a conversation to open.
+fn test_numbers(state: &AppState) -> Markup {
+    let numbers = [
+        ("16505550100", "sent, delivered, read"),
+        ("16505550101", "sent, delivered, never read"),
+        ("16505550102", "sent only (offline)"),
+        ("16505550103", "failed 1026"),
+        ("16505550104", "failed 470"),
+        ("16505550105", "failed 471"),
+        ("16505550106", "not on WhatsApp"),
+    ];
+    html! {
+        h2 { "Sandbox test numbers" }
+        ul.numbers {
+            @for (number, outcome) in numbers {
+                li { a href=(href(state, &format!("/conversations/{number}"))) { (number) } " " (outcome) }
+            }
+        }
+    }
+}
+
+/// One line of what a message says, for a list.
+fn preview(message: &Value) -> String {
+    let kind = message["type"].as_str().unwrap_or("message");
+    let text = message["text"]["body"]
+        .as_str()
+        .or_else(|| message[kind]["caption"].as_str())
+        .or_else(|| message["button"]["text"].as_str())
+        .or_else(|| message["interactive"]["button_reply"]["title"].as_str())
+        .or_else(|| message["interactive"]["list_reply"]["title"].as_str())
+        .or_else(|| message["interactive"]["body"]["text"].as_str());
+    let text: String = text.unwrap_or(kind).chars().take(80).collect();
+    text
+}
+
+/// A message of either side drawn as text: its words, what it carries, what it answers.
+fn bubble(message: &Value) -> Markup {
+    let kind = message["type"].as_str().unwrap_or("text");
+    let body = &message[kind];
+    html! {
+        @if let Some(replied) = message["context"]["id"].as_str() {
+            p.context { "↪ replying to " code { (replied) } }
+        }
+        @match kind {
+            "text" => p { (message["text"]["body"].as_str().unwrap_or_default()) },
+            "image" | "video" | "audio" | "voice" | "document" | "sticker" => {
+                p.media { "[" (kind) "] "
+                    @if let Some(name) = body["filename"].as_str() { (name) " " }
+                    @if let Some(link) = body["link"].as_str() { code { (link) } }
+                    @else if let Some(id) = body["id"].as_str() { "media " code { (id) } }
+                }
+                @if let Some(caption) = body["caption"].as_str() { p { (caption) } }
+            },
+            "location" => p { "📍 " (body["name"].as_str().unwrap_or_default()) " "
+                (body["address"].as_str().unwrap_or_default()) " ("
+                (body["latitude"]) ", " (body["longitude"]) ")" },
+            "contacts" => p { "👤 " @for c in message["contacts"].as_array().into_iter().flatten() {
+                (c["name"]["formatted_name"].as_str().unwrap_or_default()) " " } },
+            "template" | "hsm" => p.template { "template " code { (body["name"].as_str()
+                .or_else(|| body["element_name"].as_str()).unwrap_or_default()) }
+                " (" (body["language"]["code"].as_str().unwrap_or_default()) ")" },
+            "reaction" => p { (body["emoji"].as_str().unwrap_or_default()) " to " code { (body["message_id"].as_str().unwrap_or_default()) } },
+            "button" => p { "tapped “" (body["text"].as_str().unwrap_or_default()) "”" },
+            "interactive" => (interactive(body)),
+            other => p { "[" (other) "]" },
+        }
+    }
+}
+
+fn interactive(body: &Value) -> Markup {
+    html! {
+        @if let Some(reply) = body["button_reply"]["title"].as_str().or_else(|| body["list_reply"]["title"].as_str()) {
+            p { "tapped “" (reply) "”" }
+        } @else {
+            @if let Some(text) = body["body"]["text"].as_str() { p { (text) } }
+            ul.choices {
+                @for b in body["action"]["buttons"].as_array().into_iter().flatten() {
+                    li { "[" (b["reply"]["title"].as_str().unwrap_or_default()) "]" }
+                }
+                @for section in body["action"]["sections"].as_array().into_iter().flatten() {
+                    @for row in section["rows"].as_array().into_iter().flatten() {
+                        li { "• " (row["title"].as_str().unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A line of the chat: who, when, the message (and, for the business, its id and status).
+struct Line {
+    at: UnixMs,
+    ours: bool,
+    id: String,
+    message: Value,
+    status: Option<premise_wire::MessageStatus>,
+}
+
+async fn chat(
+    State(state): State<AppState>,
+    session: Session,
+    Path(customer): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut lines = Vec::new();
+    let ours =
+        MessagePage { recipient: Some(customer.clone()), limit: SHOWN, ..MessagePage::default() };
+    for m in state.store.messages_page(&ours).await? {
+        let stored = state.store.message(&m.id).await?;
+        let message =
+            stored.and_then(|s| serde_json::from_str(&s.payload).ok()).unwrap_or(Value::Null);
+        lines.push(Line {
+            at: m.accepted_at,
+            ours: true,
+            id: m.id,
+            message,
+            status: Some(m.status),
+        });
+    }
+    for m in state.store.inbound_page(Some(&customer), None, SHOWN).await? {
+        let message = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
+        lines.push(Line { at: m.received_at, ours: false, id: m.id, message, status: None });
+    }
+    lines.sort_by_key(|line| line.at);
+    let known = state.store.customer(&customer).await?;
+    let composer = state.sandbox.is_some() && session.is_admin();
+    let body = html! {
+        @if let Some(known) = &known {
+            p.who { "Business-scoped user id " code { (known.user_id) }
+                @if let Some(number) = &known.wa_id { ", number " (number) }
+                @if let Some(name) = &known.username { ", username @" (name) } }
+        }
+        @if let Some(world) = &state.sandbox {
+            @let now = world.clock.now_ms();
+            @let open = window_open(world.windows.last_inbound(&customer), now);
+            p.sandbox {
+                "Sandbox time " (when(UnixMs(now))) " UTC · 24-hour window "
+                @if open { span.ok { "open" } } @else { span.bad { "closed" } }
+                @if let Some(last) = world.windows.last_inbound(&customer) {
+                    @if open { " until " (when(UnixMs(last + WINDOW_MS))) " UTC" }
+                }
+            }
+        }
+        ol.chat {
+            @for line in &lines {
+                li class=(if line.ours { "ours" } else { "theirs" }) data-message=[line.status.map(|_| line.id.as_str())] {
+                    (bubble(&line.message))
+                    span.meta { (when(line.at)) " "
+                        @if let Some(status) = line.status { (ticks(status)) }
+                    }
+                    @if composer && line.ours { (taps(&state, &session, &customer, line)) }
+                }
+            }
+        }
+        @if lines.is_empty() { p.empty { "Nothing between this customer and the business yet." } }
+        @if composer { (compose(&state, &session, &customer, &lines)) }
+    };
+    Ok(page(&state, &session, &format!("Conversation with {customer}"), &body).into_response())
+}
+
+/// A form per button and list row of a business's interactive message: tapping it as the
+/// customer.
+fn taps(state: &AppState, session: &Session, customer: &str, line: &Line) -> Markup {
+    let action = &line.message["interactive"]["action"];
+    let buttons = action["buttons"].as_array().into_iter().flatten().map(|b| {
+        (
+            "button",
+            b["reply"]["id"].as_str().unwrap_or_default(),
+            b["reply"]["title"].as_str().unwrap_or_default(),
+        )
+    });
+    let rows = action["sections"].as_array().into_iter().flatten().flat_map(|s| {
+        s["rows"].as_array().into_iter().flatten().map(|r| {
+            ("list", r["id"].as_str().unwrap_or_default(), r["title"].as_str().unwrap_or_default())
+        })
+    });
+    html! {
+        @for (kind, id, title) in buttons.chain(rows) {
+            form.tap method="post" action=(href(state, &format!("/conversations/{customer}/write"))) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="kind" value=(kind);
+                input type="hidden" name="choice_id" value=(id);
+                input type="hidden" name="choice_title" value=(title);
+                input type="hidden" name="reply_to" value=(line.id);
+                button type="submit" { "Tap “" (title) "” as the customer" }
+            }
+        }
+    }
+}
+
+fn compose(state: &AppState, session: &Session, customer: &str, lines: &[Line]) -> Markup {
+    html! {
+        form.compose method="post" action=(href(state, &format!("/conversations/{customer}/write"))) {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="kind" value="text";
+            label { "Write as the customer" textarea name="text" rows="2" required {} }
+            label { "In reply to"
+                select name="reply_to" {
+                    option value="" { "(no message)" }
+                    @for line in lines.iter().rev().take(20) {
+                        option value=(line.id) { (if line.ours { "business: " } else { "customer: " }) (preview(&line.message)) }
+                    }
+                }
+            }
+            button type="submit" { "Send as the customer" }
+        }
+        form.clock method="post" action=(href(state, "/sandbox/clock")) {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="customer" value=(customer);
+            button type="submit" name="hours" value="1" { "Sandbox clock +1 h" }
+            button type="submit" name="hours" value="24" { "Sandbox clock +24 h" }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Written {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    reply_to: String,
+    #[serde(default)]
+    choice_id: String,
+    #[serde(default)]
+    choice_title: String,
+}
+
+/// Injects the customer's message into the sandbox, as `POST /v1/sandbox/inbound` does.
+async fn write(
+    State(state): State<AppState>,
+    session: Session,
+    Path(customer): Path<String>,
+    Form(form): Form<Written>,
+) -> Result<Response, ApiError> {
+    if let Err(refused) = session.admin().and_then(|()| session.check(&form.csrf)) {
+        return Ok(refused.into_response());
+    }
+    let mut body = match form.kind.as_str() {
+        "button" => json!({"type": "interactive", "interactive": {"type": "button_reply",
+            "button_reply": {"id": form.choice_id, "title": form.choice_title}}}),
+        "list" => json!({"type": "interactive", "interactive": {"type": "list_reply",
+            "list_reply": {"id": form.choice_id, "title": form.choice_title}}}),
+        _ => json!({"type": "text", "text": {"body": form.text}}),
+    };
+    body["from"] = json!(customer);
+    if !form.reply_to.is_empty() {
+        body["context"] = json!({ "id": form.reply_to });
+    }
+    let id = crate::http::sandbox::write_as_customer(&state, &body).await?;
+    tracing::info!(%id, %customer, by = %session.caller.username, "console: wrote as the customer");
+    Ok(to(&state, &format!("/conversations/{customer}")))
+}
+
+#[derive(Debug, Deserialize)]
+struct Clock {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    hours: i64,
+    #[serde(default)]
+    customer: String,
+}
+
+/// Moves the sandbox's clock forward (every replica's, as `POST /v1/sandbox/clock` does).
+async fn clock(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<Clock>,
+) -> Result<Response, ApiError> {
+    if let Err(refused) = session.admin().and_then(|()| session.check(&form.csrf)) {
+        return Ok(refused.into_response());
+    }
+    crate::http::sandbox::advance_clock(&state, form.hours.clamp(0, 24 * 30) * 3_600).await?;
+    let back = if form.customer.is_empty() {
+        "/conversations".to_owned()
+    } else {
+        format!("/conversations/{}", form.customer)
+    };
+    Ok(to(&state, &back))
+}

@@ -1,0 +1,240 @@
+//! Messages: a page of the stored ones (newest first, searched by id, recipient and status), a
+//! message's own page (its request, its status and times, its upstream id, the callbacks it
+//! still owes), and the live stream of the statuses of the messages a page shows.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::Stream;
+use maud::{Markup, html};
+use premise_store::{MessagePage, MessageSummary};
+use premise_wire::MessageStatus;
+use serde::Deserialize;
+
+use super::{Session, href, page, when};
+use crate::http::{ApiError, AppState};
+
+/// Messages a page lists.
+const PAGE: u32 = 50;
+/// The most messages one live stream follows.
+const FOLLOWED: usize = 200;
+/// How often a live stream reads the statuses it follows.
+const EVERY: Duration = Duration::from_secs(1);
+/// A live stream ends after this (the browser opens a new one at once), so no stream outlives
+/// a shutdown's drain by long.
+const STREAM_FOR: Duration = Duration::from_secs(300);
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/messages", get(list))
+        .route("/console/messages/{id}", get(show))
+        .route("/console/events", get(events))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Search {
+    /// Premise's id or the upstream's (`wamid`).
+    id: Option<String>,
+    to: Option<String>,
+    status: Option<String>,
+    before: Option<i64>,
+}
+
+/// The tick a status shows, and its name.
+pub(super) fn ticks(status: MessageStatus) -> Markup {
+    let mark = match status {
+        MessageStatus::Queued => "◷",
+        MessageStatus::Sent => "✓",
+        MessageStatus::Delivered | MessageStatus::Read => "✓✓",
+        MessageStatus::Failed => "✗",
+    };
+    html! { span.ticks data-status=(status.as_str()) title=(status.as_str()) { (mark) } }
+}
+
+fn given(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    Query(search): Query<Search>,
+) -> Result<Response, ApiError> {
+    let status = given(&search.status).and_then(|s| {
+        [
+            MessageStatus::Queued,
+            MessageStatus::Sent,
+            MessageStatus::Delivered,
+            MessageStatus::Read,
+            MessageStatus::Failed,
+        ]
+        .into_iter()
+        .find(|known| known.as_str() == s)
+    });
+    let query = MessagePage {
+        before_seq: search.before,
+        recipient: given(&search.to),
+        status,
+        id: given(&search.id),
+        limit: PAGE,
+    };
+    let messages = state.store.messages_page(&query).await?;
+    let older = (messages.len() == PAGE as usize).then(|| messages.last().map(|m| m.seq)).flatten();
+    let body = html! {
+        form.search method="get" action=(href(&state, "/messages")) {
+            input name="id" placeholder="Message id or wamid" value=[given(&search.id)];
+            input name="to" placeholder="Recipient" value=[given(&search.to)];
+            select name="status" {
+                option value="" { "Any status" }
+                @for s in ["queued", "sent", "delivered", "read", "failed"] {
+                    option value=(s) selected[status.is_some_and(|x| x.as_str() == s)] { (s) }
+                }
+            }
+            button type="submit" { "Search" }
+        }
+        @if messages.is_empty() {
+            p.empty { "No message matches." }
+        } @else {
+            table.messages {
+                thead { tr { th { "Accepted" } th { "Message" } th { "To" } th { "Status" } } }
+                tbody {
+                    @for m in &messages { (row(&state, m)) }
+                }
+            }
+        }
+        @if let Some(seq) = older {
+            a.more href=(format!("{}?before={seq}", href(&state, "/messages"))) { "Older messages" }
+        }
+    };
+    Ok(page(&state, &session, "Messages", &body).into_response())
+}
+
+fn row(state: &AppState, m: &MessageSummary) -> Markup {
+    html! {
+        tr data-message=(m.id) {
+            td { (when(m.accepted_at)) }
+            td.id { a href=(href(state, &format!("/messages/{}", m.id))) { (m.id) } }
+            td { (m.recipient) }
+            td { (ticks(m.status)) }
+        }
+    }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let found = state.store.message_summaries(std::slice::from_ref(&id)).await?;
+    let (Some(summary), Some(stored)) = (found.first(), state.store.message(&id).await?) else {
+        let body = html! { p.empty { "No message " code { (id) } " is stored (it may have been deleted by retention)." } };
+        return Ok(page(&state, &session, "Message", &body).into_response());
+    };
+    let payload = serde_json::from_str::<serde_json::Value>(&stored.payload)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(stored.payload);
+    let account = state.store.account().await?;
+    let shards: Vec<u32> = (0..account.shards).collect();
+    let owed: Vec<_> = state
+        .store
+        .pending_callbacks(&shards, 1_000)
+        .await?
+        .into_iter()
+        .filter(|c| c.message_id == id)
+        .collect();
+    let body = html! {
+        dl.message data-message=(summary.id) {
+            dt { "Id" } dd { code { (summary.id) } }
+            dt { "To" } dd { (summary.recipient) }
+            dt { "Status" } dd { (ticks(summary.status)) " " span.status-name { (summary.status.as_str()) } }
+            dt { "Accepted" } dd { (when(summary.accepted_at)) " UTC" }
+            dt { "Last change" } dd { (when(summary.updated_at)) " UTC" }
+            dt { "Upstream id" } dd { code { (summary.upstream_id.as_deref().unwrap_or("–")) } }
+        }
+        h2 { "Callbacks it still owes" }
+        @if owed.is_empty() {
+            p.empty { "None: every status callback of it was delivered (or none was asked for)." }
+        } @else {
+            table { thead { tr { th { "Callback" } th { "Failures" } th { "Next attempt" } } }
+                tbody { @for c in &owed { tr { td { (c.seq) } td { (c.failures) } td { (when(c.next_attempt_at)) } } } } }
+        }
+        h2 { "Request" }
+        pre.payload { (payload) }
+    };
+    Ok(page(&state, &session, "Message", &body).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Follow {
+    /// Comma-separated message ids.
+    #[serde(default)]
+    ids: String,
+}
+
+/// `GET /console/events?ids=a,b`: server-sent events, one `status` event (`{"id","status"}`)
+/// for each followed message when its status is first read and each time it changes. Read from
+/// the database every second (any replica's work shows), by primary key.
+async fn events(
+    State(state): State<AppState>,
+    _session: Session,
+    Query(follow): Query<Follow>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let ids: Vec<String> = follow
+        .ids
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .take(FOLLOWED)
+        .map(str::to_owned)
+        .collect();
+    let watch = Watch {
+        state,
+        ids,
+        shown: HashMap::new(),
+        ready: Vec::new(),
+        first: true,
+        started: tokio::time::Instant::now(),
+    };
+    let stream = futures_util::stream::unfold(watch, |mut watch| async move {
+        loop {
+            if let Some(event) = watch.ready.pop() {
+                return Some((Ok(event), watch));
+            }
+            let draining = watch.state.draining.load(std::sync::atomic::Ordering::Relaxed);
+            if watch.ids.is_empty() || draining || watch.started.elapsed() > STREAM_FOR {
+                return None;
+            }
+            if !watch.first {
+                tokio::time::sleep(EVERY).await;
+            }
+            watch.first = false;
+            if let Ok(found) = watch.state.store.message_summaries(&watch.ids).await {
+                for m in found {
+                    if watch.shown.get(&m.id) != Some(&m.status) {
+                        let data = serde_json::json!({ "id": m.id, "status": m.status.as_str() });
+                        watch.ready.push(Event::default().event("status").data(data.to_string()));
+                        watch.shown.insert(m.id, m.status);
+                    }
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A live stream's state: what it follows, the status each was last shown in, events ready.
+struct Watch {
+    state: AppState,
+    ids: Vec<String>,
+    shown: HashMap<String, MessageStatus>,
+    ready: Vec<Event>,
+    first: bool,
+    started: tokio::time::Instant,
+}
