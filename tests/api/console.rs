@@ -18,6 +18,7 @@ both_backends!(
     messages_show_escaped_and_their_ticks_follow_live,
     a_refused_callback_is_seen_and_retried_from_the_console,
     the_customer_is_played_from_the_console_in_the_sandbox,
+    the_console_follows_the_cloud_bridge,
 );
 
 /// A browser's session with the console: its cookie and the CSRF token of its forms.
@@ -458,4 +459,64 @@ async fn the_customer_is_played_from_the_console_in_the_sandbox(backend: Backend
     assert_eq!(console.submit("/console/sandbox/clock", &fields).await.0, StatusCode::SEE_OTHER);
     let (_, _, page) = console.get(&chat).await;
     assert!(page.contains("24-hour window <span class=\"bad\">closed</span>"), "{page}");
+}
+
+/// Through the Cloud API (the fake standing in): a message found by its `wamid`, a customer's
+/// message from Meta in the conversation (as text), no composer, and a webhook Meta sent that
+/// was kept as not mapped, processed again from the console.
+async fn the_console_follows_the_cloud_bridge(backend: Backend) {
+    use premise_testkit::cloud::AutoStatuses;
+    use premise_testkit::cloud::webhooks::{messages_payload, text_message};
+
+    use crate::support::bridge::{Bridge, unix_now};
+
+    let db = TestDb::new(backend).await;
+    let bridge = Bridge::start(&db, AutoStatuses::lifecycle()).await;
+    let console = sign_in(&bridge.server, "admin", ADMIN_PASSWORD, None).await.unwrap();
+    let customer = "16315551234";
+    let id = bridge.send_text(customer, "Your table is ready").await;
+    bridge.statuses_of(&id, 2).await;
+    let (_, _, page) = console.get(&format!("/console/messages/{id}")).await;
+    let at = page.find("<code>wamid.").expect("the Cloud id on the message's page");
+    let wamid: String = page[at + "<code>".len()..].chars().take_while(|c| *c != '<').collect();
+    let (_, _, found) = console.get(&format!("/console/messages?id={wamid}")).await;
+    assert!(found.contains(&format!(r#"data-message="{id}""#)), "found by its wamid: {found}");
+
+    let said = text_message(customer, "wamid.FROMCUSTOMER1", unix_now(), "<i>on my way</i>");
+    let delivered = bridge.fake.webhooks().post(&messages_payload("Ann", customer, &[said])).await;
+    assert_eq!(delivered, 200);
+    let chat = format!("/console/conversations/{customer}");
+    let page = ask_until(
+        Duration::from_secs(10),
+        "the customer's message in the conversation",
+        || async { console.get(&chat).await.2 },
+        |page| page.contains("&lt;i&gt;on my way&lt;/i&gt;"),
+    )
+    .await;
+    assert!(page.contains("Your table is ready"), "{page}");
+    assert!(!page.contains("Send as the customer"), "no composer outside the sandbox");
+
+    let template = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "message_template_status_update",
+         "value": {"event": "APPROVED", "message_template_name": "hello"}}]}]});
+    // Signed as Meta signs, sent raw: the fake checks only what Premise maps against the schema.
+    let body = template.to_string().into_bytes();
+    let signature = bridge.fake.webhooks().sign(&body);
+    assert_eq!(bridge.fake.webhooks().post_raw(body, Some(&signature)).await, 200);
+    let page = ask_until(
+        Duration::from_secs(10),
+        "the kept webhook on the webhooks page",
+        || async { console.get("/console/webhooks").await.2 },
+        |page| page.contains("message_template_status_update"),
+    )
+    .await;
+    let at = page.find("/webhooks/received/").expect("a Process again button");
+    let kept: String =
+        page[at + "/webhooks/received/".len()..].chars().take_while(char::is_ascii_digit).collect();
+    let again = format!("/console/webhooks/received/{kept}/process");
+    assert_eq!(console.post(&again, "forged").await.0, StatusCode::FORBIDDEN);
+    let (status, headers) = console.post(&again, &console.csrf).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "processed again (still not mapped, still kept)");
+    assert_eq!(headers[LOCATION], "/console/webhooks");
+    bridge.assert_nothing_invalid();
 }
