@@ -267,6 +267,7 @@ async fn a_refused_callback_is_seen_and_retried_from_the_console(backend: Backen
         |page| page.contains(&id) && page.contains(r#"<td class="failures">1</td>"#),
     )
     .await;
+    assert!(page.contains("the receiver answered 500"), "with the last error: {page}");
     let at = page.find("/webhooks/callbacks/").expect("a retry button");
     let seq: String = page[at + "/webhooks/callbacks/".len()..]
         .chars()

@@ -233,17 +233,17 @@ impl Dispatcher {
     async fn record_outcome(
         &self,
         delivered: &[i64],
-        failed: HashMap<u32, Vec<i64>>,
+        failed: HashMap<u32, Failed>,
         settings: &AppSettings,
     ) -> anyhow::Result<()> {
         if !delivered.is_empty() {
             self.store.delete_callbacks(delivered).await?;
         }
-        for (failures, seqs) in failed {
+        for (failures, Failed { seqs, why }) in failed {
             if settings.callback_persist {
                 let delay = Duration::from_millis(settings.callback_retry_delay_ms(failures));
                 let at = self.clock.now().plus(delay);
-                self.store.callbacks_failed(&seqs, at).await?;
+                self.store.callbacks_failed(&seqs, at, &why).await?;
             } else {
                 tracing::warn!(
                     callbacks = seqs.len(),
@@ -256,21 +256,31 @@ impl Dispatcher {
     }
 }
 
+/// Callbacks whose delivery failed, and why (the last failure's reason among them).
+#[derive(Debug, Default)]
+struct Failed {
+    seqs: Vec<i64>,
+    why: String,
+}
+
 /// Waits for every POST of a round: the callbacks delivered (their outbox seqs), and those that
 /// failed, by the failure count they reach.
 async fn settle(
     mut posts: JoinSet<(Vec<PendingCallback>, Result<(), Undelivered>)>,
-) -> anyhow::Result<(Vec<i64>, HashMap<u32, Vec<i64>>)> {
+) -> anyhow::Result<(Vec<i64>, HashMap<u32, Failed>)> {
     let mut delivered = Vec::new();
-    let mut failed: HashMap<u32, Vec<i64>> = HashMap::new();
+    let mut failed: HashMap<u32, Failed> = HashMap::new();
     while let Some(joined) = posts.join_next().await {
         let (batch, result) = joined?;
         match result {
             Ok(()) => delivered.extend(batch.iter().map(|c| c.seq)),
             Err(why) => {
                 tracing::info!(callbacks = batch.len(), %why, "webhook delivery failed; will retry");
+                let why = why.to_string();
                 for c in batch {
-                    failed.entry(c.failures + 1).or_default().push(c.seq);
+                    let entry = failed.entry(c.failures + 1).or_default();
+                    entry.seqs.push(c.seq);
+                    entry.why.clone_from(&why);
                 }
             }
         }
@@ -398,6 +408,7 @@ mod tests {
             inbound: false,
             failures: 0,
             next_attempt_at: UnixMs(due),
+            last_error: None,
         }
     }
 

@@ -422,6 +422,8 @@ pub struct PendingCallback {
     pub inbound: bool,
     pub failures: u32,
     pub next_attempt_at: UnixMs,
+    /// Why its last delivery failed, if one did.
+    pub last_error: Option<String>,
 }
 
 /// A shard lease as held by its owner.
@@ -644,7 +646,7 @@ pub struct TableRows {
 }
 
 /// A callback row as read: `(seq, message_id, body, failures, next_attempt_at, kind, shard)`.
-pub(crate) type CallbackRow = (i64, String, String, i32, i64, i16, i32);
+pub(crate) type CallbackRow = (i64, String, String, i32, i64, i16, i32, Option<String>);
 
 /// A sandbox conversation's row: (wa_id, id, user_initiated, expires_ms).
 pub(crate) type ConversationRow = (String, String, bool, i64);

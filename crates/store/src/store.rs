@@ -188,11 +188,12 @@ pub trait Pipeline: Send + Sync {
         limit: u32,
     ) -> Result<Vec<PendingCallback>, StoreError>;
     async fn delete_callbacks(&self, seqs: &[i64]) -> Result<(), StoreError>;
-    /// Counts a failed delivery and sets when to try again.
+    /// Counts a failed delivery, keeps why (`error`) and sets when to try again.
     async fn callbacks_failed(
         &self,
         seqs: &[i64],
         next_attempt_at: UnixMs,
+        error: &str,
     ) -> Result<(), StoreError>;
 
     // --- replicas and leases ------------------------------------------------------------

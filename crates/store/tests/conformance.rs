@@ -383,9 +383,14 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     let callbacks = store.pending_callbacks(&[1], 10).await.unwrap();
     assert_eq!(callbacks.len(), 1);
     assert_eq!(callbacks[0].message_id, "m1");
-    store.callbacks_failed(&[callbacks[0].seq], ms(9_000)).await.unwrap();
+    assert_eq!(callbacks[0].last_error, None);
+    store
+        .callbacks_failed(&[callbacks[0].seq], ms(9_000), "the receiver answered 500")
+        .await
+        .unwrap();
     let again = store.pending_callbacks(&[1], 10).await.unwrap();
     assert_eq!((again[0].failures, again[0].next_attempt_at), (1, ms(9_000)));
+    assert_eq!(again[0].last_error.as_deref(), Some("the receiver answered 500"));
     store.delete_callbacks(&[again[0].seq]).await.unwrap();
     assert!(store.pending_callbacks(&[1], 10).await.unwrap().is_empty());
     assert_eq!(store.backlog().await.unwrap().callbacks, 1, "m2's callback waits on shard 2");
@@ -1147,7 +1152,7 @@ async fn browse(store: Arc<dyn Store>) {
     let account = store.account().await.unwrap();
     let all: Vec<u32> = (0..account.shards).collect();
     let waiting = store.pending_callbacks(&all, 10).await.unwrap();
-    store.callbacks_failed(&[waiting[0].seq], ms(99_000)).await.unwrap();
+    store.callbacks_failed(&[waiting[0].seq], ms(99_000), "refused").await.unwrap();
     assert!(store.retry_callback(waiting[0].seq, ms(10_000)).await.unwrap());
     let again = store.pending_callbacks(&all, 10).await.unwrap();
     assert_eq!((again[0].failures, again[0].next_attempt_at), (1, ms(10_000)));

@@ -43,7 +43,7 @@ async fn list(State(state): State<AppState>, session: Session) -> Result<Respons
             p.empty { "None: the receiver has taken every callback." }
         } @else {
             table.callbacks {
-                thead { tr { th { "Callback" } th { "Message" } th { "Failures" } th { "Next attempt" } th {} } }
+                thead { tr { th { "Callback" } th { "Message" } th { "Failures" } th { "Last error" } th { "Next attempt" } th {} } }
                 tbody {
                     @for c in &waiting {
                         tr data-callback=(c.seq) {
@@ -53,6 +53,7 @@ async fn list(State(state): State<AppState>, session: Session) -> Result<Respons
                                 @else { a href=(href(&state, &format!("/messages/{}", c.message_id))) { (c.message_id) } }
                             }
                             td.failures { (c.failures) }
+                            td.error { (c.last_error.as_deref().unwrap_or("–")) }
                             td { @if c.next_attempt_at <= now { "due now" } @else { (when(c.next_attempt_at)) " UTC" } }
                             td {
                                 form method="post" action=(href(&state, &format!("/webhooks/callbacks/{}/retry", c.seq))) {

@@ -352,8 +352,8 @@ impl PgStore {
         Ok(())
     }
 
-    /// `(seq, message_id, body, failures, next_attempt_at, kind)` of the oldest callbacks of
-    /// `shards`.
+    /// `(seq, message_id, body, failures, next_attempt_at, kind, shard, last_error)` of the
+    /// oldest callbacks of `shards`.
     pub(crate) async fn pending_callback_rows(
         &self,
         shards: &[u32],
@@ -362,7 +362,7 @@ impl PgStore {
         let shards: Vec<i32> = shards.iter().map(|s| s.cast_signed()).collect();
         let mut connection = self.kept().await?;
         let rows = sqlx::query_as(
-            "SELECT seq, message_id, body, failures, next_attempt_at, kind, shard FROM callbacks
+            "SELECT seq, message_id, body, failures, next_attempt_at, kind, shard, last_error FROM callbacks
              WHERE shard = ANY($1) ORDER BY seq LIMIT $2",
         )
         .bind(&shards)
@@ -387,12 +387,15 @@ impl PgStore {
         &self,
         seqs: &[i64],
         next_attempt_at_ms: i64,
+        error: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE callbacks SET failures = failures + 1, next_attempt_at = $2 WHERE seq = ANY($1)",
+            "UPDATE callbacks SET failures = failures + 1, next_attempt_at = $2, last_error = $3
+             WHERE seq = ANY($1)",
         )
         .bind(seqs)
         .bind(next_attempt_at_ms)
+        .bind(error)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -256,7 +256,7 @@ for_each_backend! {
             let rows = self.pending_callback_rows(shards, limit).await?;
             Ok(rows
                 .into_iter()
-                .map(|(seq, message_id, body, failures, next, kind, shard)| PendingCallback {
+                .map(|(seq, message_id, body, failures, next, kind, shard, last_error)| PendingCallback {
                     seq,
                     shard: shard.unsigned_abs(),
                     message_id,
@@ -264,6 +264,7 @@ for_each_backend! {
                     inbound: kind == 1,
                     failures: failures.unsigned_abs(),
                     next_attempt_at: UnixMs(next),
+                    last_error,
                 })
                 .collect())
         }
@@ -276,8 +277,9 @@ for_each_backend! {
             &self,
             seqs: &[i64],
             next_attempt_at: UnixMs,
+            error: &str,
         ) -> Result<(), StoreError> {
-            self.fail_callback_rows(seqs, next_attempt_at.ms()).await
+            self.fail_callback_rows(seqs, next_attempt_at.ms(), error).await
         }
 
         async fn heartbeat(

@@ -211,15 +211,15 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// `(seq, message_id, body, failures, next_attempt_at, kind)` of the oldest callbacks of
-    /// `shards`.
+    /// `(seq, message_id, body, failures, next_attempt_at, kind, shard, last_error)` of the
+    /// oldest callbacks of `shards`.
     pub(crate) async fn pending_callback_rows(
         &self,
         shards: &[u32],
         limit: u32,
     ) -> Result<Vec<CallbackRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT seq, message_id, body, failures, next_attempt_at, kind, shard FROM callbacks
+            "SELECT seq, message_id, body, failures, next_attempt_at, kind, shard, last_error FROM callbacks
              WHERE shard IN (SELECT value FROM json_each($1)) ORDER BY seq LIMIT $2",
         )
         .bind(json_rows(shards))
@@ -241,13 +241,15 @@ impl SqliteStore {
         &self,
         seqs: &[i64],
         next_attempt_at_ms: i64,
+        error: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE callbacks SET failures = failures + 1, next_attempt_at = $2
+            "UPDATE callbacks SET failures = failures + 1, next_attempt_at = $2, last_error = $3
              WHERE seq IN (SELECT value FROM json_each($1))",
         )
         .bind(json_rows(seqs))
         .bind(next_attempt_at_ms)
+        .bind(error)
         .execute(&self.writer)
         .await?;
         Ok(())
