@@ -40,7 +40,7 @@ pub use dispatcher::{NotVerified, verify_webhook};
 pub use engine::{Engine, UpstreamFactory};
 pub use enqueue::{EnqueueError, Enqueuer};
 pub use ids::{new_message_id, random_uuid};
-pub use metrics::{Metrics, NodeStats};
+pub use metrics::{Metrics, NodeStats, StatsSample};
 pub use pool::{CLOCK_OFFSET_WARNING_MS, NodeView};
 pub use recorder::Recorder;
 pub use retention::{Retention, RetentionConfig};

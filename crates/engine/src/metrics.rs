@@ -122,7 +122,28 @@ pub struct NodeStats {
     pub messages_failed: u64,
     /// The last heartbeat's round trip to the database, microseconds.
     pub db_heartbeat_us: u64,
+    /// The last ten minutes, a sample every ten seconds, oldest first (the console draws them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<StatsSample>,
 }
+
+/// A replica's counters at one moment, for the console's charts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StatsSample {
+    /// Unix seconds.
+    pub at: i64,
+    /// Messages acknowledged by the upstream so far (a counter).
+    pub sent: u64,
+    /// Webhook POSTs taken by the receiver so far (a counter).
+    pub posted: u64,
+    /// Messages queued and callbacks waiting, in the shards this replica holds.
+    pub queued: u64,
+    pub callbacks: u64,
+}
+
+/// Samples kept, and how far apart.
+const HISTORY: usize = 60;
+const SAMPLE_EVERY_SECS: i64 = 10;
 
 /// The pipeline's counters. Shared by every worker of the process.
 #[derive(Debug, Default)]
@@ -162,6 +183,8 @@ pub struct Metrics {
     /// When `shards` was last refreshed (Unix ms).
     refreshed_at_ms: AtomicI64,
     clock: Clock,
+    /// The samples published with each heartbeat ([`NodeStats::history`]).
+    history: std::sync::Mutex<std::collections::VecDeque<StatsSample>>,
 }
 
 impl Metrics {
@@ -177,7 +200,7 @@ impl Metrics {
     pub fn node_stats(&self) -> NodeStats {
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let (buckets, sum) = self.callback_latency.snapshot();
-        NodeStats {
+        let mut stats = NodeStats {
             callback_queue_size: self.callback_backlog_total(),
             callback_posts_ok: n(&self.callback_posts_ok),
             callback_posts_failed: n(&self.callback_posts_failed),
@@ -187,7 +210,25 @@ impl Metrics {
             messages_sent: n(&self.acknowledged),
             messages_failed: n(&self.failed),
             db_heartbeat_us: n(&self.db_heartbeat_us),
+            history: Vec::new(),
+        };
+        let now = StatsSample {
+            at: self.clock.now_secs(),
+            sent: stats.messages_sent,
+            posted: stats.callback_posts_ok,
+            queued: stats.message_queue_size,
+            callbacks: stats.callback_queue_size,
+        };
+        if let Ok(mut history) = self.history.lock() {
+            if history.back().is_none_or(|last| now.at - last.at >= SAMPLE_EVERY_SECS) {
+                history.push_back(now);
+                while history.len() > HISTORY {
+                    history.pop_front();
+                }
+            }
+            stats.history = history.iter().copied().collect();
         }
+        stats
     }
 
     /// Refreshes the per-shard backlog from the store every `every` until cancelled.
@@ -371,6 +412,26 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a heartbeat publishes carries a sample every ten seconds, the last sixty.
+    #[test]
+    fn the_published_history_is_a_sample_every_ten_seconds() {
+        let clock = Clock::manual(1_000_000);
+        let metrics = Metrics::new(clock.clone());
+        assert_eq!(metrics.node_stats().history.len(), 1);
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(metrics.node_stats().history.len(), 1, "not yet ten seconds");
+        Metrics::add(&metrics.acknowledged, 7);
+        clock.advance(Duration::from_secs(5));
+        let stats = metrics.node_stats();
+        assert_eq!(stats.history.len(), 2);
+        assert_eq!((stats.history[1].at - stats.history[0].at, stats.history[1].sent), (10, 7));
+        for _ in 0..100 {
+            clock.advance(Duration::from_secs(10));
+            metrics.node_stats();
+        }
+        assert_eq!(metrics.node_stats().history.len(), 60, "ten minutes");
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {
