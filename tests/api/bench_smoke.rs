@@ -11,6 +11,8 @@ async fn the_smoke_scenario_runs_and_reports() {
     let scenarios = Scenario::named("smoke").expect("the smoke scenario exists");
     let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
     bench.quiet = true;
+    // With a console session watching, as `--console` runs it (its own sign-in must work).
+    bench.console = true;
     let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
     let smoke = &report.scenarios[0];
     assert_eq!(smoke.accepted, 3_000, "every offered message accepted: {:?}", smoke.errors);

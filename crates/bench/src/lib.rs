@@ -7,6 +7,7 @@
 
 mod ceiling;
 pub mod chart;
+mod console;
 mod cpu;
 mod load;
 mod progress;

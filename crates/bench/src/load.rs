@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::scenario::{Load, Scenario};
 
 /// The password the benchmark gives `admin` at first login.
-const PASSWORD: &str = "B3nch!mark-pw";
+pub(crate) const PASSWORD: &str = "B3nch!mark-pw";
 
 /// About 200 bytes of message body, as the issue asks.
 const BODY: &str = "Your order #00000 has shipped and is on its way. Track it any time in the app; \

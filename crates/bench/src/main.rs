@@ -37,6 +37,10 @@ struct Args {
     /// The premise binary to measure; by default the workspace's release build, built first.
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// Keep a console session watching through the load (the Messages page and Health reloaded
+    /// every 2 s, the live statuses of the messages shown followed), to show what it costs.
+    #[arg(long)]
+    console: bool,
 }
 
 #[tokio::main]
@@ -63,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         None => build_server()?,
     };
     let mut bench = Bench::new(binary, args.duration.map(Duration::from_secs));
+    bench.console = args.console;
     let report = premise_bench::run_all(&mut bench, &scenarios).await?;
     println!("\n{}", report.table());
     premise_bench::write(&report, &args.json, &args.svg)?;

@@ -93,11 +93,20 @@ pub struct Bench {
     /// Seconds, overriding each scenario's own duration.
     pub duration: Option<Duration>,
     pub quiet: bool,
+    /// With a console session watching through the load ([`crate::console`]).
+    pub console: bool,
 }
 
 impl Bench {
     pub fn new(binary: PathBuf, duration: Option<Duration>) -> Self {
-        Self { binary, postgres: None, work: TempDir::new("premise-bench"), duration, quiet: false }
+        Self {
+            binary,
+            postgres: None,
+            work: TempDir::new("premise-bench"),
+            duration,
+            quiet: false,
+            console: false,
+        }
     }
 
     fn cluster(&mut self) -> &Cluster {
@@ -176,6 +185,10 @@ impl Bench {
         let (receiver, webhook_url) = Receiver::start(final_status).await?;
         let client = Client::login(&server.base).await?;
         client.configure(&webhook_url, &scenario).await?;
+        let watcher = match self.console {
+            true => Some(crate::console::Watcher::start(&server.base).await?),
+            false => None,
+        };
         // Let the sender pool take the shards before the clock starts.
         tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -201,6 +214,15 @@ impl Bench {
         let offered_for = started.elapsed();
         let accepted_count = tally.accepted_count.load(Ordering::Relaxed) as usize;
         drain(&receiver, accepted_count).await;
+        if let Some(watcher) = watcher {
+            let (pages, events) = watcher.stop().await?;
+            if !self.quiet {
+                eprintln!(
+                    "  [{}] a console watched: {pages} pages, {events} live status events",
+                    scenario.name
+                );
+            }
+        }
         let series = watch.stop().await;
         let db_samples = match sampler {
             Some(sampler) => sampler.stop().await,
