@@ -82,22 +82,32 @@ async fn watch(
             .await?;
         pages += 1;
         let ids = shown(&page).join(",");
-        let mut stream = http
-            .get(format!("{base}/console/events?ids={ids}"))
-            .header("cookie", &cookie)
-            .send()
-            .await?;
+        let mut stream = Some(
+            http.get(format!("{base}/console/events?ids={ids}"))
+                .header("cookie", &cookie)
+                .send()
+                .await?,
+        );
+        // Followed for ten seconds (the stream ends sooner when the page showed nothing), the
+        // pages reloaded every two, as a browser left open does.
         let follow_until = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut reload = tokio::time::interval(Duration::from_secs(2));
+        reload.tick().await;
         loop {
+            let next = async {
+                match stream.as_mut() {
+                    Some(live) => live.chunk().await.ok().flatten(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = stop.cancelled() => return Ok((pages, events)),
                 () = tokio::time::sleep_until(follow_until) => break,
-                chunk = stream.chunk() => match chunk {
-                    Ok(Some(bytes)) => {
+                chunk = next => match chunk {
+                    Some(bytes) => {
                         events += bytes.windows(13).filter(|w| w == b"event: status").count() as u64;
                     }
-                    _ => break,
+                    None => stream = None,
                 },
                 _ = reload.tick() => {
                     for path in ["/console/messages", "/console/health"] {
