@@ -216,6 +216,11 @@ async fn messages_show_escaped_and_their_ticks_follow_live(backend: Backend) {
     }
     let (_, _, none) = console.get("/console/messages?id=nope").await;
     assert!(none.contains("No message matches"));
+    // By time: accepted by a moment (UTC).
+    let (_, _, later) = console.get("/console/messages?until=2100-01-01T00%3A00").await;
+    assert!(later.contains(&format!(r#"data-message="{id}""#)), "{later}");
+    let (_, _, earlier) = console.get("/console/messages?until=2000-01-01T00%3A00").await;
+    assert!(earlier.contains("No message matches"), "{earlier}");
 
     // The live stream: one event per status as it changes, from sent (or later) to read.
     let mut stream = console

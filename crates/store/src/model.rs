@@ -130,10 +130,12 @@ pub struct StoredMessage {
 }
 
 /// A page of the stored messages, for the console: newest first, below `before_seq` if given,
-/// only those of `recipient`, in `status`, or known by `id` (Premise's or the upstream's).
+/// only those of `recipient`, in `status`, known by `id` (Premise's or the upstream's), or
+/// accepted at or before `accepted_by`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessagePage {
     pub before_seq: Option<i64>,
+    pub accepted_by: Option<UnixMs>,
     pub recipient: Option<String>,
     pub status: Option<MessageStatus>,
     pub id: Option<String>,

@@ -1144,6 +1144,8 @@ async fn browse(store: Arc<dyn Store>) {
         let by_id = MessagePage { id: Some(id.into()), ..page(10) };
         assert_eq!(ids(store.messages_page(&by_id).await.unwrap()), ["m2"], "{id}");
     }
+    let by_time = MessagePage { accepted_by: Some(ms(1_003)), ..page(10) };
+    assert_eq!(ids(store.messages_page(&by_time).await.unwrap()), ["m3", "m2", "m1"]);
     let mut some =
         ids(store.message_summaries(&["m3".into(), "m1".into(), "nope".into()]).await.unwrap());
     some.sort();

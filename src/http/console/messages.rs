@@ -17,7 +17,7 @@ use premise_store::{MessagePage, MessageSummary};
 use premise_wire::MessageStatus;
 use serde::Deserialize;
 
-use super::{Session, href, page, when};
+use super::{Session, href, page, parse_when, when};
 use crate::http::{ApiError, AppState};
 
 /// Messages a page lists.
@@ -43,6 +43,8 @@ struct Search {
     id: Option<String>,
     to: Option<String>,
     status: Option<String>,
+    /// Accepted at or before this moment, UTC (`YYYY-MM-DDTHH:MM`).
+    until: Option<String>,
     before: Option<i64>,
 }
 
@@ -79,6 +81,7 @@ async fn list(
     });
     let query = MessagePage {
         before_seq: search.before,
+        accepted_by: given(&search.until).and_then(|until| parse_when(&until)),
         recipient: given(&search.to),
         status,
         id: given(&search.id),
@@ -90,6 +93,7 @@ async fn list(
         form.search method="get" action=(href(&state, "/messages")) {
             input name="id" placeholder="Message id or wamid" value=[given(&search.id)];
             input name="to" placeholder="Recipient" value=[given(&search.to)];
+            label.until { "Accepted by (UTC) " input type="datetime-local" name="until" value=[given(&search.until)]; }
             select name="status" {
                 option value="" { "Any status" }
                 @for s in ["queued", "sent", "delivered", "read", "failed"] {
@@ -109,10 +113,39 @@ async fn list(
             }
         }
         @if let Some(seq) = older {
-            a.more href=(format!("{}?before={seq}", href(&state, "/messages"))) { "Older messages" }
+            a.more href=(older_link(&state, &search, seq)) { "Older messages" }
         }
     };
     Ok(page(&state, &session, "Messages", &body).into_response())
+}
+
+/// The next page: the same search, below `seq`.
+fn older_link(state: &AppState, search: &Search, seq: i64) -> String {
+    let mut query = format!("before={seq}");
+    for (name, value) in [
+        ("id", &search.id),
+        ("to", &search.to),
+        ("status", &search.status),
+        ("until", &search.until),
+    ] {
+        if let Some(value) = given(value) {
+            query.push_str(&format!("&{name}={}", encoded(&value)));
+        }
+    }
+    format!("{}?{query}", href(state, "/messages"))
+}
+
+/// `value` as a URL's query takes it: unreserved characters as they are, the rest escaped.
+fn encoded(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn row(state: &AppState, m: &MessageSummary) -> Markup {

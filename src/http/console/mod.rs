@@ -239,6 +239,31 @@ fn when(at: premise_base::UnixMs) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
+/// A moment written `YYYY-MM-DDTHH:MM` (what a `datetime-local` input sends; seconds too), in
+/// UTC.
+fn parse_when(text: &str) -> Option<premise_base::UnixMs> {
+    let (date, time) = text.trim().split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
+    let valid = (1..=12).contains(&m) && (1..=31).contains(&day) && h < 24 && min < 60 && s < 60;
+    valid.then(|| {
+        premise_base::UnixMs::from_secs(days(y, m, day) * 86_400 + h * 3600 + min * 60 + s)
+    })
+}
+
+/// Days since 1970-01-01 of a calendar date (Howard Hinnant's algorithm).
+fn days(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The calendar date of `days` since 1970-01-01 (Howard Hinnant's algorithm).
 fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -262,5 +287,17 @@ mod tests {
         assert_eq!(when(premise_base::UnixMs(1_765_065_600_000)), "2025-12-07 00:00:00");
         assert_eq!(when(premise_base::UnixMs(951_782_399_000)), "2000-02-28 23:59:59");
         assert_eq!(when(premise_base::UnixMs(951_868_800_000)), "2000-03-01 00:00:00");
+    }
+
+    #[test]
+    fn moments_typed_read_back() {
+        for at in [0, 951_782_399_000, 951_868_800_000, 1_796_607_452_000] {
+            let shown = when(premise_base::UnixMs(at)).replace(' ', "T");
+            assert_eq!(parse_when(&shown), Some(premise_base::UnixMs(at)), "{shown}");
+        }
+        assert_eq!(parse_when("2026-12-07T01:02"), parse_when("2026-12-07T01:02:00"));
+        for bad in ["", "2026-13-01T00:00", "2026-12-07", "noonT12:00", "2026-12-07T25:00"] {
+            assert_eq!(parse_when(bad), None, "{bad}");
+        }
     }
 }

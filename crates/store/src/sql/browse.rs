@@ -42,6 +42,7 @@ for_each_backend! {
                    AND (CAST($2 AS TEXT) IS NULL OR recipient = $2)
                    AND (CAST($3 AS SMALLINT) IS NULL OR status = $3)
                    AND (CAST($4 AS TEXT) IS NULL OR id = $4 OR upstream_id = $4)
+                   AND (CAST($6 AS BIGINT) IS NULL OR accepted_at <= $6)
                  ORDER BY seq DESC LIMIT $5"
             ))
             .bind(page.before_seq)
@@ -49,6 +50,7 @@ for_each_backend! {
             .bind(page.status.map(|s| s.code()))
             .bind(page.id.as_deref())
             .bind(i64::from(page.limit))
+            .bind(page.accepted_by.map(UnixMs::ms))
             .fetch_all(self.reader())
             .await?;
             rows.into_iter().map(summary).collect()
