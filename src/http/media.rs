@@ -127,7 +127,7 @@ pub(super) struct Upload {
 }
 
 impl Upload {
-    fn new(store: Arc<dyn Store>, media_type: MediaType, clock: Clock) -> Self {
+    pub(super) fn new(store: Arc<dyn Store>, media_type: MediaType, clock: Clock) -> Self {
         Self::with_id(uuid::Uuid::new_v4().to_string(), store, media_type, clock)
     }
 
@@ -266,6 +266,11 @@ async fn download(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    serve(&state, id).await
+}
+
+/// Media `id` as a download answers it (the API's, and the console's previews).
+pub(super) async fn serve(state: &AppState, id: String) -> Result<Response, ApiError> {
     let info = state.store.media(&id).await?.ok_or_else(|| not_found(&id))?;
     let (tx, rx) = mpsc::channel(1);
     let store = state.store.clone();

@@ -460,6 +460,39 @@ async fn the_customer_is_played_from_the_console_in_the_sandbox(backend: Backend
     let (_, _, page) = console.get(&chat).await;
     assert!(page.contains("&lt;b&gt;thanks&lt;/b&gt;") && !page.contains("<b>thanks</b>"));
     assert!(page.contains("24-hour window <span class=\"ok\">open</span>"), "{page}");
+    // Sending a photo as the customer: stored, delivered with its id and caption, previewed.
+    let photo = reqwest::multipart::Part::bytes(crate::support::files::jpeg(16))
+        .file_name("photo.jpg")
+        .mime_str("image/jpeg")
+        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", console.csrf.clone())
+        .part("file", photo)
+        .text("caption", "<b>look</b>");
+    let sent = console
+        .http
+        .post(server.url(&format!("{chat}/upload")))
+        .header("cookie", format!("premise_console={}", console.session))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER, "{}", sent.text().await.unwrap());
+    wait_for(Duration::from_secs(10), "the photo at the webhook", || {
+        inbound(&|m| m["type"] == "image" && m["image"]["caption"] == "<b>look</b>")
+    })
+    .await;
+    let (_, _, page) = console.get(&chat).await;
+    let at = page.find(r#"<img class="preview" src="/console/media/"#).expect("a preview");
+    let media: String = page[at + r#"<img class="preview" src="/console/media/"#.len()..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    assert!(page.contains("&lt;b&gt;look&lt;/b&gt;"), "the caption as text");
+    let (status, headers, _) = console.get(&format!("/console/media/{media}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "image/jpeg");
+    assert_eq!(headers["content-disposition"], "inline");
     // A day later on the sandbox's clock the window has closed.
     let fields = [("csrf", console.csrf.as_str()), ("hours", "24"), ("customer", customer)];
     assert_eq!(console.submit("/console/sandbox/clock", &fields).await.0, StatusCode::SEE_OTHER);

@@ -29,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/conversations", get(list))
         .route("/console/conversations/{customer}", get(chat))
         .route("/console/conversations/{customer}/write", post(write))
+        .route("/console/conversations/{customer}/upload", post(upload))
+        .route("/console/media/{id}", get(media))
         .route("/console/sandbox/clock", post(clock))
 }
 
@@ -109,8 +111,9 @@ fn preview(message: &Value) -> String {
     text
 }
 
-/// A message of either side drawn as text: its words, what it carries, what it answers.
-fn bubble(message: &Value) -> Markup {
+/// A message of either side drawn as text (an uploaded image shown): its words, what it
+/// carries, what it answers.
+fn bubble(state: &AppState, message: &Value) -> Markup {
     let kind = message["type"].as_str().unwrap_or("text");
     let body = &message[kind];
     html! {
@@ -124,6 +127,9 @@ fn bubble(message: &Value) -> Markup {
                     @if let Some(name) = body["filename"].as_str() { (name) " " }
                     @if let Some(link) = body["link"].as_str() { code { (link) } }
                     @else if let Some(id) = body["id"].as_str() { "media " code { (id) } }
+                }
+                @if let (Some(id), true) = (body["id"].as_str(), matches!(kind, "image" | "sticker")) {
+                    img.preview src=(href(state, &format!("/media/{id}"))) alt=(format!("[{kind}]"));
                 }
                 @if let Some(caption) = body["caption"].as_str() { p { (caption) } }
             },
@@ -219,7 +225,7 @@ async fn chat(
         ol.chat {
             @for line in &lines {
                 li class=(if line.ours { "ours" } else { "theirs" }) data-message=[line.status.map(|_| line.id.as_str())] {
-                    (bubble(&line.message))
+                    (bubble(&state, &line.message))
                     span.meta { (when(line.at)) " "
                         @if let Some(status) = line.status { (ticks(status)) }
                     }
@@ -278,6 +284,13 @@ fn compose(state: &AppState, session: &Session, customer: &str, lines: &[Line]) 
                 }
             }
             button type="submit" { "Send as the customer" }
+        }
+        form.compose method="post" enctype="multipart/form-data" action=(href(state, &format!("/conversations/{customer}/upload"))) {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Send a file as the customer (an image, a video, audio or a document)"
+                input type="file" name="file" required; }
+            label { "Caption" input name="caption"; }
+            button type="submit" { "Send the file as the customer" }
         }
         form.clock method="post" action=(href(state, "/sandbox/clock")) {
             input type="hidden" name="csrf" value=(session.csrf);
@@ -356,4 +369,86 @@ async fn clock(
         format!("/conversations/{}", form.customer)
     };
     Ok(to(&state, &back))
+}
+
+/// An uploaded media, for the conversation's previews: shown inline only when it is a raster
+/// image (nothing an upload holds runs here), offered as a download otherwise.
+async fn media(
+    State(state): State<AppState>,
+    _session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut response = crate::http::media::serve(&state, id).await?;
+    let kind = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let raster =
+        ["image/jpeg", "image/png", "image/webp", "image/gif"].iter().any(|t| kind.starts_with(t));
+    let disposition = if raster { "inline" } else { "attachment" };
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static(disposition),
+    );
+    Ok(response)
+}
+
+/// A file sent as the customer: stored as an upload, then their message carrying it injected
+/// into the sandbox (an image, a video, audio, a sticker or a document, by its type).
+async fn upload(
+    State(state): State<AppState>,
+    session: Session,
+    Path(customer): Path<String>,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, ApiError> {
+    use premise_wire::media::{MediaKind, MediaType};
+
+    let bad = |why: String| ApiError::from(premise_wire::Rejection::invalid("file", why));
+    let (mut csrf, mut caption, mut stored) = (String::new(), String::new(), None);
+    while let Some(mut field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
+        match field.name().unwrap_or_default() {
+            "csrf" => csrf = field.text().await.map_err(|e| bad(e.to_string()))?,
+            "caption" => caption = field.text().await.map_err(|e| bad(e.to_string()))?,
+            "file" => {
+                if let Err(refused) = session.admin().and_then(|()| session.check(&csrf)) {
+                    return Ok(refused.into_response());
+                }
+                let media_type = MediaType::parse(field.content_type())?;
+                let filename = field.file_name().map(str::to_owned);
+                let mut upload = crate::http::media::Upload::new(
+                    state.store.clone(),
+                    media_type.clone(),
+                    state.clock.clone(),
+                );
+                while let Some(chunk) = field.chunk().await.map_err(|e| bad(e.to_string()))? {
+                    upload.write(&chunk).await?;
+                }
+                stored = Some((upload.finish().await?, media_type.kind(), filename));
+            }
+            _ => {}
+        }
+    }
+    let Some((id, kind, filename)) = stored else {
+        return Err(premise_wire::Rejection::missing("file").into());
+    };
+    let kind = match kind {
+        MediaKind::Image => "image",
+        MediaKind::Sticker => "sticker",
+        MediaKind::Video => "video",
+        MediaKind::Audio => "audio",
+        MediaKind::Document => "document",
+    };
+    let mut carried = json!({ "id": id });
+    if !caption.is_empty() && kind != "audio" && kind != "sticker" {
+        carried["caption"] = json!(caption);
+    }
+    if let (Some(name), "document") = (filename, kind) {
+        carried["filename"] = json!(name);
+    }
+    let body = json!({ "from": customer, "type": kind, kind: carried });
+    let message = crate::http::sandbox::write_as_customer(&state, &body).await?;
+    tracing::info!(id = %message, %customer, media = kind, by = %session.caller.username, "console: sent a file as the customer");
+    Ok(to(&state, &format!("/conversations/{customer}")))
 }
