@@ -450,6 +450,20 @@ async fn the_customer_is_played_from_the_console_in_the_sandbox(backend: Backend
         })
     })
     .await;
+    // A reaction as the customer, to the business's message.
+    let fields = [
+        ("csrf", console.csrf.as_str()),
+        ("kind", "reaction"),
+        ("emoji", "👍"),
+        ("reply_to", asked.as_str()),
+    ];
+    assert_eq!(console.submit(&write, &fields).await.0, StatusCode::SEE_OTHER);
+    wait_for(Duration::from_secs(10), "the reaction at the webhook", || {
+        inbound(&|m| {
+            m["reaction"]["emoji"] == "👍" && m["reaction"]["message_id"] == asked.as_str()
+        })
+    })
+    .await;
     // Writing as the customer; what they wrote shows as text, and their window is open.
     let fields = [("csrf", console.csrf.as_str()), ("kind", "text"), ("text", "<b>thanks</b>")];
     assert_eq!(console.submit(&write, &fields).await.0, StatusCode::SEE_OTHER);

@@ -256,6 +256,15 @@ fn taps(state: &AppState, session: &Session, customer: &str, line: &Line) -> Mar
         })
     });
     html! {
+        @for emoji in ["👍", "❤️", "😂"] {
+            form.tap method="post" action=(href(state, &format!("/conversations/{customer}/write"))) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="kind" value="reaction";
+                input type="hidden" name="emoji" value=(emoji);
+                input type="hidden" name="reply_to" value=(line.id);
+                button type="submit" title="React as the customer" { (emoji) }
+            }
+        }
         @for (kind, id, title) in buttons.chain(rows) {
             form.tap method="post" action=(href(state, &format!("/conversations/{customer}/write"))) {
                 input type="hidden" name="csrf" value=(session.csrf);
@@ -315,6 +324,8 @@ struct Written {
     choice_id: String,
     #[serde(default)]
     choice_title: String,
+    #[serde(default)]
+    emoji: String,
 }
 
 /// Injects the customer's message into the sandbox, as `POST /v1/sandbox/inbound` does.
@@ -332,10 +343,12 @@ async fn write(
             "button_reply": {"id": form.choice_id, "title": form.choice_title}}}),
         "list" => json!({"type": "interactive", "interactive": {"type": "list_reply",
             "list_reply": {"id": form.choice_id, "title": form.choice_title}}}),
+        "reaction" => json!({"type": "reaction",
+            "reaction": {"message_id": form.reply_to, "emoji": form.emoji}}),
         _ => json!({"type": "text", "text": {"body": form.text}}),
     };
     body["from"] = json!(customer);
-    if !form.reply_to.is_empty() {
+    if !form.reply_to.is_empty() && form.kind != "reaction" {
         body["context"] = json!({ "id": form.reply_to });
     }
     let id = crate::http::sandbox::write_as_customer(&state, &body).await?;

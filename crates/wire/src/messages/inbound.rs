@@ -10,7 +10,7 @@ use super::{Recipient, UserId};
 use crate::{ErrorCode, Rejection};
 
 /// The inbound types the sandbox injects, each carried under its own key.
-pub const INBOUND_TYPES: [&str; 11] = [
+pub const INBOUND_TYPES: [&str; 12] = [
     "text",
     "image",
     "audio",
@@ -22,6 +22,7 @@ pub const INBOUND_TYPES: [&str; 11] = [
     "contacts",
     "button",
     "interactive",
+    "reaction",
 ];
 
 /// A validated inbound message, before `id` and `timestamp` are filled in. The customer is named
@@ -162,6 +163,12 @@ fn check_payload(top: &Obj<'_>, kind: &str) -> Result<(), Rejection> {
             chosen.req_text("id", 256)?;
             chosen.req_text("title", 256)?;
         }
+        "reaction" => {
+            // An empty emoji takes a reaction back, as WhatsApp sends it.
+            let reaction = top.req_obj("reaction")?;
+            reaction.req_text("message_id", 256)?;
+            reaction.text("emoji", 32)?.ok_or_else(|| Rejection::missing(&reaction.at("emoji")))?;
+        }
         media => {
             top.req_obj(media)?.req_text("id", 256)?;
         }
@@ -213,6 +220,21 @@ mod tests {
         let bad =
             Inbound::parse(&json!({"user_id": "US.12-3", "type": "text", "text": {"body": "x"}}));
         assert!(bad.unwrap_err().to_string().contains("user_id"));
+    }
+
+    #[test]
+    fn a_reaction_names_its_message_and_its_emoji() {
+        let reaction = |body: Value| Inbound::parse(&body);
+        let ok = reaction(json!({"from": "16505550107", "type": "reaction",
+            "reaction": {"message_id": "gBEx", "emoji": "👍"}}));
+        assert!(ok.is_ok());
+        let removed = reaction(json!({"from": "16505550107", "type": "reaction",
+            "reaction": {"message_id": "gBEx", "emoji": ""}}));
+        assert!(removed.is_ok(), "an empty emoji takes the reaction back");
+        let missing = reaction(
+            json!({"from": "16505550107", "type": "reaction", "reaction": {"emoji": "👍"}}),
+        );
+        assert!(missing.unwrap_err().details.contains("reaction.message_id"));
     }
 
     #[test]
