@@ -376,6 +376,28 @@ async fn the_console_works_in_a_real_browser() {
         .unwrap();
     browser.screenshot("conversation").await;
 
+    // A receiver that refuses: the webhooks page shows the failure; once it is back, "Retry
+    // now" delivers (the next attempt is ten minutes away).
+    receiver.set_mode(Mode::Status(503));
+    server.patch_settings(&token, json!({"callback_backoff_delay_ms": 600_000})).await;
+    let (_, refused, _) = server.send_text(&token, "16505550102", "Refused at first").await;
+    let refused = refused.unwrap();
+    wait_for(Duration::from_secs(20), "a refused callback", || {
+        receiver.hits().iter().any(|h| h.answered == 503 && h.body.to_string().contains(&refused))
+    })
+    .await;
+    web.goto(&server.url("/console/webhooks")).await.unwrap();
+    let row = format!(r#"//tr[td[contains(., '{refused}')]]"#);
+    let listed = web.find(Locator::XPath(&row)).await.unwrap().text().await.unwrap();
+    assert!(listed.contains("503"), "the failure shown: {listed}");
+    receiver.set_mode(Mode::Ok);
+    let retry = format!("{row}//button[contains(., 'Retry now')]");
+    web.find(Locator::XPath(&retry)).await.unwrap().click().await.unwrap();
+    wait_for(Duration::from_secs(10), "the retried callback taken", || {
+        receiver.hits().iter().any(|h| h.answered == 200 && h.body.to_string().contains(&refused))
+    })
+    .await;
+
     // At a phone's width every page fits, nothing to scroll sideways.
     web.set_window_size(390, 844).await.unwrap();
     for path in [
@@ -572,4 +594,49 @@ async fn the_console_follows_the_cloud_bridge(backend: Backend) {
     assert_eq!(status, StatusCode::SEE_OTHER, "processed again (still not mapped, still kept)");
     assert_eq!(headers[LOCATION], "/console/webhooks");
     bridge.assert_nothing_invalid();
+}
+
+/// Two replicas on one database behind a load balancer: a session signed in on one serves the
+/// other's pages and forms (one CSRF token), a message sent through one is followed live on the
+/// other, and logging out on one ends the session on both.
+#[tokio::test]
+async fn any_replica_serves_the_console() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let a = Server::start_with(&db, &[("PREMISE_NODE__NAME", "console-a")]).await;
+    let b = Server::start_with(&db, &[("PREMISE_NODE__NAME", "console-b")]).await;
+    let token = a.admin_token().await;
+    let on_a = sign_in(&a, "admin", ADMIN_PASSWORD, None).await.unwrap();
+    let on_b =
+        Console { server: &b, http: browser(), session: on_a.session.clone(), csrf: String::new() };
+    let (status, _, page) = on_b.get("/console/messages").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(csrf_in(&page), on_a.csrf, "one CSRF token for the session, on every replica");
+
+    let (_, id, _) = a.send_text(&token, "16505550100", "Sent through A").await;
+    let id = id.unwrap();
+    let mut stream = on_b
+        .http
+        .get(b.url(&format!("/console/events?ids={id}")))
+        .header("cookie", format!("premise_console={}", on_b.session))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !seen.contains(r#""status":"read""#) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await;
+        let chunk =
+            chunk.expect("read within 30 s, seen from B").unwrap().expect("the stream goes on");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    let (status, _) = on_b.post("/console/logout", &on_a.csrf).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    ask_until(
+        Duration::from_secs(10),
+        "the session ended on A too",
+        || async { on_a.get("/console/messages").await.0 },
+        |status| *status == StatusCode::SEE_OTHER,
+    )
+    .await;
 }
