@@ -495,6 +495,10 @@ async fn the_customer_is_played_from_the_console_in_the_sandbox(backend: Backend
     .await;
     let (_, _, page) = console.get(&chat).await;
     assert!(page.contains("&lt;b&gt;thanks&lt;/b&gt;") && !page.contains("<b>thanks</b>"));
+    assert!(
+        page.contains(r#"<blockquote class="context">↪ Ship it?</blockquote>"#),
+        "the tap quotes the question: {page}"
+    );
     assert!(page.contains("24-hour window <span class=\"ok\">open</span>"), "{page}");
     // Sending a photo as the customer: stored, delivered with its id and caption, previewed.
     let photo = reqwest::multipart::Part::bytes(crate::support::files::jpeg(16))

@@ -113,12 +113,15 @@ fn preview(message: &Value) -> String {
 
 /// A message of either side drawn as text (an uploaded image shown): its words, what it
 /// carries, what it answers.
-fn bubble(state: &AppState, message: &Value) -> Markup {
+fn bubble(state: &AppState, message: &Value, quoted: &BTreeMap<String, String>) -> Markup {
     let kind = message["type"].as_str().unwrap_or("text");
     let body = &message[kind];
     html! {
         @if let Some(replied) = message["context"]["id"].as_str() {
-            p.context { "↪ replying to " code { (replied) } }
+            @match quoted.get(replied) {
+                Some(said) => blockquote.context { "↪ " (said) },
+                None => p.context { "↪ replying to " code { (replied) } },
+            }
         }
         @match kind {
             "text" => p { (message["text"]["body"].as_str().unwrap_or_default()) },
@@ -203,6 +206,9 @@ async fn chat(
         lines.push(Line { at: m.received_at, ours: false, id: m.id, message, status: None });
     }
     lines.sort_by_key(|line| line.at);
+    // What each message said, for the replies that quote it.
+    let quoted: BTreeMap<String, String> =
+        lines.iter().map(|line| (line.id.clone(), preview(&line.message))).collect();
     let known = state.store.customer(&customer).await?;
     let composer = state.sandbox.is_some() && session.is_admin();
     let body = html! {
@@ -225,7 +231,7 @@ async fn chat(
         ol.chat {
             @for line in &lines {
                 li class=(if line.ours { "ours" } else { "theirs" }) data-message=[line.status.map(|_| line.id.as_str())] {
-                    (bubble(&state, &line.message))
+                    (bubble(&state, &line.message, &quoted))
                     span.meta { (when(line.at)) " "
                         @if let Some(status) = line.status { (ticks(status)) }
                     }
