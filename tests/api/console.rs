@@ -435,12 +435,19 @@ async fn the_customer_is_played_from_the_console_in_the_sandbox(backend: Backend
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     let asked = answer["messages"][0]["id"].as_str().unwrap().to_owned();
 
+    let greeting = json!({"to": customer, "type": "template", "template": {
+        "namespace": "premise_sandbox", "name": "hello_world",
+        "language": {"policy": "deterministic", "code": "en_US"}}});
+    let (status, answer) =
+        server.send_json(reqwest::Method::POST, "/v1/messages", Some(&token), greeting).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
     let (_, _, list) = console.get("/console/conversations").await;
     assert!(list.contains(&format!("/console/conversations/{customer}")), "{list}");
     let chat = format!("/console/conversations/{customer}");
     let (status, _, page) = console.get(&chat).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Ship it?") && page.contains("&lt;i&gt;No&lt;/i&gt;"), "{page}");
+    assert!(page.contains("Hello World\nWelcome and congratulations!!"), "hydrated: {page}");
     assert!(!page.contains("<i>No</i>"), "a button's title is text");
     assert!(page.contains("Tap “Yes” as the customer"), "{page}");
     assert!(page.contains("24-hour window <span class=\"bad\">closed</span>"), "{page}");

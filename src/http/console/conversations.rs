@@ -179,6 +179,8 @@ struct Line {
     id: String,
     message: Value,
     status: Option<premise_wire::MessageStatus>,
+    /// A template's text as the sandbox's registry fills it in.
+    hydrated: Option<String>,
 }
 
 async fn chat(
@@ -190,20 +192,34 @@ async fn chat(
     let ours =
         MessagePage { recipient: Some(customer.clone()), limit: SHOWN, ..MessagePage::default() };
     for m in state.store.messages_page(&ours).await? {
-        let stored = state.store.message(&m.id).await?;
-        let message =
-            stored.and_then(|s| serde_json::from_str(&s.payload).ok()).unwrap_or(Value::Null);
+        let Some(stored) = state.store.message(&m.id).await? else { continue };
+        let message = serde_json::from_str(&stored.payload).unwrap_or(Value::Null);
+        let hydrated = match (&state.sandbox, premise_wire::Message::from_stored(&stored.payload)) {
+            (Some(world), Ok(sent)) => match &sent.content {
+                premise_wire::Content::Template { template } => world.hydrate(template, false).ok(),
+                _ => None,
+            },
+            _ => None,
+        };
         lines.push(Line {
             at: m.accepted_at,
             ours: true,
             id: m.id,
             message,
             status: Some(m.status),
+            hydrated,
         });
     }
     for m in state.store.inbound_page(Some(&customer), None, SHOWN).await? {
         let message = serde_json::from_str(&m.payload).unwrap_or(Value::Null);
-        lines.push(Line { at: m.received_at, ours: false, id: m.id, message, status: None });
+        lines.push(Line {
+            at: m.received_at,
+            ours: false,
+            id: m.id,
+            message,
+            status: None,
+            hydrated: None,
+        });
     }
     lines.sort_by_key(|line| line.at);
     // What each message said, for the replies that quote it.
@@ -232,6 +248,7 @@ async fn chat(
             @for line in &lines {
                 li class=(if line.ours { "ours" } else { "theirs" }) data-message=[line.status.map(|_| line.id.as_str())] {
                     (bubble(&state, &line.message, &quoted))
+                    @if let Some(text) = &line.hydrated { pre.hydrated { (text) } }
                     span.meta { (when(line.at)) " "
                         @if let Some(status) = line.status { (ticks(status)) }
                     }
