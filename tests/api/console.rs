@@ -283,6 +283,7 @@ async fn a_refused_callback_is_seen_and_retried_from_the_console(backend: Backen
     let refused = receiver.hits().len();
     let retry = format!("/console/webhooks/callbacks/{seq}/retry");
     assert_eq!(console.post(&retry, "forged").await.0, StatusCode::FORBIDDEN);
+    // Waits on the server process: a forged retry would be delivered within a dispatcher round.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.hits().len(), refused, "a forged retry does nothing");
     let (status, headers) = console.post(&retry, &console.csrf).await;

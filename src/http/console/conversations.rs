@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::messages::ticks;
-use super::{Session, href, page, to, when};
+use super::{Session, href, page, to};
 use crate::http::{ApiError, AppState};
 
 /// Customers listed, and messages of each side a chat view shows.
@@ -66,7 +66,7 @@ async fn list(State(state): State<AppState>, session: Session) -> Result<Respons
                 @for (who, at, what) in &customers {
                     li {
                         a href=(href(&state, &format!("/conversations/{who}"))) { strong { (who) } }
-                        " " span.when { (when(*at)) } br; span.preview { (what) }
+                        " " span.when { (at.utc()) } br; span.preview { (what) }
                     }
                 }
             }
@@ -237,10 +237,10 @@ async fn chat(
             @let now = world.clock.now_ms();
             @let open = window_open(world.windows.last_inbound(&customer), now);
             p.sandbox {
-                "Sandbox time " (when(UnixMs(now))) " UTC · 24-hour window "
+                "Sandbox time " (UnixMs(now).utc()) " UTC · 24-hour window "
                 @if open { span.ok { "open" } } @else { span.bad { "closed" } }
                 @if let Some(last) = world.windows.last_inbound(&customer) {
-                    @if open { " until " (when(UnixMs(last + WINDOW_MS))) " UTC" }
+                    @if open { " until " (UnixMs(last + WINDOW_MS).utc()) " UTC" }
                 }
             }
         }
@@ -249,7 +249,7 @@ async fn chat(
                 li class=(if line.ours { "ours" } else { "theirs" }) data-message=[line.status.map(|_| line.id.as_str())] {
                     (bubble(&state, &line.message, &quoted))
                     @if let Some(text) = &line.hydrated { pre.hydrated { (text) } }
-                    span.meta { (when(line.at)) " "
+                    span.meta { (line.at.utc()) " "
                         @if let Some(status) = line.status { (ticks(status)) }
                     }
                     @if composer && line.ours { (taps(&state, &session, &customer, line)) }

@@ -17,7 +17,7 @@ use premise_store::{MessagePage, MessageSummary};
 use premise_wire::MessageStatus;
 use serde::Deserialize;
 
-use super::{Session, href, page, parse_when, when};
+use super::{Session, href, page};
 use crate::http::{ApiError, AppState};
 
 /// Messages a page lists.
@@ -81,7 +81,7 @@ async fn list(
     });
     let query = MessagePage {
         before_seq: search.before,
-        accepted_by: given(&search.until).and_then(|until| parse_when(&until)),
+        accepted_by: given(&search.until).and_then(|until| premise_base::UnixMs::parse_utc(&until)),
         recipient: given(&search.to),
         status,
         id: given(&search.id),
@@ -151,7 +151,7 @@ fn encoded(value: &str) -> String {
 fn row(state: &AppState, m: &MessageSummary) -> Markup {
     html! {
         tr data-message=(m.id) {
-            td { (when(m.accepted_at)) }
+            td { (m.accepted_at.utc()) }
             td.id { a href=(href(state, &format!("/messages/{}", m.id))) { (m.id) } }
             td { (m.recipient) }
             td { (ticks(m.status)) }
@@ -187,8 +187,8 @@ async fn show(
             dt { "Id" } dd { code { (summary.id) } }
             dt { "To" } dd { (summary.recipient) }
             dt { "Status" } dd { (ticks(summary.status)) " " span.status-name { (summary.status.as_str()) } }
-            dt { "Accepted" } dd { (when(summary.accepted_at)) " UTC" }
-            dt { "Last change" } dd { (when(summary.updated_at)) " UTC" }
+            dt { "Accepted" } dd { (summary.accepted_at.utc()) " UTC" }
+            dt { "Last change" } dd { (summary.updated_at.utc()) " UTC" }
             dt { "Upstream id" } dd { code { (summary.upstream_id.as_deref().unwrap_or("–")) } }
         }
         h2 { "Callbacks it still owes" }
@@ -196,7 +196,7 @@ async fn show(
             p.empty { "None: every status callback of it was delivered (or none was asked for)." }
         } @else {
             table { thead { tr { th { "Callback" } th { "Failures" } th { "Next attempt" } } }
-                tbody { @for c in &owed { tr { td { (c.seq) } td { (c.failures) } td { (when(c.next_attempt_at)) } } } } }
+                tbody { @for c in &owed { tr { td { (c.seq) } td { (c.failures) } td { (c.next_attempt_at.utc()) } } } } }
         }
         h2 { "Request" }
         pre.payload { (payload) }

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 
-use super::{Session, href, page, to, when};
+use super::{Session, href, page, to};
 use crate::http::{ApiError, AppState};
 
 /// Callbacks and kept webhooks a page shows.
@@ -54,7 +54,7 @@ async fn list(State(state): State<AppState>, session: Session) -> Result<Respons
                             }
                             td.failures { (c.failures) }
                             td.error { (c.last_error.as_deref().unwrap_or("–")) }
-                            td { @if c.next_attempt_at <= now { "due now" } @else { (when(c.next_attempt_at)) " UTC" } }
+                            td { @if c.next_attempt_at <= now { "due now" } @else { (c.next_attempt_at.utc()) " UTC" } }
                             td {
                                 form method="post" action=(href(&state, &format!("/webhooks/callbacks/{}/retry", c.seq))) {
                                     input type="hidden" name="csrf" value=(session.csrf);
@@ -77,7 +77,7 @@ async fn list(State(state): State<AppState>, session: Session) -> Result<Respons
                         @for w in received {
                             tr {
                                 td { (w.id) }
-                                td { (when(w.received_at)) " UTC" }
+                                td { (w.received_at.utc()) " UTC" }
                                 td { pre { (w.unmapped) } }
                                 td {
                                     form method="post" action=(href(&state, &format!("/webhooks/received/{}/process", w.id))) {
