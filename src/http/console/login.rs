@@ -12,7 +12,7 @@ use premise_base::UnixMs;
 use premise_wire::Password;
 use serde::Deserialize;
 
-use super::{LOGIN_CSRF, SESSION, Session, constant_time_eq, cookie, href, set_cookie, to};
+use super::{LOGIN_CSRF, SESSION, Session, constant_time_eq, cookie, head, href, set_cookie, to};
 use crate::http::AppState;
 use crate::http::auth::ClientAddr;
 
@@ -37,12 +37,7 @@ fn login_page(state: &AppState, csrf: &str, error: Option<&str>, new_password: b
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Sign in · Premise" }
-                link rel="stylesheet" href=(href(state, "/assets/console.css"));
-            }
+            head { (head(state, "Sign in")) }
             body.login {
                 main {
                     h1 { "Premise" }

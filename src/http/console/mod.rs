@@ -26,7 +26,7 @@ use maud::{DOCTYPE, Markup, html};
 use premise_wire::Role;
 
 use super::AppState;
-use super::auth::{Caller, Sender};
+use super::auth::{Caller, Sender, constant_time_eq};
 
 /// The session cookie: the login token.
 const SESSION: &str = "premise_console";
@@ -175,10 +175,6 @@ fn csrf_of(state: &AppState, jti: &str) -> String {
     state.codes.seal("console-csrf", jti)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// A short page saying why something was refused.
 fn refused(status: StatusCode, why: &str) -> Response {
     let body = html! {
@@ -186,6 +182,16 @@ fn refused(status: StatusCode, why: &str) -> Response {
         html lang="en" { head { meta charset="utf-8"; title { "Premise" } } body { p { (why) } } }
     };
     (status, Html(body.into_string())).into_response()
+}
+
+/// What every page's `<head>` holds: its title, the viewport for phones, the stylesheet.
+fn head(state: &AppState, title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · Premise" }
+        link rel="stylesheet" href=(href(state, "/assets/console.css"));
+    }
 }
 
 /// A page of the console: the navigation, the signed-in account, `body`.
@@ -201,10 +207,7 @@ fn page(state: &AppState, session: &Session, title: &str, body: &Markup) -> Html
             (DOCTYPE)
             html lang="en" {
                 head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · Premise" }
-                    link rel="stylesheet" href=(href(state, "/assets/console.css"));
+                    (head(state, title))
                     script src=(href(state, "/assets/console.js")) defer {}
                 }
                 body data-events=(href(state, "/events")) {
