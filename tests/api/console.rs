@@ -334,15 +334,13 @@ async fn the_console_works_in_a_real_browser() {
     let tick = format!(r#"tr[data-message="{id}"] .ticks"#);
     let first = web.find(Locator::Css(&tick)).await.unwrap().attr("data-status").await.unwrap();
     assert_ne!(first.as_deref(), Some("read"), "not read yet when the page loaded");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = web.find(Locator::Css(&tick)).await.unwrap().attr("data-status").await.unwrap();
-        if now.as_deref() == Some("read") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the tick did not reach read: {now:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The browser's own wait (WebDriver polls the page) until the tick reads `read`.
+    let read = format!(r#"{tick}[data-status="read"]"#);
+    web.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(&read))
+        .await
+        .expect("the tick reached read without a reload");
     browser.screenshot("messages").await;
 
     // A customer's (or an integration's) script is text.
