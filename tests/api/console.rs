@@ -301,6 +301,23 @@ async fn a_refused_callback_is_seen_and_retried_from_the_console(backend: Backen
     )
     .await;
     assert!(!page.contains(&id));
+    // The message's page: when it was sent, and each attempt of its callback, refused and
+    // then taken.
+    let page = ask_until(
+        Duration::from_secs(10),
+        "both attempts on the message's page",
+        || async { console.get(&format!("/console/messages/{id}")).await.2 },
+        |page| page.contains(r#"data-outcome="delivered""#),
+    )
+    .await;
+    assert!(page.contains(r#"<li data-status="sent">"#), "the timeline: {page}");
+    let failed = page.find(r#"<tr data-outcome="failed">"#).expect("the refused attempt");
+    let delivered = page.find(r#"<tr data-outcome="delivered">"#).expect("the retried one");
+    assert!(failed < delivered, "oldest first");
+    assert_eq!(page.matches("<tr data-outcome=").count(), 2, "{page}");
+    assert!(page[failed..delivered].contains("<td>500</td><td>"), "{page}");
+    assert!(page[failed..delivered].contains("the receiver answered 500"));
+    assert!(page[delivered..].contains("<td>sent</td><td>200</td>"), "{page}");
 }
 
 /// The console in a real browser (headless Chromium over WebDriver): signing in through the
@@ -351,7 +368,7 @@ async fn the_console_works_in_a_real_browser() {
     assert!(shown.contains(hostile), "{shown}");
     assert!(web.get_alert_text().await.is_err(), "no alert opened");
     assert!(web.find(Locator::Css("main img")).await.is_err(), "no element made of it");
-    browser.screenshot("message").await;
+    browser.screenshot("script-as-text").await;
 
     // Writing as the customer, in the conversation's composer: it reaches the integration.
     let receiver = Receiver::start().await;
@@ -396,6 +413,19 @@ async fn the_console_works_in_a_real_browser() {
         receiver.hits().iter().any(|h| h.answered == 200 && h.body.to_string().contains(&refused))
     })
     .await;
+    // Its page: the timeline, and the refused attempt then the delivered one.
+    let message = server.url(&format!("/console/messages/{refused}"));
+    web.goto(&message).await.unwrap();
+    let delivered = Locator::Css(r#"table.attempts tr[data-outcome="delivered"]"#);
+    // The retry's outcome is written just after the receiver answered: reloaded until shown.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while web.find(delivered).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "the delivered attempt shown");
+        web.refresh().await.unwrap();
+    }
+    let attempts = web.find(Locator::Css("table.attempts")).await.unwrap().text().await.unwrap();
+    assert!(attempts.contains("503") && attempts.contains("delivered"), "{attempts}");
+    browser.screenshot("message").await;
 
     // At a phone's width every page fits, nothing to scroll sideways.
     web.set_window_size(390, 844).await.unwrap();
@@ -403,6 +433,7 @@ async fn the_console_works_in_a_real_browser() {
         "/console/conversations",
         "/console/conversations/16505550100",
         "/console/messages",
+        &format!("/console/messages/{refused}"),
         "/console/webhooks",
         "/console/health",
     ] {
@@ -506,39 +537,58 @@ async fn the_customer_is_played_from_the_console_in_the_sandbox(backend: Backend
         "the tap quotes the question: {page}"
     );
     assert!(page.contains("24-hour window <span class=\"ok\">open</span>"), "{page}");
-    // Sending a photo as the customer: stored, delivered with its id and caption, previewed.
-    let photo = reqwest::multipart::Part::bytes(crate::support::files::jpeg(16))
-        .file_name("photo.jpg")
-        .mime_str("image/jpeg")
-        .unwrap();
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", console.csrf.clone())
-        .part("file", photo)
-        .text("caption", "<b>look</b>");
-    let sent = console
-        .http
-        .post(server.url(&format!("{chat}/upload")))
-        .header("cookie", format!("premise_console={}", console.session))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status(), StatusCode::SEE_OTHER, "{}", sent.text().await.unwrap());
-    wait_for(Duration::from_secs(10), "the photo at the webhook", || {
-        inbound(&|m| m["type"] == "image" && m["image"]["caption"] == "<b>look</b>")
-    })
-    .await;
+    // Sending a photo and a voice note as the customer: stored, delivered with its id and
+    // caption, previewed (the photo shown, the audio playable in the page).
+    let upload = |bytes: Vec<u8>, name: &'static str, mime: &'static str| {
+        let file = reqwest::multipart::Part::bytes(bytes).file_name(name).mime_str(mime).unwrap();
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", console.csrf.clone())
+            .part("file", file)
+            .text("caption", "<b>look</b>");
+        console
+            .http
+            .post(server.url(&format!("{chat}/upload")))
+            .header("cookie", format!("premise_console={}", console.session))
+            .multipart(form)
+            .send()
+    };
+    let uploads = [
+        (
+            crate::support::files::jpeg(16),
+            "photo.jpg",
+            "image/jpeg",
+            "image",
+            r#"<img class="preview" src=""#,
+        ),
+        (
+            b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec(),
+            "voice.mp3",
+            "audio/mpeg",
+            "audio",
+            r#"<audio class="preview" controls preload="metadata" src=""#,
+        ),
+    ];
+    for (bytes, name, mime, kind, preview) in uploads {
+        let sent = upload(bytes, name, mime).await.unwrap();
+        assert_eq!(sent.status(), StatusCode::SEE_OTHER, "{}", sent.text().await.unwrap());
+        wait_for(Duration::from_secs(10), "the file at the webhook", || {
+            inbound(&|m| m["type"] == kind && m[kind]["id"].is_string())
+        })
+        .await;
+        let (_, _, page) = console.get(&chat).await;
+        let at = page.find(&format!("{preview}/console/media/")).expect(preview);
+        let media: String = page[at + preview.len() + "/console/media/".len()..]
+            .chars()
+            .take_while(|c| *c != '"')
+            .collect();
+        let (status, headers, _) = console.get(&format!("/console/media/{media}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-type"], mime);
+        assert_eq!(headers["content-disposition"], "inline", "{kind} shown in the page");
+    }
     let (_, _, page) = console.get(&chat).await;
-    let at = page.find(r#"<img class="preview" src="/console/media/"#).expect("a preview");
-    let media: String = page[at + r#"<img class="preview" src="/console/media/"#.len()..]
-        .chars()
-        .take_while(|c| *c != '"')
-        .collect();
     assert!(page.contains("&lt;b&gt;look&lt;/b&gt;"), "the caption as text");
-    let (status, headers, _) = console.get(&format!("/console/media/{media}")).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(headers["content-type"], "image/jpeg");
-    assert_eq!(headers["content-disposition"], "inline");
+    assert!(inbound(&|m| m["type"] == "image" && m["image"]["caption"] == "<b>look</b>"));
     // A day later on the sandbox's clock the window has closed.
     let fields = [("csrf", console.csrf.as_str()), ("hours", "24"), ("customer", customer)];
     assert_eq!(console.submit("/console/sandbox/clock", &fields).await.0, StatusCode::SEE_OTHER);

@@ -2,9 +2,10 @@
 //! of every shard the process holds to `webhooks.url`, in order for each message (a message's
 //! next callback waits until the previous one got its 2xx), many messages at once, each POST
 //! filled up to `max_statuses_per_request` from all the shards: one read, a few POSTs and one
-//! delete a round, where a dispatcher per shard made as many of each as there were shards. A failure is retried on the On-Premises schedule (linear steps of
-//! `callback_backoff_delay_ms` up to `max_callback_backoff_delay_ms`), kept in the store so it
-//! survives restarts. Redirects are not followed: a 3xx is a failure.
+//! write (the outcomes, each attempt logged for the console) a round, where a dispatcher per
+//! shard made as many of each as there were shards. A failure is retried on the On-Premises
+//! schedule (linear steps of `callback_backoff_delay_ms` up to `max_callback_backoff_delay_ms`),
+//! kept in the store so it survives restarts. Redirects are not followed: a 3xx is a failure.
 //!
 //! A callback is POSTed only while its shard's lease holds, checked just before the POST (after
 //! the read, which may have waited on the database, and the wait for a permit): a replica that
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use premise_base::{Clock, millis};
-use premise_store::{PendingCallback, Store};
+use premise_store::{Attempt, PendingCallback, Settled, Store};
 use premise_upstream::Fence;
 use premise_wire::cloud_webhooks::CloudIdentity;
 use premise_wire::{AppSettings, WebhookFormat};
@@ -159,8 +160,8 @@ impl Dispatcher {
         }
         self.http.refresh(&self.store).await;
         let posts = self.post_all(batches, &url, &settings);
-        let (delivered, failed) = settle(posts).await?;
-        self.record_outcome(&delivered, failed, &settings).await?;
+        let attempts = settle(posts).await?;
+        self.record_outcome(attempts, &settings).await?;
         Ok(None)
     }
 
@@ -181,13 +182,14 @@ impl Dispatcher {
     }
 
     /// POSTs the batches, at most `max_concurrent_requests` at once: each task answers its
-    /// batch (only the callbacks of shards still held when it left) and whether it was taken.
+    /// batch (only the callbacks of shards still held when it left) and the attempt, or
+    /// nothing if none of its shards was still held.
     fn post_all(
         &self,
         batches: Vec<Vec<PendingCallback>>,
         url: &str,
         settings: &AppSettings,
-    ) -> JoinSet<(Vec<PendingCallback>, Result<(), Undelivered>)> {
+    ) -> JoinSet<Option<(Vec<PendingCallback>, Attempt)>> {
         let client = self.http.client();
         let fences = Arc::new(self.shards.fences());
         let per_request = PERMITS / settings.max_concurrent_requests.clamp(1, PERMITS);
@@ -195,13 +197,14 @@ impl Dispatcher {
         let mut posts = JoinSet::new();
         for batch in batches {
             let http = client.clone();
-            let (url, secret, form, permits, metrics, fences) = (
+            let (url, secret, form, permits, metrics, fences, clock) = (
                 url.to_owned(),
                 secret.clone(),
                 form.clone(),
                 self.permits.clone(),
                 self.metrics.clone(),
                 fences.clone(),
+                self.clock.clone(),
             );
             posts.spawn(async move {
                 let _permit = permits.acquire_many_owned(per_request).await;
@@ -210,82 +213,80 @@ impl Dispatcher {
                 let mut batch = batch;
                 batch.retain(|c| fences.get(&c.shard).is_some_and(Fence::holds));
                 if batch.is_empty() {
-                    return (batch, Ok(()));
+                    return None;
                 }
+                let at = clock.now();
                 let started = std::time::Instant::now();
                 let body = body(&batch, form.as_ref());
-                let delivered = post(&http, &url, secret.as_deref(), body).await;
-                metrics.callback_latency.observe(started.elapsed());
-                if delivered.is_ok() {
+                let answer = post(&http, &url, secret.as_deref(), body).await;
+                let latency = started.elapsed();
+                metrics.callback_latency.observe(latency);
+                if answer.is_ok() {
                     Metrics::add(&metrics.callback_posts_ok, 1);
                     Metrics::add(&metrics.callbacks_delivered, batch.len() as u64);
                 } else {
                     Metrics::add(&metrics.callback_posts_failed, 1);
                 }
-                (batch, delivered)
+                let http_status = match &answer {
+                    Ok(status) | Err(Undelivered::Refused(status)) => Some(status.as_u16()),
+                    Err(Undelivered::Failed(_)) => None,
+                };
+                let error = answer.err().map(|why| why.to_string());
+                Some((batch, Attempt { at, http_status, latency, error }))
             });
         }
         posts
     }
 
     /// Deletes what was delivered; what failed is retried later (by its failure count's
-    /// delay) or, with `callback_persist` off, dropped.
+    /// delay) or, with `callback_persist` off, dropped. Every attempt is logged with it.
     async fn record_outcome(
         &self,
-        delivered: &[i64],
-        failed: HashMap<u32, Failed>,
+        attempts: Vec<(Vec<PendingCallback>, Attempt)>,
         settings: &AppSettings,
     ) -> anyhow::Result<()> {
-        if !delivered.is_empty() {
-            self.store.delete_callbacks(delivered).await?;
-        }
-        for (failures, Failed { seqs, why }) in failed {
-            if settings.callback_persist {
-                let delay = Duration::from_millis(settings.callback_retry_delay_ms(failures));
-                let at = self.clock.now().plus(delay);
-                self.store.callbacks_failed(&seqs, at, &why).await?;
-            } else {
+        let mut settled = Vec::with_capacity(attempts.len());
+        for (batch, attempt) in attempts {
+            let Some(why) = &attempt.error else {
+                let seqs = batch.iter().map(|c| c.seq).collect();
+                settled.push(Settled { seqs, attempt, retry_at: None });
+                continue;
+            };
+            tracing::info!(callbacks = batch.len(), %why, "webhook delivery failed; will retry");
+            if !settings.callback_persist {
                 tracing::warn!(
-                    callbacks = seqs.len(),
+                    callbacks = batch.len(),
                     "callback_persist is off: dropping callbacks the receiver refused"
                 );
-                self.store.delete_callbacks(&seqs).await?;
+                let seqs = batch.iter().map(|c| c.seq).collect();
+                settled.push(Settled { seqs, attempt, retry_at: None });
+                continue;
+            }
+            // Each callback waits by the number of failures it reaches.
+            let mut by_failures: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+            for c in &batch {
+                by_failures.entry(c.failures + 1).or_default().push(c.seq);
+            }
+            for (failures, seqs) in by_failures {
+                let delay = Duration::from_millis(settings.callback_retry_delay_ms(failures));
+                let retry_at = Some(self.clock.now().plus(delay));
+                settled.push(Settled { seqs, attempt: attempt.clone(), retry_at });
             }
         }
+        self.store.settle_callbacks(&settled).await?;
         Ok(())
     }
 }
 
-/// Callbacks whose delivery failed, and why (the last failure's reason among them).
-#[derive(Debug, Default)]
-struct Failed {
-    seqs: Vec<i64>,
-    why: String,
-}
-
-/// Waits for every POST of a round: the callbacks delivered (their outbox seqs), and those that
-/// failed, by the failure count they reach.
+/// Waits for every POST of a round: each batch POSTed, with its attempt.
 async fn settle(
-    mut posts: JoinSet<(Vec<PendingCallback>, Result<(), Undelivered>)>,
-) -> anyhow::Result<(Vec<i64>, HashMap<u32, Failed>)> {
-    let mut delivered = Vec::new();
-    let mut failed: HashMap<u32, Failed> = HashMap::new();
+    mut posts: JoinSet<Option<(Vec<PendingCallback>, Attempt)>>,
+) -> anyhow::Result<Vec<(Vec<PendingCallback>, Attempt)>> {
+    let mut attempts = Vec::new();
     while let Some(joined) = posts.join_next().await {
-        let (batch, result) = joined?;
-        match result {
-            Ok(()) => delivered.extend(batch.iter().map(|c| c.seq)),
-            Err(why) => {
-                tracing::info!(callbacks = batch.len(), %why, "webhook delivery failed; will retry");
-                let why = why.to_string();
-                for c in batch {
-                    let entry = failed.entry(c.failures + 1).or_default();
-                    entry.seqs.push(c.seq);
-                    entry.why.clone_from(&why);
-                }
-            }
-        }
+        attempts.extend(joined?);
     }
-    Ok((delivered, failed))
+    Ok(attempts)
 }
 
 /// Chooses what to send now: the first pending callback of each message (later ones wait for
@@ -367,19 +368,20 @@ pub(crate) enum Undelivered {
     Failed(reqwest::Error),
 }
 
+/// POSTs `body`: the receiver's status when it is a 2xx.
 async fn post(
     http: &reqwest::Client,
     url: &str,
     secret: Option<&str>,
     body: String,
-) -> Result<(), Undelivered> {
+) -> Result<reqwest::StatusCode, Undelivered> {
     let mut request = http.post(url).header("content-type", "application/json");
     if let Some(secret) = secret {
         request = request
             .header("x-hub-signature-256", format!("sha256={}", sign(secret, body.as_bytes())));
     }
     match request.body(body).send().await {
-        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) if response.status().is_success() => Ok(response.status()),
         Ok(response) => Err(Undelivered::Refused(response.status())),
         Err(e) => Err(Undelivered::Failed(e)),
     }
@@ -506,16 +508,15 @@ mod backoff_tests {
         setup
             .store
             .record_statuses(&["m1".into()], UnixMs(T0), &|states| StatusPlan {
-                updates: vec![StatusUpdate {
-                    message_id: "m1".into(),
-                    status: MessageStatus::Sent,
-                }],
+                updates: vec![StatusUpdate::to("m1", MessageStatus::Sent, UnixMs(T0))],
                 callbacks: states
                     .iter()
                     .map(|s| NewCallback {
                         shard: s.shard,
                         recipient_crc: s.recipient.crc(),
                         message_id: s.id.clone(),
+                        message_seq: s.seq,
+                        status: MessageStatus::Sent,
                         body: r#"{"id":"m1","status":"sent"}"#.into(),
                     })
                     .collect(),

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use premise_base::UnixMs;
 use premise_store::{MessageState, NewCallback, StatusPlan, StatusUpdate, UpstreamId};
 use premise_upstream::StatusEvent;
 use premise_wire::{AppSettings, MessageStatus, StatusCallback};
@@ -31,6 +32,8 @@ pub fn plan(
     let mut states: HashMap<String, MessageState> =
         states.into_iter().map(|s| (s.id.clone(), s)).collect();
     let mut changed: Vec<String> = Vec::new();
+    let mut reached: HashMap<String, Vec<(MessageStatus, UnixMs)>> = HashMap::new();
+    let mut failures: HashMap<String, String> = HashMap::new();
     let mut callbacks = Vec::new();
     let mut upstream_ids = Vec::new();
     for event in events {
@@ -46,6 +49,12 @@ pub fn plan(
         state.status = *last;
         if !changed.contains(&state.id) {
             changed.push(state.id.clone());
+        }
+        let at = UnixMs(event.at_ms);
+        reached.entry(state.id.clone()).or_default().extend(steps.iter().map(|s| (*s, at)));
+        if *last == MessageStatus::Failed && !event.errors.is_empty() {
+            let errors = serde_json::to_string(&event.errors).expect("status errors serialise");
+            failures.insert(state.id.clone(), errors);
         }
         // Conversation and pricing ride on `sent` and `delivered`, as on WhatsApp.
         let billing = |status| {
@@ -74,13 +83,17 @@ pub fn plan(
                 shard: state.shard,
                 recipient_crc: state.recipient.crc(),
                 message_id: state.id.clone(),
+                message_seq: state.seq,
+                status,
                 body: serde_json::to_string(&callback).expect("a status callback serialises"),
             });
         }
     }
-    let updates = changed.into_iter().map(|id| {
-        let status = states[&id].status;
-        StatusUpdate { message_id: id, status }
+    let updates = changed.into_iter().map(|id| StatusUpdate {
+        status: states[&id].status,
+        reached: reached.remove(&id).unwrap_or_default(),
+        errors: failures.remove(&id),
+        message_id: id,
     });
     StatusPlan { updates: updates.collect(), callbacks, upstream_ids }
 }
@@ -135,6 +148,7 @@ mod tests {
     fn plan_respects_settings_and_order() {
         let state = MessageState {
             id: "m1".into(),
+            seq: 1,
             recipient: Routed::new("155"),
             shard: 0,
             status: Queued,
@@ -143,7 +157,16 @@ mod tests {
         let ev = |status| StatusEvent::new("m1", status, 5_000);
         let settings = AppSettings::default(); // sent not emitted by default
         let p = plan(vec![state], &[ev(Delivered), ev(Sent), ev(Read)], &settings);
-        assert_eq!(p.updates, vec![StatusUpdate { message_id: "m1".to_owned(), status: Read }]);
+        let at = UnixMs(5_000);
+        assert_eq!(
+            p.updates,
+            vec![StatusUpdate {
+                message_id: "m1".to_owned(),
+                status: Read,
+                reached: vec![(Sent, at), (Delivered, at), (Read, at)],
+                errors: None,
+            }]
+        );
         let statuses: Vec<String> = p
             .callbacks
             .iter()
@@ -159,6 +182,7 @@ mod tests {
         // biz_opaque_callback_data is echoed in every callback of its message, and only there.
         let with_data = MessageState {
             id: "m1".into(),
+            seq: 1,
             recipient: Routed::new("155"),
             shard: 0,
             status: Queued,

@@ -291,7 +291,7 @@ mod tests {
                 let plan = move |states: Vec<MessageState>| StatusPlan {
                     updates: states
                         .iter()
-                        .map(|s| StatusUpdate { message_id: s.id.clone(), status })
+                        .map(|s| StatusUpdate::to(s.id.clone(), status, UnixMs(T0).plus(at)))
                         .collect(),
                     ..StatusPlan::default()
                 };

@@ -33,9 +33,9 @@ pub use store::{
 pub use model::{Credential, TokenSubject, User};
 // the queue, statuses and callbacks:
 pub use model::{
-    Backlog, Enqueued, Lease, MessageState, NewCallback, NewMessage, PendingCallback, Placed,
-    QueueRead, QueuedMessage, Routed, ShardBacklog, StatusPlan, StatusUpdate, StoredMessage,
-    Unfinished, UpstreamId,
+    Attempt, Backlog, CallbackAttempt, Enqueued, Lease, MessageState, NewCallback, NewMessage,
+    PendingCallback, Placed, QueueRead, QueuedMessage, Routed, Settled, ShardBacklog, StatusPlan,
+    StatusUpdate, StoredMessage, Unfinished, UpstreamId,
 };
 // customers' messages, who customers are, and the Cloud bridge's webhooks and media:
 pub use model::{
@@ -48,6 +48,8 @@ pub use model::{ConversationOpening, CustomerWindow, SandboxConversation};
 pub use model::{Account, ContactCheck, Document, KeptAnswer, MediaInfo, Node};
 // retention and diagnostics, and what the console reads:
 pub use model::Backend;
-pub use model::{Expired, MessagePage, MessagePurge, MessageSummary, PurgedPage, TableRows};
+pub use model::{
+    Expired, MessageHistory, MessagePage, MessagePurge, MessageSummary, PurgedPage, TableRows,
+};
 
 pub(crate) use model::{CallbackRow, ContactRow, ConversationRow};

@@ -371,6 +371,8 @@ pub(crate) fn status(code: i16) -> Result<MessageStatus, crate::StoreError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageState {
     pub id: String,
+    /// Its place in acceptance order (the messages table's key).
+    pub seq: i64,
     pub recipient: Routed,
     pub shard: u32,
     pub status: MessageStatus,
@@ -387,11 +389,28 @@ pub struct StatusPlan {
     pub upstream_ids: Vec<UpstreamId>,
 }
 
-/// A message's new status.
+/// A message's new status, with when it reached each status it passed through on the way
+/// (kept for its history) and why it failed, if it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusUpdate {
     pub message_id: String,
     pub status: MessageStatus,
+    /// The statuses reached by this update, in order, each at its time (the upstream's).
+    pub reached: Vec<(MessageStatus, UnixMs)>,
+    /// A failed message's `errors`, as JSON.
+    pub errors: Option<String>,
+}
+
+impl StatusUpdate {
+    /// `status` reached at `at`, with no errors.
+    pub fn to(message_id: impl Into<String>, status: MessageStatus, at: UnixMs) -> Self {
+        Self { message_id: message_id.into(), status, reached: vec![(status, at)], errors: None }
+    }
+
+    /// When this update reached `status`, if it did.
+    pub fn reached_at(&self, status: MessageStatus) -> Option<i64> {
+        self.reached.iter().find(|(s, _)| *s == status).map(|(_, at)| at.ms())
+    }
 }
 
 /// A message of Premise's and the id the upstream knows it by.
@@ -408,8 +427,51 @@ pub struct NewCallback {
     /// shard count moves it with the recipient's messages).
     pub recipient_crc: u32,
     pub message_id: String,
+    /// The message's `seq`.
+    pub message_seq: i64,
+    /// The status it reports.
+    pub status: MessageStatus,
     /// One `statuses[]` entry, as JSON.
     pub body: String,
+}
+
+/// One delivery attempt of callbacks (one POST to the webhook receiver).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub at: UnixMs,
+    /// The receiver's HTTP status; `None` when no answer came.
+    pub http_status: Option<u16>,
+    pub latency: std::time::Duration,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// What became of the callbacks `seqs` after an attempt: delivered (or given up on), or to be
+/// tried again at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub seqs: Vec<i64>,
+    pub attempt: Attempt,
+    /// `None`: done with (delete the callbacks); `Some(at)`: count a failure, try again at `at`.
+    pub retry_at: Option<UnixMs>,
+}
+
+/// One logged attempt to deliver one of a message's callbacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackAttempt {
+    pub callback_seq: i64,
+    /// The status the callback reported (`None` for an inbound message's webhook).
+    pub status: Option<MessageStatus>,
+    pub attempt: Attempt,
+}
+
+/// A message's history: when it reached each status, why it failed, and every delivery
+/// attempt of its callbacks, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageHistory {
+    pub reached: Vec<(MessageStatus, UnixMs)>,
+    pub errors: Option<String>,
+    pub attempts: Vec<CallbackAttempt>,
 }
 
 /// A callback waiting for delivery.
@@ -655,3 +717,37 @@ pub(crate) type ConversationRow = (String, String, bool, i64);
 
 /// A contact check's row: (number, WhatsApp id if valid, checked at).
 pub(crate) type ContactRow = (String, Option<String>, i64);
+
+/// [`Settled`] outcomes as columns, one row per callback: what both backends bind.
+pub(crate) struct SettledRows<'a> {
+    pub seqs: Vec<i64>,
+    pub ats: Vec<i64>,
+    pub http_statuses: Vec<Option<i32>>,
+    pub latencies: Vec<i32>,
+    pub errors: Vec<Option<&'a str>>,
+    pub retry_ats: Vec<Option<i64>>,
+}
+
+pub(crate) fn settled_rows(settled: &[Settled]) -> SettledRows<'_> {
+    let count = settled.iter().map(|s| s.seqs.len()).sum();
+    let mut rows = SettledRows {
+        seqs: Vec::with_capacity(count),
+        ats: Vec::with_capacity(count),
+        http_statuses: Vec::with_capacity(count),
+        latencies: Vec::with_capacity(count),
+        errors: Vec::with_capacity(count),
+        retry_ats: Vec::with_capacity(count),
+    };
+    for s in settled {
+        let latency = i32::try_from(s.attempt.latency.as_millis()).unwrap_or(i32::MAX);
+        for seq in &s.seqs {
+            rows.seqs.push(*seq);
+            rows.ats.push(s.attempt.at.ms());
+            rows.http_statuses.push(s.attempt.http_status.map(i32::from));
+            rows.latencies.push(latency);
+            rows.errors.push(s.attempt.error.as_deref());
+            rows.retry_ats.push(s.retry_at.map(UnixMs::ms));
+        }
+    }
+    rows
+}

@@ -7,14 +7,14 @@ use premise_base::UnixMs;
 
 use crate::model::{
     Account, CloudMedia, ConversationOpening, CustomerWindow, Document, Journaled, MediaInfo,
-    MessagePage, MessagePurge, MessageSummary, Node, PurgedPage, SandboxConversation, TableRows,
-    UpstreamId,
+    MessageHistory, MessagePage, MessagePurge, MessageSummary, Node, PurgedPage,
+    SandboxConversation, TableRows, UpstreamId,
 };
 use crate::{
     Backend, Backlog, ContactCheck, CustomerMoved, Enqueued, Health, InboundMessage,
     JournaledWebhook, KeptAnswer, KnownCustomer, Lease, MessageState, NewInbound, NewMessage,
-    PendingCallback, QueueRead, ShardBacklog, StatusPlan, StoreError, StoredMessage, TokenSubject,
-    Unfinished, User,
+    PendingCallback, QueueRead, Settled, ShardBacklog, StatusPlan, StoreError, StoredMessage,
+    TokenSubject, Unfinished, User,
 };
 
 /// Decides, inside the recording transaction, what a batch of status events changes.
@@ -187,14 +187,11 @@ pub trait Pipeline: Send + Sync {
         shards: &[u32],
         limit: u32,
     ) -> Result<Vec<PendingCallback>, StoreError>;
-    async fn delete_callbacks(&self, seqs: &[i64]) -> Result<(), StoreError>;
-    /// Counts a failed delivery, keeps why (`error`) and sets when to try again.
-    async fn callbacks_failed(
-        &self,
-        seqs: &[i64],
-        next_attempt_at: UnixMs,
-        error: &str,
-    ) -> Result<(), StoreError>;
+    /// Records what became of callbacks after their delivery attempts: each attempt logged
+    /// for every callback it carried ([`Browse::message_history`]), and the callbacks deleted
+    /// (delivered, or given up on) or, when to be tried again, their failure counted with why
+    /// and when to try again. A callback gone meanwhile is left out.
+    async fn settle_callbacks(&self, settled: &[Settled]) -> Result<(), StoreError>;
 
     // --- replicas and leases ------------------------------------------------------------
 
@@ -450,7 +447,8 @@ pub trait Retention: Send + Sync {
     /// one with a callback still waiting (every callback of a message is written when its
     /// status changes, so one that last changed before the oldest waiting callback was written
     /// has none). No index names a message's status (its changes stay cheap), so retention
-    /// walks the messages in `seq` order, a page at a time.
+    /// walks the messages in `seq` order, a page at a time. The delivery attempts of the
+    /// messages deleted go with them.
     async fn purge_messages(
         &self,
         walk: &MessagePurge,
@@ -508,6 +506,9 @@ pub trait Browse: Send + Sync {
     /// Makes waiting callback `seq` due at `at` without counting a failure ("retry now");
     /// `false` if it is gone (delivered meanwhile).
     async fn retry_callback(&self, seq: i64, at: UnixMs) -> Result<bool, StoreError>;
+    /// Message `id`'s history (when it reached each status, why it failed, every delivery
+    /// attempt of its callbacks), read by its key and the attempts' index; `None` if unknown.
+    async fn message_history(&self, id: &str) -> Result<Option<MessageHistory>, StoreError>;
 }
 
 /// What the database holds, for diagnostics.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use premise_base::UnixMs;
 use premise_store::{
-    ConnectOptions, Journaled, KnownCustomer, Routed, Store, TokenSubject, UpstreamId, User,
-    connect,
+    Attempt, ConnectOptions, Journaled, KnownCustomer, Routed, Settled, Store, TokenSubject,
+    UpstreamId, User, connect,
 };
 use premise_testkit::{TempDir, fresh_postgres_url};
 use premise_wire::{MessageStatus, Role};
@@ -244,6 +244,8 @@ fn sent_plan(states: &[&premise_store::MessageState]) -> premise_store::StatusPl
                 shard: s.shard,
                 recipient_crc: s.recipient.crc(),
                 message_id: s.id.clone(),
+                message_seq: s.seq,
+                status: MessageStatus::Sent,
                 body: format!("{{\"id\":\"{}\"}}", s.id),
             })
             .collect(),
@@ -254,8 +256,34 @@ fn sent_plan(states: &[&premise_store::MessageState]) -> premise_store::StatusPl
     }
 }
 
+/// `status` reached at 4 s.
 fn status_update(id: &str, status: MessageStatus) -> premise_store::StatusUpdate {
-    premise_store::StatusUpdate { message_id: id.to_owned(), status }
+    premise_store::StatusUpdate::to(id, status, ms(4_000))
+}
+
+/// An attempt at `at` ms that the receiver answered `http_status` in 25 ms.
+fn attempt(at: i64, http_status: u16) -> Attempt {
+    let error = (!(200..300).contains(&http_status))
+        .then(|| format!("the receiver answered {http_status}"));
+    Attempt {
+        at: ms(at),
+        http_status: Some(http_status),
+        latency: Duration::from_millis(25),
+        error,
+    }
+}
+
+/// The callbacks `seqs` delivered by a POST at `at` ms.
+async fn delivered(store: &Arc<dyn Store>, seqs: &[i64], at: i64) {
+    let settled = Settled { seqs: seqs.to_vec(), attempt: attempt(at, 200), retry_at: None };
+    store.settle_callbacks(&[settled]).await.unwrap();
+}
+
+/// The callbacks `seqs` refused (500) by a POST at `at` ms, to be tried again at `retry_at` ms.
+async fn refused(store: &Arc<dyn Store>, seqs: &[i64], at: i64, retry_at: i64) {
+    let settled =
+        Settled { seqs: seqs.to_vec(), attempt: attempt(at, 500), retry_at: Some(ms(retry_at)) };
+    store.settle_callbacks(&[settled]).await.unwrap();
 }
 
 fn upstream_id(message_id: &str, upstream_id: &str) -> UpstreamId {
@@ -384,15 +412,25 @@ async fn queue_shards_and_statuses(store: Arc<dyn Store>) {
     assert_eq!(callbacks.len(), 1);
     assert_eq!(callbacks[0].message_id, "m1");
     assert_eq!(callbacks[0].last_error, None);
-    store
-        .callbacks_failed(&[callbacks[0].seq], ms(9_000), "the receiver answered 500")
-        .await
-        .unwrap();
+    refused(&store, &[callbacks[0].seq], 6_000, 9_000).await;
     let again = store.pending_callbacks(&[1], 10).await.unwrap();
     assert_eq!((again[0].failures, again[0].next_attempt_at), (1, ms(9_000)));
     assert_eq!(again[0].last_error.as_deref(), Some("the receiver answered 500"));
-    store.delete_callbacks(&[again[0].seq]).await.unwrap();
+    delivered(&store, &[again[0].seq], 9_000).await;
     assert!(store.pending_callbacks(&[1], 10).await.unwrap().is_empty());
+    // The message's history: when it was sent, and both attempts of its callback.
+    let history = store.message_history("m1").await.unwrap().unwrap();
+    assert_eq!(history.reached, [(MessageStatus::Sent, ms(4_000))]);
+    assert_eq!(history.errors, None);
+    let attempts: Vec<_> =
+        history.attempts.iter().map(|a| (a.callback_seq, a.status, a.attempt.clone())).collect();
+    let seq = callbacks[0].seq;
+    let sent = Some(MessageStatus::Sent);
+    assert_eq!(attempts, [(seq, sent, attempt(6_000, 500)), (seq, sent, attempt(9_000, 200))]);
+    assert!(store.message_history("nope").await.unwrap().is_none());
+    // A settle naming a callback gone meanwhile logs nothing for it.
+    delivered(&store, &[seq], 9_500).await;
+    assert_eq!(store.message_history("m1").await.unwrap().unwrap().attempts.len(), 2);
     assert_eq!(store.backlog().await.unwrap().callbacks, 1, "m2's callback waits on shard 2");
     let held = store.pending_callbacks(&[0, 2, 3], 10).await.unwrap();
     assert_eq!(held.iter().map(|c| c.message_id.as_str()).collect::<Vec<_>>(), ["m2"]);
@@ -1116,6 +1154,8 @@ async fn browse(store: Arc<dyn Store>) {
                 shard: s.shard,
                 recipient_crc: s.recipient.crc(),
                 message_id: s.id.clone(),
+                message_seq: s.seq,
+                status: MessageStatus::Sent,
                 body: "{}".into(),
             })
             .collect(),
@@ -1154,12 +1194,63 @@ async fn browse(store: Arc<dyn Store>) {
     let account = store.account().await.unwrap();
     let all: Vec<u32> = (0..account.shards).collect();
     let waiting = store.pending_callbacks(&all, 10).await.unwrap();
-    store.callbacks_failed(&[waiting[0].seq], ms(99_000), "refused").await.unwrap();
+    refused(&store, &[waiting[0].seq], 9_000, 99_000).await;
     assert!(store.retry_callback(waiting[0].seq, ms(10_000)).await.unwrap());
     let again = store.pending_callbacks(&all, 10).await.unwrap();
     assert_eq!((again[0].failures, again[0].next_attempt_at), (1, ms(10_000)));
-    store.delete_callbacks(&[waiting[0].seq]).await.unwrap();
+    delivered(&store, &[waiting[0].seq], 10_000).await;
     assert!(!store.retry_callback(waiting[0].seq, ms(10_000)).await.unwrap());
+
+    // A message's history: each status at the time it was reached, kept when later ones come;
+    // a failure's errors.
+    let update = |id: &str, reached: Vec<(MessageStatus, i64)>, errors: Option<&str>| {
+        let reached: Vec<_> = reached.into_iter().map(|(s, at)| (s, ms(at))).collect();
+        premise_store::StatusUpdate {
+            message_id: id.to_owned(),
+            status: reached.last().expect("a status").0,
+            reached,
+            errors: errors.map(str::to_owned),
+        }
+    };
+    let (delivered_then, read_then) = (
+        update("m2", vec![(MessageStatus::Delivered, 11_000)], None),
+        update("m4", vec![(MessageStatus::Delivered, 11_500), (MessageStatus::Read, 11_500)], None),
+    );
+    let plan = move |_: Vec<premise_store::MessageState>| StatusPlan {
+        updates: vec![delivered_then.clone(), read_then.clone()],
+        ..StatusPlan::default()
+    };
+    store.record_statuses(&["m2".into(), "m4".into()], ms(12_000), &plan).await.unwrap();
+    let errors = r#"[{"code":131026,"title":"Message undeliverable"}]"#;
+    let failed = update("m1", vec![(MessageStatus::Failed, 13_000)], Some(errors));
+    let plan = move |_: Vec<premise_store::MessageState>| StatusPlan {
+        updates: vec![failed.clone()],
+        ..StatusPlan::default()
+    };
+    store.record_statuses(&["m1".into()], ms(13_000), &plan).await.unwrap();
+    let history = |id: &str| {
+        let (store, id) = (store.clone(), id.to_owned());
+        async move { store.message_history(&id).await.unwrap().unwrap() }
+    };
+    let m4 = history("m4").await;
+    assert_eq!(
+        m4.reached,
+        [
+            (MessageStatus::Sent, ms(4_000)),
+            (MessageStatus::Delivered, ms(11_500)),
+            (MessageStatus::Read, ms(11_500))
+        ]
+    );
+    let attempted = &waiting[0].message_id;
+    assert_eq!(history(attempted).await.attempts.len(), 2, "refused, then delivered");
+    let other = if attempted == "m2" { "m4" } else { "m2" };
+    assert_eq!(history(other).await.attempts.len(), 0, "its callback was never attempted");
+    let m1 = history("m1").await;
+    assert_eq!(
+        (m1.reached, m1.errors.as_deref()),
+        (vec![(MessageStatus::Failed, ms(13_000))], Some(errors))
+    );
+    assert_eq!(history("m3").await, premise_store::MessageHistory::default(), "still queued");
 
     // Customers' messages, newest first, by sender, before a time.
     for (id, from, at) in [("a1", "1555", 1_000), ("b1", "1666", 2_000), ("a2", "1555", 3_000)] {
@@ -1226,6 +1317,8 @@ async fn retention(store: Arc<dyn Store>) {
                         shard: s.shard,
                         recipient_crc: s.recipient.crc(),
                         message_id: s.id.clone(),
+                        message_seq: s.seq,
+                        status: MessageStatus::Sent,
                         body: "{}".into(),
                     })
                     .collect(),
@@ -1262,13 +1355,23 @@ async fn retention(store: Arc<dyn Store>) {
     assert_eq!(page.first_kept_seq, Some(seq("m1")), "owed a callback: to be looked at again");
     assert!(!exists("m2").await && exists("m1").await && exists("m6").await);
     let waiting = store.pending_callbacks(&[0], 10).await.unwrap();
-    store.delete_callbacks(&waiting.iter().map(|c| c.seq).collect::<Vec<_>>()).await.unwrap();
+    assert!(!waiting.is_empty());
+    delivered(&store, &waiting.iter().map(|c| c.seq).collect::<Vec<_>>(), 1_000).await;
+    let attempts = || {
+        let store = store.clone();
+        async move {
+            let counts = store.row_counts().await.unwrap();
+            counts.iter().find(|t| t.table == "callback_attempts").map(|t| t.rows)
+        }
+    };
+    assert_eq!(attempts().await, Some(waiting.len() as i64), "m1's attempt logged");
 
     // Page by page, in `seq` order: a full page says there may be more.
     let page = store.purge_messages(&walk(0, i64::MAX, 30_000, 0), 1).await.unwrap();
     assert_eq!((page.deleted, page.through_seq, page.more), (1, seq("m1"), true));
     assert_eq!(page.first_kept_seq, None);
     assert!(!exists("m1").await, "the oldest first");
+    assert_eq!(attempts().await, Some(0), "with its delivery attempts");
     let page = store.purge_messages(&walk(seq("m1"), i64::MAX, 30_000, 0), 2).await.unwrap();
     assert_eq!((page.deleted, page.through_seq, page.more), (0, seq("m4"), true), "m3, m4 kept");
     assert_eq!(page.first_kept_seq, None, "not confirmed: left to the offline window");
@@ -1311,7 +1414,7 @@ async fn retention(store: Arc<dyn Store>) {
     assert_eq!(store.purge_inbound(ms(5_000), 100).await.unwrap(), 1, "ABG0; ABG1's webhook waits");
     assert!(store.inbound("ABG0").await.unwrap().is_none());
     let waiting = store.pending_callbacks(&[0], 10).await.unwrap();
-    store.delete_callbacks(&waiting.iter().map(|c| c.seq).collect::<Vec<_>>()).await.unwrap();
+    delivered(&store, &waiting.iter().map(|c| c.seq).collect::<Vec<_>>(), 1_000).await;
     assert_eq!(store.purge_inbound(ms(5_000), 100).await.unwrap(), 1);
     assert!(store.inbound("ABG1").await.unwrap().is_none());
     assert!(store.inbound("ABG2").await.unwrap().is_some(), "received after the cutoff");

@@ -111,8 +111,8 @@ fn preview(message: &Value) -> String {
     text
 }
 
-/// A message of either side drawn as text (an uploaded image shown): its words, what it
-/// carries, what it answers.
+/// A message of either side drawn as text (an uploaded image shown, uploaded audio and video
+/// playable): its words, what it carries, what it answers.
 fn bubble(state: &AppState, message: &Value, quoted: &BTreeMap<String, String>) -> Markup {
     let kind = message["type"].as_str().unwrap_or("text");
     let body = &message[kind];
@@ -131,8 +131,14 @@ fn bubble(state: &AppState, message: &Value, quoted: &BTreeMap<String, String>) 
                     @if let Some(link) = body["link"].as_str() { code { (link) } }
                     @else if let Some(id) = body["id"].as_str() { "media " code { (id) } }
                 }
-                @if let (Some(id), true) = (body["id"].as_str(), matches!(kind, "image" | "sticker")) {
-                    img.preview src=(href(state, &format!("/media/{id}"))) alt=(format!("[{kind}]"));
+                @if let Some(id) = body["id"].as_str() {
+                    @let src = href(state, &format!("/media/{id}"));
+                    @match kind {
+                        "image" | "sticker" => img.preview src=(src) alt=(format!("[{kind}]"));,
+                        "video" => video.preview controls preload="metadata" src=(src) {},
+                        "audio" | "voice" => audio.preview controls preload="metadata" src=(src) {},
+                        _ => {},
+                    }
                 }
                 @if let Some(caption) = body["caption"].as_str() { p { (caption) } }
             },
@@ -407,8 +413,23 @@ async fn clock(
     Ok(to(&state, &back))
 }
 
-/// An uploaded media, for the conversation's previews: shown inline only when it is a raster
-/// image (nothing an upload holds runs here), offered as a download otherwise.
+/// The types of media shown in the page (raster images, and audio and video the page's own
+/// players play): nothing an upload holds runs here. Anything else is offered as a download.
+const PLAYABLE: [&str; 10] = [
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "video/mp4",
+    "video/3gpp",
+    "audio/aac",
+    "audio/mp4",
+    "audio/mpeg",
+    "audio/ogg",
+];
+
+/// An uploaded media, for the conversation's previews: shown inline only when it is of a type
+/// in [`PLAYABLE`], offered as a download otherwise.
 async fn media(
     State(state): State<AppState>,
     _session: Session,
@@ -421,9 +442,8 @@ async fn media(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let raster =
-        ["image/jpeg", "image/png", "image/webp", "image/gif"].iter().any(|t| kind.starts_with(t));
-    let disposition = if raster { "inline" } else { "attachment" };
+    let disposition =
+        if PLAYABLE.iter().any(|t| kind.starts_with(t)) { "inline" } else { "attachment" };
     response.headers_mut().insert(
         axum::http::header::CONTENT_DISPOSITION,
         axum::http::HeaderValue::from_static(disposition),

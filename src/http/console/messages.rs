@@ -1,6 +1,7 @@
 //! Messages: a page of the stored ones (newest first, searched by id, recipient and status), a
-//! message's own page (its request, its status and times, its upstream id, the callbacks it
-//! still owes), and the live stream of the statuses of the messages a page shows.
+//! message's own page (its request, its upstream id, the timeline of its statuses, each
+//! delivery attempt of its callbacks, the callbacks it still owes), and the live stream of the
+//! statuses of the messages a page shows.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -13,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::Stream;
 use maud::{Markup, html};
+use premise_base::UnixMs;
 use premise_store::{MessagePage, MessageSummary};
-use premise_wire::MessageStatus;
+use premise_wire::{MessageStatus, StatusError};
 use serde::Deserialize;
 
 use super::{Session, href, page};
@@ -182,6 +184,9 @@ async fn show(
         .into_iter()
         .filter(|c| c.message_id == id)
         .collect();
+    let history = state.store.message_history(&id).await?.unwrap_or_default();
+    let errors: Vec<StatusError> =
+        history.errors.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default();
     let body = html! {
         dl.message data-message=(summary.id) {
             dt { "Id" } dd { code { (summary.id) } }
@@ -191,17 +196,56 @@ async fn show(
             dt { "Last change" } dd { (summary.updated_at.utc()) " UTC" }
             dt { "Upstream id" } dd { code { (summary.upstream_id.as_deref().unwrap_or("–")) } }
         }
+        h2 { "Timeline" }
+        ol.timeline {
+            li { span.at { (precise(summary.accepted_at)) } " accepted" }
+            @for (status, at) in &history.reached {
+                li data-status=(status.as_str()) {
+                    span.at { (precise(*at)) } " " (ticks(*status)) " " (status.as_str())
+                    @if *status == MessageStatus::Failed {
+                        @for e in &errors {
+                            " " span.error { (e.code) " " (e.title) @if let Some(d) = &e.details { ": " (d) } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Callback deliveries" }
+        @if history.attempts.is_empty() {
+            p.empty { "No delivery of a callback of it was attempted yet." }
+        } @else {
+            table.attempts {
+                thead { tr { th { "Attempt" } th { "Callback" } th { "Reports" } th { "HTTP" } th { "Latency" } th { "Outcome" } } }
+                tbody { @for a in &history.attempts {
+                    tr data-outcome=(if a.attempt.error.is_none() { "delivered" } else { "failed" }) {
+                        td { (precise(a.attempt.at)) }
+                        td { (a.callback_seq) }
+                        td { (a.status.map_or("message", MessageStatus::as_str)) }
+                        td { (a.attempt.http_status.map_or_else(|| "–".to_owned(), |s| s.to_string())) }
+                        td { (a.attempt.latency.as_millis()) " ms" }
+                        td { (a.attempt.error.as_deref().unwrap_or("delivered")) }
+                    }
+                } }
+            }
+        }
         h2 { "Callbacks it still owes" }
         @if owed.is_empty() {
             p.empty { "None: every status callback of it was delivered (or none was asked for)." }
         } @else {
-            table { thead { tr { th { "Callback" } th { "Failures" } th { "Next attempt" } } }
-                tbody { @for c in &owed { tr { td { (c.seq) } td { (c.failures) } td { (c.next_attempt_at.utc()) } } } } }
+            table { thead { tr { th { "Callback" } th { "Failures" } th { "Last error" } th { "Next attempt" } } }
+                tbody { @for c in &owed { tr {
+                    td { (c.seq) } td { (c.failures) } td { (c.last_error.as_deref().unwrap_or("–")) } td { (c.next_attempt_at.utc()) }
+                } } } }
         }
         h2 { "Request" }
         pre.payload { (payload) }
     };
     Ok(page(&state, &session, "Message", &body).into_response())
+}
+
+/// A moment to the millisecond, UTC.
+fn precise(at: UnixMs) -> String {
+    format!("{}.{:03}", at.utc(), at.ms().rem_euclid(1_000))
 }
 
 #[derive(Debug, Deserialize)]

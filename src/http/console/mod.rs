@@ -38,8 +38,8 @@ const SCRIPT: &str = include_str!("assets/console.js");
 
 /// No inline script or style, nothing from elsewhere, no framing.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' \
-                      data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-                      base-uri 'none'";
+                      data:; media-src 'self'; connect-src 'self'; form-action 'self'; \
+                      frame-ancestors 'none'; base-uri 'none'";
 
 pub fn routes() -> Router<AppState> {
     Router::new()

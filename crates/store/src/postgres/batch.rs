@@ -6,18 +6,18 @@
 use std::collections::{HashMap, HashSet};
 
 use premise_base::UnixMs;
-use premise_wire::shard_of;
+use premise_wire::{MessageStatus, shard_of};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Row};
 
 use super::PgStore;
-use crate::model::{enqueued, first_of_each_key, status};
+use crate::model::{enqueued, first_of_each_key, settled_rows, status};
 use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::store::PlanFn;
 use crate::tx::Tx;
 use crate::{
     CallbackRow, ContactRow, ConversationOpening, ConversationRow, Credential, Enqueued,
-    KeptAnswer, MessageState, NewMessage, Routed, StatusPlan, StoreError,
+    KeptAnswer, MessageState, NewMessage, Routed, Settled, StatusPlan, StatusUpdate, StoreError,
 };
 
 /// Rounds of optimistic recording before the messages still changing under it are locked.
@@ -27,6 +27,7 @@ const OPTIMISTIC_ROUNDS: usize = 3;
 fn message_state(r: &PgRow) -> Result<MessageState, StoreError> {
     Ok(MessageState {
         id: r.try_get("id")?,
+        seq: r.try_get("seq")?,
         recipient: Routed::stored(r.try_get("recipient")?, r.try_get("recipient_crc")?),
         shard: r.try_get::<i32, _>("shard")?.unsigned_abs(),
         status: status(r.try_get("status")?)?,
@@ -192,7 +193,7 @@ impl PgStore {
         ids: &[String],
     ) -> Result<Vec<MessageState>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages
+            "SELECT seq, id, recipient, recipient_crc, shard, status, callback_data FROM messages
              WHERE id = ANY($1)",
         )
         .bind(ids)
@@ -204,63 +205,84 @@ impl PgStore {
     /// Writes `plan` for each message whose status is still the one in `read`, in one
     /// statement: its new status and upstream id, and its callbacks in plan order. Answers the
     /// messages that had changed (nothing of theirs was written).
-    async fn write_plan_if_unchanged(
+    async fn write_plan_if_unchanged<'a>(
         conn: &mut PgConnection,
-        plan: &StatusPlan,
+        plan: &'a StatusPlan,
         read: &HashMap<String, i16>,
         now: UnixMs,
     ) -> Result<Vec<String>, StoreError> {
-        // One row per message the plan touches: (id, status read, new status, upstream id).
-        let mut changes: Vec<(&str, i16, i16, Option<&str>)> = Vec::new();
+        // One row per message the plan touches: its status as read, and what the plan changes.
+        let mut changes: Vec<Change<'_>> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
-        let statuses =
-            plan.updates.iter().map(|u| (u.message_id.as_str(), Some(u.status.code()), None));
-        let upstream_ids = plan
+        let mut slot = |id: &'a str| -> Option<usize> {
+            let &was = read.get(id)?;
+            Some(*index.entry(id).or_insert_with(|| {
+                changes.push(Change::of(id, was));
+                changes.len() - 1
+            }))
+        };
+        let updates: Vec<(usize, &StatusUpdate)> =
+            plan.updates.iter().filter_map(|u| Some((slot(&u.message_id)?, u))).collect();
+        let upstream: Vec<(usize, &str)> = plan
             .upstream_ids
             .iter()
-            .map(|u| (u.message_id.as_str(), None, Some(u.upstream_id.as_str())));
-        for (id, status, upstream_id) in statuses.chain(upstream_ids) {
-            let Some(&was) = read.get(id) else { continue };
-            let i = *index.entry(id).or_insert_with(|| {
-                changes.push((id, was, was, None));
-                changes.len() - 1
-            });
-            if let Some(status) = status {
-                changes[i].2 = status;
-            }
-            if upstream_id.is_some() {
-                changes[i].3 = upstream_id;
-            }
+            .filter_map(|u| Some((slot(&u.message_id)?, u.upstream_id.as_str())))
+            .collect();
+        for (i, update) in updates {
+            changes[i].update = Some(update);
+        }
+        for (i, upstream_id) in upstream {
+            changes[i].upstream_id = Some(upstream_id);
         }
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = changes.iter().map(|c| c.0).collect();
-        let old: Vec<i16> = changes.iter().map(|c| c.1).collect();
-        let new: Vec<i16> = changes.iter().map(|c| c.2).collect();
-        let upstream_ids: Vec<Option<&str>> = changes.iter().map(|c| c.3).collect();
+        let ids: Vec<&str> = changes.iter().map(|c| c.id).collect();
+        let old: Vec<i16> = changes.iter().map(|c| c.was).collect();
+        let new: Vec<i16> =
+            changes.iter().map(|c| c.update.map_or(c.was, |u| u.status.code())).collect();
+        let upstream_ids: Vec<Option<&str>> = changes.iter().map(|c| c.upstream_id).collect();
+        let at = |status| -> Vec<Option<i64>> {
+            changes.iter().map(|c| c.update.and_then(|u| u.reached_at(status))).collect()
+        };
+        let (sent, delivered) = (at(MessageStatus::Sent), at(MessageStatus::Delivered));
+        let (read_at, failed) = (at(MessageStatus::Read), at(MessageStatus::Failed));
+        let errors: Vec<Option<&str>> =
+            changes.iter().map(|c| c.update.and_then(|u| u.errors.as_deref())).collect();
         let shards: Vec<i32> = plan.callbacks.iter().map(|c| c.shard.cast_signed()).collect();
         let crcs: Vec<i64> = plan.callbacks.iter().map(|c| i64::from(c.recipient_crc)).collect();
         let callback_ids: Vec<&str> =
             plan.callbacks.iter().map(|c| c.message_id.as_str()).collect();
         let bodies: Vec<&str> = plan.callbacks.iter().map(|c| c.body.as_str()).collect();
+        let callback_statuses: Vec<i16> = plan.callbacks.iter().map(|c| c.status.code()).collect();
+        let message_seqs: Vec<i64> = plan.callbacks.iter().map(|c| c.message_seq).collect();
         let written: Vec<String> = sqlx::query_scalar(
             "WITH changes AS (
-                 SELECT * FROM UNNEST($1::text[], $2::smallint[], $3::smallint[], $4::text[])
-                     AS c(id, old, new, upstream_id)),
+                 SELECT * FROM UNNEST($1::text[], $2::smallint[], $3::smallint[], $4::text[],
+                                      $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
+                                      $15::text[])
+                     AS c(id, old, new, upstream_id, sent_at, delivered_at, read_at, failed_at,
+                          errors)),
              updated AS (
                  UPDATE messages m
                  SET status = c.new,
                      updated_at = CASE WHEN c.new <> c.old THEN $5 ELSE m.updated_at END,
-                     upstream_id = COALESCE(c.upstream_id, m.upstream_id)
+                     upstream_id = COALESCE(c.upstream_id, m.upstream_id),
+                     sent_at = COALESCE(m.sent_at, c.sent_at),
+                     delivered_at = COALESCE(m.delivered_at, c.delivered_at),
+                     read_at = COALESCE(m.read_at, c.read_at),
+                     failed_at = COALESCE(m.failed_at, c.failed_at),
+                     errors = COALESCE(c.errors, m.errors)
                  FROM changes c
                  WHERE m.id = c.id AND m.status = c.old
                  RETURNING m.id),
              queued AS (
-                 INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at)
-                 SELECT b.shard, b.crc, b.id, b.body, $5
-                 FROM UNNEST($6::int[], $7::bigint[], $8::text[], $9::text[])
-                      WITH ORDINALITY AS b(shard, crc, id, body, n)
+                 INSERT INTO callbacks
+                     (shard, recipient_crc, message_id, body, created_at, status, message_seq)
+                 SELECT b.shard, b.crc, b.id, b.body, $5, b.status, b.message_seq
+                 FROM UNNEST($6::int[], $7::bigint[], $8::text[], $9::text[], $10::smallint[],
+                             $16::bigint[])
+                      WITH ORDINALITY AS b(shard, crc, id, body, status, message_seq, n)
                  WHERE b.id IN (SELECT id FROM updated)
                  ORDER BY b.n)
              SELECT id FROM updated",
@@ -274,6 +296,13 @@ impl PgStore {
         .bind(&crcs)
         .bind(&callback_ids)
         .bind(&bodies)
+        .bind(&callback_statuses)
+        .bind(&sent)
+        .bind(&delivered)
+        .bind(&read_at)
+        .bind(&failed)
+        .bind(&errors)
+        .bind(&message_seqs)
         .fetch_all(conn)
         .await?;
         let written: HashSet<String> = written.into_iter().collect();
@@ -286,7 +315,7 @@ impl PgStore {
         ids: &[String],
     ) -> Result<Vec<MessageState>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages
+            "SELECT seq, id, recipient, recipient_crc, shard, status, callback_data FROM messages
              WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         )
         .bind(ids)
@@ -302,15 +331,34 @@ impl PgStore {
         now: UnixMs,
     ) -> Result<(), StoreError> {
         if !plan.updates.is_empty() {
-            let (ids, statuses): (Vec<&str>, Vec<i16>) =
-                plan.updates.iter().map(|u| (u.message_id.as_str(), u.status.code())).unzip();
+            let ids: Vec<&str> = plan.updates.iter().map(|u| u.message_id.as_str()).collect();
+            let statuses: Vec<i16> = plan.updates.iter().map(|u| u.status.code()).collect();
+            let at = |status| -> Vec<Option<i64>> {
+                plan.updates.iter().map(|u| u.reached_at(status)).collect()
+            };
+            let errors: Vec<Option<&str>> =
+                plan.updates.iter().map(|u| u.errors.as_deref()).collect();
             sqlx::query(
-                "UPDATE messages m SET status = u.status, updated_at = $3
-                 FROM UNNEST($1::text[], $2::smallint[]) AS u(id, status) WHERE m.id = u.id",
+                "UPDATE messages m
+                 SET status = u.status, updated_at = $3,
+                     sent_at = COALESCE(m.sent_at, u.sent_at),
+                     delivered_at = COALESCE(m.delivered_at, u.delivered_at),
+                     read_at = COALESCE(m.read_at, u.read_at),
+                     failed_at = COALESCE(m.failed_at, u.failed_at),
+                     errors = COALESCE(u.errors, m.errors)
+                 FROM UNNEST($1::text[], $2::smallint[], $4::bigint[], $5::bigint[], $6::bigint[],
+                             $7::bigint[], $8::text[])
+                     AS u(id, status, sent_at, delivered_at, read_at, failed_at, errors)
+                 WHERE m.id = u.id",
             )
             .bind(&ids)
             .bind(&statuses)
             .bind(now.ms())
+            .bind(at(MessageStatus::Sent))
+            .bind(at(MessageStatus::Delivered))
+            .bind(at(MessageStatus::Read))
+            .bind(at(MessageStatus::Failed))
+            .bind(&errors)
             .execute(tx.conn())
             .await?;
         }
@@ -335,10 +383,15 @@ impl PgStore {
                 plan.callbacks.iter().map(|c| i64::from(c.recipient_crc)).collect();
             let ids: Vec<&str> = plan.callbacks.iter().map(|c| c.message_id.as_str()).collect();
             let bodies: Vec<&str> = plan.callbacks.iter().map(|c| c.body.as_str()).collect();
+            let statuses: Vec<i16> = plan.callbacks.iter().map(|c| c.status.code()).collect();
+            let message_seqs: Vec<i64> = plan.callbacks.iter().map(|c| c.message_seq).collect();
             sqlx::query(
-                "INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at)
-                 SELECT shard, crc, id, body, $5
-                 FROM UNNEST($1::int[], $2::bigint[], $3::text[], $4::text[]) WITH ORDINALITY AS u(shard, crc, id, body, n)
+                "INSERT INTO callbacks
+                     (shard, recipient_crc, message_id, body, created_at, status, message_seq)
+                 SELECT shard, crc, id, body, $5, status, message_seq
+                 FROM UNNEST($1::int[], $2::bigint[], $3::text[], $4::text[], $6::smallint[],
+                             $7::bigint[])
+                      WITH ORDINALITY AS u(shard, crc, id, body, status, message_seq, n)
                  ORDER BY n",
             )
             .bind(&shards)
@@ -346,6 +399,8 @@ impl PgStore {
             .bind(&ids)
             .bind(&bodies)
             .bind(now.ms())
+            .bind(&statuses)
+            .bind(&message_seqs)
             .execute(tx.conn())
             .await?;
         }
@@ -373,31 +428,40 @@ impl PgStore {
         Ok(rows)
     }
 
-    pub(crate) async fn delete_callback_rows(&self, seqs: &[i64]) -> Result<(), StoreError> {
+    /// [`crate::Pipeline::settle_callbacks`] in one statement: the callbacks delivered (or
+    /// given up on) deleted, the failed ones counted, and an attempt logged for each status
+    /// callback of either that was still there.
+    pub(crate) async fn settle_callback_rows(&self, settled: &[Settled]) -> Result<(), StoreError> {
+        let rows = settled_rows(settled);
         let mut connection = self.kept().await?;
-        sqlx::query("DELETE FROM callbacks WHERE seq = ANY($1)")
-            .bind(seqs)
-            .execute(connection.conn())
-            .await?;
-        connection.keep();
-        Ok(())
-    }
-
-    pub(crate) async fn fail_callback_rows(
-        &self,
-        seqs: &[i64],
-        next_attempt_at_ms: i64,
-        error: &str,
-    ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE callbacks SET failures = failures + 1, next_attempt_at = $2, last_error = $3
-             WHERE seq = ANY($1)",
+            "WITH d AS (
+                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::int[], $4::int[],
+                                      $5::text[], $6::bigint[])
+                     AS d(seq, at, http_status, latency_ms, error, retry_at)),
+             gone AS (
+                 DELETE FROM callbacks c USING d WHERE c.seq = d.seq AND d.retry_at IS NULL
+                 RETURNING c.seq, c.message_seq, c.status),
+             failed AS (
+                 UPDATE callbacks c
+                 SET failures = c.failures + 1, next_attempt_at = d.retry_at, last_error = d.error
+                 FROM d WHERE c.seq = d.seq AND d.retry_at IS NOT NULL
+                 RETURNING c.seq, c.message_seq, c.status)
+             INSERT INTO callback_attempts
+                 (message_seq, callback_seq, status, at, http_status, latency_ms, error)
+             SELECT t.message_seq, t.seq, t.status, d.at, d.http_status, d.latency_ms, d.error
+             FROM (SELECT * FROM gone UNION ALL SELECT * FROM failed) t JOIN d ON d.seq = t.seq
+             WHERE t.message_seq IS NOT NULL",
         )
-        .bind(seqs)
-        .bind(next_attempt_at_ms)
-        .bind(error)
-        .execute(&self.pool)
+        .bind(&rows.seqs)
+        .bind(&rows.ats)
+        .bind(&rows.http_statuses)
+        .bind(&rows.latencies)
+        .bind(&rows.errors)
+        .bind(&rows.retry_ats)
+        .execute(connection.conn())
         .await?;
+        connection.keep();
         Ok(())
     }
 
@@ -443,5 +507,20 @@ impl PgStore {
         .await?;
         connection.keep();
         Ok(rows)
+    }
+}
+
+/// A message a status plan touches, as the optimistic write binds it: its status as read, and
+/// the plan's update and upstream id for it.
+struct Change<'a> {
+    id: &'a str,
+    was: i16,
+    update: Option<&'a StatusUpdate>,
+    upstream_id: Option<&'a str>,
+}
+
+impl<'a> Change<'a> {
+    fn of(id: &'a str, was: i16) -> Self {
+        Self { id, was, update: None, upstream_id: None }
     }
 }

@@ -1,12 +1,18 @@
-//! What the console reads: pages of messages by `seq` (the primary key), messages by id, and
-//! "retry now" for a waiting callback.
+//! What the console reads: pages of messages by `seq` (the primary key), messages by id with
+//! their history, and "retry now" for a waiting callback.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use premise_base::UnixMs;
+use premise_wire::MessageStatus;
 
 use crate::model::status;
 use crate::store::Browse;
-use crate::{InboundMessage, MessagePage, MessageSummary, StoreError};
+use crate::{
+    Attempt, CallbackAttempt, InboundMessage, MessageHistory, MessagePage, MessageSummary,
+    StoreError,
+};
 
 /// Ids looked up in one statement at most (a page shows a few dozen).
 const LOOKUP_CHUNK: usize = 200;
@@ -118,5 +124,60 @@ for_each_backend! {
             tx.commit().await?;
             Ok(changed == 1)
         }
+
+        async fn message_history(&self, id: &str) -> Result<Option<MessageHistory>, StoreError> {
+            let row: Option<Times> = sqlx::query_as(
+                "SELECT seq, sent_at, delivered_at, read_at, failed_at, errors FROM messages
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+            let Some((seq, sent, delivered, read, failed, errors)) = row else { return Ok(None) };
+            let attempts: Vec<AttemptRow> = sqlx::query_as(
+                "SELECT callback_seq, status, at, http_status, latency_ms, error
+                 FROM callback_attempts WHERE message_seq = $1
+                 ORDER BY at, callback_seq LIMIT $2",
+            )
+            .bind(seq)
+            .bind(i64::from(ATTEMPTS_SHOWN))
+            .fetch_all(self.reader())
+            .await?;
+            let mut reached: Vec<(MessageStatus, UnixMs)> = [
+                (MessageStatus::Sent, sent),
+                (MessageStatus::Delivered, delivered),
+                (MessageStatus::Read, read),
+                (MessageStatus::Failed, failed),
+            ]
+            .into_iter()
+            .filter_map(|(status, at)| Some((status, UnixMs(at?))))
+            .collect();
+            reached.sort_by_key(|(status, at)| (*at, *status));
+            let attempts = attempts.into_iter().map(attempt).collect::<Result<_, _>>()?;
+            Ok(Some(MessageHistory { reached, errors, attempts }))
+        }
     }
+}
+
+/// A message's `seq`, status times (sent, delivered, read, failed) and errors.
+type Times = (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<String>);
+/// `(callback_seq, status, at, http_status, latency_ms, error)`.
+type AttemptRow = (i64, Option<i16>, i64, Option<i32>, i32, Option<String>);
+
+/// Delivery attempts a message's page shows at most (a receiver down for long retries often).
+const ATTEMPTS_SHOWN: u32 = 500;
+
+fn attempt(
+    (callback_seq, code, at, http_status, latency_ms, error): AttemptRow,
+) -> Result<CallbackAttempt, StoreError> {
+    Ok(CallbackAttempt {
+        callback_seq,
+        status: code.map(status).transpose()?,
+        attempt: Attempt {
+            at: UnixMs(at),
+            http_status: http_status.and_then(|s| u16::try_from(s).ok()),
+            latency: Duration::from_millis(u64::try_from(latency_ms).unwrap_or_default()),
+            error,
+        },
+    })
 }

@@ -6,7 +6,7 @@ use crate::store::Inventory;
 use crate::{StoreError, TableRows};
 
 /// Every table of the schema, in migration order.
-pub const TABLES: [&str; 24] = [
+pub const TABLES: [&str; 25] = [
     "users",
     "revoked_tokens",
     "login_failures",
@@ -31,6 +31,7 @@ pub const TABLES: [&str; 24] = [
     "account_documents",
     "cloud_webhooks",
     "customers",
+    "callback_attempts",
 ];
 
 for_each_backend! {

@@ -6,8 +6,8 @@ use crate::model::{Account, Node};
 use crate::model::{QueueRow, queue_read, shard_backlogs};
 use crate::store::PlanFn;
 use crate::{
-    Backlog, Enqueued, Lease, NewMessage, PendingCallback, Pipeline, QueueRead, ShardBacklog,
-    StoreError, StoredMessage, Unfinished,
+    Backlog, Enqueued, Lease, NewMessage, PendingCallback, Pipeline, QueueRead, Settled,
+    ShardBacklog, StoreError, StoredMessage, Unfinished,
 };
 use std::time::Duration;
 
@@ -269,17 +269,11 @@ for_each_backend! {
                 .collect())
         }
 
-        async fn delete_callbacks(&self, seqs: &[i64]) -> Result<(), StoreError> {
-            self.delete_callback_rows(seqs).await
-        }
-
-        async fn callbacks_failed(
-            &self,
-            seqs: &[i64],
-            next_attempt_at: UnixMs,
-            error: &str,
-        ) -> Result<(), StoreError> {
-            self.fail_callback_rows(seqs, next_attempt_at.ms(), error).await
+        async fn settle_callbacks(&self, settled: &[Settled]) -> Result<(), StoreError> {
+            if settled.iter().all(|s| s.seqs.is_empty()) {
+                return Ok(());
+            }
+            self.settle_callback_rows(settled).await
         }
 
         async fn heartbeat(

@@ -84,7 +84,7 @@ for_each_backend! {
             let deleted = if through_seq > walk.after_seq {
                 // The oldest waiting callback as read above: one written since belongs to a
                 // status change, which the row's own `updated_at` shows.
-                sqlx::query(
+                let deleted = sqlx::query(
                     "DELETE FROM messages WHERE seq > $1 AND seq <= $2
                      AND ((status IN (3, 4) AND updated_at <= $3) OR (status IN (1, 2) AND updated_at <= $4))
                      AND updated_at < $5",
@@ -96,7 +96,18 @@ for_each_backend! {
                 .bind(oldest_callback)
                 .execute(tx.conn())
                 .await?
-                .rows_affected()
+                .rows_affected();
+                // And the delivery attempts of the messages gone, found by their `seq`.
+                sqlx::query(
+                    "DELETE FROM callback_attempts
+                     WHERE message_seq > $1 AND message_seq <= $2
+                       AND NOT EXISTS (SELECT 1 FROM messages WHERE seq = message_seq)",
+                )
+                .bind(walk.after_seq)
+                .bind(through_seq)
+                .execute(tx.conn())
+                .await?;
+                deleted
             } else {
                 0
             };

@@ -6,18 +6,18 @@
 use std::collections::HashMap;
 
 use premise_base::UnixMs;
-use premise_wire::shard_of;
+use premise_wire::{MessageStatus, shard_of};
 use serde::Serialize;
 use sqlx::{Row, Sqlite};
 
 use super::SqliteStore;
-use crate::model::{enqueued, first_of_each_key, status};
+use crate::model::{enqueued, first_of_each_key, settled_rows, status};
 use crate::sql::sandbox::KEEP_OPEN_CONVERSATION;
 use crate::store::PlanFn;
 use crate::tx::Tx;
 use crate::{
     CallbackRow, ContactRow, ConversationOpening, ConversationRow, Enqueued, MessageState,
-    NewMessage, Routed, StatusPlan, StoreError,
+    NewMessage, Routed, Settled, StatusPlan, StoreError,
 };
 
 impl SqliteStore {
@@ -150,7 +150,7 @@ impl SqliteStore {
         ids: &[String],
     ) -> Result<Vec<MessageState>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, recipient, recipient_crc, shard, status, callback_data FROM messages
+            "SELECT seq, id, recipient, recipient_crc, shard, status, callback_data FROM messages
              WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
         )
         .bind(json_rows(ids))
@@ -160,6 +160,7 @@ impl SqliteStore {
             .map(|r| {
                 Ok(MessageState {
                     id: r.try_get("id")?,
+                    seq: r.try_get("seq")?,
                     recipient: Routed::stored(r.try_get("recipient")?, r.try_get("recipient_crc")?),
                     shard: u32::try_from(r.try_get::<i64, _>("shard")?).unwrap_or_default(),
                     status: status(r.try_get("status")?)?,
@@ -176,11 +177,28 @@ impl SqliteStore {
         now: UnixMs,
     ) -> Result<(), StoreError> {
         if !plan.updates.is_empty() {
+            let rows = plan.updates.iter().map(|u| {
+                (
+                    &u.message_id,
+                    u.status.code(),
+                    u.reached_at(MessageStatus::Sent),
+                    u.reached_at(MessageStatus::Delivered),
+                    u.reached_at(MessageStatus::Read),
+                    u.reached_at(MessageStatus::Failed),
+                    &u.errors,
+                )
+            });
             sqlx::query(
-                "UPDATE messages SET status = u.value ->> 1, updated_at = $2
+                "UPDATE messages
+                 SET status = u.value ->> 1, updated_at = $2,
+                     sent_at = COALESCE(sent_at, u.value ->> 2),
+                     delivered_at = COALESCE(delivered_at, u.value ->> 3),
+                     read_at = COALESCE(read_at, u.value ->> 4),
+                     failed_at = COALESCE(failed_at, u.value ->> 5),
+                     errors = COALESCE(u.value ->> 6, errors)
                  FROM json_each($1) AS u WHERE messages.id = u.value ->> 0",
             )
-            .bind(json_rows(plan.updates.iter().map(|u| (&u.message_id, u.status.code()))))
+            .bind(json_rows(rows))
             .bind(now.ms())
             .execute(tx.conn())
             .await?;
@@ -195,12 +213,14 @@ impl SqliteStore {
             .await?;
         }
         if !plan.callbacks.is_empty() {
-            let rows = json_rows(
-                plan.callbacks.iter().map(|c| (c.shard, c.recipient_crc, &c.message_id, &c.body)),
-            );
+            let rows = json_rows(plan.callbacks.iter().map(|c| {
+                (c.shard, c.recipient_crc, &c.message_id, &c.body, c.status.code(), c.message_seq)
+            }));
             sqlx::query(
-                "INSERT INTO callbacks (shard, recipient_crc, message_id, body, created_at)
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, $2
+                "INSERT INTO callbacks
+                     (shard, recipient_crc, message_id, body, created_at, status, message_seq)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, $2, value ->> 4,
+                        value ->> 5
                  FROM json_each($1) ORDER BY key",
             )
             .bind(rows)
@@ -228,30 +248,51 @@ impl SqliteStore {
         .await?)
     }
 
-    /// One statement, atomic by itself: no BEGIN and COMMIT around it.
-    pub(crate) async fn delete_callback_rows(&self, seqs: &[i64]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM callbacks WHERE seq IN (SELECT value FROM json_each($1))")
-            .bind(json_rows(seqs))
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn fail_callback_rows(
-        &self,
-        seqs: &[i64],
-        next_attempt_at_ms: i64,
-        error: &str,
-    ) -> Result<(), StoreError> {
+    /// [`crate::Pipeline::settle_callbacks`] in one transaction: an attempt logged for each
+    /// status callback still there, then the delivered (or given up on) deleted and the failed
+    /// counted.
+    pub(crate) async fn settle_callback_rows(&self, settled: &[Settled]) -> Result<(), StoreError> {
+        let rows = settled_rows(settled);
+        let rows = json_rows((0..rows.seqs.len()).map(|i| {
+            (
+                rows.seqs[i],
+                rows.ats[i],
+                rows.http_statuses[i],
+                rows.latencies[i],
+                rows.errors[i],
+                rows.retry_ats[i],
+            )
+        }));
+        let mut tx = self.tx().await?;
         sqlx::query(
-            "UPDATE callbacks SET failures = failures + 1, next_attempt_at = $2, last_error = $3
-             WHERE seq IN (SELECT value FROM json_each($1))",
+            "INSERT INTO callback_attempts
+                 (message_seq, callback_seq, status, at, http_status, latency_ms, error)
+             SELECT c.message_seq, c.seq, c.status, d.value ->> 1, d.value ->> 2, d.value ->> 3,
+                    d.value ->> 4
+             FROM json_each($1) AS d JOIN callbacks c ON c.seq = d.value ->> 0
+             WHERE c.message_seq IS NOT NULL
+             ORDER BY d.key",
         )
-        .bind(json_rows(seqs))
-        .bind(next_attempt_at_ms)
-        .bind(error)
-        .execute(&self.writer)
+        .bind(&rows)
+        .execute(tx.conn())
         .await?;
+        sqlx::query(
+            "DELETE FROM callbacks WHERE seq IN
+               (SELECT value ->> 0 FROM json_each($1) WHERE value ->> 5 IS NULL)",
+        )
+        .bind(&rows)
+        .execute(tx.conn())
+        .await?;
+        sqlx::query(
+            "UPDATE callbacks
+             SET failures = failures + 1, next_attempt_at = d.value ->> 5, last_error = d.value ->> 4
+             FROM json_each($1) AS d
+             WHERE callbacks.seq = d.value ->> 0 AND d.value ->> 5 IS NOT NULL",
+        )
+        .bind(&rows)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
