@@ -222,6 +222,22 @@ async fn messages_show_escaped_and_their_ticks_follow_live(backend: Backend) {
     let (_, _, earlier) = console.get("/console/messages?until=2000-01-01T00%3A00").await;
     assert!(earlier.contains("No message matches"), "{earlier}");
 
+    // A message that fails (the sandbox's test number for 1026): its error's code and title in
+    // the conversation and on its page's timeline.
+    let (_, failing, _) = server.send_text(&token, "16505550103", "never arrives").await;
+    let failing = failing.unwrap();
+    let page = ask_until(
+        Duration::from_secs(20),
+        "the failure in the conversation",
+        || async { console.get("/console/conversations/16505550103").await.2 },
+        |page| page.contains(r#"data-status="failed""#),
+    )
+    .await;
+    assert!(page.contains(r#"<span class="error">1026 Receiver incapable</span>"#), "{page}");
+    let (_, _, page) = console.get(&format!("/console/messages/{failing}")).await;
+    let failed = page.find(r#"<li data-status="failed">"#).expect("failed on the timeline");
+    assert!(page[failed..].contains("1026 Receiver incapable"), "{page}");
+
     // The live stream: one event per status as it changes, from sent (or later) to read.
     let mut stream = console
         .http

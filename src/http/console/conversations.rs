@@ -185,6 +185,8 @@ struct Line {
     id: String,
     message: Value,
     status: Option<premise_wire::MessageStatus>,
+    /// Why it failed, if it did.
+    errors: Vec<premise_wire::StatusError>,
     /// A template's text as the sandbox's registry fills it in.
     hydrated: Option<String>,
 }
@@ -207,12 +209,17 @@ async fn chat(
             },
             _ => None,
         };
+        let errors = match m.status {
+            premise_wire::MessageStatus::Failed => failure(&state, &m.id).await?,
+            _ => Vec::new(),
+        };
         lines.push(Line {
             at: m.accepted_at,
             ours: true,
             id: m.id,
             message,
             status: Some(m.status),
+            errors,
             hydrated,
         });
     }
@@ -224,6 +231,7 @@ async fn chat(
             id: m.id,
             message,
             status: None,
+            errors: Vec::new(),
             hydrated: None,
         });
     }
@@ -257,6 +265,7 @@ async fn chat(
                     @if let Some(text) = &line.hydrated { pre.hydrated { (text) } }
                     span.meta { (line.at.utc()) " "
                         @if let Some(status) = line.status { (ticks(status)) }
+                        @for e in &line.errors { " " span.error { (e.code) " " (e.title) } }
                     }
                     @if composer && line.ours { (taps(&state, &session, &customer, line)) }
                 }
@@ -266,6 +275,12 @@ async fn chat(
         @if composer { (compose(&state, &session, &customer, &lines)) }
     };
     Ok(page(&state, &session, &format!("Conversation with {customer}"), &body).into_response())
+}
+
+/// Why message `id` failed: the errors its failure came with.
+async fn failure(state: &AppState, id: &str) -> Result<Vec<premise_wire::StatusError>, ApiError> {
+    let history = state.store.message_history(id).await?.unwrap_or_default();
+    Ok(super::messages::errors_of(&history))
 }
 
 /// A form per button and list row of a business's interactive message: tapping it as the

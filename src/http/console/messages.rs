@@ -15,7 +15,7 @@ use axum::routing::get;
 use futures_util::Stream;
 use maud::{Markup, html};
 use premise_base::UnixMs;
-use premise_store::{MessagePage, MessageSummary};
+use premise_store::{MessageHistory, MessagePage, MessageSummary};
 use premise_wire::{MessageStatus, StatusError};
 use serde::Deserialize;
 
@@ -185,8 +185,7 @@ async fn show(
         .filter(|c| c.message_id == id)
         .collect();
     let history = state.store.message_history(&id).await?.unwrap_or_default();
-    let errors: Vec<StatusError> =
-        history.errors.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default();
+    let errors = errors_of(&history);
     let body = html! {
         dl.message data-message=(summary.id) {
             dt { "Id" } dd { code { (summary.id) } }
@@ -241,6 +240,11 @@ async fn show(
         pre.payload { (payload) }
     };
     Ok(page(&state, &session, "Message", &body).into_response())
+}
+
+/// Why a message failed, as its history keeps it (none if it did not).
+pub(super) fn errors_of(history: &MessageHistory) -> Vec<StatusError> {
+    history.errors.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default()
 }
 
 /// A moment to the millisecond, UTC.
