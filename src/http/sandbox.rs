@@ -106,6 +106,9 @@ pub(crate) async fn write_as_customer(state: &AppState, body: &Value) -> Result<
         wa_id: inbound.from.as_ref().and_then(Recipient::phone).map(|p| p.as_str().to_owned()),
         parent_user_id: None,
         username: inbound.username.clone(),
+        profile_name: Some(
+            inbound.profile_name.as_deref().unwrap_or(DEFAULT_PROFILE_NAME).to_owned(),
+        ),
     };
     state.store.learn_customers(&[known], state.clock.now()).await?;
     // The window opens for each id the integration may reply to: the number and the BSUID.

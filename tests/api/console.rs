@@ -525,6 +525,16 @@ async fn the_customer_is_played_from_the_console_in_the_sandbox(backend: Backend
         })
     })
     .await;
+    // Who wrote, in the list: their profile's name and business-scoped user id beside the number.
+    let (_, _, list) = console.get("/console/conversations").await;
+    let user_id = receiver
+        .hits()
+        .iter()
+        .find_map(|h| h.body["contacts"][0]["user_id"].as_str().map(str::to_owned))
+        .expect("the webhook names the customer's user id");
+    let identity =
+        format!(r#"<span class="identity">Sandbox Customer <code>{user_id}</code></span>"#);
+    assert!(list.contains(&identity), "{list}");
     // A reaction as the customer, to the business's message.
     let fields = [
         ("csrf", console.csrf.as_str()),
@@ -617,7 +627,7 @@ async fn the_customer_is_played_from_the_console_in_the_sandbox(backend: Backend
 /// was kept as not mapped, processed again from the console.
 async fn the_console_follows_the_cloud_bridge(backend: Backend) {
     use premise_testkit::cloud::AutoStatuses;
-    use premise_testkit::cloud::webhooks::{messages_payload, text_message};
+    use premise_testkit::cloud::webhooks::{messages_payload, text_message, username_payload};
 
     use crate::support::bridge::{Bridge, unix_now};
 
@@ -646,6 +656,26 @@ async fn the_console_follows_the_cloud_bridge(backend: Backend) {
     .await;
     assert!(page.contains("Your table is ready"), "{page}");
     assert!(!page.contains("Send as the customer"), "no composer outside the sandbox");
+    // A customer known only by username and business-scoped user id (no number): listed by
+    // the user id, with their name and username.
+    let cy = "US.13491208655302741919";
+    let hidden = text_message("", "wamid.FROMCY1", unix_now(), "hello from cy");
+    let payload = username_payload("Cy", "cy.writes", cy, &[hidden]);
+    assert_eq!(bridge.fake.webhooks().post(&payload).await, 200);
+    let list = ask_until(
+        Duration::from_secs(10),
+        "the username customer in the list",
+        || async { console.get("/console/conversations").await.2 },
+        |page| page.contains(&format!("/console/conversations/{cy}")),
+    )
+    .await;
+    assert!(list.contains(r#"<span class="identity">Cy @cy.writes </span>"#), "{list}");
+    let (_, _, page) = console.get(&format!("/console/conversations/{cy}")).await;
+    assert!(page.contains("hello from cy"), "{page}");
+    let who = format!(
+        "<strong>Cy</strong> · Business-scoped user id <code>{cy}</code>, username @cy.writes"
+    );
+    assert!(page.contains(&who), "{page}");
 
     let template = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
         {"field": "message_template_status_update",

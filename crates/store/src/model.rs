@@ -175,6 +175,8 @@ pub struct KnownCustomer {
     pub wa_id: Option<String>,
     pub parent_user_id: Option<String>,
     pub username: Option<String>,
+    /// Their profile's name, from their last message (statuses do not carry it).
+    pub profile_name: Option<String>,
 }
 
 impl KnownCustomer {
@@ -185,6 +187,7 @@ impl KnownCustomer {
             (&later.wa_id, &mut self.wa_id),
             (&later.parent_user_id, &mut self.parent_user_id),
             (&later.username, &mut self.username),
+            (&later.profile_name, &mut self.profile_name),
         ] {
             if new.is_some() {
                 old.clone_from(new);
@@ -198,6 +201,7 @@ impl KnownCustomer {
         differs(&later.wa_id, &self.wa_id)
             || differs(&later.parent_user_id, &self.parent_user_id)
             || differs(&later.username, &self.username)
+            || differs(&later.profile_name, &self.profile_name)
     }
 
     /// One entry per user id, in order of first mention, later mentions absorbed.

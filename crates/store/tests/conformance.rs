@@ -962,6 +962,7 @@ async fn customers(store: Arc<dyn Store>) {
         user_id: "US.1".into(),
         wa_id: Some("16315551234".into()),
         username: Some("ann".into()),
+        profile_name: Some("Ann".into()),
         ..KnownCustomer::default()
     };
     assert!(store.learn_customers(std::slice::from_ref(&ann), ms(1_000)).await.unwrap().is_empty());
@@ -985,7 +986,8 @@ async fn customers(store: Arc<dyn Store>) {
         user_id: "US.20".into(),
         username: Some("bo".into()),
         parent_user_id: Some("US.ENT.7".into()),
-        ..KnownCustomer::default()
+        profile_name: Some("Bo".into()),
+        wa_id: None,
     };
     store.learn_customers(std::slice::from_ref(&bo), ms(1_300)).await.unwrap();
     let current = KnownCustomer { user_id: "US.21".into(), ..KnownCustomer::default() };
@@ -993,9 +995,13 @@ async fn customers(store: Arc<dyn Store>) {
     assert_eq!(before, Some(bo));
     let now = store.customer("US.21").await.unwrap().unwrap();
     assert_eq!(
-        (now.username.as_deref(), now.parent_user_id.as_deref()),
-        (Some("bo"), Some("US.ENT.7"))
+        (now.username.as_deref(), now.parent_user_id.as_deref(), now.profile_name.as_deref()),
+        (Some("bo"), Some("US.ENT.7"), Some("Bo"))
     );
+    // A new profile name replaces the one kept.
+    let renamed = KnownCustomer { profile_name: Some("Bo B.".into()), ..now.clone() };
+    store.learn_customers(std::slice::from_ref(&renamed), ms(1_450)).await.unwrap();
+    assert_eq!(store.customer("US.21").await.unwrap(), Some(renamed));
     assert_eq!(store.customer("US.20").await.unwrap(), None);
     assert_eq!(store.customer_renamed("US.404", &current, ms(1_500)).await.unwrap(), None);
     // A webhook's worth at once (more than one statement's chunk): the same customer twice is

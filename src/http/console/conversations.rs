@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use premise_base::UnixMs;
-use premise_store::MessagePage;
+use premise_store::{KnownCustomer, MessagePage};
 use premise_upstream::sandbox::window::{WINDOW_MS, window_open};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -58,6 +58,12 @@ async fn customers(state: &AppState) -> Result<Vec<(String, UnixMs, String)>, Ap
 
 async fn list(State(state): State<AppState>, session: Session) -> Result<Response, ApiError> {
     let customers = customers(&state).await?;
+    let mut known = BTreeMap::new();
+    for (who, ..) in &customers {
+        if let Some(customer) = state.store.customer(who).await? {
+            known.insert(who.clone(), customer);
+        }
+    }
     let body = html! {
         @if customers.is_empty() {
             p.empty { "No conversation yet: messages sent, or written by customers, appear here." }
@@ -66,6 +72,7 @@ async fn list(State(state): State<AppState>, session: Session) -> Result<Respons
                 @for (who, at, what) in &customers {
                     li {
                         a href=(href(&state, &format!("/conversations/{who}"))) { strong { (who) } }
+                        @if let Some(customer) = known.get(who) { " " (identity(customer, who)) }
                         " " span.when { (at.utc()) } br; span.preview { (what) }
                     }
                 }
@@ -243,7 +250,9 @@ async fn chat(
     let composer = state.sandbox.is_some() && session.is_admin();
     let body = html! {
         @if let Some(known) = &known {
-            p.who { "Business-scoped user id " code { (known.user_id) }
+            p.who {
+                @if let Some(name) = &known.profile_name { strong { (name) } " · " }
+                "Business-scoped user id " code { (known.user_id) }
                 @if let Some(number) = &known.wa_id { ", number " (number) }
                 @if let Some(name) = &known.username { ", username @" (name) } }
         }
@@ -275,6 +284,22 @@ async fn chat(
         @if composer { (compose(&state, &session, &customer, &lines)) }
     };
     Ok(page(&state, &session, &format!("Conversation with {customer}"), &body).into_response())
+}
+
+/// Who a customer listed by `key` is, beyond the key: their profile's name, @username, and
+/// their number or business-scoped user id (whichever the key is not).
+fn identity(customer: &KnownCustomer, key: &str) -> Markup {
+    let other = [customer.wa_id.as_deref(), Some(customer.user_id.as_str())]
+        .into_iter()
+        .flatten()
+        .find(|id| *id != key);
+    html! {
+        span.identity {
+            @if let Some(name) = &customer.profile_name { (name) " " }
+            @if let Some(username) = &customer.username { "@" (username) " " }
+            @if let Some(other) = other { code { (other) } }
+        }
+    }
 }
 
 /// Why message `id` failed: the errors its failure came with.

@@ -87,17 +87,19 @@ impl SeenCustomers {
 /// now carried by a new BSUID, Meta's `user_id_update`, or a changed-number `system` message.
 async fn identities(state: &AppState, notification: &Notification) -> Result<(), ApiError> {
     let now = state.clock.now();
+    // A customer's profile name comes with their messages only.
     let said = notification
         .statuses
         .iter()
-        .map(|s| &s.customer)
-        .chain(notification.messages.iter().map(|m| &m.customer))
-        .filter_map(|customer| {
+        .map(|s| (&s.customer, None))
+        .chain(notification.messages.iter().map(|m| (&m.customer, m.profile_name.as_ref())))
+        .filter_map(|(customer, profile_name)| {
             Some(KnownCustomer {
                 user_id: customer.user_id.clone()?,
                 wa_id: customer.wa_id.clone(),
                 parent_user_id: customer.parent_user_id.clone(),
                 username: customer.username.clone(),
+                profile_name: profile_name.cloned(),
             })
         });
     let news = state.seen_customers.news(KnownCustomer::merged(said));

@@ -1,5 +1,5 @@
-//! Who customers are: one row per business-scoped user id, with the phone number, parent id and
-//! username Meta gave last. Written only when something changes, so a status repeating what is
+//! Who customers are: one row per business-scoped user id, with the phone number, parent id,
+//! username and profile name Meta gave last. Written only when something changes, so a status repeating what is
 //! known costs a read of one row's index, not a new row version.
 
 use async_trait::async_trait;
@@ -7,15 +7,15 @@ use premise_base::UnixMs;
 
 use crate::{CustomerMoved, Customers, KnownCustomer, StoreError};
 
-type Row = (String, Option<String>, Option<String>, Option<String>);
+type Row = (String, Option<String>, Option<String>, Option<String>, Option<String>);
 
-fn known((user_id, wa_id, parent_user_id, username): Row) -> KnownCustomer {
-    KnownCustomer { user_id, wa_id, parent_user_id, username }
+fn known((user_id, wa_id, parent_user_id, username, profile_name): Row) -> KnownCustomer {
+    KnownCustomer { user_id, wa_id, parent_user_id, username, profile_name }
 }
 
-const COLUMNS: &str = "user_id, wa_id, parent_user_id, username";
+const COLUMNS: &str = "user_id, wa_id, parent_user_id, username, profile_name";
 
-/// Customers written per statement (five parameters each).
+/// Customers written per statement (six parameters each).
 const CHUNK: usize = 64;
 
 /// What is given replaces what is kept, what is not given stays; a row whose values would not
@@ -24,11 +24,14 @@ const UPSERT: &str = " ON CONFLICT (user_id) DO UPDATE SET
       wa_id = COALESCE(excluded.wa_id, customers.wa_id),
       parent_user_id = COALESCE(excluded.parent_user_id, customers.parent_user_id),
       username = COALESCE(excluded.username, customers.username),
+      profile_name = COALESCE(excluded.profile_name, customers.profile_name),
       updated_at = excluded.updated_at
     WHERE customers.wa_id IS DISTINCT FROM COALESCE(excluded.wa_id, customers.wa_id)
        OR customers.parent_user_id IS DISTINCT FROM
           COALESCE(excluded.parent_user_id, customers.parent_user_id)
-       OR customers.username IS DISTINCT FROM COALESCE(excluded.username, customers.username)";
+       OR customers.username IS DISTINCT FROM COALESCE(excluded.username, customers.username)
+       OR customers.profile_name IS DISTINCT FROM
+          COALESCE(excluded.profile_name, customers.profile_name)";
 
 for_each_backend! {
     async fn keep(
@@ -37,13 +40,15 @@ for_each_backend! {
         at: UnixMs,
     ) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "INSERT INTO customers (user_id, wa_id, parent_user_id, username, updated_at)
-             VALUES ($1, $2, $3, $4, $5) {UPSERT}"
+            "INSERT INTO customers
+                 (user_id, wa_id, parent_user_id, username, profile_name, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6) {UPSERT}"
         ))
         .bind(&customer.user_id)
         .bind(&customer.wa_id)
         .bind(&customer.parent_user_id)
         .bind(&customer.username)
+        .bind(&customer.profile_name)
         .bind(at.ms())
         .execute(&mut *conn)
         .await?;
@@ -133,13 +138,15 @@ for_each_backend! {
                     }
                 }
                 let mut keep = sqlx::QueryBuilder::<Database>::new(
-                    "INSERT INTO customers (user_id, wa_id, parent_user_id, username, updated_at) ",
+                    "INSERT INTO customers
+                         (user_id, wa_id, parent_user_id, username, profile_name, updated_at) ",
                 );
                 keep.push_values(chunk, |mut row, c| {
                     row.push_bind(c.user_id.clone())
                         .push_bind(c.wa_id.clone())
                         .push_bind(c.parent_user_id.clone())
                         .push_bind(c.username.clone())
+                        .push_bind(c.profile_name.clone())
                         .push_bind(at.ms());
                 });
                 keep.push(UPSERT);
@@ -166,6 +173,7 @@ for_each_backend! {
             if let Some(before) = &before {
                 merged.parent_user_id = merged.parent_user_id.or(before.parent_user_id.clone());
                 merged.username = merged.username.or(before.username.clone());
+                merged.profile_name = merged.profile_name.or(before.profile_name.clone());
                 sqlx::query("DELETE FROM customers WHERE user_id = $1")
                     .bind(previous)
                     .execute(tx.conn())
