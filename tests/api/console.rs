@@ -736,6 +736,23 @@ async fn any_replica_serves_the_console() {
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
 
+    // Health, on either replica: both replicas, and which holds the one shard.
+    for console in [&on_a, &on_b] {
+        let page = ask_until(
+            Duration::from_secs(20),
+            "both replicas with the shards they hold",
+            || async { console.get("/console/health").await.2 },
+            |page| {
+                page.contains("console-a")
+                    && page.contains("console-b")
+                    && page.contains(r#"<td class="shards">0</td>"#)
+            },
+        )
+        .await;
+        assert_eq!(page.matches(r#"<td class="shards">0</td>"#).count(), 1, "one owner: {page}");
+        assert_eq!(page.matches(r#"<td class="shards">none</td>"#).count(), 1, "{page}");
+    }
+
     let (status, _) = on_b.post("/console/logout", &on_a.csrf).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     ask_until(

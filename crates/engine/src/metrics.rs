@@ -122,6 +122,9 @@ pub struct NodeStats {
     pub messages_failed: u64,
     /// The last heartbeat's round trip to the database, microseconds.
     pub db_heartbeat_us: u64,
+    /// The shards it held at its last heartbeat (each replica's, for the console).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<u32>,
     /// The last ten minutes, a sample every ten seconds, oldest first (the console draws them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<StatsSample>,
@@ -210,6 +213,7 @@ impl Metrics {
             messages_sent: n(&self.acknowledged),
             messages_failed: n(&self.failed),
             db_heartbeat_us: n(&self.db_heartbeat_us),
+            shards: Vec::new(),
             history: Vec::new(),
         };
         let now = StatsSample {

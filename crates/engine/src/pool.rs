@@ -137,7 +137,7 @@ impl ShardPool {
         view: &NodeView,
         shared: &Shared,
     ) -> anyhow::Result<()> {
-        let nodes = self.heartbeat().await?;
+        let nodes = self.heartbeat(held).await?;
         self.measure_clock(view).await?;
         let account = self.store.account().await?;
         self.renew_held(held, account.generation).await?;
@@ -148,9 +148,13 @@ impl ShardPool {
         Ok(())
     }
 
-    /// Records that this replica is alive, with its figures; the replicas alive.
-    async fn heartbeat(&self) -> anyhow::Result<Vec<Node>> {
-        let stats = serde_json::to_string(&self.metrics.node_stats())?;
+    /// Records that this replica is alive, with its figures and the shards it holds; the
+    /// replicas alive.
+    async fn heartbeat(&self, held: &HashMap<u32, Held>) -> anyhow::Result<Vec<Node>> {
+        let mut stats = self.metrics.node_stats();
+        stats.shards = held.keys().copied().collect();
+        stats.shards.sort_unstable();
+        let stats = serde_json::to_string(&stats)?;
         let started = std::time::Instant::now();
         let nodes = self
             .store

@@ -1,5 +1,5 @@
-//! Health: the gateway's state, the replicas and the shards each holds, what waits in the
-//! queue and the callback outbox, shard by shard.
+//! Health: the gateway's state, the replicas and the shards each holds (as each published with
+//! its heartbeat), what waits in the queue and the callback outbox, shard by shard.
 
 use axum::Router;
 use axum::extract::State;
@@ -14,6 +14,26 @@ use crate::http::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/console/health", get(show))
+}
+
+/// Shards as a short list (`0–3, 7`), or `none`.
+fn held(mut shards: Vec<u32>) -> String {
+    shards.sort_unstable();
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for s in shards {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == s => *end = s,
+            _ => runs.push((s, s)),
+        }
+    }
+    if runs.is_empty() {
+        return "none".to_owned();
+    }
+    let runs: Vec<String> = runs
+        .into_iter()
+        .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}–{b}") })
+        .collect();
+    runs.join(", ")
 }
 
 async fn show(State(state): State<AppState>, session: Session) -> Result<Response, ApiError> {
@@ -43,7 +63,12 @@ async fn show(State(state): State<AppState>, session: Session) -> Result<Respons
                 @for (node, stats) in &replicas {
                     tr {
                         td { (node) @if *node == me { " (this one)" } }
-                        td { @if *node == me { (format!("{:?}", state.nodes.shards())) } @else { "–" } }
+                        @let shards = if *node == me {
+                            state.nodes.shards()
+                        } else {
+                            stats.as_ref().map(|s| s.shards.clone()).unwrap_or_default()
+                        };
+                        td.shards { (held(shards)) }
                         td { (stats.as_ref().map_or(0, |s| s.messages_sent)) }
                         td { (stats.as_ref().map_or(0, |s| s.messages_failed)) }
                         td { (stats.as_ref().map_or(0, |s| s.callback_posts_ok)) }
@@ -136,5 +161,12 @@ mod tests {
         assert!(drawn.contains(r#"points="0.0,2.0 300.0,58.0""#), "{drawn}");
         assert!(drawn.contains("<strong>0</strong> now, 10 at most"), "{drawn}");
         assert!(!drawn.contains("style="), "no inline style: the policy forbids it");
+    }
+
+    #[test]
+    fn shards_read_as_runs() {
+        assert_eq!(held(vec![7, 2, 0, 1, 3]), "0–3, 7");
+        assert_eq!(held(vec![5]), "5");
+        assert_eq!(held(Vec::new()), "none");
     }
 }
