@@ -15,7 +15,7 @@ use premise_bench::{Bench, Scenario, scenario};
 #[command(version, about)]
 struct Args {
     /// smoke, cloud-smoke, soak-smoke, pg-1, pg-32, pg-1-latency20, sqlite-1, lifecycle,
-    /// fixed-2000, cloud-1000, cloud-1000-latency20, cloud-80, soak (10 minutes with a
+    /// sqlite-lifecycle, fixed-2000, cloud-1000, cloud-1000-latency20, cloud-80, soak (10 minutes with a
     /// 60 s retention), soak-keep (the same without retention), or all (every one but the
     /// smoke and soak ones).
     /// Repeat or separate with commas for several.

@@ -84,7 +84,7 @@ pub const ONPREM_32_SHARDS: f64 = 250.0;
 /// Concurrent clients of the closed-loop scenarios (and of the ceiling measurement).
 pub const CLIENTS: usize = 64;
 
-pub const NAMES: [&str; 14] = [
+pub const NAMES: [&str; 15] = [
     "smoke",
     "cloud-smoke",
     "soak-smoke",
@@ -93,6 +93,7 @@ pub const NAMES: [&str; 14] = [
     "pg-1-latency20",
     "sqlite-1",
     "lifecycle",
+    "sqlite-lifecycle",
     "fixed-2000",
     "cloud-1000",
     "cloud-1000-latency20",
@@ -181,6 +182,15 @@ impl Scenario {
                     "Postgres, 32 shards, sent + delivered + read callbacks; end to end is `read`",
                     Postgres,
                     32,
+                )
+            },
+            "sqlite-lifecycle" => Self {
+                lifecycle: true,
+                ..Self::base(
+                    "sqlite-lifecycle",
+                    "SQLite, 1 shard (the default deployment), sent + delivered + read callbacks",
+                    Sqlite,
+                    1,
                 )
             },
             "fixed-2000" => Self {

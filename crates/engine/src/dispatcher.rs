@@ -3,9 +3,14 @@
 //! next callback waits until the previous one got its 2xx), many messages at once, each POST
 //! filled up to `max_statuses_per_request` from all the shards: one read, a few POSTs and one
 //! write (the outcomes, each attempt logged for the console) a round, where a dispatcher per
-//! shard made as many of each as there were shards. A failure is retried on the On-Premises
-//! schedule (linear steps of `callback_backoff_delay_ms` up to `max_callback_backoff_delay_ms`),
-//! kept in the store so it survives restarts. Redirects are not followed: a 3xx is a failure.
+//! shard made as many of each as there were shards. A round POSTs all that its read holds (up to
+//! four POSTs for each of the `max_concurrent_requests` allowed in flight, which the permits
+//! keep in flight), and while a backlog is known to wait the next round goes at once; only
+//! otherwise do rounds keep `callbacks.read_gap_ms` apart (so one shard's webhooks have no
+//! ceiling of their own, where rounds of six POSTs 50 ms apart capped them near 6,000 a
+//! second). A failure is retried on the On-Premises schedule (linear steps of
+//! `callback_backoff_delay_ms` up to `max_callback_backoff_delay_ms`), kept in the store so it
+//! survives restarts. Redirects are not followed: a 3xx is a failure.
 //!
 //! A callback is POSTed only while its shard's lease holds, checked just before the POST (after
 //! the read, which may have waited on the database, and the wait for a permit): a replica that
@@ -35,6 +40,20 @@ use crate::{EngineConfig, Metrics, SettingsCache, WebhookHttp};
 pub(crate) const PERMITS: u32 = 72;
 /// Callbacks read a round for each shard held.
 const READ_PER_SHARD: u32 = 1_000;
+/// POSTs a round may make for each of the `max_concurrent_requests` a shard held allows: the
+/// permits keep at most that many in flight, the rest wait for one, so a backlog is read and
+/// settled a few hundred callbacks at a time rather than one POST's worth.
+const ROUND_DEPTH: usize = 4;
+
+/// What a round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing to deliver: look again after this (sooner if told callbacks are ready).
+    Idle(Duration),
+    /// Delivered (or tried) a round; `more` when a backlog is known to wait, so the next round
+    /// goes at once instead of after the read gap.
+    Delivered { more: bool },
+}
 
 /// The shards whose callbacks the process's dispatcher delivers: each registered by its worker
 /// for as long as the worker holds the shard ([`ShardSet::serve`]).
@@ -109,8 +128,17 @@ impl Dispatcher {
             let started_ms = self.clock.now_ms();
             let round = self.shards.0.round.lock().await;
             let wait = match self.step().await {
-                Ok(Some(wait)) => wait,
-                Ok(None) => Duration::ZERO,
+                Ok(Step::Idle(wait)) => wait,
+                Ok(Step::Delivered { more: false }) => Duration::ZERO,
+                Ok(Step::Delivered { more: true }) => {
+                    // A backlog: the next round at once, no gap (the permits pace the POSTs).
+                    drop(round);
+                    if stop.is_cancelled() {
+                        return;
+                    }
+                    tokio::task::yield_now().await;
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "callback delivery step failed");
                     self.config.poll_interval * 10
@@ -130,39 +158,41 @@ impl Dispatcher {
         }
     }
 
-    /// Delivers one round of callbacks. `None` when it did something (go again after the read
-    /// gap), or how long to wait for something to do.
-    pub(crate) async fn step(&self) -> anyhow::Result<Option<Duration>> {
+    /// Delivers one round of callbacks: what it did, or how long to wait for something to do.
+    pub(crate) async fn step(&self) -> anyhow::Result<Step> {
         let (_, settings) = self.settings.get().await?;
         let idle = self.config.poll_interval;
-        let Some(url) = settings.webhook_url.clone() else { return Ok(Some(idle)) };
+        let Some(url) = settings.webhook_url.clone() else { return Ok(Step::Idle(idle)) };
         let shards = self.shards.list();
         if shards.is_empty() {
-            return Ok(Some(idle));
+            return Ok(Step::Idle(idle));
         }
         // As much a round as a dispatcher per shard took: 1,000 callbacks and
         // `max_concurrent_requests` POSTs for each shard held (the permits keep at most
         // `max_concurrent_requests` POSTs in flight). A message's later callbacks wait behind
         // its first, so a short read would leave most of a backlog undeliverable each round.
         let held = u32::try_from(shards.len()).unwrap_or(u32::MAX);
-        let pending = self.store.pending_callbacks(&shards, READ_PER_SHARD * held).await?;
+        let read = READ_PER_SHARD * held;
+        let pending = self.store.pending_callbacks(&shards, read).await?;
+        let read_all = pending.len() < read as usize;
         let now = self.clock.now_ms();
-        let (batches, next_due) = pick(
-            pending,
-            now,
-            self.config.webhook_batch.max(1),
-            settings.max_concurrent_requests as usize * shards.len(),
-        );
+        let max_batches = settings.max_concurrent_requests as usize * shards.len() * ROUND_DEPTH;
+        let (batches, next_due) = pick(pending, now, self.config.webhook_batch.max(1), max_batches);
         if batches.is_empty() {
             let wait = next_due
                 .map_or(idle, |at| Duration::from_millis((at - now).max(1) as u64).min(idle));
-            return Ok(Some(wait));
+            return Ok(Step::Idle(wait));
         }
+        // More is known to wait when the round could not take all that was due, or the read
+        // did not reach the end of the outbox.
+        let more = batches.len() >= max_batches || !read_all;
         self.http.refresh(&self.store).await;
         let posts = self.post_all(batches, &url, &settings);
         let attempts = settle(posts).await?;
+        let failed = attempts.iter().any(|(_, a)| a.error.is_some());
         self.record_outcome(attempts, &settings).await?;
-        Ok(None)
+        // A failing receiver is not hurried: the next round waits for the gap.
+        Ok(Step::Delivered { more: more && !failed })
     }
 
     /// How this round's POSTs are signed and shaped: the integration's secret (or, for
@@ -504,11 +534,22 @@ mod backoff_tests {
 
     /// One message, sent, with its `sent` callback waiting in the outbox.
     pub(super) async fn outbox_with_one_callback(setup: &Setup) {
-        setup.store.enqueue(&[message("m1", "16315550001")]).await.unwrap();
+        outbox_with(setup, "m", 1).await;
+    }
+
+    /// `count` messages (`{prefix}1`, `{prefix}2`, ...), sent, each with its `sent` callback
+    /// waiting.
+    pub(super) async fn outbox_with(setup: &Setup, prefix: &str, count: usize) {
+        let ids: Vec<String> = (1..=count).map(|n| format!("{prefix}{n}")).collect();
+        let messages: Vec<_> = ids.iter().map(|id| message(id, "16315550001")).collect();
+        setup.store.enqueue(&messages).await.unwrap();
         setup
             .store
-            .record_statuses(&["m1".into()], UnixMs(T0), &|states| StatusPlan {
-                updates: vec![StatusUpdate::to("m1", MessageStatus::Sent, UnixMs(T0))],
+            .record_statuses(&ids, UnixMs(T0), &|states| StatusPlan {
+                updates: states
+                    .iter()
+                    .map(|s| StatusUpdate::to(s.id.clone(), MessageStatus::Sent, UnixMs(T0)))
+                    .collect(),
                 callbacks: states
                     .iter()
                     .map(|s| NewCallback {
@@ -517,13 +558,39 @@ mod backoff_tests {
                         message_id: s.id.clone(),
                         message_seq: s.seq,
                         status: MessageStatus::Sent,
-                        body: r#"{"id":"m1","status":"sent"}"#.into(),
+                        body: format!(r#"{{"id":"{}","status":"sent"}}"#, s.id),
                     })
                     .collect(),
                 upstream_ids: Vec::new(),
             })
             .await
             .unwrap();
+    }
+
+    /// A backlog is delivered in rounds of as many POSTs as the read holds (the permits keep
+    /// `max_concurrent_requests` in flight), each round saying whether more waits so the next
+    /// goes at once; a round the receiver refused says nothing more waits (the gap paces it).
+    #[tokio::test]
+    async fn a_backlog_goes_in_full_rounds_one_after_the_other() {
+        let setup = setup().await;
+        let (receiver, dispatcher) = started(&setup, &[]).await;
+        setup.settings.put(serde_json::json!({"webhooks": {"url": receiver.url}})).await.unwrap();
+        outbox_with(&setup, "a", 2_100).await;
+        let waiting = || async { dispatcher.store.backlog().await.unwrap().callbacks };
+        assert_eq!(dispatcher.step().await.unwrap(), Step::Delivered { more: true });
+        assert_eq!(receiver.hits(), 20, "the 1,000 read, 50 a POST: more than 6 POSTs a round");
+        assert_eq!(waiting().await, 1_100);
+        assert_eq!(dispatcher.step().await.unwrap(), Step::Delivered { more: true });
+        assert_eq!(dispatcher.step().await.unwrap(), Step::Delivered { more: false }, "all read");
+        assert_eq!((receiver.hits(), waiting().await), (42, 0));
+        assert!(matches!(dispatcher.step().await.unwrap(), Step::Idle(_)));
+
+        let (refusing, dispatcher) = started(&setup, &[503; 24]).await;
+        let refusing_url = serde_json::json!({"webhooks": {"url": refusing.url}});
+        setup.settings.put(refusing_url).await.unwrap();
+        outbox_with(&setup, "b", 3_000).await;
+        assert_eq!(dispatcher.step().await.unwrap(), Step::Delivered { more: false });
+        assert_eq!(refusing.hits(), 20, "tried, refused: the next round waits for the gap");
     }
 
     /// A refused webhook is retried on the On-Premises schedule, linear steps of
@@ -541,7 +608,7 @@ mod backoff_tests {
         assert_eq!(receiver.hits(), 1, "refused with 500");
         assert_eq!(waiting().await[0].next_attempt_at, UnixMs(T0 + 3_000));
         setup.clock.advance(Duration::from_millis(2_999));
-        assert_eq!(dispatcher.step().await.unwrap(), Some(Duration::from_millis(1)));
+        assert_eq!(dispatcher.step().await.unwrap(), Step::Idle(Duration::from_millis(1)));
         assert_eq!(receiver.hits(), 1, "not before its time");
         setup.clock.advance(Duration::from_millis(1));
         dispatcher.step().await.unwrap();
