@@ -42,23 +42,29 @@ for_each_backend! {
             &self,
             page: &MessagePage,
         ) -> Result<Vec<MessageSummary>, StoreError> {
-            let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM messages
-                 WHERE (CAST($1 AS BIGINT) IS NULL OR seq < $1)
-                   AND (CAST($2 AS TEXT) IS NULL OR recipient = $2)
-                   AND (CAST($3 AS SMALLINT) IS NULL OR status = $3)
-                   AND (CAST($4 AS TEXT) IS NULL OR id = $4 OR upstream_id = $4)
-                   AND (CAST($6 AS BIGINT) IS NULL OR accepted_at <= $6)
-                 ORDER BY seq DESC LIMIT $5"
-            ))
-            .bind(page.before_seq)
-            .bind(page.recipient.as_deref())
-            .bind(page.status.map(|s| s.code()))
-            .bind(page.id.as_deref())
-            .bind(i64::from(page.limit))
-            .bind(page.accepted_by.map(UnixMs::ms))
-            .fetch_all(self.reader())
-            .await?;
+            // Only the conditions given, so each search's statement is planned for what it
+            // asks (prepared statements are planned once, without their values).
+            let mut query = sqlx::QueryBuilder::<Database>::new(format!(
+                "SELECT {COLUMNS} FROM messages WHERE TRUE"
+            ));
+            if let Some(seq) = page.before_seq {
+                query.push(" AND seq < ").push_bind(seq);
+            }
+            if let Some(recipient) = &page.recipient {
+                query.push(" AND recipient = ").push_bind(recipient.clone());
+            }
+            if let Some(status) = page.status {
+                query.push(" AND status = ").push_bind(status.code());
+            }
+            if let Some(id) = &page.id {
+                query.push(" AND (id = ").push_bind(id.clone());
+                query.push(" OR upstream_id = ").push_bind(id.clone()).push(")");
+            }
+            if let Some(at) = page.accepted_by {
+                query.push(" AND accepted_at <= ").push_bind(at.ms());
+            }
+            query.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(page.limit));
+            let rows: Vec<SummaryRow> = query.build_query_as().fetch_all(self.reader()).await?;
             rows.into_iter().map(summary).collect()
         }
 
@@ -90,17 +96,18 @@ for_each_backend! {
             before: Option<UnixMs>,
             limit: u32,
         ) -> Result<Vec<InboundMessage>, StoreError> {
-            let rows: Vec<(String, String, i64, String, Option<i64>)> = sqlx::query_as(
-                "SELECT id, sender, received_at, payload, read_at FROM inbound_messages
-                 WHERE (CAST($1 AS TEXT) IS NULL OR sender = $1)
-                   AND (CAST($2 AS BIGINT) IS NULL OR received_at < $2)
-                 ORDER BY received_at DESC, id DESC LIMIT $3",
-            )
-            .bind(from)
-            .bind(before.map(UnixMs::ms))
-            .bind(i64::from(limit))
-            .fetch_all(self.reader())
-            .await?;
+            let mut query = sqlx::QueryBuilder::<Database>::new(
+                "SELECT id, sender, received_at, payload, read_at FROM inbound_messages WHERE TRUE",
+            );
+            if let Some(from) = from {
+                query.push(" AND sender = ").push_bind(from.to_owned());
+            }
+            if let Some(before) = before {
+                query.push(" AND received_at < ").push_bind(before.ms());
+            }
+            query.push(" ORDER BY received_at DESC, id DESC LIMIT ").push_bind(i64::from(limit));
+            let rows: Vec<(String, String, i64, String, Option<i64>)> =
+                query.build_query_as().fetch_all(self.reader()).await?;
             Ok(rows
                 .into_iter()
                 .map(|(id, from, received_at, payload, read_at)| InboundMessage {
