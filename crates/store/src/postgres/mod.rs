@@ -95,19 +95,6 @@ impl PgStore {
             // one back for less than `PROVEN_FOR` was just seen alive and is not asked again:
             // on a busy pool that was a second round trip for every statement.
             .test_before_acquire(false)
-            // Every statement is prepared once per connection and, with this, planned once:
-            // by default Postgres plans a statement anew for each execution while the plan
-            // for its values looks cheaper than the generic one, and for the one-statement
-            // enqueue (arrays of a few messages, under an open load) planning cost more than
-            // running it (~280 µs a call). Statements that depend on which values are given
-            // are built with only those (the console's searches).
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    use sqlx::Executor;
-                    conn.execute("SET plan_cache_mode = force_generic_plan").await?;
-                    Ok(())
-                })
-            })
             .before_acquire(move |conn, meta| {
                 let (connect, health) = (hook_connect.clone(), hook_health.clone());
                 Box::pin(async move {
