@@ -277,17 +277,23 @@ impl Dispatcher {
     ) -> anyhow::Result<()> {
         let mut settled = Vec::with_capacity(attempts.len());
         for (batch, attempt) in attempts {
-            let Some(why) = &attempt.error else {
-                let seqs = batch.iter().map(|c| c.seq).collect();
-                settled.push(Settled { seqs, attempt, retry_at: None });
-                continue;
+            let retried = match &attempt.error {
+                None => false,
+                Some(why) if settings.callback_persist => {
+                    tracing::info!(callbacks = batch.len(), %why, "webhook delivery failed; will retry");
+                    true
+                }
+                Some(why) => {
+                    tracing::warn!(
+                        callbacks = batch.len(),
+                        %why,
+                        "callback_persist is off: dropping callbacks the receiver refused"
+                    );
+                    false
+                }
             };
-            tracing::info!(callbacks = batch.len(), %why, "webhook delivery failed; will retry");
-            if !settings.callback_persist {
-                tracing::warn!(
-                    callbacks = batch.len(),
-                    "callback_persist is off: dropping callbacks the receiver refused"
-                );
+            if !retried {
+                // Delivered, or given up on: done with.
                 let seqs = batch.iter().map(|c| c.seq).collect();
                 settled.push(Settled { seqs, attempt, retry_at: None });
                 continue;
