@@ -89,3 +89,49 @@ async fn the_soak_smoke_scenario_samples_the_database() {
     );
     assert!(report.table().contains("database in soak-smoke"));
 }
+
+/// Three replicas on one Postgres behind nginx configured by `deploy/nginx.conf`: each one's
+/// share reported from its own `/metrics`, together what the load generator saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replicas_smoke_scenario_reports_each_replica() {
+    let scenarios = Scenario::named("replicas-smoke").expect("the replicas smoke scenario exists");
+    let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
+    bench.quiet = true;
+    let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
+    let run = &report.scenarios[0];
+    assert_eq!(run.accepted, 3_000, "every offered message accepted: {:?}", run.errors);
+    assert_eq!((run.lost, run.order_violations, run.upstream_repeats), (0, 0, 0));
+    assert_eq!(run.replicas.len(), 3);
+    let sum = |f: fn(&premise_bench::replicas::ReplicaFigures) -> u64| -> u64 {
+        run.replicas.iter().map(f).sum()
+    };
+    assert_eq!(sum(|r| r.accepted), 3_000, "{:?}", run.replicas);
+    assert_eq!(sum(|r| r.acknowledged), 3_000, "{:?}", run.replicas);
+    assert_eq!(sum(|r| r.shards_held), 8, "{:?}", run.replicas);
+    // nginx balanced the requests: every replica took some.
+    assert!(run.replicas.iter().all(|r| r.accepted > 0 && r.cpu_us_per_msg > 0.0));
+    assert!(run.balancer_cpu_us_per_msg.is_some());
+    assert!(report.table().contains("replicas in replicas-smoke"));
+}
+
+/// The bridge soak's smoke version: `read` from the fake, customers writing back, retention
+/// on, the database and memory sampled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_soak_smoke_scenario_writes_back_and_samples() {
+    let scenarios = Scenario::named("cloud-soak-smoke").expect("the cloud soak smoke exists");
+    let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
+    bench.quiet = true;
+    let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
+    let soak = &report.scenarios[0];
+    assert!(soak.accepted > 1_000, "{} accepted: {:?}", soak.accepted, soak.errors);
+    assert_eq!((soak.lost, soak.order_violations, soak.duplicates), (0, 0, 0));
+    assert_eq!(soak.cloud.as_ref().map(|c| c.invalid), Some(0));
+    let customers = soak.customers.expect("customers wrote");
+    assert!(customers.posted > 100 && customers.refused == 0, "{customers:?}");
+    assert_eq!(customers.called_back, customers.posted, "every customer message called back");
+    assert!(soak.db_samples.len() >= 4, "{:?}", soak.db_samples);
+    assert!(soak.db_samples.iter().all(|d| d.bytes > 0 && d.rss_mb > 0.0));
+    let last = soak.db_samples.last().unwrap();
+    assert!((last.messages as u64) < soak.accepted, "retention ran: {last:?}");
+    assert!((last.inbound as u64) < customers.posted, "retention ran: {last:?}");
+}

@@ -5,13 +5,16 @@
 //! database's own single-row commit ceiling measured in the same run.
 #![allow(clippy::print_stderr)]
 
+mod balancer;
 mod ceiling;
 pub mod chart;
 mod console;
 mod cpu;
+pub mod customers;
 mod load;
 mod progress;
 mod receiver;
+pub mod replicas;
 pub mod report;
 mod run;
 pub mod scenario;

@@ -25,6 +25,9 @@ const BODY: &str = "Your order #00000 has shipped and is on its way. Track it an
 #[derive(Debug, Clone)]
 pub struct Accepted {
     pub id: String,
+    /// The `biz_opaque_callback_data` it carried (Cloud scenarios: how the fake's sends are
+    /// told apart once retention has deleted the messages).
+    pub tag: Option<String>,
     pub recipient: u32,
     pub started: Instant,
     pub answered: Instant,
@@ -42,6 +45,7 @@ pub struct Tally {
     pub accepted_count: AtomicU64,
     pub error_count: AtomicU64,
     offered: AtomicU64,
+    tags: AtomicU64,
 }
 
 impl Tally {
@@ -56,6 +60,7 @@ impl Tally {
             accepted_count: AtomicU64::new(0),
             error_count: AtomicU64::new(0),
             offered: AtomicU64::new(0),
+            tags: AtomicU64::new(0),
         }
     }
 
@@ -66,6 +71,11 @@ impl Tally {
         let tail = (h.value_at_quantile(0.99) as f64 / 1000.0, h.max() as f64 / 1000.0);
         h.reset();
         tail
+    }
+
+    /// A tag no other message of the run has.
+    fn tag(&self) -> String {
+        format!("bench-{}", self.tags.fetch_add(1, Ordering::Relaxed))
     }
 
     fn error(&self, kind: String) {
@@ -137,6 +147,18 @@ impl Client {
         Ok(body)
     }
 
+    /// A GET of `path` on `base` (one replica, not the balancer) with this session's token:
+    /// the body as text.
+    pub async fn get_text(&self, base: &str, path: &str) -> anyhow::Result<String> {
+        let answer = self.http.get(format!("{base}{path}")).bearer_auth(&self.token).send().await?;
+        let status = answer.status();
+        let text = answer.text().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status} {text}");
+        }
+        Ok(text)
+    }
+
     /// Points webhooks at `url` with `sent` callbacks on (On-Premises leaves them off), and
     /// `delivered`/`read` as the scenario wants; sets the shard count and waits until the
     /// server reports it.
@@ -169,10 +191,14 @@ impl Client {
         Ok(())
     }
 
-    /// Posts one text message; `Ok(id)` when accepted, otherwise the error's kind.
-    async fn send(&self, recipient: u32) -> Result<String, String> {
-        let body = json!({"to": recipient_number(recipient), "type": "text",
+    /// Posts one text message, with `tag` as its `biz_opaque_callback_data`; `Ok(id)` when
+    /// accepted, otherwise the error's kind.
+    async fn send(&self, recipient: u32, tag: Option<&str>) -> Result<String, String> {
+        let mut body = json!({"to": recipient_number(recipient), "type": "text",
             "recipient_type": "individual", "text": {"body": BODY}});
+        if let Some(tag) = tag {
+            body["biz_opaque_callback_data"] = json!(tag);
+        }
         let answer = self
             .http
             .post(format!("{}/v1/messages", self.base))
@@ -201,6 +227,7 @@ impl Client {
         &self,
         tally: &Tally,
         recipient: u32,
+        tag: Option<String>,
         intended: Instant,
         started: Instant,
         result: Result<String, String>,
@@ -215,7 +242,7 @@ impl Client {
                     }
                 }
                 if let Ok(mut accepted) = tally.accepted.lock() {
-                    accepted.push(Accepted { id, recipient, started, answered });
+                    accepted.push(Accepted { id, tag, recipient, started, answered });
                 }
                 tally.accepted_count.fetch_add(1, Ordering::Relaxed);
             }
@@ -230,6 +257,7 @@ pub async fn offer(client: &Client, scenario: &Scenario, tally: Arc<Tally>) {
     let deadline = Instant::now() + scenario.duration;
     let limit = scenario.max_messages.unwrap_or(u64::MAX);
     let recipients = scenario.recipients as u32;
+    let tagged = matches!(scenario.upstream, crate::scenario::Upstream::Cloud { .. });
     match scenario.load {
         Load::Closed { clients } => {
             let mut tasks = tokio::task::JoinSet::new();
@@ -245,9 +273,10 @@ pub async fn offer(client: &Client, scenario: &Scenario, tally: Arc<Tally>) {
                         {
                             return;
                         }
+                        let tag = tagged.then(|| tally.tag());
                         let started = Instant::now();
-                        let result = client.send(recipient).await;
-                        client.record(&tally, recipient, started, started, result);
+                        let result = client.send(recipient, tag.as_deref()).await;
+                        client.record(&tally, recipient, tag, started, started, result);
                     }
                 });
             }
@@ -269,10 +298,12 @@ pub async fn offer(client: &Client, scenario: &Scenario, tally: Arc<Tally>) {
                 };
                 let (client, tally) = (client.clone(), tally.clone());
                 let recipient = (k % u64::from(recipients)) as u32;
+                let tag = tagged.then(|| tally.tag());
                 tasks.spawn(async move {
                     let started = Instant::now();
-                    let result = client.send(recipient).await;
-                    client.record(&tally, recipient, intended_at.into_std(), started, result);
+                    let result = client.send(recipient, tag.as_deref()).await;
+                    let intended = intended_at.into_std();
+                    client.record(&tally, recipient, tag, intended, started, result);
                     drop(permit);
                 });
                 while tasks.try_join_next().is_some() {}

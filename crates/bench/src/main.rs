@@ -14,10 +14,12 @@ use premise_bench::{Bench, Scenario, scenario};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// smoke, cloud-smoke, soak-smoke, pg-1, pg-32, pg-1-latency20, sqlite-1, lifecycle,
-    /// sqlite-lifecycle, fixed-2000, cloud-1000, cloud-1000-latency20, cloud-80, soak (10 minutes with a
-    /// 60 s retention), soak-keep (the same without retention), or all (every one but the
-    /// smoke and soak ones).
+    /// smoke, cloud-smoke, soak-smoke, replicas-smoke, cloud-soak-smoke, pg-1, pg-32,
+    /// replicas-3 (three replicas behind nginx), pg-1-latency20, sqlite-1, lifecycle,
+    /// sqlite-lifecycle, fixed-2000, cloud-1000, cloud-1000-latency20, cloud-80, soak (10 minutes
+    /// with a 60 s retention), soak-keep (the same without retention), cloud-soak (the bridge for
+    /// 10 minutes, customers writing back, retention 60 s), or all (every one but the smoke and
+    /// soak ones).
     /// Repeat or separate with commas for several.
     #[arg(long, default_value = "all", value_delimiter = ',')]
     scenario: Vec<String>,

@@ -21,6 +21,7 @@ pub struct Sample {
     pub e2e_per_s: f64,
     /// Accepted but not yet at the end of the journey.
     pub in_pipeline: u64,
+    /// Of the server, or the sum of the replicas'.
     pub rss_mb: f64,
     /// Accept latency of the requests answered in this second: its 99th percentile and
     /// maximum, in milliseconds (a stall shows as one second's tail, a steady cost in all).
@@ -38,7 +39,7 @@ pub fn watch(
     name: &'static str,
     tally: Arc<Tally>,
     receiver: Receiver,
-    pid: u32,
+    pids: Vec<u32>,
     quiet: bool,
 ) -> Watch {
     let (stop, mut stopped) = oneshot::channel();
@@ -64,7 +65,7 @@ pub fn watch(
                 accepted_per_s: (accepted - accepted_before) as f64 / span,
                 e2e_per_s: finished.saturating_sub(finished_before) as f64 / span,
                 in_pipeline: accepted.saturating_sub(finished),
-                rss_mb: memory_mb(pid, "VmRSS:"),
+                rss_mb: pids.iter().map(|&pid| memory_mb(pid, "VmRSS:")).sum(),
                 accept_p99_ms,
                 accept_max_ms,
             };

@@ -1,7 +1,7 @@
 //! The integration's webhook receiver: records when each status callback of each message
-//! arrived, and how often.
+//! arrived, and how often, and which customers' messages were called back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -33,6 +33,8 @@ struct Recorded {
     by_id: HashMap<String, Arrivals>,
     /// Messages whose callback that ends the journey arrived.
     finished: usize,
+    /// Customers' messages called back, by id.
+    inbound: HashSet<String>,
 }
 
 impl Receiver {
@@ -52,6 +54,11 @@ impl Receiver {
     /// Messages whose journey has ended so far.
     pub fn finished(&self) -> usize {
         self.inner.lock().map_or(0, |r| r.finished)
+    }
+
+    /// Distinct customers' messages called back so far.
+    pub fn inbound(&self) -> usize {
+        self.inner.lock().map_or(0, |r| r.inbound.len())
     }
 
     pub fn arrivals(&self, id: &str) -> Option<Arrivals> {
@@ -81,6 +88,11 @@ async fn record(
     let Ok(mut recorded) = receiver.inner.lock() else {
         return StatusCode::INTERNAL_SERVER_ERROR;
     };
+    for message in body["messages"].as_array().into_iter().flatten() {
+        if let Some(id) = message["id"].as_str() {
+            recorded.inbound.insert(id.to_owned());
+        }
+    }
     for status in body["statuses"].as_array().into_iter().flatten() {
         let (Some(id), Some(kind)) = (status["id"].as_str(), status["status"].as_str()) else {
             continue;

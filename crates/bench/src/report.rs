@@ -118,18 +118,19 @@ impl Report {
             out,
             "latencies in ms; e2e = accepted → acknowledged by the sandbox → final callback received \
              (`sent`, or `read` for lifecycle; for cloud-*: accepted → sent to the Cloud API fake → \
-             its `delivered` webhook → the `delivered` callback); ÷ceil = accept rate ÷ the same database's single-row \
+             its `delivered` webhook → the `delivered` callback, `read` in cloud-soak); ÷ceil = accept rate ÷ the same database's single-row \
              INSERT+COMMIT rate at the same concurrency; ×OnPrem = e2e ÷ the real client's figure \
              ({ONPREM_ONE_SHARD} msg/s on 1 shard, {ONPREM_32_SHARDS} on 32)"
         );
         for o in &self.scenarios {
             let _ = writeln!(
                 out,
-                "CPU per message in {}: server {:.0} µs, database {}, load generator {:.0} µs",
+                "CPU per message in {}: server {:.0} µs, database {}, load generator {:.0} µs{}",
                 o.name,
                 o.server_cpu_us_per_msg,
                 o.db_cpu_us_per_msg.map_or("in the server".to_owned(), |d| format!("{d:.0} µs")),
-                o.bench_cpu_us_per_msg
+                o.bench_cpu_us_per_msg,
+                o.balancer_cpu_us_per_msg.map_or(String::new(), |n| format!(", nginx {n:.0} µs"))
             );
         }
         for o in &self.scenarios {
@@ -159,12 +160,40 @@ impl Report {
             for d in &o.db_samples {
                 let _ = writeln!(
                     out,
-                    "  {:>5.0} s {:>9.1} MB {:>9} messages {:>8} callbacks {:>7} inbound",
+                    "  {:>5.0} s {:>9.1} MB {:>9} messages {:>8} callbacks {:>7} inbound {:>7} Cloud webhooks; server RSS {:>6.1} MB",
                     d.t,
                     d.bytes as f64 / 1e6,
                     d.messages,
                     d.callbacks,
-                    d.inbound
+                    d.inbound,
+                    d.cloud_webhooks,
+                    d.rss_mb
+                );
+            }
+        }
+        for o in &self.scenarios {
+            if let Some(c) = &o.customers {
+                let _ = writeln!(
+                    out,
+                    "customers in {}: {} messages posted through the Cloud API fake ({} refused), {} called back to the integration",
+                    o.name, c.posted, c.refused, c.called_back
+                );
+            }
+        }
+        for o in self.scenarios.iter().filter(|o| !o.replicas.is_empty()) {
+            let _ = writeln!(out, "replicas in {} (behind nginx):", o.name);
+            for r in &o.replicas {
+                let _ = writeln!(
+                    out,
+                    "  {:<10} accepted {:>8} ({:>4.1}%)  acknowledged {:>8}  callbacks {:>8}  shards {:>2}  CPU {:>4.0} µs/msg  peak RSS {:>5.1} MB",
+                    r.node,
+                    r.accepted,
+                    r.accepted as f64 * 100.0 / o.accepted.max(1) as f64,
+                    r.acknowledged,
+                    r.callbacks_delivered,
+                    r.shards_held,
+                    r.cpu_us_per_msg,
+                    r.peak_rss_mb
                 );
             }
         }

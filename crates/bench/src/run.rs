@@ -14,10 +14,12 @@ use serde::Serialize;
 
 use premise_testkit::cloud::{AutoStatuses, FakeCloud};
 
+use crate::customers::{self, CustomerFigures};
 use crate::load::{self, Accepted, Client};
 use crate::receiver::Receiver;
+use crate::replicas::{self, ReplicaFigures};
 use crate::scenario::{Database, Scenario, Upstream};
-use crate::server::Server;
+use crate::server::Fleet;
 use crate::{ceiling, cpu, progress};
 
 /// What one scenario measured. The JSON report holds one per scenario.
@@ -56,11 +58,17 @@ pub struct Outcome {
     pub server_cpu_us_per_msg: f64,
     pub db_cpu_us_per_msg: Option<f64>,
     pub bench_cpu_us_per_msg: f64,
+    /// Of nginx (master and workers), in front of several replicas.
+    pub balancer_cpu_us_per_msg: Option<f64>,
     pub series: Vec<progress::Sample>,
     /// With the Cloud API fake as upstream: what it saw.
     pub cloud: Option<CloudFigures>,
     /// With a soak's sampling: the database's size and row counts over time.
     pub db_samples: Vec<crate::soak::DbSample>,
+    /// With several replicas: each one's share.
+    pub replicas: Vec<ReplicaFigures>,
+    /// With customers writing back through the Cloud API fake.
+    pub customers: Option<CustomerFigures>,
 }
 
 /// The pace of sends at the Cloud API fake, and what it found wrong.
@@ -168,25 +176,26 @@ impl Bench {
         if let Some(retention) = scenario.retention {
             env.extend(crate::soak::env(&retention));
         }
-        let server = Server::start(&self.binary, &database_url, &env)?;
+        let fleet =
+            Fleet::start(&self.binary, &database_url, &env, scenario.replicas, &dir).await?;
         if let Some(fake) = &fake {
-            let auto = AutoStatuses {
-                statuses: vec!["sent", "delivered"],
-                batch: 200,
-                ..AutoStatuses::none()
-            };
-            fake.send_webhooks_to(&format!("{}/cloud/webhook", server.base), auto);
+            let mut statuses = vec!["sent", "delivered"];
+            if scenario.lifecycle {
+                statuses.push("read");
+            }
+            let auto = AutoStatuses { statuses, batch: 200, ..AutoStatuses::none() };
+            fake.send_webhooks_to(&format!("{}/cloud/webhook", fleet.base), auto);
         }
         let final_status = match (scenario.upstream, scenario.lifecycle) {
-            (Upstream::Cloud { .. }, _) => "delivered",
-            (Upstream::Sandbox, true) => "read",
+            (_, true) => "read",
+            (Upstream::Cloud { .. }, false) => "delivered",
             (Upstream::Sandbox, false) => "sent",
         };
         let (receiver, webhook_url) = Receiver::start(final_status).await?;
-        let client = Client::login(&server.base).await?;
+        let client = Client::login(&fleet.base).await?;
         client.configure(&webhook_url, &scenario).await?;
         let watcher = match self.console {
-            true => Some(crate::console::Watcher::start(&server.base).await?),
+            true => Some(crate::console::Watcher::start(&fleet.base).await?),
             false => None,
         };
         // Let the sender pool take the shards before the clock starts.
@@ -196,24 +205,51 @@ impl Bench {
             Database::Postgres => self.postgres.as_ref().and_then(Cluster::postmaster_pid),
             Database::Sqlite => None,
         };
-        let cpu_before =
-            (cpu::process(server.pid()), postmaster.map(cpu::tree), cpu::this_process());
+        let pids = fleet.pids();
+        let replicas_cpu = || pids.iter().map(|&pid| cpu::process(pid)).collect::<Vec<_>>();
+        let nginx = fleet.balancer_pid();
+        let cpu_before = (replicas_cpu(), postmaster.map(cpu::tree), cpu::this_process());
+        let nginx_before = nginx.map(cpu::tree);
         let tally = load::new_tally();
         let started = Instant::now();
         let watch = progress::watch(
             scenario.name,
             tally.clone(),
             receiver.clone(),
-            server.pid(),
+            pids.clone(),
             self.quiet,
         );
         let sampler = scenario.retention.map(|retention| {
-            crate::soak::sample(database_url.clone(), retention.sample_every, started, self.quiet)
+            let every = retention.sample_every;
+            crate::soak::sample(database_url.clone(), pids.clone(), every, started, self.quiet)
         });
-        load::offer(&client, &scenario, tally.clone()).await;
+        let writing = async {
+            match &fake {
+                Some(fake) if scenario.customers_per_s > 0 => Some(
+                    customers::write(
+                        fake.webhooks(),
+                        scenario.customers_per_s,
+                        scenario.duration,
+                        scenario.recipients,
+                    )
+                    .await,
+                ),
+                _ => None,
+            }
+        };
+        let ((), mut customers) =
+            tokio::join!(load::offer(&client, &scenario, tally.clone()), writing);
         let offered_for = started.elapsed();
         let accepted_count = tally.accepted_count.load(Ordering::Relaxed) as usize;
-        drain(&receiver, accepted_count).await;
+        let posted = customers.map_or(0, |c| c.posted as usize);
+        drain(&receiver, accepted_count, posted).await;
+        if let Some(customers) = &mut customers {
+            customers.called_back = receiver.inbound() as u64;
+        }
+        let mut replicas = match scenario.replicas {
+            0 | 1 => Vec::new(),
+            _ => replicas::scrape(&client, &fleet).await?,
+        };
         if let Some(watcher) = watcher {
             let (pages, events) = watcher.stop().await?;
             if !self.quiet {
@@ -228,17 +264,20 @@ impl Bench {
             Some(sampler) => sampler.stop().await,
             None => Vec::new(),
         };
-        let cpu_after =
-            (cpu::process(server.pid()), postmaster.map(cpu::tree), cpu::this_process());
-        let peak_rss_mb = server.peak_rss_mb();
-        server.stop();
+        let cpu_after = (replicas_cpu(), postmaster.map(cpu::tree), cpu::this_process());
+        let nginx_after = nginx.map(cpu::tree);
+        let peak_rss_mb = fleet.replicas.iter().map(|s| s.peak_rss_mb()).fold(0.0, f64::max);
+        if let Some(log) = fleet.balancer_log().filter(|l| !l.trim().is_empty() && !self.quiet) {
+            eprintln!("  nginx's error log:\n{log}");
+        }
+        fleet.stop();
 
         let accepted = std::mem::take(&mut *tally.accepted.lock().expect("tally"));
         let errors = tally.errors.lock().expect("tally").clone();
         let latency = tally.latency_us.lock().expect("tally").clone();
         let (journal, cloud) = match (&fake, scenario.upstream) {
             (Some(fake), Upstream::Cloud { max_per_second, latency_ms }) => {
-                let journal = cloud_journal(fake, &database_url).await?;
+                let journal = cloud_journal(fake, &accepted);
                 let mut figures =
                     cloud_figures(fake, scenario.duration, max_per_second, latency_ms);
                 figures.e2e_per_s = rate_over(&receiver.delivered_at(), scenario.duration);
@@ -273,6 +312,11 @@ impl Bench {
         let e2e_per_s = (accepted.len() as u64 - lost) as f64 / elapsed;
         let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         let per_msg = |seconds: f64| seconds * 1e6 / (accepted.len().max(1) as f64);
+        let replica_cpu: Vec<f64> =
+            cpu_after.0.iter().zip(&cpu_before.0).map(|(a, b)| per_msg(a - b)).collect();
+        for (figures, cpu) in replicas.iter_mut().zip(&replica_cpu) {
+            figures.cpu_us_per_msg = *cpu;
+        }
         Ok(Outcome {
             name: scenario.name.to_owned(),
             about: scenario.about.to_owned(),
@@ -294,13 +338,16 @@ impl Bench {
             accept_vs_ceiling: Some(accepted_per_s / ceiling),
             e2e_vs_onprem: e2e_per_s / scenario.onprem_per_s,
             elapsed_s: elapsed,
-            server_cpu_us_per_msg: per_msg(cpu_after.0 - cpu_before.0),
+            server_cpu_us_per_msg: replica_cpu.iter().sum(),
             db_cpu_us_per_msg: cpu_after.1.zip(cpu_before.1).map(|(a, b)| per_msg(a - b)),
             bench_cpu_us_per_msg: per_msg(cpu_after.2 - cpu_before.2),
+            balancer_cpu_us_per_msg: nginx_after.zip(nginx_before).map(|(a, b)| per_msg(a - b)),
             series,
             scenario,
             cloud,
             db_samples,
+            replicas,
+            customers,
         })
     }
 
@@ -311,14 +358,17 @@ impl Bench {
     }
 }
 
-/// Waits until every accepted message finished its journey, or nothing moved for 30 s (the
-/// rest counts as lost), at most ten minutes.
-async fn drain(receiver: &Receiver, accepted: usize) {
+/// Waits until every accepted message finished its journey and every customer's message was
+/// called back, or nothing moved for 30 s (the rest counts as lost), at most ten minutes.
+async fn drain(receiver: &Receiver, accepted: usize, inbound: usize) {
     let give_up = Instant::now() + Duration::from_secs(600);
-    let (mut seen, mut moved) = (receiver.finished(), Instant::now());
-    while receiver.finished() < accepted && Instant::now() < give_up {
+    let progress = || receiver.finished() + receiver.inbound();
+    let (mut seen, mut moved) = (progress(), Instant::now());
+    while (receiver.finished() < accepted || receiver.inbound() < inbound)
+        && Instant::now() < give_up
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = receiver.finished();
+        let now = progress();
         if now != seen {
             (seen, moved) = (now, Instant::now());
         } else if moved.elapsed() > Duration::from_secs(30) {
@@ -329,50 +379,40 @@ async fn drain(receiver: &Receiver, accepted: usize) {
 
 /// Premise's settings for the Cloud API fake.
 fn cloud_env(fake: &FakeCloud, max_per_second: u32) -> Vec<(&'static str, String)> {
+    use premise_testkit::cloud::webhooks::DISPLAY_PHONE_NUMBER;
     use premise_testkit::cloud::{ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID};
     vec![
         ("PREMISE_UPSTREAM__KIND", "cloud".to_owned()),
         ("PREMISE_CLOUD__BASE_URL", fake.base_url()),
         ("PREMISE_CLOUD__PHONE_NUMBER_ID", PHONE_NUMBER_ID.to_owned()),
+        ("PREMISE_CLOUD__DISPLAY_PHONE_NUMBER", DISPLAY_PHONE_NUMBER.to_owned()),
         ("PREMISE_CLOUD__ACCESS_TOKEN", ACCESS_TOKEN.to_owned()),
         ("PREMISE_CLOUD__APP_SECRET", APP_SECRET.to_owned()),
         ("PREMISE_CLOUD__MAX_PER_SECOND", max_per_second.to_string()),
     ]
 }
 
-/// The fake's sends in the order they reached it, as a journal of Premise's ids (each `wamid`
-/// mapped back through the `messages` table).
-async fn cloud_journal(fake: &FakeCloud, database_url: &str) -> anyhow::Result<Journal> {
-    let rows: Vec<(String, String)> = if database_url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(database_url).await?;
-        let rows = sqlx::query_as(MAPPED).fetch_all(&pool).await?;
-        pool.close().await;
-        rows
-    } else {
-        let pool = sqlx::PgPool::connect(database_url).await?;
-        let rows = sqlx::query_as(MAPPED).fetch_all(&pool).await?;
-        pool.close().await;
-        rows
-    };
-    let premise_id: HashMap<String, String> = rows.into_iter().map(|(id, w)| (w, id)).collect();
+/// The fake's sends in the order they reached it, as a journal of Premise's ids (each send's
+/// `biz_opaque_callback_data` is the tag its message was accepted with).
+fn cloud_journal(fake: &FakeCloud, accepted: &[Accepted]) -> Journal {
+    let premise_id: HashMap<&str, &str> =
+        accepted.iter().filter_map(|a| Some((a.tag.as_deref()?, a.id.as_str()))).collect();
     let mut journal = Journal { first_line: HashMap::new(), repeats: 0 };
     for (n, sent) in fake.accepted().iter().enumerate() {
-        let Some(id) = premise_id.get(&sent.wamid) else {
-            // Accepted by Cloud, its acknowledgement never recorded: sent again later.
-            journal.repeats += 1;
-            continue;
+        let Some(id) =
+            sent.body["biz_opaque_callback_data"].as_str().and_then(|t| premise_id.get(t))
+        else {
+            continue; // not a message the load generator saw accepted
         };
-        match journal.first_line.entry(id.clone()) {
+        match journal.first_line.entry((*id).to_owned()) {
             std::collections::hash_map::Entry::Occupied(_) => journal.repeats += 1,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(n);
             }
         }
     }
-    Ok(journal)
+    journal
 }
-
-const MAPPED: &str = "SELECT id, upstream_id FROM messages WHERE upstream_id IS NOT NULL";
 
 fn cloud_figures(
     fake: &FakeCloud,

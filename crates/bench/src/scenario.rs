@@ -60,6 +60,13 @@ pub struct Scenario {
     /// `retention_interval`), and the database's size and row counts sampled every
     /// `sample_every` while it runs; `None`: Premise's defaults, no sampling.
     pub retention: Option<Retention>,
+    /// Premise processes on the one database; more than one run behind nginx configured as
+    /// `deploy/nginx.conf` (the compose file's shape), and the load goes through it.
+    pub replicas: u32,
+    /// Customer messages the Cloud API fake posts to Premise a second (each its own signed
+    /// webhook, from the scenario's recipients), called back to the integration as inbound
+    /// messages; 0: none.
+    pub customers_per_s: u32,
 }
 
 /// A soak's retention and sampling.
@@ -84,12 +91,15 @@ pub const ONPREM_32_SHARDS: f64 = 250.0;
 /// Concurrent clients of the closed-loop scenarios (and of the ceiling measurement).
 pub const CLIENTS: usize = 64;
 
-pub const NAMES: [&str; 15] = [
+pub const NAMES: [&str; 19] = [
     "smoke",
     "cloud-smoke",
     "soak-smoke",
+    "replicas-smoke",
+    "cloud-soak-smoke",
     "pg-1",
     "pg-32",
+    "replicas-3",
     "pg-1-latency20",
     "sqlite-1",
     "lifecycle",
@@ -100,6 +110,7 @@ pub const NAMES: [&str; 15] = [
     "cloud-80",
     "soak",
     "soak-keep",
+    "cloud-soak",
 ];
 
 /// A Cloud scenario offers this much more than the throughput it is set to, so the limit, not
@@ -122,6 +133,8 @@ impl Scenario {
             onprem_per_s: if shards == 1 { ONPREM_ONE_SHARD } else { ONPREM_32_SHARDS },
             upstream: Upstream::Sandbox,
             retention: None,
+            replicas: 1,
+            customers_per_s: 0,
         }
     }
 
@@ -157,6 +170,32 @@ impl Scenario {
         }
     }
 
+    /// The bridge for `duration` at Meta's top tier: 1,000 msg/s offered and allowed, the fake
+    /// sending `sent`, `delivered` and `read` back and `customers_per_s` customers writing,
+    /// everything finished kept `keep_secs`, the database sampled.
+    fn cloud_soak(
+        name: &'static str,
+        about: &'static str,
+        per_second: u32,
+        customers_per_s: u32,
+        duration: Duration,
+        retention: Retention,
+    ) -> Self {
+        Self {
+            lifecycle: true,
+            load: Load::Open { per_second },
+            duration,
+            retention: Some(retention),
+            customers_per_s,
+            ..Self::cloud(name, about, per_second, 0)
+        }
+    }
+
+    /// Postgres, 32 shards, `replicas` processes behind nginx.
+    fn replicas(name: &'static str, about: &'static str, replicas: u32) -> Self {
+        Self { replicas, ..Self::base(name, about, Database::Postgres, 32) }
+    }
+
     /// The scenario called `name`; `all` is every one but the smoke and soak ones.
     pub fn named(name: &str) -> Option<Vec<Self>> {
         use Database::{Postgres, Sqlite};
@@ -170,6 +209,23 @@ impl Scenario {
             },
             "pg-1" => Self::base("pg-1", "Postgres, 1 shard, sandbox 0 ms", Postgres, 1),
             "pg-32" => Self::base("pg-32", "Postgres, 32 shards, sandbox 0 ms", Postgres, 32),
+            "replicas-3" => Self::replicas(
+                "replicas-3",
+                "Postgres, 32 shards, 3 replicas behind nginx (deploy/nginx.conf), sandbox 0 ms",
+                3,
+            ),
+            "replicas-smoke" => Self {
+                load: Load::Closed { clients: 16 },
+                duration: Duration::from_secs(20),
+                max_messages: Some(3_000),
+                recipients: 300,
+                shards: 8,
+                ..Self::replicas(
+                    "replicas-smoke",
+                    "Postgres, 8 shards, 3 replicas behind nginx, 3,000 messages: the tool works",
+                    3,
+                )
+            },
             "pg-1-latency20" => Self {
                 ack_latency_ms: 20,
                 ..Self::base("pg-1-latency20", "Postgres, 1 shard, sandbox 20 ms", Postgres, 1)
@@ -263,11 +319,40 @@ impl Scenario {
                     },
                 )
             },
+            "cloud-soak" => Self::cloud_soak(
+                "cloud-soak",
+                "the bridge for 10 min: 1,000 msg/s to `read`, 100 customers' messages/s back, retention 60 s",
+                1_000,
+                100,
+                Duration::from_secs(600),
+                Retention {
+                    keep_secs: 60,
+                    interval: Duration::from_secs(10),
+                    sample_every: Duration::from_secs(60),
+                },
+            ),
+            "cloud-soak-smoke" => Self {
+                database: Sqlite,
+                shards: 4,
+                recipients: 300,
+                ..Self::cloud_soak(
+                    "cloud-soak-smoke",
+                    "the bridge soak for 20 s on SQLite at 200 msg/s, 20 customers' messages/s, retention 3 s: the tool works",
+                    200,
+                    20,
+                    Duration::from_secs(20),
+                    Retention {
+                        keep_secs: 3,
+                        interval: Duration::from_secs(1),
+                        sample_every: Duration::from_secs(5),
+                    },
+                )
+            },
             "all" => {
                 return Some(
                     NAMES
                         .iter()
-                        .filter(|n| !n.contains("smoke") && !n.starts_with("soak"))
+                        .filter(|n| !n.contains("smoke") && !n.contains("soak"))
                         .filter_map(|n| Self::named(n))
                         .flatten()
                         .collect(),

@@ -1,5 +1,5 @@
 //! The Premise server under test: the real binary, started on a free port and stopped at the
-//! end, its peak memory read from `/proc`.
+//! end, its peak memory read from `/proc`; with several replicas, nginx in front of them.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -8,6 +8,68 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+use crate::balancer::Nginx;
+
+/// The replicas of one run on one database, and the address integrations use: the one
+/// server's own, or nginx's in front of several.
+#[derive(Debug)]
+pub struct Fleet {
+    pub replicas: Vec<Server>,
+    pub base: String,
+    nginx: Option<Nginx>,
+}
+
+impl Fleet {
+    /// Starts `replicas` servers one after the other (named `replica-1`, ...), each with `env`,
+    /// and nginx in `dir` when there are several.
+    pub async fn start(
+        binary: &Path,
+        database_url: &str,
+        env: &[(&'static str, String)],
+        replicas: u32,
+        dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let mut servers = Vec::new();
+        for n in 1..=replicas.max(1) {
+            let mut env = env.to_vec();
+            if replicas > 1 {
+                env.push(("PREMISE_NODE__NAME", format!("replica-{n}")));
+                env.push(("PREMISE_SERVER__TRUST_FORWARDED_FOR", "true".to_owned()));
+            }
+            servers.push(Server::start(binary, database_url, &env)?);
+        }
+        if servers.len() == 1 {
+            let base = servers[0].base.clone();
+            return Ok(Self { replicas: servers, base, nginx: None });
+        }
+        let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+        let nginx = Nginx::start(&dir.join("nginx"), &bases).await?;
+        Ok(Self { base: nginx.base.clone(), replicas: servers, nginx: Some(nginx) })
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.replicas.iter().map(Server::pid).collect()
+    }
+
+    /// nginx's master process, when it is in front.
+    pub fn balancer_pid(&self) -> Option<u32> {
+        self.nginx.as_ref().map(Nginx::pid)
+    }
+
+    /// What nginx logged, when it is in front.
+    pub fn balancer_log(&self) -> Option<String> {
+        self.nginx.as_ref().map(Nginx::error_log)
+    }
+
+    /// Stops nginx, then every replica.
+    pub fn stop(self) {
+        drop(self.nginx);
+        for server in self.replicas {
+            server.stop();
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Server {

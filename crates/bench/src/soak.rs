@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::scenario::Retention;
+use crate::server::memory_mb;
 
 /// The database at one moment of the run.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -20,6 +21,10 @@ pub struct DbSample {
     pub messages: i64,
     pub callbacks: i64,
     pub inbound: i64,
+    /// Meta's webhooks kept (the bridge's intake journal).
+    pub cloud_webhooks: i64,
+    /// The server's resident memory (the sum of the replicas'), MB.
+    pub rss_mb: f64,
 }
 
 /// Premise's settings for the retention of `retention`.
@@ -45,8 +50,15 @@ impl Sampler {
     }
 }
 
-/// Samples the database at `url` every `every` (the first at once), printing each line.
-pub fn sample(url: String, every: Duration, started: Instant, quiet: bool) -> Sampler {
+/// Samples the database at `url` and the memory of the servers `pids` every `every` (the first
+/// at once), printing each line.
+pub fn sample(
+    url: String,
+    pids: Vec<u32>,
+    every: Duration,
+    started: Instant,
+    quiet: bool,
+) -> Sampler {
     let (stop, mut stopped) = oneshot::channel();
     let task = tokio::spawn(async move {
         let mut samples = Vec::new();
@@ -57,22 +69,26 @@ pub fn sample(url: String, every: Duration, started: Instant, quiet: bool) -> Sa
                 _ = &mut stopped => true,
             };
             match read(&url).await {
-                Ok((bytes, messages, callbacks, inbound)) => {
+                Ok(Counts { bytes, messages, callbacks, inbound, cloud_webhooks }) => {
                     let sample = DbSample {
                         t: started.elapsed().as_secs_f64(),
                         bytes,
                         messages,
                         callbacks,
                         inbound,
+                        cloud_webhooks,
+                        rss_mb: pids.iter().map(|&pid| memory_mb(pid, "VmRSS:")).sum(),
                     };
                     if !quiet {
                         eprintln!(
-                            "  database at {:>5.0} s: {:>8.1} MB, {} messages, {} callbacks, {} inbound",
+                            "  database at {:>5.0} s: {:>8.1} MB, {} messages, {} callbacks, {} inbound, {} Cloud webhooks; server RSS {:.1} MB",
                             sample.t,
                             bytes as f64 / 1e6,
                             messages,
                             callbacks,
-                            inbound
+                            inbound,
+                            cloud_webhooks,
+                            sample.rss_mb
                         );
                     }
                     samples.push(sample);
@@ -88,21 +104,33 @@ pub fn sample(url: String, every: Duration, started: Instant, quiet: bool) -> Sa
 }
 
 const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM callbacks),
-                             (SELECT COUNT(*) FROM inbound_messages)";
+                             (SELECT COUNT(*) FROM inbound_messages),
+                             (SELECT COUNT(*) FROM cloud_webhooks)";
 
-async fn read(url: &str) -> anyhow::Result<(u64, i64, i64, i64)> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let pool = sqlx::SqlitePool::connect(url).await?;
-        let (m, c, i): (i64, i64, i64) = sqlx::query_as(COUNTS).fetch_one(&pool).await?;
-        pool.close().await;
-        let size = |p: String| std::fs::metadata(p).map_or(0, |m| m.len());
-        let bytes = size(path.to_owned()) + size(format!("{path}-wal"));
-        return Ok((bytes, m, c, i));
-    }
-    let pool = sqlx::PgPool::connect(url).await?;
-    let bytes: i64 =
-        sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(&pool).await?;
-    let (m, c, i): (i64, i64, i64) = sqlx::query_as(COUNTS).fetch_one(&pool).await?;
-    pool.close().await;
-    Ok((bytes.unsigned_abs(), m, c, i))
+struct Counts {
+    bytes: u64,
+    messages: i64,
+    callbacks: i64,
+    inbound: i64,
+    cloud_webhooks: i64,
+}
+
+async fn read(url: &str) -> anyhow::Result<Counts> {
+    let (bytes, (messages, callbacks, inbound, cloud_webhooks)): (u64, (i64, i64, i64, i64)) =
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let pool = sqlx::SqlitePool::connect(url).await?;
+            let counts = sqlx::query_as(COUNTS).fetch_one(&pool).await?;
+            pool.close().await;
+            let size = |p: String| std::fs::metadata(p).map_or(0, |m| m.len());
+            (size(path.to_owned()) + size(format!("{path}-wal")), counts)
+        } else {
+            let pool = sqlx::PgPool::connect(url).await?;
+            let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                .fetch_one(&pool)
+                .await?;
+            let counts = sqlx::query_as(COUNTS).fetch_one(&pool).await?;
+            pool.close().await;
+            (bytes.unsigned_abs(), counts)
+        };
+    Ok(Counts { bytes, messages, callbacks, inbound, cloud_webhooks })
 }
