@@ -84,13 +84,18 @@ impl PgStore {
         // with an idempotency key is inserted only if its key was (the key free, or expired);
         // keys are inserted under the account's lock, as messages are, so two batches never
         // wait on each other's keys.
+        //
+        // `(SELECT $1)`: the planner cannot see into a sub-select, so it no longer counts a
+        // batch's rows from the bound array. Planned for each batch's own size, the statement
+        // cost more to plan than to run (~280 against ~125 µs at 1–2 messages a batch); with
+        // every plan alike, Postgres keeps one generic plan per connection after five runs.
         let mut connection = self.kept().await?;
         let rows: Vec<EnqueueRow> =
             sqlx::query_as(
                 "WITH account_row AS (
                      SELECT shards, generation, last_seq FROM account WHERE id = 1 FOR UPDATE),
                  offered AS (
-                     SELECT u.* FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[],
+                     SELECT u.* FROM UNNEST((SELECT $1::text[]), $2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::text[],
                                  $7::text[], $8::text[], $9::text[],
                                  $10::text[], $11::text[], $12::smallint[], $13::bytea[], $14::bigint[])
                           WITH ORDINALITY AS u(id, recipient, crc, payload, accepted, callback_data, username, user_id, jti,

@@ -205,6 +205,37 @@ mod tests {
         assert!(ended);
     }
 
+    /// The enqueue, one or two messages a batch (an open load of ~1,000 msg/s), is planned
+    /// once per connection and then runs its generic plan: planned for each batch's size it
+    /// cost more to plan than to run.
+    #[tokio::test]
+    async fn small_enqueues_run_one_generic_plan() {
+        // Three connections: one is kept, and every statement here runs on it.
+        let store = open(3).await;
+        crate::Store::migrate(&store).await.unwrap();
+        for n in 0..12 {
+            let message = crate::NewMessage {
+                id: format!("plan-{n}"),
+                recipient: crate::Routed::new(format!("1631555{n:04}")),
+                payload: "{}".to_owned(),
+                accepted_at: premise_base::UnixMs(1_000 + n),
+                callback_data: None,
+                credential: None,
+                idempotency: None,
+            };
+            store.enqueue_batch(&[message]).await.unwrap();
+        }
+        let mut connection = store.kept().await.unwrap();
+        let (generic, custom): (i64, i64) = sqlx::query_as(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements
+             WHERE statement LIKE 'WITH account_row%'",
+        )
+        .fetch_one(connection.conn())
+        .await
+        .unwrap();
+        assert!(generic >= 6 && custom <= 6, "{generic} generic plans, {custom} custom");
+    }
+
     #[tokio::test]
     async fn kept_connections_leave_the_rest_of_the_pool_to_requests() {
         let store = open(3).await;
