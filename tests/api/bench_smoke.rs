@@ -6,14 +6,20 @@ use premise_bench::{Bench, Scenario};
 use premise_testkit::TempDir;
 use serde_json::Value;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_smoke_scenario_runs_and_reports() {
-    let scenarios = Scenario::named("smoke").expect("the smoke scenario exists");
+/// Runs the scenario `name` quietly against the test build's binary, with a console session
+/// watching if `console`.
+async fn run(name: &str, console: bool) -> premise_bench::Report {
+    let scenarios = Scenario::named(name).unwrap_or_else(|| panic!("no scenario {name}"));
     let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
     bench.quiet = true;
+    bench.console = console;
+    premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smoke_scenario_runs_and_reports() {
     // With a console session watching, as `--console` runs it (its own sign-in must work).
-    bench.console = true;
-    let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
+    let report = run("smoke", true).await;
     let smoke = &report.scenarios[0];
     assert_eq!(smoke.accepted, 3_000, "every offered message accepted: {:?}", smoke.errors);
     assert_eq!(smoke.lost, 0);
@@ -50,10 +56,7 @@ async fn the_smoke_scenario_runs_and_reports() {
 /// The Cloud scenario's smoke version: the fake, its webhooks, the figures it reports.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cloud_smoke_scenario_runs_and_reports() {
-    let scenarios = Scenario::named("cloud-smoke").expect("the cloud smoke scenario exists");
-    let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
-    bench.quiet = true;
-    let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
+    let report = run("cloud-smoke", false).await;
     let smoke = &report.scenarios[0];
     assert!(smoke.accepted > 500, "{} accepted: {:?}", smoke.accepted, smoke.errors);
     assert_eq!(smoke.lost, 0);
@@ -71,10 +74,7 @@ async fn the_cloud_smoke_scenario_runs_and_reports() {
 /// deleted (every message's `read` callback arrives).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_soak_smoke_scenario_samples_the_database() {
-    let scenarios = Scenario::named("soak-smoke").expect("the soak smoke scenario exists");
-    let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
-    bench.quiet = true;
-    let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
+    let report = run("soak-smoke", false).await;
     let soak = &report.scenarios[0];
     assert!(soak.accepted > 1_000, "{} accepted: {:?}", soak.accepted, soak.errors);
     assert_eq!((soak.lost, soak.order_violations, soak.duplicates), (0, 0, 0));
@@ -94,10 +94,7 @@ async fn the_soak_smoke_scenario_samples_the_database() {
 /// share reported from its own `/metrics`, together what the load generator saw.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_replicas_smoke_scenario_reports_each_replica() {
-    let scenarios = Scenario::named("replicas-smoke").expect("the replicas smoke scenario exists");
-    let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
-    bench.quiet = true;
-    let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
+    let report = run("replicas-smoke", false).await;
     let run = &report.scenarios[0];
     assert_eq!(run.accepted, 3_000, "every offered message accepted: {:?}", run.errors);
     assert_eq!((run.lost, run.order_violations, run.upstream_repeats), (0, 0, 0));
@@ -118,10 +115,7 @@ async fn the_replicas_smoke_scenario_reports_each_replica() {
 /// on, the database and memory sampled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cloud_soak_smoke_scenario_writes_back_and_samples() {
-    let scenarios = Scenario::named("cloud-soak-smoke").expect("the cloud soak smoke exists");
-    let mut bench = Bench::new(env!("CARGO_BIN_EXE_premise").into(), None);
-    bench.quiet = true;
-    let report = premise_bench::run_all(&mut bench, &scenarios).await.expect("the run completes");
+    let report = run("cloud-soak-smoke", false).await;
     let soak = &report.scenarios[0];
     assert!(soak.accepted > 1_000, "{} accepted: {:?}", soak.accepted, soak.errors);
     assert_eq!((soak.lost, soak.order_violations, soak.duplicates), (0, 0, 0));

@@ -70,15 +70,7 @@ impl Drop for Nginx {
     /// SIGTERM, so the master stops its workers too (a killed master leaves them running, still
     /// listening), then a kill if it has not exited within five seconds.
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        for _ in 0..50 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        premise_testkit::stop_child(&mut self.child, Duration::from_secs(5));
     }
 }
 

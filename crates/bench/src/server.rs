@@ -139,15 +139,7 @@ impl Server {
 
     /// SIGTERM, then a kill if it has not exited within ten seconds.
     pub fn stop(mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        premise_testkit::stop_child(&mut self.child, Duration::from_secs(10));
     }
 }
 

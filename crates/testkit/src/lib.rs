@@ -15,7 +15,25 @@ mod postgres;
 pub use postgres::{Cluster, ClusterOptions, fresh_postgres_url};
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Stops a child process: SIGTERM (a server drains, an nginx master stops its workers, which a
+/// kill of the master leaves running), then a kill if it has not exited within `within`.
+pub fn stop_child(child: &mut Child, within: Duration) {
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        // Waiting for another process to exit.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
 
 /// A fresh, empty temporary directory, removed when the value is dropped.
 #[derive(Debug)]
